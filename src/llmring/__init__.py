@@ -1,0 +1,49 @@
+"""llmring: a provider-agnostic LLM streaming gateway.
+
+One async API over OpenAI, Anthropic, Google Gemini, Ollama (and an offline ``mock``), with
+model choices in a lockfile (``llmring.lock``) instead of in code::
+
+    from llmring import LLMRing, LLMRequest, Message
+
+    async with LLMRing() as ring:
+        request = LLMRequest(model="chatbot", messages=[Message(role="user", content="Hi")])
+        async for chunk in ring.chat_stream(request):
+            print(chunk.delta, end="", flush=True)
+
+Names are imported on first use (PEP 562), so ``import llmring`` stays fast and never imports
+a provider SDK.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmring.schemas import LLMRequest, LLMResponse, Message, StreamChunk
+    from llmring.service import LLMRing
+
+__version__ = "0.1.0"
+
+__all__ = ["LLMRequest", "LLMResponse", "LLMRing", "Message", "StreamChunk"]
+
+_LAZY = {
+    "LLMRing": "llmring.service",
+    "LLMRequest": "llmring.schemas",
+    "LLMResponse": "llmring.schemas",
+    "Message": "llmring.schemas",
+    "StreamChunk": "llmring.schemas",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmring' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

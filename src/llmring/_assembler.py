@@ -1,0 +1,192 @@
+"""The one assembler: adapter events in, stream chunks out, the terminal chunk at the end.
+
+Every adapter's events pass through a :class:`StreamAssembler`. It drops empty pieces, turns
+each content event into a content ``StreamChunk``, accumulates text, reasoning, tool-call
+fragments (keyed by index, never by id alone) and usage (fields merge, last value wins, so
+cumulative reports are never summed), and builds the terminal chunk and the ``LLMResponse``
+from the same state, so ``chat()`` and ``chat_stream()`` cannot disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from llmring.providers.base import (
+    Finish,
+    ModelReport,
+    ReasoningDelta,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCallFragment,
+    UsageReport,
+)
+from llmring.schemas import FinishReason, LLMResponse, StreamChunk, ToolCallDelta
+
+__all__ = ["StreamAssembler"]
+
+_COMPACT_EVERY = 512  # join accumulated pieces now and then: long streams stay compact
+
+
+class _Pieces:
+    """Text built from many small pieces, joined lazily."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+
+    def add(self, text: str) -> None:
+        parts = self._parts
+        parts.append(text)
+        if len(parts) >= _COMPACT_EVERY:
+            self._parts = ["".join(parts)]
+
+    def __bool__(self) -> bool:
+        return bool(self._parts)
+
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+
+class _ToolCall:
+    __slots__ = ("id", "name", "arguments", "extra")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.name: str | None = None
+        self.arguments = _Pieces()
+        self.extra: dict[str, Any] = {}
+
+    def as_openai(self, index: int) -> dict[str, Any]:
+        arguments = self.arguments.text() or "{}"
+        name = self.name or ""
+        call_id = self.id or _stable_id(index, name, arguments)
+        call: dict[str, Any] = {
+            "id": call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": arguments},
+        }
+        if self.extra:
+            call["provider_data"] = dict(self.extra)
+        return call
+
+
+def _stable_id(index: int, name: str, arguments: str) -> str:
+    """Providers that send no call ids (Gemini, older Ollama) get deterministic ones."""
+    digest = hashlib.sha1(f"{index}:{name}:{arguments}".encode()).hexdigest()[:12]
+    return f"call_{index}_{digest}"
+
+
+class StreamAssembler:
+    """Accumulate one candidate's events; see the module docstring."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        self._text = _Pieces()
+        self._reasoning = _Pieces()
+        self._calls: dict[int, _ToolCall] = {}
+        self._usage: dict[str, Any] = {}
+        self.finish_reason: FinishReason | None = None
+        self.finish_reason_raw: str | None = None
+        self.ended = False
+        self.delivered = False  # has any content chunk been produced?
+
+    def feed(self, event: StreamEvent) -> StreamChunk | None:
+        """Take one event; return the content chunk to yield for it, if any."""
+        if isinstance(event, TextDelta):
+            if not event.text:
+                return None
+            self._text.add(event.text)
+            return self._content(delta=event.text)
+        if isinstance(event, ReasoningDelta):
+            if not event.text:
+                return None
+            self._reasoning.add(event.text)
+            return self._content(reasoning=event.text)
+        if isinstance(event, ToolCallFragment):
+            return self._tool_fragment(event)
+        if isinstance(event, UsageReport):
+            self._usage.update(event.usage)
+        elif isinstance(event, Finish):
+            self.finish_reason, self.finish_reason_raw = event.reason, event.raw
+        elif isinstance(event, ModelReport):
+            self.model = event.model
+        elif isinstance(event, StreamEnd):
+            self.ended = True
+        return None
+
+    def _content(self, **fields: Any) -> StreamChunk:
+        self.delivered = True
+        return StreamChunk(model=self.model, provider=self.provider, **fields)
+
+    def _tool_fragment(self, event: ToolCallFragment) -> StreamChunk | None:
+        call = self._calls.get(event.index)
+        if call is None:
+            call = self._calls[event.index] = _ToolCall()
+        if event.id:
+            call.id = event.id
+        if event.name:
+            call.name = event.name
+        if event.extra:
+            call.extra.update(event.extra)
+        if event.arguments:
+            call.arguments.add(event.arguments)
+        if not (event.id or event.name or event.arguments):
+            return None
+        delta = ToolCallDelta(
+            index=event.index, id=event.id, name=event.name, arguments=event.arguments
+        )
+        return self._content(tool_call_delta=delta)
+
+    # -- what has been assembled -------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """All answer text delivered so far."""
+        return self._text.text()
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        if not self._usage:
+            return None
+        usage = dict(self._usage)
+        if "total_tokens" not in usage and {"prompt_tokens", "completion_tokens"} <= usage.keys():
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        return usage
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]] | None:
+        if not self._calls:
+            return None
+        return [self._calls[i].as_openai(i) for i in sorted(self._calls)]
+
+    def terminal(self, metadata: dict[str, Any] | None = None) -> StreamChunk:
+        """The one last chunk of a successful stream."""
+        return StreamChunk(
+            delta="",
+            model=self.model,
+            provider=self.provider,
+            finish_reason=self.finish_reason or "other",
+            finish_reason_raw=self.finish_reason_raw,
+            usage=self.usage,
+            tool_calls=self.tool_calls,
+            metadata=metadata,
+        )
+
+    def response(self) -> LLMResponse:
+        """The whole reply, equal to what the terminal chunk and the deltas carry."""
+        return LLMResponse(
+            content=self.text,
+            model=self.model,
+            provider=self.provider,
+            finish_reason=self.finish_reason or "other",
+            finish_reason_raw=self.finish_reason_raw,
+            usage=self.usage,
+            tool_calls=self.tool_calls,
+            reasoning=self._reasoning.text() or None,
+        )

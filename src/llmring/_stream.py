@@ -1,0 +1,262 @@
+"""The facade's stream wrapper: the only place with cross-cutting stream behaviour.
+
+``ChatStream`` drives one request through the alias's candidates. For each candidate it pulls
+the adapter's events (each wait bounded by the deadlines), feeds them to the shared assembler,
+yields the content chunks, and ends with exactly one terminal chunk. It falls back to the next
+candidate only when the failure came before any content and is retryable; after content, any
+failure becomes ``StreamInterruptedError`` with the text delivered so far. The adapter's stream
+is closed in a ``finally`` on every exit: completion, error, break, ``aclose()``, cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from llmring._assembler import StreamAssembler
+from llmring.exceptions import (
+    ProviderAuthenticationError,
+    ProviderError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    StreamInterruptedError,
+)
+from llmring.providers.base import ProviderAdapter, StreamEvent
+from llmring.resolver import Candidate
+from llmring.schemas import LLMRequest, LLMResponse, StreamChunk, StreamTimeouts
+
+__all__ = ["ChatStream"]
+
+logger = logging.getLogger("llmring")
+
+AdapterFactory = Callable[[str], ProviderAdapter]
+
+
+class _Clock:
+    """Deadlines counted only while waiting on the provider (never on the consumer)."""
+
+    def __init__(self, timeouts: StreamTimeouts) -> None:
+        self.timeouts = timeouts
+        self.waited = 0.0  # all provider waits of this stream, across candidates
+        self.waited_this_candidate = 0.0
+
+    def limit(self, delivered: bool) -> tuple[float | None, str]:
+        t = self.timeouts
+        limits: list[tuple[float, str]] = []
+        if t.total is not None:
+            limits.append((t.total - self.waited, f"the {t.total:g}s total deadline"))
+        if not delivered and t.first_chunk is not None:
+            limits.append((t.first_chunk - self.waited_this_candidate, f"{t.first_chunk:g}s (first chunk)"))
+        if delivered and t.idle is not None:
+            limits.append((t.idle, f"{t.idle:g}s (idle between chunks)"))
+        if not limits:
+            return None, ""
+        return min(limits)
+
+    async def next_event(
+        self, events: AsyncIterator[StreamEvent], delivered: bool
+    ) -> StreamEvent:
+        limit, label = self.limit(delivered)
+        if limit is None:
+            return await events.__anext__()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(max(limit, 0.0)) as scope:
+                return await events.__anext__()
+        except TimeoutError:
+            if scope.expired():
+                raise ProviderTimeoutError(f"no data from the provider within {label}") from None
+            raise
+        finally:
+            spent = loop.time() - started
+            self.waited += spent
+            self.waited_this_candidate += spent
+
+
+class ChatStream:
+    """An async iterator of :class:`StreamChunk` and an async context manager.
+
+    One consumer only. ``aclose()`` is idempotent; leaving ``async with`` calls it. After the
+    stream ends, ``response`` holds the assembled :class:`LLMResponse`, and ``provider``,
+    ``model``, ``first_chunk_latency`` and ``duration`` say who answered and how fast.
+    """
+
+    def __init__(
+        self,
+        request: LLMRequest,
+        candidates: Sequence[Candidate],
+        adapter_for: AdapterFactory,
+        timeouts_for: Callable[[str], StreamTimeouts],
+    ) -> None:
+        self.request = request
+        self.candidates = tuple(candidates)
+        self._adapter_for = adapter_for
+        self._timeouts_for = timeouts_for
+        self._gen: AsyncGenerator[StreamChunk, None] | None = None
+        self._closed = False
+        self._busy = False
+        self._assembler: StreamAssembler | None = None
+        self.first_chunk_latency: float | None = None
+        self.duration: float | None = None
+        self.failed_attempts: list[tuple[str, ProviderError]] = []
+
+    # -- iteration protocol ---------------------------------------------------------------
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        if self._closed:
+            raise StopAsyncIteration
+        if self._busy:
+            raise RuntimeError("a chat stream has one consumer; iterate it from one task only")
+        if self._gen is None:
+            self._gen = self._run()
+        self._busy = True
+        try:
+            return await self._gen.__anext__()
+        finally:
+            self._busy = False
+
+    async def aclose(self) -> None:
+        """Stop the stream and close the provider's connection. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._gen is not None:
+            await self._gen.aclose()
+
+    async def __aenter__(self) -> ChatStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- what is known about the stream ---------------------------------------------------------
+
+    @property
+    def provider(self) -> str | None:
+        return self._assembler.provider if self._assembler else None
+
+    @property
+    def model(self) -> str | None:
+        return self._assembler.model if self._assembler else None
+
+    @property
+    def response(self) -> LLMResponse:
+        """The assembled reply; only once the terminal chunk has been delivered."""
+        if self._assembler is None or self.duration is None:
+            raise RuntimeError("the stream has not completed; consume it to the terminal chunk")
+        return self._assembler.response()
+
+    # -- the work ---------------------------------------------------------------------------
+
+    async def _run(self) -> AsyncGenerator[StreamChunk, None]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        clock: _Clock | None = None
+        for position, candidate in enumerate(self.candidates):
+            try:
+                if candidate.problem:
+                    raise ProviderAuthenticationError(
+                        candidate.problem, provider=candidate.provider, model=candidate.model
+                    )
+                adapter = self._adapter_for(candidate.provider)
+                timeouts = _merge(self._timeouts_for(candidate.provider), self.request.timeouts)
+                if clock is None:
+                    clock = _Clock(timeouts)
+                clock.timeouts, clock.waited_this_candidate = timeouts, 0.0
+                self._assembler = StreamAssembler(candidate.provider, candidate.model)
+                async for chunk in self._attempt(adapter, candidate, self._assembler, clock, started):
+                    yield chunk
+                return
+            except ProviderError as exc:
+                if exc.provider is None:
+                    exc.provider, exc.model = candidate.provider, candidate.model
+                if not exc.retryable or position == len(self.candidates) - 1:
+                    exc.attempts = [(ref, e.message) for ref, e in self.failed_attempts]
+                    raise
+                logger.warning("llmring: %s failed before any content (%s); falling back to %s",
+                               candidate.ref, exc.message, self.candidates[position + 1].ref)
+                self.failed_attempts.append((candidate.ref, exc))
+
+    async def _attempt(
+        self,
+        adapter: ProviderAdapter,
+        candidate: Candidate,
+        assembler: StreamAssembler,
+        clock: _Clock,
+        started: float,
+    ) -> AsyncGenerator[StreamChunk, None]:
+        loop = asyncio.get_running_loop()
+        events = adapter.stream(self.request, candidate.model)
+        try:
+            while not assembler.ended:
+                try:
+                    event = await clock.next_event(events, assembler.delivered)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    if assembler.delivered:
+                        raise self._interrupted(assembler, exc) from exc
+                    raise
+                chunk = assembler.feed(event)
+                if chunk is not None:
+                    if self.first_chunk_latency is None:
+                        self.first_chunk_latency = loop.time() - started
+                    yield chunk
+            if not assembler.ended:
+                cut = ProviderResponseError(
+                    "the stream ended before the provider's end-of-stream marker",
+                    provider=candidate.provider, model=candidate.model,
+                )
+                if assembler.delivered:
+                    raise self._interrupted(assembler, cut) from cut
+                raise cut
+            self.duration = loop.time() - started
+            yield assembler.terminal(self._metadata())
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def _interrupted(self, assembler: StreamAssembler, cause: Exception) -> StreamInterruptedError:
+        reason = cause.message if isinstance(cause, ProviderError) else repr(cause)
+        return StreamInterruptedError(
+            f"{assembler.provider}:{assembler.model}: the stream broke after content was "
+            f"delivered ({reason}); partial_response holds the {len(assembler.text)} characters "
+            "received",
+            partial_response=assembler.text,
+            usage=assembler.usage,
+            provider=assembler.provider,
+            model=assembler.model,
+        )
+
+    def _metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "first_chunk_latency": self.first_chunk_latency,
+            "duration": self.duration,
+        }
+        if self.failed_attempts:
+            metadata["failed_attempts"] = [
+                {"model": ref, "error": str(exc.message)} for ref, exc in self.failed_attempts
+            ]
+        return metadata
+
+
+def _merge(defaults: StreamTimeouts, override: StreamTimeouts) -> StreamTimeouts:
+    """Request deadlines win field by field over the provider's lockfile defaults."""
+    return StreamTimeouts(
+        total=override.total if override.total is not None else defaults.total,
+        first_chunk=override.first_chunk if override.first_chunk is not None else defaults.first_chunk,
+        idle=override.idle if override.idle is not None else defaults.idle,
+    )

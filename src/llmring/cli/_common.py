@@ -1,0 +1,104 @@
+"""What every CLI command shares: output helpers, options, exit codes, error handling.
+
+Data goes to stdout, status and errors to stderr. Every command is wrapped by
+:func:`cli_command`, so a user error is one ``error: ...`` line and an exit code, never a
+traceback:
+
+===== ==========================================================================
+code  meaning
+===== ==========================================================================
+0     success
+1     a configuration problem: lockfile, alias, profile, model reference, request
+2     bad command-line usage (unknown option, missing argument)
+3     the provider failed before any output (auth, rate limit, model, network)
+4     the stream broke after part of the reply was printed
+70    an internal error (a bug: please report it, with LLMRING_DEBUG=1 output)
+130   interrupted (Ctrl-C)
+===== ==========================================================================
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from llmring.exceptions import ConfigurationError, LLMRingError, ProviderError, StreamInterruptedError
+
+EXIT_CONFIG = 1
+EXIT_PROVIDER = 3
+EXIT_INTERRUPTED = 4
+EXIT_INTERNAL = 70
+EXIT_SIGINT = 130
+
+FileOption = Annotated[
+    Path | None,
+    typer.Option("--file", "-f", help="Lockfile to use (default: discovery, see docs/lockfile.md)."),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option("--profile", "-p", help="Profile (default: $LLMRING_PROFILE, then the file's default)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def out(text: str = "", *, end: str = "\n") -> None:
+    sys.stdout.write(text + end)
+    sys.stdout.flush()
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def exit_code_for(exc: LLMRingError) -> int:
+    if isinstance(exc, StreamInterruptedError):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, ConfigurationError):
+        return EXIT_CONFIG
+    if isinstance(exc, ProviderError):
+        return EXIT_PROVIDER
+    return EXIT_CONFIG
+
+
+def _validation_error() -> type[Exception]:
+    from pydantic import ValidationError  # imported only when an error is being reported
+
+    return ValidationError
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def cli_command(function: F) -> F:
+    """Turn llmring errors into one stderr line and an exit code (see the module table)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except LLMRingError as exc:
+            err(f"error: {exc}")
+            raise typer.Exit(exit_code_for(exc)) from None
+        except KeyboardInterrupt:
+            err("interrupted")
+            raise typer.Exit(EXIT_SIGINT) from None
+        except Exception as exc:
+            if isinstance(exc, _validation_error()):  # a bad request built from arguments
+                err(f"error: invalid request: {exc}")
+                raise typer.Exit(EXIT_CONFIG) from None
+            if os.environ.get("LLMRING_DEBUG"):
+                raise
+            err(f"internal error: {exc!r}; rerun with LLMRING_DEBUG=1 for the traceback "
+                "and please report it")
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,163 @@
+"""``llmring lock init|validate``, ``bind``, ``unbind`` and ``aliases``."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+from tomlkit import TOMLDocument
+
+from llmring.cli._common import (
+    EXIT_CONFIG,
+    FileOption,
+    JsonOption,
+    ProfileOption,
+    cli_command,
+    err,
+    out,
+)
+from llmring.exceptions import ConfigurationError, LockfileParseError
+from llmring.lockfile import (
+    PROFILE_ENV,
+    Lockfile,
+    edit_lockfile,
+    find_lockfile,
+    parse_model_ref,
+    read_lockfile,
+    remove_binding,
+    set_binding,
+    write_lockfile,
+    write_target,
+)
+from llmring.lockfile._template import (
+    detected_providers,
+    empty_lockfile_text,
+    initial_lockfile_text,
+)
+from llmring.providers._registry import provider_configs, unavailable_reason
+
+lock_app = typer.Typer(help="Create and check lockfiles.", no_args_is_help=True)
+
+
+@lock_app.command("init")
+@cli_command
+def lock_init(
+    file: FileOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing lockfile.")] = False,
+) -> None:
+    """Write a commented lockfile binding chatbot/fast/deep to the providers you have keys for
+    (or to mock models when you have none)."""
+    path = write_target(file)
+    if path.exists() and not force:
+        err(f"error: {path} already exists; use --force to replace it")
+        raise typer.Exit(EXIT_CONFIG)
+    providers = detected_providers()
+    lockfile = write_lockfile(path, initial_lockfile_text(providers))
+    aliases = ", ".join(lockfile.profile().bindings)
+    using = ", ".join(providers) if providers else "the offline mock provider (no keys found)"
+    err(f"created {path}: {aliases} bound to {using}")
+    out(str(path))
+
+
+@lock_app.command("validate")
+@cli_command
+def lock_validate(file: FileOption = None) -> None:
+    """Check a lockfile's structure offline. Exit 0 when valid, 1 when not."""
+    path = find_lockfile(file)
+    _, lockfile = read_lockfile(path)
+    if lockfile.default_profile not in lockfile.profiles:
+        raise LockfileParseError(
+            f"{path}: default_profile {lockfile.default_profile!r} names no [profiles.*] table",
+            path=str(path), key="default_profile",
+        )
+    aliases = sum(len(p.bindings) for p in lockfile.profiles.values())
+    bundled = " (the bundled default: no llmring.lock found)" if lockfile.bundled else ""
+    err(f"ok: {path}{bundled}: {len(lockfile.profiles)} profile(s), {aliases} binding(s), "
+        f"{len(lockfile.providers)} extra provider(s)")
+
+
+def _profile_for(profile: str | None, default: str) -> str:
+    return profile or os.environ.get(PROFILE_ENV) or default
+
+
+@cli_command
+def bind(
+    alias: Annotated[str, typer.Argument(help="The alias your code asks for, e.g. chatbot.")],
+    models: Annotated[str, typer.Argument(
+        metavar="MODEL[,FALLBACK...]", help="provider:model, then fallbacks, comma-separated.")],
+    profile: ProfileOption = None,
+    file: FileOption = None,
+) -> None:
+    """Bind ALIAS to one model or an ordered list of fallbacks (creates the lockfile if none)."""
+    alias = alias.strip()
+    if not alias or ":" in alias:
+        raise ConfigurationError(f"alias {alias!r} must be a non-empty name without ':'")
+    refs = [part.strip() for part in models.split(",")]
+    for ref in refs:
+        try:
+            parse_model_ref(ref)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+    path = write_target(file)
+    created = not path.exists()
+    chosen: list[str] = []
+
+    def change(document: TOMLDocument) -> None:
+        chosen.append(_profile_for(profile, str(document.get("default_profile", "default"))))
+        set_binding(document, chosen[0], alias, refs)
+
+    lockfile = edit_lockfile(path, change, initial_text=empty_lockfile_text())
+    if created:
+        err(f"created {path}")
+    err(f"bound {alias} -> {', '.join(refs)} in profile {chosen[0]!r} of {path}")
+    _warn_unusable(lockfile, refs)
+
+
+def _warn_unusable(lockfile: Lockfile, refs: list[str]) -> None:
+    configs = provider_configs(lockfile.providers)
+    for ref in refs:
+        reason = unavailable_reason(configs[parse_model_ref(ref).provider])
+        if reason:
+            err(f"note: {ref} cannot be used yet: {reason}")
+
+
+@cli_command
+def unbind(
+    alias: Annotated[str, typer.Argument(help="The alias to remove.")],
+    profile: ProfileOption = None,
+    file: FileOption = None,
+) -> None:
+    """Remove ALIAS from a profile of the lockfile."""
+    path = write_target(file)
+    _, current = read_lockfile(find_lockfile(path))
+    name = _profile_for(profile, current.default_profile)
+    removed: list[bool] = []
+    edit_lockfile(path, lambda document: removed.append(remove_binding(document, name, alias)))
+    if not removed[0]:
+        err(f"error: alias {alias!r} is not bound in profile {name!r} of {path}")
+        raise typer.Exit(EXIT_CONFIG)
+    err(f"unbound {alias} from profile {name!r} of {path}")
+
+
+@cli_command
+def aliases(
+    profile: ProfileOption = None,
+    file: FileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the aliases of a profile and the models they are bound to."""
+    from llmring.service import LLMRing
+
+    ring = LLMRing(file, profile)
+    table = ring.resolver.aliases()
+    ring.lockfile.profile(ring.profile)  # the default profile must exist too
+    if as_json:
+        out(json.dumps({"lockfile": str(ring.lockfile.path), "profile": ring.profile,
+                        "aliases": table}, indent=2))
+        return
+    err(f"profile {ring.profile!r} of {ring.lockfile.path}")
+    width = max((len(a) for a in table), default=0)
+    for alias, refs in table.items():
+        out(f"{alias.ljust(width)}  {', '.join(refs)}")

@@ -1,0 +1,207 @@
+"""Finding, reading and safely rewriting lockfiles.
+
+* :func:`find_lockfile` is the one discovery function, used by the runtime and the CLI:
+  explicit path → ``$LLMRING_LOCKFILE_PATH`` → the nearest ``llmring.lock`` from the working
+  directory up to the project root → the lockfile bundled with the package.
+* :func:`edit_lockfile` is the only way llmring writes one: under an inter-process lock it
+  re-reads the file, applies a change to the TOML document (comments and order survive),
+  checks that the result still loads, and replaces the file atomically (temp file +
+  ``os.replace``). Concurrent writers serialise; a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import tomlkit
+from filelock import FileLock, Timeout
+
+from llmring.exceptions import LockfileError, LockfileNotFoundError
+from llmring.lockfile._model import Lockfile, parse_lockfile
+
+__all__ = [
+    "LOCKFILE_NAME",
+    "LOCKFILE_PATH_ENV",
+    "PROFILE_ENV",
+    "bundled_lockfile_path",
+    "edit_lockfile",
+    "find_lockfile",
+    "load_lockfile",
+    "read_lockfile",
+    "write_lockfile",
+    "write_target",
+]
+
+LOCKFILE_NAME = "llmring.lock"
+LOCKFILE_PATH_ENV = "LLMRING_LOCKFILE_PATH"
+PROFILE_ENV = "LLMRING_PROFILE"
+#: A directory holding one of these is a project root: discovery does not climb above it.
+ROOT_MARKERS = (".git", ".hg", "pyproject.toml", "setup.py", "setup.cfg")
+LOCK_TIMEOUT_SECONDS = 30.0
+
+
+def bundled_lockfile_path() -> Path:
+    """The lockfile shipped inside the package (used when no other is found)."""
+    return Path(str(resources.files("llmring") / LOCKFILE_NAME))
+
+
+def _explicit_path(path: str | os.PathLike[str] | None) -> Path | None:
+    if path is not None:
+        explicit = Path(path)
+        if not explicit.is_file():
+            raise LockfileNotFoundError(
+                f"lockfile {explicit} does not exist; create it with: "
+                f"llmring lock init --file {explicit}",
+                path=str(explicit),
+            )
+        return explicit
+    from_env = os.environ.get(LOCKFILE_PATH_ENV)
+    if from_env:
+        env_path = Path(from_env)
+        if not env_path.is_file():
+            raise LockfileNotFoundError(
+                f"{LOCKFILE_PATH_ENV}={from_env} names a file that does not exist; "
+                f"unset it or create the file with: llmring lock init --file {from_env}",
+                path=from_env,
+            )
+        return env_path
+    return None
+
+
+def _nearest(start: Path) -> Path | None:
+    for directory in (start, *start.parents):
+        candidate = directory / LOCKFILE_NAME
+        if candidate.is_file():
+            return candidate
+        if any((directory / marker).exists() for marker in ROOT_MARKERS):
+            return None
+    return None
+
+
+def find_lockfile(
+    path: str | os.PathLike[str] | None = None, *, start: Path | None = None
+) -> Path:
+    """The lockfile to read: explicit → env → nearest up to the project root → bundled."""
+    return (
+        _explicit_path(path)
+        or _nearest((start or Path.cwd()).resolve())
+        or bundled_lockfile_path()
+    )
+
+
+def write_target(path: str | os.PathLike[str] | None = None, *, start: Path | None = None) -> Path:
+    """The lockfile a command should change: like discovery, but never the bundled one;
+    with no lockfile around, ``./llmring.lock`` (which the edit will create)."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get(LOCKFILE_PATH_ENV):
+        return Path(os.environ[LOCKFILE_PATH_ENV])
+    here = (start or Path.cwd()).resolve()
+    return _nearest(here) or here / LOCKFILE_NAME
+
+
+def _read_text(path: Path) -> str:
+    try:
+        # bytes → str keeps CRLF line ends as they are, so an edit changes nothing else
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise LockfileNotFoundError(f"lockfile {path} does not exist", path=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise LockfileError(f"{path}: not UTF-8 text ({exc.reason})", path=str(path)) from None
+    except OSError as exc:
+        raise LockfileError(f"{path}: cannot read ({exc.strerror})", path=str(path)) from None
+
+
+def read_lockfile(path: Path) -> tuple[tomlkit.TOMLDocument, Lockfile]:
+    """The editable document and the validated view of the lockfile at ``path``."""
+    document, lockfile = parse_lockfile(_read_text(path), path)
+    if path == bundled_lockfile_path():
+        lockfile = Lockfile(
+            lockfile.path, lockfile.version, lockfile.default_profile,
+            lockfile.profiles, lockfile.providers, bundled=True,
+        )
+    return document, lockfile
+
+
+def load_lockfile(path: str | os.PathLike[str] | None = None) -> Lockfile:
+    """Discover (see :func:`find_lockfile`) and load a lockfile."""
+    return read_lockfile(find_lockfile(path))[1]
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lck")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step: temp file in the same directory, fsync,
+    ``os.replace``. The file's permission bits are kept."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _locked_rewrite(path: Path, produce: Callable[[str | None], str]) -> Lockfile:
+    """Under the write lock: read the current text (``None`` when missing), let ``produce``
+    make the new text, check that it loads, and replace the file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(_lock_path(path), timeout=LOCK_TIMEOUT_SECONDS):
+            current = _read_text(path) if path.exists() else None
+            new_text = produce(current)
+            _, lockfile = parse_lockfile(new_text, path)
+            if new_text != current:
+                atomic_write(path, new_text)
+            return lockfile
+    except Timeout:
+        raise LockfileError(
+            f"{path}: another process has held the write lock {_lock_path(path)} for over "
+            f"{LOCK_TIMEOUT_SECONDS:.0f}s; retry, or remove that file if no llmring is running",
+            path=str(path),
+        ) from None
+
+
+def write_lockfile(path: Path, text: str) -> Lockfile:
+    """Replace (or create) the lockfile at ``path`` with ``text``, which must load."""
+    return _locked_rewrite(path, lambda _current: text)
+
+
+def edit_lockfile(
+    path: Path,
+    change: Callable[[tomlkit.TOMLDocument], None],
+    *,
+    initial_text: str | None = None,
+) -> Lockfile:
+    """Apply ``change`` to the TOML document of the lockfile at ``path``, under the write lock.
+
+    With ``initial_text``, a missing file starts from that text (else it is an error). The
+    changed document must still load (else ``LockfileParseError`` and the file is untouched).
+    """
+
+    def produce(current: str | None) -> str:
+        if current is None:
+            if initial_text is None:
+                raise LockfileNotFoundError(f"lockfile {path} does not exist", path=str(path))
+            current = initial_text
+        document, _ = parse_lockfile(current, path)
+        change(document)
+        return tomlkit.dumps(document)
+
+    return _locked_rewrite(path, produce)

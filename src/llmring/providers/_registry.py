@@ -1,0 +1,126 @@
+"""Provider registry: provider names → lazily imported adapter classes.
+
+Nothing here imports a vendor SDK. An adapter module (and with it its SDK) is imported the first
+time a provider is used, and a missing SDK becomes a ``ProviderUnavailableError`` that says which
+``pip install`` fixes it.
+
+Names come from two places: the built-in providers below, and the lockfile's
+``[providers.<name>]`` tables, which either redirect a built-in (``base_url``) or add a new name
+that speaks a built-in's protocol (``type = "openai"`` for llama.cpp, vLLM, Groq, ...).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from llmring.exceptions import ProviderNotFoundError, ProviderUnavailableError
+from llmring.providers.base import ProviderAdapter, ProviderConfig
+from llmring.schemas import StreamTimeouts
+
+if TYPE_CHECKING:
+    from llmring.lockfile import ProviderEntry
+
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "ProviderSpec",
+    "load_adapter",
+    "lookup",
+    "provider_configs",
+    "unavailable_reason",
+]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """A built-in provider type: where its adapter lives and what it needs."""
+
+    type: str
+    adapter: str  # "module:ClassName"
+    key_envs: tuple[str, ...] = ()
+    key_required: bool = False
+    sdk_module: str | None = None  # import name of the SDK, checked before importing the adapter
+    pip_extra: str | None = None  # llmring[<extra>] installs the SDK
+    #: environment variables whose presence means "the user has this provider" (lock init)
+    signal_envs: tuple[str, ...] = ()
+    #: what ``llmring lock init`` binds the standard aliases to for this provider
+    suggested_models: Mapping[str, str] = field(default_factory=dict)
+
+
+BUILTIN_PROVIDERS: Mapping[str, ProviderSpec] = {
+    "mock": ProviderSpec(
+        "mock",
+        "llmring.providers.mock:MockAdapter",
+        suggested_models={"chatbot": "chatbot", "fast": "fast", "deep": "deep"},
+    ),
+}
+
+
+def provider_configs(entries: Mapping[str, ProviderEntry] | None = None) -> dict[str, ProviderConfig]:
+    """Every usable provider name with its config: built-ins, then the lockfile's entries."""
+    configs = {name: _config(name, spec, None) for name, spec in BUILTIN_PROVIDERS.items()}
+    for name, entry in (entries or {}).items():
+        spec = BUILTIN_PROVIDERS[entry.type]
+        configs[name] = _config(name, spec, entry)
+    return configs
+
+
+def _config(name: str, spec: ProviderSpec, entry: ProviderEntry | None) -> ProviderConfig:
+    if entry is None:
+        return ProviderConfig(name, spec.type, key_envs=spec.key_envs, key_required=spec.key_required)
+    if entry.api_key_env:
+        key_envs, required = (entry.api_key_env,), True
+    elif name == spec.type:
+        key_envs, required = spec.key_envs, spec.key_required
+    else:
+        # A new name with no api_key_env is a keyless endpoint (a local server).
+        key_envs, required = (), False
+    return ProviderConfig(
+        name=name,
+        type=spec.type,
+        base_url=entry.base_url,
+        key_envs=key_envs,
+        key_required=required,
+        timeouts=entry.timeouts or StreamTimeouts(),
+    )
+
+
+def lookup(name: str, configs: Mapping[str, ProviderConfig]) -> ProviderConfig:
+    """The config for ``name``, or ``ProviderNotFoundError`` listing the known names."""
+    try:
+        return configs[name]
+    except KeyError:
+        known = ", ".join(sorted(configs))
+        raise ProviderNotFoundError(
+            f"unknown provider {name!r}; known providers: {known}. Add a [providers.{name}] "
+            "table with type and base_url to the lockfile to use another endpoint",
+            provider=name,
+        ) from None
+
+
+def _missing_sdk(spec: ProviderSpec) -> str | None:
+    if spec.sdk_module and importlib.util.find_spec(spec.sdk_module) is None:
+        return (
+            f"the {spec.sdk_module!r} package is not installed; "
+            f"run: pip install 'llmring[{spec.pip_extra}]'"
+        )
+    return None
+
+
+def unavailable_reason(config: ProviderConfig) -> str | None:
+    """Why ``config``'s provider cannot be used now (no SDK, no key), or ``None``."""
+    return _missing_sdk(BUILTIN_PROVIDERS[config.type]) or config.credentials_problem()
+
+
+def load_adapter(config: ProviderConfig) -> ProviderAdapter:
+    """Import the adapter for ``config.type`` (and so its SDK) and build it."""
+    spec = BUILTIN_PROVIDERS[config.type]
+    missing = _missing_sdk(spec)
+    if missing:
+        raise ProviderUnavailableError(missing, provider=config.name)
+    module_name, class_name = spec.adapter.split(":")
+    adapter_class: type[ProviderAdapter] = getattr(importlib.import_module(module_name), class_name)
+    return adapter_class(config)

@@ -1,0 +1,164 @@
+"""The adapter seam: what a provider adapter receives, and the events it yields.
+
+An adapter turns one provider's native stream into a handful of normalised events. It only
+translates: accumulation (text, tool-call fragments by index, usage), the terminal chunk,
+timeouts, fallback and cleanup happen once, in the shared assembler and the facade's stream
+wrapper. A new provider is one module with one :class:`ProviderAdapter` subclass plus one
+entry in ``llmring.providers._registry``.
+
+Event vocabulary (all slotted dataclasses; cheap in the hot loop):
+
+================== ===========================================================================
+``TextDelta``       a piece of answer text (empty pieces may be yielded; they are dropped)
+``ReasoningDelta``  a piece of reasoning / thinking text
+``ToolCallFragment`` a piece of one tool call, keyed by ``index`` (``id``/``name`` on the first)
+``UsageReport``     token counts under llmring's names; fields merge, the last value wins
+``ModelReport``     the concrete model name the provider says answered
+``Finish``          the finish reason, normalised and raw
+``StreamEnd``       the provider's end-of-stream marker was seen; without it the stream counts
+                    as interrupted, never as a silent success
+================== ===========================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from llmring.schemas import FinishReason, LLMRequest, StreamTimeouts
+
+__all__ = [
+    "Finish",
+    "ModelReport",
+    "ProviderAdapter",
+    "ProviderConfig",
+    "ReasoningDelta",
+    "StreamEnd",
+    "StreamEvent",
+    "TextDelta",
+    "ToolCallFragment",
+    "UsageReport",
+]
+
+
+@dataclass(slots=True, frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCallFragment:
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    #: provider data that must travel with the call (e.g. Gemini's ``thought_signature``)
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class UsageReport:
+    """Token counts: ``prompt_tokens``, ``completion_tokens`` and, when reported,
+    ``total_tokens``, ``cached_tokens``, ``cache_creation_tokens``, ``reasoning_tokens``."""
+
+    usage: dict[str, int]
+
+
+@dataclass(slots=True, frozen=True)
+class ModelReport:
+    model: str
+
+
+@dataclass(slots=True, frozen=True)
+class Finish:
+    reason: FinishReason
+    raw: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class StreamEnd:
+    pass
+
+
+StreamEvent = (
+    TextDelta | ReasoningDelta | ToolCallFragment | UsageReport | ModelReport | Finish | StreamEnd
+)
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """How to reach one provider: its name, the adapter type, endpoint, key source, defaults.
+
+    Built from the registry's defaults and the lockfile's ``[providers.<name>]`` table. It holds
+    the *name* of the key's environment variable, never the key; :meth:`api_key` reads it when
+    a client is made.
+    """
+
+    name: str
+    type: str
+    base_url: str | None = None
+    key_envs: tuple[str, ...] = ()
+    key_required: bool = False
+    timeouts: StreamTimeouts = field(default_factory=StreamTimeouts)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def api_key(self) -> str | None:
+        """The key from the first of ``key_envs`` that is set, or ``None``."""
+        for env in self.key_envs:
+            value = os.environ.get(env)
+            if value:
+                return value
+        return None
+
+    def credentials_problem(self) -> str | None:
+        """Why this provider cannot be used now (a missing key), or ``None`` when it can."""
+        if self.key_required and self.api_key() is None:
+            names = " or ".join(self.key_envs)
+            return f"{names} is not set"
+        return None
+
+
+class ProviderAdapter(ABC):
+    """Translate one provider's stream into :data:`StreamEvent` items.
+
+    Subclasses set the capability flags and implement :meth:`stream`. One adapter instance
+    serves every request to its provider for the life of an ``LLMRing`` (it owns the SDK
+    client and its connection pool) and is closed by :meth:`aclose`.
+    """
+
+    supports_streaming: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = True
+    supports_reasoning: ClassVar[bool] = False
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
+        """Yield the normalised events of one streamed reply of ``model`` to ``request``.
+
+        Must be an async generator: the stream wrapper closes it (``aclose``) on completion,
+        break, cancellation and timeout, and the adapter must then close its HTTP response.
+        Yields ``StreamEnd`` only once the provider's own end marker has been seen.
+
+        Raises (mapped from the SDK's errors in one place, most specific first):
+            ProviderAuthenticationError: missing or rejected credentials.
+            ModelNotFoundError: the provider does not know ``model``.
+            ProviderRateLimitError: HTTP 429 (``retry_after`` from the headers).
+            ProviderTimeoutError / ProviderConnectionError: no answer, or unreachable.
+            ProviderResponseError: 5xx, overloaded, malformed data or an in-band error event.
+        """
+
+    async def aclose(self) -> None:
+        """Release the SDK client. Idempotent."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} provider={self.config.name!r}>"

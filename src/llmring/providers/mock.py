@@ -1,0 +1,310 @@
+"""The ``mock`` provider: deterministic and offline, through the same seam as the real ones.
+
+Model names choose the reply:
+
+* ``mock:echo`` streams back the last user message;
+* any other ``mock:<name>`` streams a fixed multi-sentence text;
+* ``extra_params={"mock_response": "..."}`` streams exactly that text;
+* when the request has ``tools`` (and ``tool_choice`` is not ``"none"``) and the last message
+  is not a tool result, the model calls a tool instead, with arguments built from its schema.
+
+Options go after a ``?`` in the model name, or in ``extra_params`` with a ``mock_`` prefix
+(``mock:echo?delay=0.05&chunk_size=4`` or ``extra_params={"mock_delay": 0.05}``):
+
+================ ==============================================================================
+``chunk_size``    characters per chunk (default: one word per chunk)
+``delay``         seconds to wait before each chunk (default 0)
+``response``      the reply text (same as ``mock_response``)
+``reasoning``     reasoning text to stream before the answer
+``fail``          raise instead of answering: ``rate_limit``, ``auth``, ``not_found``,
+                  ``server``, ``overloaded``, ``timeout``, ``connection``, ``bad_request``
+``fail_after``    with ``fail``: raise after this many content chunks (default: before any)
+``cut_after``     end the stream after this many chunks without the end marker
+``stall_after``   stop sending (but keep the stream open) after this many chunks
+``retry_after``   seconds reported by ``fail=rate_limit`` (default 1)
+================ ==============================================================================
+
+Usage is counted with a simple deterministic tokenizer (words and punctuation marks), and
+``max_tokens`` truncates the reply with ``finish_reason="length"``. Every stream is recorded in
+:data:`ledger`, so tests can see whether a stream was closed, completed or cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import parse_qsl
+
+from llmring.exceptions import (
+    ConfigurationError,
+    ModelNotFoundError,
+    ProviderAuthenticationError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+)
+from llmring.providers.base import (
+    Finish,
+    ModelReport,
+    ProviderAdapter,
+    ReasoningDelta,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCallFragment,
+    UsageReport,
+)
+from llmring.schemas import FinishReason, LLMRequest, Message
+
+__all__ = ["MockAdapter", "MockLedger", "MockOptions", "MockStreamRecord", "ledger"]
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass
+class MockOptions:
+    chunk_size: int = 0
+    delay: float = 0.0
+    response: str | None = None
+    reasoning: str | None = None
+    fail: str | None = None
+    fail_after: int | None = None
+    cut_after: int | None = None
+    stall_after: int | None = None
+    retry_after: float = 1.0
+
+    @classmethod
+    def parse(cls, query: str, extra_params: dict[str, Any]) -> MockOptions:
+        raw: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+        raw.update({k[5:]: v for k, v in extra_params.items() if k.startswith("mock_")})
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in types:
+                raise ConfigurationError(
+                    f"unknown mock option {key!r}; known: {', '.join(sorted(types))}"
+                )
+            values[key] = _convert(key, value, str(types[key]))
+        options = cls(**values)
+        if options.fail is not None and options.fail not in _FAILURES:
+            raise ConfigurationError(
+                f"unknown mock failure {options.fail!r}; known: {', '.join(sorted(_FAILURES))}"
+            )
+        return options
+
+
+def _convert(key: str, value: Any, type_name: str) -> Any:
+    try:
+        if "int" in type_name:
+            return int(value)
+        if "float" in type_name:
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"mock option {key}={value!r} is not a number") from None
+    return str(value)
+
+
+def _failure(kind: str, options: MockOptions) -> ProviderError:
+    return _FAILURES[kind](options)
+
+
+_FAILURES: dict[str, Any] = {
+    "rate_limit": lambda o: ProviderRateLimitError(
+        "mock rate limit: slow down", status_code=429, retry_after=o.retry_after),
+    "auth": lambda o: ProviderAuthenticationError("mock: invalid API key", status_code=401),
+    "not_found": lambda o: ModelNotFoundError("mock: no such model", status_code=404),
+    "server": lambda o: ProviderResponseError("mock: internal server error", status_code=500),
+    "overloaded": lambda o: ProviderResponseError("mock: overloaded", status_code=529),
+    "timeout": lambda o: ProviderTimeoutError("mock: the request timed out"),
+    "connection": lambda o: ProviderConnectionError("mock: connection refused"),
+    "bad_request": lambda o: ProviderResponseError("mock: invalid request", status_code=400),
+}
+
+
+@dataclass
+class MockStreamRecord:
+    """What happened to one mock stream."""
+
+    model: str
+    chunks_sent: int = 0
+    completed: bool = False
+    closed: bool = False
+    cancelled: bool = False
+    request: LLMRequest | None = field(default=None, repr=False)
+
+
+class MockLedger:
+    """Every mock stream started in this process, oldest first."""
+
+    def __init__(self) -> None:
+        self.records: list[MockStreamRecord] = []
+
+    def clear(self) -> None:
+        self.records.clear()
+
+    @property
+    def last(self) -> MockStreamRecord:
+        return self.records[-1]
+
+    @property
+    def open_streams(self) -> list[MockStreamRecord]:
+        return [r for r in self.records if not r.closed]
+
+
+ledger = MockLedger()
+
+
+def count_tokens(text: str) -> int:
+    """The mock's tokenizer: words and punctuation marks."""
+    return len(_TOKEN.findall(text))
+
+
+def _truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
+    if max_tokens is None:
+        return text, False
+    matches = list(_TOKEN.finditer(text))
+    if len(matches) <= max_tokens:
+        return text, False
+    return text[: matches[max_tokens - 1].end()], True
+
+
+def _pieces(text: str, chunk_size: int) -> list[str]:
+    if chunk_size > 0:
+        return [text[i : i + chunk_size] for i in range(0, len(text), chunk_size)]
+    return re.findall(r"\s*\S+|\s+\Z", text)
+
+
+def _example_value(schema: dict[str, Any]) -> Any:
+    if "enum" in schema and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    defaults = {"string": "mock", "integer": 1, "number": 1.5, "boolean": True,
+                "array": [], "object": {}, "null": None}
+    if kind == "object" and "properties" in schema:
+        return _example_arguments(schema)
+    return defaults.get(kind if isinstance(kind, str) else "string", "mock")
+
+
+def _example_arguments(schema: dict[str, Any]) -> dict[str, Any]:
+    properties = schema.get("properties", {})
+    required = schema.get("required", list(properties))
+    return {name: _example_value(properties[name]) for name in required if name in properties}
+
+
+def _default_text(name: str) -> str:
+    return (
+        f"Hello! This is mock:{name}, llmring's offline mock model. "
+        "It streams a fixed reply in small chunks, so you can try aliases, fallbacks and "
+        "streaming code without an API key. "
+        "Bind a real model with `llmring bind chatbot anthropic:claude-haiku-4-5` when you "
+        "are ready."
+    )
+
+
+def _prompt_tokens(messages: list[Message]) -> int:
+    total = 0
+    for message in messages:
+        total += count_tokens(message.text)
+        for call in message.tool_calls or []:
+            total += count_tokens(call["function"]["name"] + call["function"].get("arguments", ""))
+    return total
+
+
+class MockAdapter(ProviderAdapter):
+    """Deterministic offline replies; see the module docstring for the options."""
+
+    supports_reasoning = True
+
+    def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
+        name, _, query = model.partition("?")
+        options = MockOptions.parse(query, request.extra_params)
+        record = MockStreamRecord(model=name, request=request)
+        ledger.records.append(record)
+        return self._events(request, name, options, record)
+
+    async def _events(
+        self, request: LLMRequest, name: str, options: MockOptions, record: MockStreamRecord
+    ) -> AsyncIterator[StreamEvent]:
+        try:
+            content, completion, finish = self._plan(request, name, options)
+            yield ModelReport(name)
+            for position, event in enumerate(content):
+                if options.fail and position == (options.fail_after or 0):
+                    raise _failure(options.fail, options)
+                if position == options.cut_after:
+                    return
+                if position == options.stall_after:
+                    await asyncio.Event().wait()
+                if options.delay:
+                    await asyncio.sleep(options.delay)
+                yield event
+                record.chunks_sent += 1
+            if options.fail and (options.fail_after or 0) >= len(content):
+                raise _failure(options.fail, options)
+            prompt = _prompt_tokens(request.messages)
+            yield UsageReport({"prompt_tokens": prompt, "completion_tokens": completion,
+                               "total_tokens": prompt + completion})
+            yield Finish(finish, finish)
+            yield StreamEnd()
+            record.completed = True
+        except asyncio.CancelledError:
+            record.cancelled = True
+            raise
+        finally:
+            record.closed = True
+
+    def _plan(
+        self, request: LLMRequest, name: str, options: MockOptions
+    ) -> tuple[list[StreamEvent], int, FinishReason]:
+        """The content events, the completion token count and the finish reason."""
+        events: list[StreamEvent] = []
+        completion = 0
+        if options.reasoning:
+            events += [ReasoningDelta(p) for p in _pieces(options.reasoning, options.chunk_size)]
+            completion += count_tokens(options.reasoning)
+        response = options.response
+        if response is None and self._wants_tool_call(request):
+            call_events, tokens = self._tool_call(request, options)
+            return events + call_events, completion + tokens, "tool_calls"
+        if response is None:
+            response = self._reply_text(request, name)
+        text, truncated = _truncate(response, request.max_tokens)
+        events += [TextDelta(p) for p in _pieces(text, options.chunk_size)]
+        return events, completion + count_tokens(text), "length" if truncated else "stop"
+
+    @staticmethod
+    def _wants_tool_call(request: LLMRequest) -> bool:
+        return bool(request.tools) and request.tool_choice != "none" and (
+            request.messages[-1].role != "tool"
+        )
+
+    @staticmethod
+    def _reply_text(request: LLMRequest, name: str) -> str:
+        last = request.messages[-1]
+        if last.role == "tool":
+            return f"The tool returned: {last.text}"
+        if name == "echo":
+            users = [m for m in request.messages if m.role == "user"]
+            return users[-1].text if users else ""
+        return _default_text(name)
+
+    @staticmethod
+    def _tool_call(request: LLMRequest, options: MockOptions) -> tuple[list[StreamEvent], int]:
+        tools = request.tools or []
+        choice = request.tool_choice
+        wanted = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+        tool = next((t for t in tools if t["function"]["name"] == wanted), tools[0])
+        function = tool["function"]
+        arguments = json.dumps(_example_arguments(function.get("parameters") or {}))
+        pieces = _pieces(arguments, options.chunk_size or 8)
+        events: list[StreamEvent] = [
+            ToolCallFragment(0, id="call_mock_0", name=function["name"], arguments=pieces[0])
+        ]
+        events += [ToolCallFragment(0, arguments=p) for p in pieces[1:]]
+        return events, count_tokens(function["name"] + arguments)

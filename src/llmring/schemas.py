@@ -1,0 +1,256 @@
+"""The data that crosses llmring's public API: requests, messages, stream chunks, responses.
+
+Requests are validated when they are built, before any I/O: an empty message list, an unknown
+role, a negative ``max_tokens`` or a malformed tool raise ``pydantic.ValidationError`` (a
+``ValueError``) that names the field.
+
+Stream chunks follow the stream contract (docs/stream-contract.md):
+
+* a **content chunk** carries non-empty ``delta`` text, or ``reasoning`` text, or one
+  ``tool_call_delta`` fragment; it never carries ``finish_reason`` or ``usage``;
+* the **terminal chunk** is the last chunk of every successful stream and the only one with
+  ``finish_reason`` set (``is_terminal`` is true). Its ``delta`` is ``""``; it carries ``usage``
+  (``None`` only when the provider reported none), ``model`` (the model that answered) and
+  ``tool_calls``, the complete assembled calls in the OpenAI shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "FinishReason",
+    "LLMRequest",
+    "LLMResponse",
+    "Message",
+    "Role",
+    "StreamChunk",
+    "StreamTimeouts",
+    "ToolCallDelta",
+]
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+
+#: Normalised finish reasons. ``pause``: the provider paused a long server-side turn (Anthropic
+#: ``pause_turn``); send the conversation back to continue. ``other``: a value llmring does not
+#: know; the provider's own word is always in ``finish_reason_raw``.
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "pause", "other"]
+
+ToolChoice = Literal["auto", "none", "required"] | dict[str, Any]
+
+
+def _check_tool_call(call: Any) -> None:
+    """Tool calls use the OpenAI shape: ``{"id", "type": "function", "function": {...}}``."""
+    if not isinstance(call, dict):
+        raise ValueError("each tool call must be a dict in the OpenAI shape")
+    function = call.get("function")
+    if not call.get("id") or not isinstance(function, dict) or not function.get("name"):
+        raise ValueError(
+            "a tool call needs 'id' and 'function': {'name': ..., 'arguments': '<json>'}"
+        )
+    if not isinstance(function.get("arguments", ""), str):
+        raise ValueError("tool call 'function.arguments' must be a JSON string")
+
+
+class Message(BaseModel):
+    """One turn of a conversation.
+
+    ``content`` is text, or a list of OpenAI-style content parts (``{"type": "text", ...}``).
+    Assistant turns may carry ``tool_calls`` (OpenAI shape) with no content; tool results use
+    ``role="tool"`` and the ``tool_call_id`` they answer. ``metadata`` carries provider data that
+    must survive a round trip (reasoning signatures, for instance).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _parts_have_types(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for part in value:
+                if not isinstance(part.get("type"), str):
+                    raise ValueError("each content part needs a 'type' (e.g. 'text')")
+        return value
+
+    @model_validator(mode="after")
+    def _check_role_fields(self) -> Message:
+        if self.tool_calls:
+            if self.role != "assistant":
+                raise ValueError("only assistant messages carry tool_calls")
+            for call in self.tool_calls:
+                _check_tool_call(call)
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id it answers")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(f"a {self.role} message needs content")
+        return self
+
+    @property
+    def text(self) -> str:
+        """The message's text: ``content`` itself, or its text parts joined."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+
+
+class StreamTimeouts(BaseModel):
+    """Deadlines in seconds, counted only while waiting for the provider.
+
+    ``first_chunk``: until the first content chunk; ``idle``: between two chunks; ``total``: the
+    whole stream. ``None`` means no limit.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    total: float | None = Field(default=None, ge=0)
+    first_chunk: float | None = Field(default=None, ge=0)
+    idle: float | None = Field(default=None, ge=0)
+
+
+class LLMRequest(BaseModel):
+    """What to ask: an alias or ``provider:model``, the conversation and the generation options.
+
+    ``timeout`` is either seconds for the whole stream or a :class:`StreamTimeouts`.
+    ``extra_params`` is passed to the provider as it is (e.g. ``{"top_p": 0.9}``); the ``mock``
+    provider reads ``mock_response`` from it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: ToolChoice | None = None
+    response_format: dict[str, Any] | None = None
+    timeout: float | StreamTimeouts | None = None
+    extra_params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model")
+    @classmethod
+    def _model_is_a_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("model must name an alias or provider:model")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_not_negative(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and value < 0:
+            raise ValueError("timeout must be >= 0 seconds")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _tools_are_functions(cls, tools: list[dict[str, Any]] | None) -> Any:
+        for tool in tools or []:
+            function = tool.get("function")
+            if tool.get("type") != "function" or not isinstance(function, dict):
+                raise ValueError(
+                    "tools use the OpenAI function format: "
+                    "{'type': 'function', 'function': {'name': ..., 'parameters': {...}}}"
+                )
+            if not function.get("name"):
+                raise ValueError("every tool function needs a 'name'")
+        return tools
+
+    @model_validator(mode="after")
+    def _tool_choice_matches_tools(self) -> LLMRequest:
+        choice = self.tool_choice
+        if choice in (None, "auto", "none"):
+            return self
+        if not self.tools:
+            raise ValueError(f"tool_choice={choice!r} needs tools")
+        if isinstance(choice, dict):
+            name = (choice.get("function") or {}).get("name")
+            names = [t["function"]["name"] for t in self.tools]
+            if name not in names:
+                raise ValueError(f"tool_choice names {name!r}, which is not among tools {names}")
+        return self
+
+    @property
+    def timeouts(self) -> StreamTimeouts:
+        """``timeout`` as a :class:`StreamTimeouts` (a bare number is the total deadline)."""
+        if isinstance(self.timeout, StreamTimeouts):
+            return self.timeout
+        return StreamTimeouts(total=self.timeout)
+
+
+class ToolCallDelta(BaseModel):
+    """One fragment of a tool call as it streams.
+
+    ``index`` says which call it belongs to; ``id`` and ``name`` come on the first fragment of a
+    call; ``arguments`` is the next piece of its JSON argument text (possibly cut anywhere).
+    """
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class StreamChunk(BaseModel):
+    """One item of ``LLMRing.chat_stream``; see the module docstring for the contract.
+
+    ``content`` is an alias of ``delta`` (both as a constructor keyword and a property).
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    delta: str = Field(default="", validation_alias=AliasChoices("delta", "content"))
+    model: str | None = None
+    provider: str | None = None
+    finish_reason: FinishReason | None = None
+    finish_reason_raw: str | None = None
+    usage: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_delta: ToolCallDelta | None = None
+    reasoning: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def content(self) -> str:
+        """The text delta (same as ``delta``)."""
+        return self.delta
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for the one last chunk of a successful stream."""
+        return self.finish_reason is not None
+
+
+class LLMResponse(BaseModel):
+    """A whole reply, as ``LLMRing.chat`` returns it: what the stream would have assembled."""
+
+    content: str = ""
+    model: str | None = None
+    provider: str | None = None
+    finish_reason: FinishReason | None = None
+    finish_reason_raw: str | None = None
+    usage: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    reasoning: str | None = None
+
+    @property
+    def total_tokens(self) -> int | None:
+        return None if self.usage is None else self.usage.get("total_tokens")

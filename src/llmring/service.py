@@ -1,0 +1,121 @@
+"""``LLMRing``: the facade every other layer (bots, SSE, toolkit, CLI) is built on."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from types import TracebackType
+
+from llmring._secrets import register_secret_env
+from llmring._stream import ChatStream
+from llmring.lockfile import Lockfile, find_lockfile, read_lockfile
+from llmring.providers._registry import load_adapter, lookup, provider_configs, unavailable_reason
+from llmring.providers.base import ProviderAdapter
+from llmring.resolver import Candidate, Resolver
+from llmring.schemas import LLMRequest, LLMResponse, StreamTimeouts
+
+__all__ = ["LLMRing", "ProviderStatus"]
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    """Whether a provider can be used now, and if not, why."""
+
+    name: str
+    type: str
+    usable: bool
+    reason: str | None
+    base_url: str | None
+    key_envs: tuple[str, ...]
+
+
+class LLMRing:
+    """One async API over every provider, driven by a lockfile.
+
+    ``lockfile_path`` and ``profile`` default to discovery (see docs/lockfile.md). Use it as an
+    async context manager, or call :meth:`aclose`, so provider connections are released::
+
+        async with LLMRing() as ring:
+            async for chunk in ring.chat_stream(LLMRequest(model="chatbot", messages=[...])):
+                print(chunk.delta, end="")
+    """
+
+    def __init__(
+        self,
+        lockfile_path: str | os.PathLike[str] | None = None,
+        profile: str | None = None,
+    ) -> None:
+        _, self.lockfile = read_lockfile(find_lockfile(lockfile_path))
+        self._configs = provider_configs(self.lockfile.providers)
+        for config in self._configs.values():
+            for env in config.key_envs:
+                register_secret_env(env)
+        self.resolver = Resolver(self.lockfile, self._configs, profile)
+        self._adapters: dict[str, ProviderAdapter] = {}
+
+    def __repr__(self) -> str:
+        return f"<LLMRing lockfile={str(self.lockfile.path)!r} profile={self.profile!r}>"
+
+    @property
+    def profile(self) -> str:
+        """The profile aliases are resolved in."""
+        return self.resolver.profile_name
+
+    # -- the public API ---------------------------------------------------------------------
+
+    def chat_stream(self, request: LLMRequest) -> ChatStream:
+        """Stream the reply to ``request``; see docs/stream-contract.md.
+
+        The alias is resolved now (an unknown alias raises here); the provider is called on
+        the first iteration. The returned stream is an async iterator and context manager.
+        """
+        candidates = self.resolver.resolve(request.model)
+        return ChatStream(request, candidates, self._adapter, self._default_timeouts)
+
+    async def chat(self, request: LLMRequest) -> LLMResponse:
+        """The whole reply at once, assembled by the same path as :meth:`chat_stream`."""
+        async with self.chat_stream(request) as stream:
+            async for _ in stream:
+                pass
+            return stream.response
+
+    def resolve(self, alias: str) -> list[Candidate]:
+        """The ordered candidates for an alias (or ``provider:model``), each with ``usable``."""
+        return self.resolver.resolve(alias)
+
+    def providers(self) -> list[ProviderStatus]:
+        """Every known provider (built in and from the lockfile) and whether it is usable."""
+        statuses = []
+        for name, config in self._configs.items():
+            reason = unavailable_reason(config)
+            statuses.append(ProviderStatus(name, config.type, reason is None, reason,
+                                           config.base_url, config.key_envs))
+        return statuses
+
+    # -- adapters and lifetime ------------------------------------------------------------------
+
+    def _adapter(self, provider: str) -> ProviderAdapter:
+        adapter = self._adapters.get(provider)
+        if adapter is None:
+            adapter = self._adapters[provider] = load_adapter(lookup(provider, self._configs))
+        return adapter
+
+    def _default_timeouts(self, provider: str) -> StreamTimeouts:
+        return lookup(provider, self._configs).timeouts
+
+    async def aclose(self) -> None:
+        """Close every provider client this instance opened. Safe to call twice."""
+        adapters, self._adapters = list(self._adapters.values()), {}
+        for adapter in adapters:
+            await adapter.aclose()
+
+    async def __aenter__(self) -> LLMRing:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

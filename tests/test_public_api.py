@@ -1,0 +1,96 @@
+"""The public surface: what `import llmring` offers, and what it must not import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import llmring
+from llmring.providers.mock import count_tokens
+from tests.helpers import write_lockfile
+
+SDK_MODULES = ("openai", "anthropic", "google.genai", "ollama")
+
+# DESIGN.md §1, verbatim: this snippet must run unchanged.
+SEED_SNIPPET = '''\
+from llmring import LLMRing, LLMRequest, Message
+from llmring.schemas import StreamChunk
+
+async with LLMRing() as service:
+    request = LLMRequest(model="chatbot", messages=[Message(role="user", content="Count to 10")])
+    async for chunk in service.chat_stream(request):
+        print(chunk.delta, end="", flush=True)
+        if chunk.usage:
+            print(chunk.usage["total_tokens"])
+'''
+
+
+def test_all_is_exactly_the_seed_surface() -> None:
+    assert sorted(llmring.__all__) == ["LLMRequest", "LLMResponse", "LLMRing", "Message", "StreamChunk"]
+    for name in llmring.__all__:
+        assert getattr(llmring, name).__name__ == name
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        llmring.Nope  # noqa: B018
+
+
+def test_exceptions_module_exports_the_error_tree() -> None:
+    from llmring import exceptions
+
+    for name in exceptions.__all__:
+        cls = getattr(exceptions, name)
+        assert issubclass(cls, exceptions.LLMRingError)
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return set(result.stdout.split())
+
+
+def test_import_llmring_imports_no_sdk_and_no_pydantic() -> None:
+    loaded = _modules_after("import llmring")
+    assert not [m for m in SDK_MODULES if m in loaded]
+    assert "pydantic" not in loaded  # the public names load on first use
+
+
+def test_using_the_mock_provider_imports_no_sdk(project: Path) -> None:
+    write_lockfile(project / "llmring.lock", {"chatbot": ["mock:chatbot"]})
+    code = (
+        "import asyncio\nfrom llmring import LLMRing, LLMRequest\n"
+        "async def main():\n"
+        "    async with LLMRing() as ring:\n"
+        "        await ring.chat(LLMRequest(model='chatbot', messages=[{'role': 'user', 'content': 'hi'}]))\n"
+        "asyncio.run(main())\nimport llmring.cli"
+    )
+    loaded = _modules_after(code)
+    assert not [m for m in SDK_MODULES if m in loaded]
+
+
+def test_seed_snippet_in_design_is_the_one_tested() -> None:
+    design = Path(__file__).resolve().parents[2] / "shared" / "DESIGN.md"
+    if not design.exists():
+        pytest.skip("../shared/DESIGN.md is not beside this checkout")
+    assert SEED_SNIPPET in design.read_text(encoding="utf-8")
+
+
+def test_seed_snippet_runs_unchanged(project: Path) -> None:
+    write_lockfile(project / "llmring.lock", {"chatbot": ["mock:counter?chunk_size=7"]})
+    body = "\n".join("    " + line for line in SEED_SNIPPET.splitlines())
+    script = f"import asyncio\nasync def main():\n{body}\nasyncio.run(main())\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=project, check=True)
+    reply = (
+        "Hello! This is mock:counter, llmring's offline mock model. It streams a fixed reply in "
+        "small chunks, so you can try aliases, fallbacks and streaming code without an API key. "
+        "Bind a real model with `llmring bind chatbot anthropic:claude-haiku-4-5` when you are "
+        "ready."
+    )
+    # usage: "Count to 10" is 3 tokens; the reply is counted by the mock's word/punctuation rule
+    completion = count_tokens(reply)
+    assert result.stdout == f"{reply}{3 + completion}\n"
