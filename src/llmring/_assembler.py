@@ -53,7 +53,7 @@ class _Pieces:
 
 
 class _ToolCall:
-    __slots__ = ("id", "name", "arguments", "extra")
+    __slots__ = ("arguments", "extra", "id", "name")
 
     def __init__(self) -> None:
         self.id: str | None = None

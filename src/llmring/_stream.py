@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from llmring._assembler import StreamAssembler
 from llmring.exceptions import (
@@ -77,13 +78,10 @@ class _Clock:
             self.waited_this_candidate += spent
 
 
-class ChatStream:
-    """An async iterator of :class:`StreamChunk` and an async context manager.
-
-    One consumer only. ``aclose()`` is idempotent; leaving ``async with`` calls it. After the
-    stream ends, ``response`` holds the assembled :class:`LLMResponse`, and ``provider``,
-    ``model``, ``first_chunk_latency`` and ``duration`` say who answered and how fast.
-    """
+class _StreamRun:
+    """The state and the work of one stream. Kept apart from :class:`ChatStream` so that the
+    running generator never refers back to the handle: when a consumer drops the handle after
+    a bare ``break``, nothing keeps the generator alive and the event loop closes it at once."""
 
     def __init__(
         self,
@@ -96,71 +94,14 @@ class ChatStream:
         self.candidates = tuple(candidates)
         self._adapter_for = adapter_for
         self._timeouts_for = timeouts_for
-        self._gen: AsyncGenerator[StreamChunk, None] | None = None
-        self._closed = False
-        self._busy = False
-        self._assembler: StreamAssembler | None = None
+        self.assembler: StreamAssembler | None = None
         self.first_chunk_latency: float | None = None
         self.duration: float | None = None
         self.failed_attempts: list[tuple[str, ProviderError]] = []
 
-    # -- iteration protocol ---------------------------------------------------------------
-
-    def __aiter__(self) -> ChatStream:
-        return self
-
-    async def __anext__(self) -> StreamChunk:
-        if self._closed:
-            raise StopAsyncIteration
-        if self._busy:
-            raise RuntimeError("a chat stream has one consumer; iterate it from one task only")
-        if self._gen is None:
-            self._gen = self._run()
-        self._busy = True
-        try:
-            return await self._gen.__anext__()
-        finally:
-            self._busy = False
-
-    async def aclose(self) -> None:
-        """Stop the stream and close the provider's connection. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._gen is not None:
-            await self._gen.aclose()
-
-    async def __aenter__(self) -> ChatStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    # -- what is known about the stream ---------------------------------------------------------
-
-    @property
-    def provider(self) -> str | None:
-        return self._assembler.provider if self._assembler else None
-
-    @property
-    def model(self) -> str | None:
-        return self._assembler.model if self._assembler else None
-
-    @property
-    def response(self) -> LLMResponse:
-        """The assembled reply; only once the terminal chunk has been delivered."""
-        if self._assembler is None or self.duration is None:
-            raise RuntimeError("the stream has not completed; consume it to the terminal chunk")
-        return self._assembler.response()
-
     # -- the work ---------------------------------------------------------------------------
 
-    async def _run(self) -> AsyncGenerator[StreamChunk, None]:
+    async def chunks(self) -> AsyncGenerator[StreamChunk, None]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         clock: _Clock | None = None
@@ -175,9 +116,11 @@ class ChatStream:
                 if clock is None:
                     clock = _Clock(timeouts)
                 clock.timeouts, clock.waited_this_candidate = timeouts, 0.0
-                self._assembler = StreamAssembler(candidate.provider, candidate.model)
-                async for chunk in self._attempt(adapter, candidate, self._assembler, clock, started):
-                    yield chunk
+                self.assembler = StreamAssembler(candidate.provider, candidate.model)
+                attempt = self._attempt(adapter, candidate, self.assembler, clock, started)
+                async with aclosing(attempt):  # an early exit must close the attempt now
+                    async for chunk in attempt:
+                        yield chunk
                 return
             except ProviderError as exc:
                 if exc.provider is None:
@@ -251,6 +194,105 @@ class ChatStream:
                 {"model": ref, "error": str(exc.message)} for ref, exc in self.failed_attempts
             ]
         return metadata
+
+
+class ChatStream:
+    """An async iterator of :class:`StreamChunk` and an async context manager.
+
+    One consumer only. ``aclose()`` is idempotent; leaving ``async with`` calls it, and so
+    does the event loop right after a bare ``break`` drops the stream. After the terminal
+    chunk, ``response`` holds the assembled :class:`LLMResponse`; ``provider``, ``model``,
+    ``first_chunk_latency``, ``duration`` and ``failed_attempts`` say who answered and how.
+    """
+
+    def __init__(
+        self,
+        request: LLMRequest,
+        candidates: Sequence[Candidate],
+        adapter_for: AdapterFactory,
+        timeouts_for: Callable[[str], StreamTimeouts],
+    ) -> None:
+        self._run = _StreamRun(request, candidates, adapter_for, timeouts_for)
+        self._gen: AsyncGenerator[StreamChunk, None] | None = None
+        self._closed = False
+        self._busy = False
+
+    # -- iteration protocol ---------------------------------------------------------------
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        if self._closed:
+            raise StopAsyncIteration
+        if self._busy:
+            raise RuntimeError("a chat stream has one consumer; iterate it from one task only")
+        if self._gen is None:
+            self._gen = self._run.chunks()
+        self._busy = True
+        try:
+            return await self._gen.__anext__()
+        finally:
+            self._busy = False
+
+    async def aclose(self) -> None:
+        """Stop the stream and close the provider's connection. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._gen is not None:
+            await self._gen.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- what is known about the stream ---------------------------------------------------------
+
+    @property
+    def request(self) -> LLMRequest:
+        return self._run.request
+
+    @property
+    def candidates(self) -> tuple[Candidate, ...]:
+        return self._run.candidates
+
+    @property
+    def provider(self) -> str | None:
+        return self._run.assembler.provider if self._run.assembler else None
+
+    @property
+    def model(self) -> str | None:
+        return self._run.assembler.model if self._run.assembler else None
+
+    @property
+    def first_chunk_latency(self) -> float | None:
+        return self._run.first_chunk_latency
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first request to the terminal chunk; ``None`` until then."""
+        return self._run.duration
+
+    @property
+    def failed_attempts(self) -> list[tuple[str, ProviderError]]:
+        """``(model_ref, error)`` for each candidate that failed before this one answered."""
+        return self._run.failed_attempts
+
+    @property
+    def response(self) -> LLMResponse:
+        """The assembled reply; only once the terminal chunk has been delivered."""
+        run = self._run
+        if run.assembler is None or run.duration is None:
+            raise RuntimeError("the stream has not completed; consume it to the terminal chunk")
+        return run.assembler.response()
 
 
 def _merge(defaults: StreamTimeouts, override: StreamTimeouts) -> StreamTimeouts:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 from llmring._secrets import register_secret_env
 from llmring._stream import ChatStream
-from llmring.lockfile import Lockfile, find_lockfile, read_lockfile
+from llmring.lockfile import find_lockfile, read_lockfile
 from llmring.providers._registry import load_adapter, lookup, provider_configs, unavailable_reason
 from llmring.providers.base import ProviderAdapter
 from llmring.resolver import Candidate, Resolver
@@ -109,7 +110,7 @@ class LLMRing:
         for adapter in adapters:
             await adapter.aclose()
 
-    async def __aenter__(self) -> LLMRing:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

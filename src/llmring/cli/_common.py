@@ -28,7 +28,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from llmring.exceptions import ConfigurationError, LLMRingError, ProviderError, StreamInterruptedError
+from llmring.exceptions import (
+    ConfigurationError,
+    LLMRingError,
+    ProviderError,
+    StreamInterruptedError,
+)
 
 EXIT_CONFIG = 1
 EXIT_PROVIDER = 3

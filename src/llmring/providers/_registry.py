@@ -71,6 +71,7 @@ def provider_configs(entries: Mapping[str, ProviderEntry] | None = None) -> dict
 def _config(name: str, spec: ProviderSpec, entry: ProviderEntry | None) -> ProviderConfig:
     if entry is None:
         return ProviderConfig(name, spec.type, key_envs=spec.key_envs, key_required=spec.key_required)
+    key_envs: tuple[str, ...]
     if entry.api_key_env:
         key_envs, required = (entry.api_key_env,), True
     elif name == spec.type:

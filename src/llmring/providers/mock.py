@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import parse_qsl
@@ -114,7 +114,7 @@ def _failure(kind: str, options: MockOptions) -> ProviderError:
     return _FAILURES[kind](options)
 
 
-_FAILURES: dict[str, Any] = {
+_FAILURES: dict[str, Callable[[MockOptions], ProviderError]] = {
     "rate_limit": lambda o: ProviderRateLimitError(
         "mock rate limit: slow down", status_code=429, retry_after=o.retry_after),
     "auth": lambda o: ProviderAuthenticationError("mock: invalid API key", status_code=401),
@@ -181,7 +181,7 @@ def _pieces(text: str, chunk_size: int) -> list[str]:
 
 
 def _example_value(schema: dict[str, Any]) -> Any:
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     kind = schema.get("type")
     defaults = {"string": "mock", "integer": 1, "number": 1.5, "boolean": True,
@@ -243,8 +243,8 @@ class MockAdapter(ProviderAdapter):
                     await asyncio.Event().wait()
                 if options.delay:
                     await asyncio.sleep(options.delay)
-                yield event
                 record.chunks_sent += 1
+                yield event
             if options.fail and (options.fail_after or 0) >= len(content):
                 raise _failure(options.fail, options)
             prompt = _prompt_tokens(request.messages)

@@ -1,0 +1,98 @@
+"""The provider registry, provider status, secret scrubbing and the no-network guard."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from llmring import LLMRing
+from llmring.exceptions import (
+    ConfigurationError,
+    ProviderError,
+    ProviderNotFoundError,
+    ProviderRateLimitError,
+    ProviderUnavailableError,
+)
+from llmring.providers import _registry
+from llmring.providers._registry import ProviderSpec, load_adapter, lookup, provider_configs
+from llmring.providers.base import ProviderConfig
+from tests.conftest import NetworkAccessError
+from tests.helpers import write_lockfile
+
+SECRET = "sk-test-Zq8RkL2mNp4Vx7Yt1Wb9Hc3Jd6Ff0Gg"
+
+
+def test_unknown_provider_lists_the_known_ones() -> None:
+    with pytest.raises(ProviderNotFoundError) as caught:
+        lookup("nope", provider_configs())
+    assert isinstance(caught.value, ConfigurationError)
+    assert "unknown provider 'nope'; known providers: mock" in str(caught.value)
+    assert "[providers.nope]" in str(caught.value)
+
+
+def test_missing_sdk_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = ProviderSpec("ghost", "llmring.providers.mock:MockAdapter",
+                        sdk_module="ghost_sdk_not_installed", pip_extra="ghost")
+    monkeypatch.setitem(_registry.BUILTIN_PROVIDERS, "ghost", spec)  # type: ignore[index]
+    config = provider_configs()["ghost"]
+    with pytest.raises(ProviderUnavailableError) as caught:
+        load_adapter(config)
+    assert "pip install 'llmring[ghost]'" in str(caught.value)
+    assert caught.value.retryable  # an alias may fall back to a provider that is installed
+    assert _registry.unavailable_reason(config) == (
+        "the 'ghost_sdk_not_installed' package is not installed; run: pip install 'llmring[ghost]'")
+
+
+def test_lockfile_provider_entries_become_configs(project: Path) -> None:
+    extra = ('\n[providers.local]\ntype = "mock"\nbase_url = "http://127.0.0.1:9/v1"\n'
+             'api_key_env = "LOCAL_KEY"\n\n[providers.open]\ntype = "mock"\n')
+    write_lockfile(project / "llmring.lock", {"chatbot": ["local:m"]}, extra)
+    ring = LLMRing()
+    statuses = {s.name: s for s in ring.providers()}
+    assert set(statuses) == {"mock", "local", "open"}
+    assert statuses["local"].usable is False and statuses["local"].reason == "LOCAL_KEY is not set"
+    assert statuses["local"].base_url == "http://127.0.0.1:9/v1"
+    assert statuses["open"].usable and statuses["open"].reason is None  # keyless endpoint
+
+
+def test_provider_config_reads_keys_late_and_never_shows_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = ProviderConfig("p", "mock", key_envs=("P_API_KEY",), key_required=True)
+    assert config.credentials_problem() == "P_API_KEY is not set"
+    monkeypatch.setenv("P_API_KEY", SECRET)
+    assert config.api_key() == SECRET and config.credentials_problem() is None
+    assert SECRET not in repr(config)
+
+
+def test_error_messages_are_scrubbed_of_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "plain-looking-secret-value")
+    error = ProviderRateLimitError(
+        f"Incorrect API key provided: {SECRET}; also plain-looking-secret-value",
+        provider="openai", model="gpt", status_code=429)
+    text = str(error)
+    assert SECRET not in text and "plain-looking-secret-value" not in text
+    assert text == "openai:gpt: Incorrect API key provided: ***; also *** (HTTP 429)"
+
+
+def test_lockfile_key_env_names_are_registered_as_secrets(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = '\n[providers.corp]\ntype = "mock"\napi_key_env = "CORP_CREDENTIAL"\n'
+    write_lockfile(project / "llmring.lock", {"chatbot": ["corp:m"]}, extra)
+    monkeypatch.setenv("CORP_CREDENTIAL", "corp-credential-value-123")
+    LLMRing()
+    assert "corp-credential-value-123" not in str(ProviderError("echoed corp-credential-value-123"))
+
+
+def test_the_network_guard_refuses_other_hosts() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock, pytest.raises(NetworkAccessError):
+        sock.connect(("93.184.216.34", 443))
+    with pytest.raises(NetworkAccessError):
+        socket.getaddrinfo("example.com", 443)
+
+
+def test_the_network_guard_allows_loopback() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        with socket.create_connection(server.getsockname(), timeout=2):
+            pass

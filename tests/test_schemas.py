@@ -1,0 +1,92 @@
+"""Requests are validated when built, before any I/O; chunks and responses keep their shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from llmring import LLMRequest, Message, StreamChunk
+from llmring.schemas import StreamTimeouts, ToolCallDelta
+
+USER = {"role": "user", "content": "hi"}
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "role"),
+        ({"max_tokens": -1}, "max_tokens"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"temperature": 3}, "temperature"),
+        ({"temperature": -0.1}, "temperature"),
+        ({"model": "   "}, "model"),
+        ({"timeout": -1}, "timeout"),
+        ({"timeout": {"idle": -1}}, "idle"),
+        ({"tools": [{"type": "retrieval"}]}, "OpenAI function format"),
+        ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "name"),
+        ({"tool_choice": "required"}, "needs tools"),
+        ({"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "other"}}},
+         "not among tools"),
+        ({"messages": [{"role": "tool", "content": "42"}]}, "tool_call_id"),
+        ({"messages": [{"role": "user"}]}, "needs content"),
+        ({"messages": [{"role": "user", "content": "x", "tool_calls": [{"id": "c"}]}]},
+         "only assistant"),
+        ({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {}}]}]},
+         "'function'"),
+        ({"messages": [{"role": "user", "content": [{"text": "no type"}]}]}, "type"),
+        ({"unknown_option": 1}, "unknown_option"),
+    ],
+)
+def test_invalid_requests_fail_at_construction(fields: dict[str, Any], complaint: str) -> None:
+    data: dict[str, Any] = {"model": "chatbot", "messages": [USER], **fields}
+    with pytest.raises(ValidationError) as caught:
+        LLMRequest(**data)
+    assert complaint in str(caught.value)
+
+
+def test_a_valid_request_with_everything() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    request = LLMRequest(
+        model=" chatbot ",
+        messages=[
+            {"role": "system", "content": "be brief"},
+            USER,
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+            {"role": "user", "content": [{"type": "text", "text": "and "}, {"type": "text", "text": "then?"}]},
+        ],
+        temperature=0.2, max_tokens=100, tools=[TOOL], tool_choice="required",
+        response_format={"type": "json_object"}, timeout=30, extra_params={"top_p": 0.9},
+    )
+    assert request.model == "chatbot"
+    assert request.messages[-1].text == "and then?"
+    assert request.messages[2].text == ""
+    assert request.timeouts == StreamTimeouts(total=30)
+
+
+def test_timeouts_object() -> None:
+    request = LLMRequest(model="m:x", messages=[USER], timeout={"first_chunk": 2, "idle": 1})
+    assert request.timeouts == StreamTimeouts(first_chunk=2, idle=1)
+    assert LLMRequest(model="m:x", messages=[USER]).timeouts == StreamTimeouts()
+
+
+def test_stream_chunk_content_alias_and_terminal_flag() -> None:
+    chunk = StreamChunk(content="hello")
+    assert chunk.delta == "hello" and chunk.content == "hello" and not chunk.is_terminal
+    terminal = StreamChunk(delta="", finish_reason="stop", usage={"total_tokens": 3})
+    assert terminal.is_terminal
+    with pytest.raises(ValidationError):
+        StreamChunk(finish_reason="end_turn")  # raw provider words go in finish_reason_raw
+
+
+def test_tool_call_delta_defaults() -> None:
+    assert ToolCallDelta(index=2).model_dump() == {"index": 2, "id": None, "name": None, "arguments": ""}
+
+
+def test_message_positional_free_constructor() -> None:
+    message = Message(role="user", content="Count to 10")
+    assert message.text == "Count to 10" and message.tool_calls is None
