@@ -28,7 +28,7 @@ def test_unknown_provider_lists_the_known_ones() -> None:
     with pytest.raises(ProviderNotFoundError) as caught:
         lookup("nope", provider_configs())
     assert isinstance(caught.value, ConfigurationError)
-    assert "unknown provider 'nope'; known providers: mock" in str(caught.value)
+    assert "unknown provider 'nope'; known providers: anthropic, google, mock, ollama, openai" in str(caught.value)
     assert "[providers.nope]" in str(caught.value)
 
 
@@ -51,7 +51,7 @@ def test_lockfile_provider_entries_become_configs(project: Path) -> None:
     write_lockfile(project / "llmring.lock", {"chatbot": ["local:m"]}, extra)
     ring = LLMRing()
     statuses = {s.name: s for s in ring.providers()}
-    assert set(statuses) == {"mock", "local", "open"}
+    assert set(statuses) == {"anthropic", "openai", "google", "ollama", "mock", "local", "open"}
     assert statuses["local"].usable is False and statuses["local"].reason == "LOCAL_KEY is not set"
     assert statuses["local"].base_url == "http://127.0.0.1:9/v1"
     assert statuses["open"].usable and statuses["open"].reason is None  # keyless endpoint

@@ -91,7 +91,7 @@ class Resolver:
         message = f"alias {alias!r} is not bound in profile {self.profile_name!r} of {where_text}"
         close = difflib.get_close_matches(alias, known, n=3)
         if close:
-            message += f"; did you mean {', '.join(repr(c) for c in close)}?"
+            message += f" (did you mean {', '.join(repr(c) for c in close)}?)"
         elsewhere = [p.name for p in self.lockfile.profiles.values()
                      if p.name != self.profile_name and alias in p.bindings]
         if elsewhere:

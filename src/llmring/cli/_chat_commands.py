@@ -34,20 +34,28 @@ def chat(
 async def _stream_reply(ring: LLMRing, request: LLMRequest, as_json: bool) -> None:
     async with ring, ring.chat_stream(request) as stream:
         wrote_text = False
-        async for chunk in stream:
-            if as_json:
-                out(json.dumps(chunk.model_dump(mode="json", exclude_none=True)))
-                continue
-            if chunk.delta:
-                out(chunk.delta, end="")
-                wrote_text = True
-            if chunk.is_terminal:
-                if wrote_text:
-                    out()
-                for call in chunk.tool_calls or []:
-                    function = call["function"]
-                    out(f"tool call {call['id']}: {function['name']}({function['arguments']})")
-                err(_summary(chunk))
+        try:
+            async for chunk in stream:
+                if as_json:
+                    out(json.dumps(chunk.model_dump(mode="json", exclude_none=True)))
+                elif chunk.delta:
+                    out(chunk.delta, end="")
+                    wrote_text = True
+                elif chunk.is_terminal:
+                    _finish(chunk, wrote_text)
+        except BaseException:
+            if wrote_text:
+                out()  # end the partial line so the error starts on its own line
+            raise
+
+
+def _finish(terminal: StreamChunk, wrote_text: bool) -> None:
+    if wrote_text:
+        out()
+    for call in terminal.tool_calls or []:
+        function = call["function"]
+        out(f"tool call {call['id']}: {function['name']}({function['arguments']})")
+    err(_summary(terminal))
 
 
 def _summary(chunk: StreamChunk) -> str:

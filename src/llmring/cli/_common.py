@@ -28,6 +28,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from llmring._secrets import redact
 from llmring.exceptions import (
     ConfigurationError,
     LLMRingError,
@@ -72,6 +73,15 @@ def exit_code_for(exc: LLMRingError) -> int:
     return EXIT_CONFIG
 
 
+def _one_line(exc: Any) -> str:
+    """A pydantic ValidationError as one line: ``field: message; field: message``."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())) or "request"
+        problems.append(f"{where}: {error.get('msg', '').removeprefix('Value error, ')}")
+    return redact("; ".join(problems))
+
+
 def _validation_error() -> type[Exception]:
     from pydantic import ValidationError  # imported only when an error is being reported
 
@@ -98,12 +108,12 @@ def cli_command(function: F) -> F:
             raise typer.Exit(EXIT_SIGINT) from None
         except Exception as exc:
             if isinstance(exc, _validation_error()):  # a bad request built from arguments
-                err(f"error: invalid request: {exc}")
+                err(f"error: invalid request: {_one_line(exc)}")
                 raise typer.Exit(EXIT_CONFIG) from None
             if os.environ.get("LLMRING_DEBUG"):
                 raise
-            err(f"internal error: {exc!r}; rerun with LLMRING_DEBUG=1 for the traceback "
-                "and please report it")
+            err(f"internal error: {redact(repr(exc))}; rerun with LLMRING_DEBUG=1 for the "
+                "traceback and please report it")
             raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]

@@ -27,6 +27,7 @@ from llmring.lockfile import (
     parse_model_ref,
     read_lockfile,
     remove_binding,
+    rewrite_lockfile,
     set_binding,
     write_lockfile,
     write_target,
@@ -133,11 +134,14 @@ def unbind(
     path = write_target(file)
     _, current = read_lockfile(find_lockfile(path))
     name = _profile_for(profile, current.default_profile)
-    removed: list[bool] = []
-    edit_lockfile(path, lambda document: removed.append(remove_binding(document, name, alias)))
-    if not removed[0]:
-        err(f"error: alias {alias!r} is not bound in profile {name!r} of {path}")
-        raise typer.Exit(EXIT_CONFIG)
+
+    def produce(text: str | None) -> str:
+        changed = remove_binding(text or "", name, alias)
+        if changed is None:
+            raise ConfigurationError(f"alias {alias!r} is not bound in profile {name!r} of {path}")
+        return changed
+
+    rewrite_lockfile(path, produce)
     err(f"unbound {alias} from profile {name!r} of {path}")
 
 

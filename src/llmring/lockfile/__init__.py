@@ -26,6 +26,7 @@ from llmring.lockfile._store import (
     find_lockfile,
     load_lockfile,
     read_lockfile,
+    rewrite_lockfile,
     write_lockfile,
     write_target,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "parse_model_ref",
     "read_lockfile",
     "remove_binding",
+    "rewrite_lockfile",
     "set_binding",
     "write_lockfile",
     "write_target",

@@ -1,17 +1,19 @@
 """Changes to a lockfile's TOML document that leave everything else as it was.
 
-These functions mutate a ``tomlkit`` document in place; :func:`llmring.lockfile.edit_lockfile`
-wraps them with locking, validation and the atomic write. Only the edited binding changes:
+:func:`set_binding` changes a ``tomlkit`` document in place and :func:`remove_binding` changes
+text; :func:`llmring.lockfile.edit_lockfile` and :func:`llmring.lockfile.rewrite_lockfile` wrap
+them with locking, validation and the atomic write. Only the edited binding changes:
 other bindings, comments, blank lines and key order are untouched.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT, Table
+from tomlkit.items import AoT
 
 __all__ = ["remove_binding", "set_binding"]
 
@@ -75,13 +77,67 @@ def set_binding(
     return False
 
 
-def remove_binding(document: tomlkit.TOMLDocument, profile: str, alias: str) -> bool:
-    """Remove ``alias`` from ``profile``; ``False`` when it was not bound there."""
-    bindings = _bindings(document, profile, create=False)
-    if bindings is None:
-        return False
-    for position, table in enumerate(bindings):
-        if isinstance(table, Table) and table.get("alias") == alias:
-            del bindings[position]
-            return True
-    return False
+def remove_binding(text: str, profile: str, alias: str) -> str | None:
+    """``text`` without the binding of ``alias`` in ``profile``; ``None`` when it is not bound.
+
+    Works on the text, because in a TOML document the comments above a table header belong to
+    the table before it: deleting a table structurally would take the next binding's comment
+    with it and leave its own. Here the binding's own comment lines (directly above its header)
+    go with it and everything else stays. The result is checked against the structural
+    deletion's data; if a file is too unusual for the text cut, the structural one is used.
+    """
+    document = tomlkit.parse(text)
+    data = document.unwrap()
+    bindings = data.get("profiles", {}).get(profile, {}).get("bindings")
+    if not isinstance(bindings, list):
+        return None
+    index = next((i for i, b in enumerate(bindings)
+                  if isinstance(b, dict) and b.get("alias") == alias), None)
+    if index is None:
+        return None
+    del bindings[index]
+    if not bindings:
+        del data["profiles"][profile]["bindings"]
+    cut = _cut_binding_block(text, profile, index)
+    if cut is not None and tomlkit.parse(cut).unwrap() == data:
+        return cut
+    table = document["profiles"][profile]  # type: ignore[index]
+    del table["bindings"][index]  # type: ignore[index]
+    if not table["bindings"]:  # type: ignore[index]
+        del table["bindings"]  # type: ignore[union-attr]
+    return tomlkit.dumps(document)
+
+
+_BINDINGS_HEADER = re.compile(
+    r"""^\s*\[\[\s*profiles\s*\.\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*\.\s*bindings\s*\]\]"""
+)
+
+
+def _is_header(line: str) -> bool:
+    return line.lstrip().startswith("[")
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+def _cut_binding_block(text: str, profile: str, index: int) -> str | None:
+    lines = text.splitlines(keepends=True)
+    headers = []
+    for number, line in enumerate(lines):
+        match = _BINDINGS_HEADER.match(line)
+        if match and next(g for g in match.groups() if g is not None) == profile:
+            headers.append(number)
+    if index >= len(headers):
+        return None
+    start = headers[index]
+    end = next((n for n in range(start + 1, len(lines)) if _is_header(lines[n])), len(lines))
+    content_end = end  # the block's own lines stop before its trailing comments/blank lines
+    while content_end > start + 1 and (not lines[content_end - 1].strip() or _is_comment(lines[content_end - 1])):
+        content_end -= 1
+    while content_end < end and not lines[content_end].strip():
+        content_end += 1  # blank lines right after the block go with it
+    label = start
+    while label > 0 and _is_comment(lines[label - 1]):
+        label -= 1
+    return "".join(lines[:label] + lines[content_end:])

@@ -26,7 +26,9 @@ __all__ = ["Binding", "Lockfile", "ModelRef", "Profile", "ProviderEntry", "parse
 
 _PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PROVIDER_KEYS = {"type", "base_url", "api_key_env", "timeout", "first_chunk_timeout", "idle_timeout"}
+_PROVIDER_KEYS = {
+    "type", "base_url", "api_key_env", "timeout", "first_chunk_timeout", "idle_timeout", "max_retries",
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class ProviderEntry:
     base_url: str | None = None
     api_key_env: str | None = None
     timeouts: StreamTimeouts | None = None
+    max_retries: int | None = None
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,9 @@ class _Parser:
         if not isinstance(item, dict):
             raise self.fail(where, "each binding must be a table with alias and models", "bindings")
         alias = item.get("alias")
-        if not isinstance(alias, str) or not alias.strip() or ":" in alias:
-            raise self.fail(where, f"binding alias {alias!r} must be a non-empty name without ':'", "alias")
+        if not isinstance(alias, str) or not alias.strip() or ":" in alias or alias != alias.strip():
+            raise self.fail(where, f"binding alias {alias!r} must be a non-empty name without ':' "
+                            "or surrounding spaces", "alias")
         where = f"{where}, alias {alias!r}"
         models = item.get("models")
         if models is None and "provider" in item:  # the older one-model form
@@ -159,10 +163,11 @@ class _Parser:
             try:
                 ref = parse_model_ref(text)
             except ValueError as exc:
-                raise self.fail(where, str(exc), "models") from None
+                raise self.fail(where, f"models: {exc}", "models") from None
             if ref.provider not in providers:
                 known = ", ".join(sorted(providers))
-                raise self.fail(where, f"unknown provider {ref.provider!r} in {text!r} (known: {known})", "models")
+                raise self.fail(where, f"models: unknown provider {ref.provider!r} in {text!r} "
+                                f"(known: {known})", "models")
             refs.append(ref)
         return Binding(alias, tuple(refs))
 
@@ -193,7 +198,10 @@ class _Parser:
         if key_env is not None and not _ENV_NAME.match(key_env):
             raise self.fail(where, "api_key_env takes the NAME of an environment variable "
                             "(like OPENAI_API_KEY), not a key", "api_key_env")
-        return ProviderEntry(name, kind, base_url, key_env, self.timeouts(where, table))
+        retries = table.get("max_retries")
+        if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
+            raise self.fail(where, f"max_retries must be a whole number >= 0, got {retries!r}", "max_retries")
+        return ProviderEntry(name, kind, base_url, key_env, self.timeouts(where, table), retries)
 
     def optional_str(self, where: str, table: dict[str, Any], key: str) -> str | None:
         value = table.get(key)

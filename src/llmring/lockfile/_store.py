@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import re
+import secrets
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "find_lockfile",
     "load_lockfile",
     "read_lockfile",
+    "rewrite_lockfile",
     "write_lockfile",
     "write_target",
 ]
@@ -52,6 +54,10 @@ def bundled_lockfile_path() -> Path:
 def _explicit_path(path: str | os.PathLike[str] | None) -> Path | None:
     if path is not None:
         explicit = Path(path)
+        if explicit.is_dir():
+            raise LockfileNotFoundError(
+                f"lockfile {explicit} is a directory; give the path of the file "
+                f"(e.g. {explicit / LOCKFILE_NAME})", path=str(explicit))
         if not explicit.is_file():
             raise LockfileNotFoundError(
                 f"lockfile {explicit} does not exist; create it with: "
@@ -137,28 +143,39 @@ def _lock_path(path: Path) -> Path:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step: temp file in the same directory, fsync,
-    ``os.replace``. The file's permission bits are kept."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Replace ``path`` with ``text`` in one step: a temp file in the same directory, fsync,
+    ``os.replace``, fsync of the directory. An existing file's permission bits are kept; a new
+    file gets the usual ones (0666 less the umask)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
 
 
-def _locked_rewrite(path: Path, produce: Callable[[str | None], str]) -> Lockfile:
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # not possible everywhere (Windows); the replace itself is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def rewrite_lockfile(path: Path, produce: Callable[[str | None], str]) -> Lockfile:
     """Under the write lock: read the current text (``None`` when missing), let ``produce``
     make the new text, check that it loads, and replace the file atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -178,9 +195,16 @@ def _locked_rewrite(path: Path, produce: Callable[[str | None], str]) -> Lockfil
         ) from None
 
 
+def _keep_line_endings(original: str, new: str) -> str:
+    """tomlkit writes new lines with LF; in a CRLF file, new lines get CRLF too."""
+    if "\r\n" in original and "\n" not in original.replace("\r\n", ""):
+        return re.sub(r"(?<!\r)\n", "\r\n", new)
+    return new
+
+
 def write_lockfile(path: Path, text: str) -> Lockfile:
     """Replace (or create) the lockfile at ``path`` with ``text``, which must load."""
-    return _locked_rewrite(path, lambda _current: text)
+    return rewrite_lockfile(path, lambda _current: text)
 
 
 def edit_lockfile(
@@ -202,6 +226,6 @@ def edit_lockfile(
             current = initial_text
         document, _ = parse_lockfile(current, path)
         change(document)
-        return tomlkit.dumps(document)
+        return _keep_line_endings(current, tomlkit.dumps(document))
 
-    return _locked_rewrite(path, produce)
+    return rewrite_lockfile(path, produce)

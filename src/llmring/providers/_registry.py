@@ -51,6 +51,46 @@ class ProviderSpec:
 
 
 BUILTIN_PROVIDERS: Mapping[str, ProviderSpec] = {
+    "anthropic": ProviderSpec(
+        "anthropic",
+        "llmring.providers.anthropic:AnthropicAdapter",
+        key_envs=("ANTHROPIC_API_KEY",),
+        key_required=True,
+        sdk_module="anthropic",
+        pip_extra="anthropic",
+        signal_envs=("ANTHROPIC_API_KEY",),
+        suggested_models={"chatbot": "claude-haiku-4-5", "fast": "claude-haiku-4-5",
+                          "deep": "claude-sonnet-4-5"},
+    ),
+    "openai": ProviderSpec(
+        "openai",
+        "llmring.providers.openai:OpenAIAdapter",
+        key_envs=("OPENAI_API_KEY",),
+        key_required=True,
+        sdk_module="openai",
+        pip_extra="openai",
+        signal_envs=("OPENAI_API_KEY",),
+        suggested_models={"chatbot": "gpt-5-mini", "fast": "gpt-5-mini", "deep": "gpt-5"},
+    ),
+    "google": ProviderSpec(
+        "google",
+        "llmring.providers.google:GoogleAdapter",
+        key_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        key_required=True,
+        sdk_module="google.genai",
+        pip_extra="google",
+        signal_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        suggested_models={"chatbot": "gemini-2.5-flash", "fast": "gemini-2.5-flash",
+                          "deep": "gemini-2.5-pro"},
+    ),
+    "ollama": ProviderSpec(
+        "ollama",
+        "llmring.providers.ollama:OllamaAdapter",
+        sdk_module="ollama",
+        pip_extra="ollama",
+        signal_envs=("OLLAMA_HOST",),
+        suggested_models={"chatbot": "llama3.2", "fast": "llama3.2", "deep": "qwen3"},
+    ),
     "mock": ProviderSpec(
         "mock",
         "llmring.providers.mock:MockAdapter",
@@ -86,6 +126,7 @@ def _config(name: str, spec: ProviderSpec, entry: ProviderEntry | None) -> Provi
         key_envs=key_envs,
         key_required=required,
         timeouts=entry.timeouts or StreamTimeouts(),
+        max_retries=entry.max_retries or 0,
     )
 
 

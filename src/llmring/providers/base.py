@@ -108,7 +108,9 @@ class ProviderConfig:
     key_envs: tuple[str, ...] = ()
     key_required: bool = False
     timeouts: StreamTimeouts = field(default_factory=StreamTimeouts)
-    options: dict[str, Any] = field(default_factory=dict)
+    #: retries the SDK itself makes on 429/5xx before an error reaches the facade (which may
+    #: then fall back to the alias's next model); 0 by default so fallback is immediate
+    max_retries: int = 0
 
     def api_key(self) -> str | None:
         """The key from the first of ``key_envs`` that is set, or ``None``."""

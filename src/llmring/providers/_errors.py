@@ -1,0 +1,105 @@
+"""From an HTTP status (or an in-band error payload) to llmring's error tree, for every adapter.
+
+Each adapter pulls the status, message and headers out of its own SDK's exception, then calls
+:func:`error_for_status`, so the mapping itself is written once:
+
+====================== ==============================================================
+status                  error
+====================== ==============================================================
+401, 403                ``ProviderAuthenticationError``
+404                     ``ModelNotFoundError``
+408                     ``ProviderTimeoutError``
+429                     ``ProviderRateLimitError`` (``retry_after`` from the headers)
+5xx, 529 (overloaded)   ``ProviderResponseError`` (retryable)
+other 4xx               ``ProviderResponseError`` (not retryable: the request is wrong)
+====================== ==============================================================
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from llmring.exceptions import (
+    ModelNotFoundError,
+    ProviderAuthenticationError,
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+)
+
+__all__ = ["error_for_status", "inband_error", "parse_retry_after"]
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    milliseconds = lowered.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return float(milliseconds) / 1000
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        return max(email.utils.mktime_tz(parsed) - time.time(), 0.0)
+
+
+def error_for_status(
+    status: int | None,
+    message: str,
+    *,
+    provider: str,
+    model: str,
+    headers: Mapping[str, str] | None = None,
+) -> ProviderError:
+    """The llmring error for an HTTP ``status`` (``None``: a failure without one)."""
+    kwargs: dict[str, Any] = {"provider": provider, "model": model, "status_code": status}
+    if status in (401, 403):
+        return ProviderAuthenticationError(
+            f"{message}; check the provider's API key", **kwargs)
+    if status == 404:
+        return ModelNotFoundError(message, **kwargs)
+    if status == 408:
+        return ProviderTimeoutError(message, **kwargs)
+    if status == 429:
+        return ProviderRateLimitError(message, retry_after=parse_retry_after(headers), **kwargs)
+    return ProviderResponseError(message, **kwargs)
+
+
+def inband_error(payload: Any, *, provider: str, model: str) -> ProviderError:
+    """An error event sent inside a 200 stream: ``{"error": {...}}`` or ``{"type": "error", ...}``.
+
+    Uses the payload's own status when it has one (``status_code``/``code``); an overloaded or
+    server error without a status is retryable, like a 5xx.
+    """
+    error = payload.get("error", payload) if isinstance(payload, dict) else payload
+    if not isinstance(error, dict):
+        return ProviderResponseError(f"error event from the provider: {error!r}",
+                                     provider=provider, model=model)
+    message = str(error.get("message") or error.get("type") or "error event from the provider")
+    kind = error.get("type") or error.get("code")
+    status = error.get("status_code") or error.get("status")
+    if not isinstance(status, int):
+        status = error.get("code") if isinstance(error.get("code"), int) else None
+    if status is None and kind in ("overloaded_error", "api_error", "server_error"):
+        status = 529 if kind == "overloaded_error" else 500
+    if status is None and kind in ("rate_limit_error", "rate_limit_exceeded"):
+        status = 429
+    words = [str(w) for w in (error.get("type"), error.get("code"))
+             if w and not isinstance(w, int) and str(w) not in message]
+    label = f" ({', '.join(words)})" if words else ""
+    return error_for_status(status, f"in-stream error: {message}{label}",
+                            provider=provider, model=model)

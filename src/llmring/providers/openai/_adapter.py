@@ -1,0 +1,69 @@
+"""``OpenAIAdapter``: client lifetime and the stream loop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from llmring.providers._errors import inband_error
+from llmring.providers._sse import aiter_sse
+from llmring.providers.base import ProviderAdapter, StreamEnd, StreamEvent
+from llmring.providers.openai._errors import map_error
+from llmring.providers.openai._events import ChunkTranslator
+from llmring.providers.openai._payload import build_request
+from llmring.schemas import LLMRequest
+
+__all__ = ["OpenAIAdapter"]
+
+#: what a keyless OpenAI-compatible server (llama.cpp, vLLM...) gets as the bearer token
+KEYLESS = "no-key"
+
+
+class OpenAIAdapter(ProviderAdapter):
+    supports_reasoning = True
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self._client: openai.AsyncOpenAI | None = None
+
+    def _get_client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                api_key=self.config.api_key() or KEYLESS,
+                base_url=self.config.base_url,
+                max_retries=self.config.max_retries,
+            )
+        return self._client
+
+    async def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
+        where = {"provider": self.config.name, "model": model}
+        native = self.config.name == "openai"
+        kwargs = build_request(request, model, native=native)
+        translator = ChunkTranslator(self.config.name, model)
+        try:
+            create = self._get_client().chat.completions.with_streaming_response.create
+            async with create(**kwargs) as response:
+                async for sse in aiter_sse(response.iter_bytes()):
+                    if sse.data == "[DONE]":
+                        yield StreamEnd()
+                        return
+                    data = json.loads(sse.data)
+                    if sse.event == "error":  # compatible servers' named error frames
+                        raise inband_error(data, **where)
+                    for event in translator.translate(data):
+                        yield event
+                    if translator.pending_error is not None:
+                        raise translator.pending_error
+        except Exception as exc:
+            mapped = map_error(exc, **where)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()

@@ -1,0 +1,210 @@
+"""One fault contract for every adapter: cut bodies, stalls, malformed data, in-band errors,
+HTTP errors before the body, refused connections, and closing the connection on break/cancel.
+
+A provider's test module subclasses :class:`FaultContract` and fills in its wire format (the
+class attributes); pytest then runs every test below against that provider's real SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from llmring import LLMRequest, LLMRing
+from llmring.exceptions import (
+    ModelNotFoundError,
+    ProviderAuthenticationError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderResponseError,
+    StreamInterruptedError,
+)
+from tests.loopback import WIRE, Reply
+from tests.wire_harness import PROVIDERS, provider_ring, run_stream, user_request
+
+HTTP_ERRORS = [
+    (401, ProviderAuthenticationError, True),
+    (403, ProviderAuthenticationError, True),
+    (404, ModelNotFoundError, True),
+    (429, ProviderRateLimitError, True),
+    (400, ProviderResponseError, False),
+    (500, ProviderResponseError, True),
+    (529, ProviderResponseError, True),
+]
+
+
+class FaultContract:
+    provider: ClassVar[str]
+    model: ClassVar[str] = "test-model"
+    #: a recorded text stream (relative to ../shared/wire) and its full text
+    text_wire: ClassVar[str]
+    expected_text: ClassVar[str]
+    #: a body that delivers ``inband_partial`` and then an in-band error event
+    inband_error_body: ClassVar[bytes]
+    inband_partial: ClassVar[str]
+    inband_message: ClassVar[str]
+    #: a body that delivers ``malformed_partial`` and then a line that is not valid JSON
+    malformed_body: ClassVar[bytes]
+    malformed_partial: ClassVar[str]
+    #: content type of stream bodies
+    content_type: ClassVar[str] = "text/event-stream"
+
+    # -- provider-specific -----------------------------------------------------------------
+
+    def error_payload(self, status: int, message: str) -> dict[str, Any]:
+        """The provider's JSON error body for ``status``."""
+        raise NotImplementedError
+
+    def stream_reply(self, body: bytes, **kwargs: Any) -> Reply:
+        return Reply(body, headers={"content-type": self.content_type}, **kwargs)
+
+    def request(self, **kwargs: Any) -> LLMRequest:
+        return user_request(f"{self.provider}:{self.model}", **kwargs)
+
+    # -- the contract ----------------------------------------------------------------------
+
+    @pytest.fixture
+    def wire_body(self) -> bytes:
+        if not WIRE.exists():
+            pytest.skip("../shared/wire is not beside this checkout")
+        return (WIRE / self.text_wire).read_bytes()
+
+    async def test_body_cut_at_random_points(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        rng = random.Random(f"{self.provider}-cut")
+        points = sorted(rng.sample(range(1, len(wire_body)), 12))
+        interrupted = 0
+        async with provider_ring(self.provider, Reply(), project, monkeypatch) as (ring, server):
+            for point in points:
+                server.reply = self.stream_reply(wire_body, cut_after=point, splits=[point // 2])
+                outcome = await run_stream(ring, self.request())
+                delivered = outcome.text
+                assert self.expected_text.startswith(delivered), point
+                if outcome.error is None:  # everything, end marker included, was before the cut
+                    assert delivered == self.expected_text, point
+                elif isinstance(outcome.error, StreamInterruptedError):
+                    interrupted += 1
+                    assert outcome.error.partial_response == delivered, point
+                    assert isinstance(outcome.error.__cause__, ProviderError), point
+                else:  # cut before any content: a retryable provider error, never a success
+                    assert isinstance(outcome.error, ProviderError), (point, outcome.error)
+                    assert outcome.error.retryable and not any(c.delta for c in outcome.chunks)
+        assert interrupted >= 3  # most cut points fall after the first content
+
+    async def test_stall_longer_than_the_idle_timeout(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        reply = self.stream_reply(wire_body, stall_after=len(wire_body) * 2 // 3)
+        async with provider_ring(self.provider, reply, project, monkeypatch) as (ring, server):
+            outcome = await run_stream(ring, self.request(timeout={"idle": 0.3}))
+            await server.wait_for_disconnect(1.0)
+        error = outcome.error
+        assert isinstance(error, StreamInterruptedError), error
+        assert error.partial_response == outcome.text and outcome.text
+        assert "idle" in str(error)
+
+    async def test_malformed_json_line(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        reply = self.stream_reply(self.malformed_body)
+        async with provider_ring(self.provider, reply, project, monkeypatch) as (ring, _):
+            outcome = await run_stream(ring, self.request())
+        error = outcome.error
+        assert isinstance(error, StreamInterruptedError), error
+        assert error.partial_response == self.malformed_partial == outcome.text
+        assert isinstance(error.__cause__, ProviderResponseError)
+        assert "malformed" in str(error.__cause__).lower()
+
+    async def test_inband_error_event(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        reply = self.stream_reply(self.inband_error_body)
+        async with provider_ring(self.provider, reply, project, monkeypatch) as (ring, _):
+            outcome = await run_stream(ring, self.request())
+        error = outcome.error
+        cause = error.__cause__ if isinstance(error, StreamInterruptedError) else error
+        assert isinstance(cause, ProviderResponseError), error
+        assert self.inband_message in str(cause)
+        if self.inband_partial:
+            assert isinstance(error, StreamInterruptedError)
+            assert error.partial_response == self.inband_partial
+
+    @pytest.mark.parametrize(("status", "error_class", "retryable"), HTTP_ERRORS)
+    async def test_http_error_before_the_body(
+        self, status: int, error_class: type[ProviderError], retryable: bool,
+        project: Path, monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        message = f"simulated failure {status}"
+        headers = {"retry-after": "7"} if status == 429 else {}
+        reply = Reply.error(status, self.error_payload(status, message), headers)
+        async with provider_ring(self.provider, reply, project, monkeypatch) as (ring, server):
+            outcome = await run_stream(ring, self.request())
+        error = outcome.error
+        assert type(error) is error_class, error
+        assert isinstance(error, ProviderError)
+        assert (error.provider, error.model, error.status_code) == (self.provider, self.model, status)
+        assert error.retryable is retryable
+        assert message in str(error)
+        if status == 429:
+            assert isinstance(error, ProviderRateLimitError) and error.retry_after == 7
+        assert len(server.requests) == 1  # no hidden SDK retries by default
+        assert outcome.chunks == []
+
+    async def test_key_echoed_by_the_provider_is_scrubbed(
+        self, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        key = PROVIDERS[self.provider][1] or "not-a-key"
+        reply = Reply.error(401, self.error_payload(401, f"Incorrect API key provided: {key}"))
+        async with provider_ring(self.provider, reply, project, monkeypatch) as (ring, _):
+            outcome = await run_stream(ring, self.request())
+        assert isinstance(outcome.error, ProviderAuthenticationError)
+        assert key not in str(outcome.error) and key not in repr(outcome.error.args)
+
+    async def test_connection_refused(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        async with provider_ring(self.provider, Reply(), project, monkeypatch) as (_, server):
+            port = server.port
+        # the server is gone: nothing listens on its port any more
+        from tests.wire_harness import lockfile_text, set_fake_key
+
+        set_fake_key(self.provider, monkeypatch)
+        path = project / "refused.lock"
+        path.write_text(lockfile_text({self.provider: f"http://127.0.0.1:{port}{PROVIDERS[self.provider][2]}"}))
+        async with LLMRing(path) as ring:
+            outcome = await run_stream(ring, self.request())
+        assert isinstance(outcome.error, ProviderConnectionError), outcome.error
+        assert outcome.error.retryable and outcome.error.provider == self.provider
+
+    async def test_break_closes_the_connection(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        splits = list(range(64, len(wire_body), 64))
+        reply = self.stream_reply(wire_body, splits=splits, delay=0.05)
+        async with provider_ring(self.provider, reply, project, monkeypatch) as (ring, server):
+            async with ring.chat_stream(self.request()) as stream:
+                async for chunk in stream:
+                    assert chunk.delta or chunk.reasoning or chunk.tool_call_delta
+                    break
+            disconnect = await server.wait_for_disconnect(1.0)
+        assert disconnect.bytes_sent < len(wire_body)
+        assert server.completed == []
+
+    async def test_cancelling_the_consumer_closes_the_connection(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        reply = self.stream_reply(wire_body, splits=list(range(64, len(wire_body), 64)), delay=0.05)
+        got_one = asyncio.Event()
+
+        async def consume(ring: LLMRing) -> None:
+            async for _ in ring.chat_stream(self.request()):
+                got_one.set()
+
+        async with provider_ring(self.provider, reply, project, monkeypatch) as (ring, server):
+            task = asyncio.create_task(consume(ring))
+            await asyncio.wait_for(got_one.wait(), 5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await server.wait_for_disconnect(1.0)
+        assert server.completed == []

@@ -1,0 +1,283 @@
+"""``llmring chat`` and ``llmring providers``, offline through the mock provider.
+
+``chat`` streams the reply text to stdout exactly (or one JSON object per chunk with ``--json``)
+and puts the usage/timing summary on stderr. Exit codes: 1 for configuration problems, 3 when
+the provider fails before any output, 4 when the stream breaks after part of the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from llmring import LLMRequest, LLMRing, Message
+from llmring.cli import app
+from llmring.providers.mock import count_tokens, ledger
+from tests.helpers import write_lockfile
+
+
+def run(*args: str) -> Result:
+    """Invoke the CLI in-process; fail on any traceback or exception that escaped the wrapper."""
+    result = CliRunner().invoke(app, list(args))
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def assert_user_error(result: Result, *fragments: str, code: int = 1) -> None:
+    """Exit ``code``, nothing on stdout, exactly one ``error:`` line on stderr naming ``fragments``."""
+    assert result.exit_code == code, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n"), result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def json_lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+# -- chat: successful streams -----------------------------------------------------------------
+
+def test_chat_echo_prints_exactly_the_reply() -> None:
+    result = run("chat", "mock:echo", "hello there")
+    assert result.exit_code == 0
+    assert result.stdout == "hello there\n"
+
+
+def test_chat_summary_goes_to_stderr() -> None:
+    prompt = "count these four words"
+    result = run("chat", "mock:echo", prompt)
+    tokens = count_tokens(prompt)
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("[mock:echo] finish=stop")
+    assert f"tokens in={tokens} out={tokens} total={2 * tokens}" in result.stderr
+    assert prompt not in result.stderr
+
+
+@pytest.mark.parametrize("options", ["chunk_size=1", "chunk_size=3", "chunk_size=100", "delay=0.001"])
+def test_chat_output_does_not_depend_on_chunking(options: str) -> None:
+    prompt = "streams, split anywhere: ünïcode ✓ too"
+    result = run("chat", f"mock:echo?{options}", prompt)
+    assert result.exit_code == 0
+    assert result.stdout == prompt + "\n"
+
+
+def test_chat_system_prompt_is_sent_first() -> None:
+    result = run("chat", "mock:echo", "the question", "--system", "be brief")
+    assert result.exit_code == 0
+    assert result.stdout == "the question\n"
+    messages = ledger.last.request.messages
+    assert [(m.role, m.text) for m in messages] == [("system", "be brief"), ("user", "the question")]
+    assert f"in={count_tokens('be brief the question')} " in result.stderr
+
+
+def test_chat_through_an_alias(project: Path) -> None:
+    write_lockfile(project / "llmring.lock", {"greet": ["mock:echo"]})
+    result = run("chat", "greet", "hi you")
+    assert (result.exit_code, result.stdout) == (0, "hi you\n")
+    assert result.stderr.startswith("[mock:echo] ")
+
+
+def test_chat_bundled_alias_matches_the_library_reply() -> None:
+    request = LLMRequest(model="chatbot", messages=[Message(role="user", content="hi")])
+
+    async def library_reply() -> str:
+        async with LLMRing() as ring:
+            return (await ring.chat(request)).content
+
+    expected = asyncio.run(library_reply())
+    result = run("chat", "chatbot", "hi")
+    assert result.exit_code == 0
+    assert expected and result.stdout == expected + "\n"
+    assert result.stderr.startswith("[mock:chatbot] finish=stop")
+
+
+def test_chat_json_prints_one_object_per_chunk() -> None:
+    prompt = "json lines please"
+    result = run("chat", "mock:echo?chunk_size=4", prompt, "--json")
+    assert result.exit_code == 0
+    chunks = json_lines(result.stdout)
+    *content, last = chunks
+    assert [c["delta"] for c in content] == [prompt[i:i + 4] for i in range(0, len(prompt), 4)]
+    assert all(c["delta"] and "finish_reason" not in c for c in content)
+    assert "".join(c["delta"] for c in chunks) == prompt
+    assert last["finish_reason"] == "stop"
+    assert last["usage"]["total_tokens"] == 2 * count_tokens(prompt)
+    assert last["provider"] == "mock" and last["model"] == "echo"
+
+
+def test_chat_file_and_profile_options(project: Path) -> None:
+    path = write_lockfile(project / "elsewhere.lock", {"a": ["mock:nope?fail=auth"]})
+    run("bind", "a", "mock:echo", "--profile", "prod", "--file", str(path))
+    result = run("chat", "a", "from prod", "--file", str(path), "--profile", "prod")
+    assert (result.exit_code, result.stdout) == (0, "from prod\n")
+
+
+# -- chat: fallback and failures --------------------------------------------------------------
+
+def test_chat_falls_back_before_any_output(project: Path) -> None:
+    write_lockfile(project / "llmring.lock", {"fb": ["mock:a?fail=rate_limit", "mock:echo"]})
+    result = run("chat", "fb", "answered by echo")
+    assert result.exit_code == 0
+    assert result.stdout == "answered by echo\n"
+    assert "[mock:echo]" in result.stderr
+    assert "fell back from mock:a?fail=rate_limit" in result.stderr
+    assert [r.model for r in ledger.records] == ["a", "echo"]
+
+
+def test_chat_falls_back_past_a_provider_without_key(project: Path) -> None:
+    extra = '\n[providers.remote]\ntype = "mock"\napi_key_env = "REMOTE_KEY"\n'
+    write_lockfile(project / "llmring.lock", {"r": ["remote:echo", "mock:echo"]}, extra=extra)
+    result = run("chat", "r", "still answered")
+    assert (result.exit_code, result.stdout) == (0, "still answered\n")
+    assert "fell back from remote:echo (REMOTE_KEY is not set)" in result.stderr
+
+
+@pytest.mark.parametrize("kind, fragment", [
+    ("rate_limit", "rate limit"), ("auth", "invalid API key"), ("server", "internal server error"),
+    ("not_found", "no such model"), ("connection", "connection refused"), ("bad_request", "invalid request"),
+])
+def test_chat_provider_failure_before_output_exits_3(kind: str, fragment: str) -> None:
+    assert_user_error(run("chat", f"mock:x?fail={kind}", "hi"), f"mock:x?fail={kind}", fragment, code=3)
+
+
+def test_chat_all_fallbacks_failing_exits_3_naming_each(project: Path) -> None:
+    write_lockfile(project / "llmring.lock", {"fb": ["mock:a?fail=rate_limit", "mock:b?fail=server"]})
+    result = run("chat", "fb", "hi")
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: mock:b?fail=server")
+    assert "mock:a?fail=rate_limit" in result.stderr
+
+
+@pytest.mark.parametrize("target", ["mock:echo?cut_after=2", "mock:echo?fail=server&fail_after=2", "cut"])
+def test_chat_stream_broken_after_output_exits_4_keeping_the_partial_text(
+    project: Path, target: str
+) -> None:
+    write_lockfile(project / "llmring.lock", {"cut": ["mock:echo?cut_after=2"]})
+    result = run("chat", target, "alpha beta gamma delta")
+    assert result.exit_code == 4
+    assert result.stdout.rstrip("\n") == "alpha beta"  # the first two one-word chunks
+    assert result.stderr.startswith("error: mock:echo")
+    assert "stream broke" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_chat_stream_broken_in_json_mode_exits_4() -> None:
+    result = run("chat", "mock:echo?cut_after=1", "alpha beta", "--json")
+    assert result.exit_code == 4
+    assert json_lines(result.stdout) == [{"delta": "alpha", "model": "echo", "provider": "mock"}]
+    assert result.stderr.startswith("error: ")
+
+
+# -- chat: configuration errors ---------------------------------------------------------------
+
+def test_chat_unknown_alias_suggests_a_close_one(project: Path) -> None:
+    path = write_lockfile(project / "llmring.lock", {"chatbot": ["mock:chatbot"], "deep": ["mock:deep"]})
+    result = run("chat", "chatbto", "hi")
+    assert_user_error(result, "'chatbto'", "did you mean 'chatbot'", str(path.resolve()),
+                      "llmring bind chatbto")
+    assert "'deep'" not in result.stderr
+
+
+def test_chat_alias_bound_only_in_another_profile_says_where(project: Path) -> None:
+    path = write_lockfile(project / "llmring.lock", {"a": ["mock:a"]})
+    run("bind", "prodonly", "mock:echo", "--profile", "prod", "--file", str(path))
+    assert_user_error(run("chat", "prodonly", "hi"), "'prodonly'", "'default'", "prod")
+
+
+def test_chat_unknown_alias_without_lockfile_mentions_the_bundled_default() -> None:
+    assert_user_error(run("chat", "nosuch", "hi"), "'nosuch'", "bundled default")
+
+
+BAD_TARGETS = {
+    "unknown-provider": ("foo:bar", ["'foo'", "known providers: anthropic, google, mock, ollama, openai", "[providers.foo]"]),
+    "space-in-model": ("mock:a b", ["'mock:a b'", "provider:model"]),
+    "empty-model": ("mock:", ["'mock:'", "provider:model"]),
+    "unknown-mock-option": ("mock:echo?bogus=1", ["'bogus'", "chunk_size"]),
+    "blank-target": ("   ", ["alias or provider:model"]),
+    "empty-target": ("", ["model"]),
+}
+
+
+@pytest.mark.parametrize("target, fragments", BAD_TARGETS.values(), ids=BAD_TARGETS.keys())
+def test_chat_bad_target_exits_1_with_one_line(target: str, fragments: list[str]) -> None:
+    assert_user_error(run("chat", target, "hi"), *fragments)
+    assert [r for r in ledger.records if r.chunks_sent] == []
+
+
+def test_chat_unknown_profile_lists_profiles(project: Path) -> None:
+    write_lockfile(project / "llmring.lock", {"a": ["mock:a"]})
+    assert_user_error(run("chat", "a", "hi", "--profile", "nope"), "'nope'", "profiles: default")
+
+
+@pytest.mark.parametrize("via_option", [True, False], ids=["--file", "discovered"])
+def test_chat_malformed_lockfile_names_the_file(project: Path, via_option: bool) -> None:
+    path = project / ("custom.lock" if via_option else "llmring.lock")
+    path.write_text('version = "1.0"\n\n[profiles.default\n', encoding="utf-8")
+    args = ["--file", str(path)] if via_option else []
+    shown = path if via_option else path.resolve()
+    assert_user_error(run("chat", "mock:echo", "hi", *args), f"{shown}:3:", "invalid TOML")
+    assert ledger.records == []
+
+
+def test_chat_missing_file_option_names_it(project: Path) -> None:
+    assert_user_error(run("chat", "mock:echo", "hi", "--file", "missing.lock"), "missing.lock")
+
+
+# -- providers --------------------------------------------------------------------------------
+
+def test_providers_lists_mock_as_usable() -> None:
+    result = run("providers")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert [line.split() for line in result.stdout.splitlines()] == [
+        ["anthropic", "unavailable:", "ANTHROPIC_API_KEY", "is", "not", "set"],
+        ["openai", "unavailable:", "OPENAI_API_KEY", "is", "not", "set"],
+        ["google", "unavailable:", "GEMINI_API_KEY", "or", "GOOGLE_API_KEY", "is", "not", "set"],
+        ["ollama", "usable"],  # needs no key (OLLAMA_HOST or localhost)
+        ["mock", "usable"],
+    ]
+
+
+def test_providers_json() -> None:
+    result = run("providers", "--json")
+    assert result.exit_code == 0
+    statuses = json.loads(result.stdout)
+    assert isinstance(statuses, list)
+    assert [{k: s[k] for k in ("name", "type", "usable", "reason")} for s in statuses] == [
+        {"name": "anthropic", "type": "anthropic", "usable": False,
+         "reason": "ANTHROPIC_API_KEY is not set"},
+        {"name": "openai", "type": "openai", "usable": False, "reason": "OPENAI_API_KEY is not set"},
+        {"name": "google", "type": "google", "usable": False,
+         "reason": "GEMINI_API_KEY or GOOGLE_API_KEY is not set"},
+        {"name": "ollama", "type": "ollama", "usable": True, "reason": None},
+        {"name": "mock", "type": "mock", "usable": True, "reason": None}]
+
+
+def test_providers_include_lockfile_entries(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = ('\n[providers.local]\ntype = "mock"\n'
+             '\n[providers.remote]\ntype = "mock"\napi_key_env = "REMOTE_KEY"\n')
+    write_lockfile(project / "llmring.lock", {}, extra=extra)
+    by_name = {s["name"]: s for s in json.loads(run("providers", "--json").stdout)}
+    assert set(by_name) == {"anthropic", "openai", "google", "ollama", "mock", "local", "remote"}
+    assert (by_name["local"]["type"], by_name["local"]["usable"]) == ("mock", True)
+    assert by_name["remote"]["usable"] is False and "REMOTE_KEY" in by_name["remote"]["reason"]
+    text = {line.split()[0]: line for line in run("providers").stdout.splitlines()}
+    assert text["local"].endswith("usable") and "unavailable: REMOTE_KEY" in text["remote"]
+    monkeypatch.setenv("REMOTE_KEY", "remote-key-value-123")
+    result = run("providers", "--json")
+    assert {s["name"]: s["usable"] for s in json.loads(result.stdout)}["remote"] is True
+    assert "remote-key-value-123" not in result.output
+
+
+def test_providers_malformed_lockfile_exits_1(project: Path) -> None:
+    path = project / "llmring.lock"
+    path.write_text("[providers.x]\ntype = 3\n", encoding="utf-8")
+    assert_user_error(run("providers"), str(path.resolve()), "[providers.x]")
