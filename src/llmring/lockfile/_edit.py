@@ -101,10 +101,10 @@ def remove_binding(text: str, profile: str, alias: str) -> str | None:
     cut = _cut_binding_block(text, profile, index)
     if cut is not None and tomlkit.parse(cut).unwrap() == data:
         return cut
-    table = document["profiles"][profile]  # type: ignore[index]
-    del table["bindings"][index]  # type: ignore[index]
-    if not table["bindings"]:  # type: ignore[index]
-        del table["bindings"]  # type: ignore[union-attr]
+    table = document["profiles"][profile]
+    del table["bindings"][index]
+    if not table["bindings"]:
+        del table["bindings"]
     return tomlkit.dumps(document)
 
 

@@ -31,19 +31,21 @@ def _status_message(exc: openai.APIStatusError) -> str:
 
 def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError | None:
     """The llmring error for ``exc``, or ``None`` when it is not the provider's doing."""
-    where = {"provider": provider, "model": model}
     if isinstance(exc, openai.APIStatusError):
         return error_for_status(exc.status_code, _status_message(exc),
-                                headers=exc.response.headers, **where)
+                                headers=exc.response.headers, provider=provider, model=model)
     if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException)):
-        return ProviderTimeoutError(f"the request timed out ({exc})", **where)
+        return ProviderTimeoutError(f"the request timed out ({exc})", provider=provider, model=model)
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc
-        return ProviderConnectionError(f"cannot reach the endpoint: {cause}", **where)
+        return ProviderConnectionError(f"cannot reach the endpoint: {cause}",
+                                       provider=provider, model=model)
     if isinstance(exc, httpx2.RequestError):
-        return ProviderConnectionError(f"the connection failed mid-stream: {exc}", **where)
+        return ProviderConnectionError(f"the connection failed mid-stream: {exc}",
+                                       provider=provider, model=model)
     if isinstance(exc, json.JSONDecodeError):
-        return ProviderResponseError(f"malformed JSON in the stream: {exc}", **where)
+        return ProviderResponseError(f"malformed JSON in the stream: {exc}",
+                                     provider=provider, model=model)
     if isinstance(exc, openai.OpenAIError):
-        return ProviderResponseError(str(exc), **where)
+        return ProviderResponseError(str(exc), provider=provider, model=model)
     return None
