@@ -383,7 +383,11 @@ def test_aliases_of_another_profile(project: Path, monkeypatch: pytest.MonkeyPat
 def test_aliases_without_lockfile_shows_the_bundled_default() -> None:
     data = json.loads(run("aliases", "--json").stdout)
     assert data["lockfile"] == str(bundled_lockfile_path())
-    assert data["aliases"] == {"chatbot": ["mock:chatbot"], "fast": ["mock:fast"], "deep": ["mock:deep"]}
+    assert data["aliases"] == {
+        "chatbot": ["anthropic:claude-haiku-4-5", "openai:gpt-5-mini", "google:gemini-2.5-flash", "mock:chatbot"],
+        "fast": ["openai:gpt-5-mini", "google:gemini-2.5-flash", "anthropic:claude-haiku-4-5", "mock:fast"],
+        "deep": ["anthropic:claude-sonnet-4-5", "openai:gpt-5", "google:gemini-2.5-pro", "mock:deep"],
+    }
 
 
 def test_aliases_unknown_profile_lists_the_profiles(project: Path) -> None:

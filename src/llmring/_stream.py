@@ -32,6 +32,7 @@ from llmring.schemas import LLMRequest, LLMResponse, StreamChunk, StreamTimeouts
 __all__ = ["ChatStream"]
 
 logger = logging.getLogger("llmring")
+logger.addHandler(logging.NullHandler())  # a library logs; the application decides what shows
 
 AdapterFactory = Callable[[str], ProviderAdapter]
 
@@ -128,8 +129,9 @@ class _StreamRun:
                 if not exc.retryable or position == len(self.candidates) - 1:
                     exc.attempts = [(ref, e.message) for ref, e in self.failed_attempts]
                     raise
-                logger.warning("llmring: %s failed before any content (%s); falling back to %s",
-                               candidate.ref, exc.message, self.candidates[position + 1].ref)
+                level = logging.DEBUG if candidate.problem else logging.WARNING  # a skip is no news
+                logger.log(level, "%s failed before any content (%s); falling back to %s",
+                           candidate.ref, exc.message, self.candidates[position + 1].ref)
                 self.failed_attempts.append((candidate.ref, exc))
 
     async def _attempt(
