@@ -190,6 +190,17 @@ class FaultContract:
         assert disconnect.bytes_sent < len(wire_body)
         assert server.completed == []
 
+    async def test_bare_break_closes_the_connection(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # No ``async with``: dropping the stream lets the event loop close it on its next turn.
+        reply = self.stream_reply(wire_body, splits=list(range(64, len(wire_body), 64)), delay=0.05)
+        async with provider_ring(self.provider, reply, project, monkeypatch) as (ring, server):
+            async for _chunk in ring.chat_stream(self.request()):
+                break
+            await server.wait_for_disconnect(1.0)
+        assert server.completed == []
+
     async def test_cancelling_the_consumer_closes_the_connection(
         self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

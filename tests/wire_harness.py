@@ -25,7 +25,7 @@ PROVIDERS: dict[str, tuple[str | None, str | None, str]] = {
     "openai": ("OPENAI_API_KEY", "sk-test-openai-0123456789abcdefghij", "/v1"),
     "anthropic": ("ANTHROPIC_API_KEY", "sk-ant-test-0123456789abcdefghij", ""),
     "google": ("GEMINI_API_KEY", "AIzaTest0123456789abcdefghijklmnopqrstu", ""),
-    "ollama": (None, None, ""),
+    "ollama": ("OLLAMA_API_KEY", "ollama-test-key-0123456789abcdef", ""),  # optional bearer
 }
 
 

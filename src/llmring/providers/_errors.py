@@ -87,8 +87,7 @@ def inband_error(payload: Any, *, provider: str, model: str) -> ProviderError:
     """
     error = payload.get("error", payload) if isinstance(payload, dict) else payload
     if not isinstance(error, dict):
-        return ProviderResponseError(f"error event from the provider: {error!r}",
-                                     provider=provider, model=model)
+        return ProviderResponseError(f"in-stream error: {error}", provider=provider, model=model)
     message = str(error.get("message") or error.get("type") or "error event from the provider")
     kind = error.get("type") or error.get("code")
     status = error.get("status_code") or error.get("status")

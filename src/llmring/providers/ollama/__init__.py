@@ -1,0 +1,26 @@
+"""The ``ollama`` adapter: a local Ollama server (or ollama.com) over ``POST /api/chat``.
+
+The SDK's ``AsyncClient`` supplies what it is good at: the host (lockfile ``base_url``,
+else ``OLLAMA_HOST``, else ``127.0.0.1:11434``), its headers, ``OLLAMA_API_KEY`` bearer
+auth for ollama.com, and the pooled ``httpx.AsyncClient``, which the adapter owns and
+closes in ``aclose()``. The call itself is made on that httpx client, not through
+``AsyncClient.chat()``, because ``chat()`` in ollama 0.6:
+
+* validates the request through pydantic models that drop what they do not model: nested
+  ``properties``/``minimum``/``additionalProperties`` inside a tool's parameter schema,
+  a tool call's ``id``, a tool result's ``tool_call_id``;
+* raises ``ResponseError(error, status_code)`` without the response headers, so a 429's
+  ``retry-after`` would be lost;
+* splits the body with httpx's ``aiter_lines`` (``str.splitlines``), which also breaks
+  lines at U+0085/U+2028 that can sit raw inside a JSON string, and reports an in-band
+  ``{"error": ...}`` line the same way as an HTTP error.
+
+So the body is built here as plain JSON (``_payload``), streamed with
+``httpx.AsyncClient.stream`` inside the adapter's generator (closing the generator closes
+the response, so the server sees the disconnect at once), split at ``\\n`` only, and each
+object is translated (``_events``). Errors are mapped in ``_errors``.
+"""
+
+from llmring.providers.ollama._adapter import OllamaAdapter
+
+__all__ = ["OllamaAdapter"]
