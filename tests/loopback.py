@@ -10,12 +10,13 @@ reply is being sent, so tests can assert what an SDK sent and that a stream was 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -104,7 +105,7 @@ class LoopbackServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> LoopbackServer:
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         return self
 
@@ -193,7 +194,7 @@ class LoopbackServer:
         hangup = asyncio.ensure_future(reader.read(1))  # b"" when the client closes
         sent = 0
         try:
-            for position, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            for position, (start, end) in enumerate(itertools.pairwise(bounds)):
                 pause = reply.first_delay if position == 0 else reply.delay
                 if pause and await self._client_left(hangup, pause, request, sent):
                     return False

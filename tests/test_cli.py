@@ -154,12 +154,12 @@ def test_validate_malformed_toml_names_file_and_line(project: Path) -> None:
 BAD_SHAPES = {
     "version-not-string": ('version = 1\n', ["version", "string"]),
     "bindings-not-array": ('[profiles.default]\nbindings = "x"\n', ["'default'", "bindings"]),
-    "models-not-list": ('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\n'
-                        'models = "mock:a"\n', ["alias 'a'", "models"]),
-    "unknown-provider": ('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\n'
-                         'models = ["zzz:a"]\n', ["alias 'a'", "'zzz'", "known: anthropic, google, mock, ollama, openai"]),
-    "alias-twice": ('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\nmodels = ["mock:a"]\n'
-                    '[[profiles.default.bindings]]\nalias = "a"\nmodels = ["mock:b"]\n', ["'a'", "twice"]),
+    "models-not-list": (('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\n'
+                        'models = "mock:a"\n'), ["alias 'a'", "models"]),
+    "unknown-provider": (('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\n'
+                         'models = ["zzz:a"]\n'), ["alias 'a'", "'zzz'", "known: anthropic, google, mock, ollama, openai"]),
+    "alias-twice": (('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\nmodels = ["mock:a"]\n'
+                    '[[profiles.default.bindings]]\nalias = "a"\nmodels = ["mock:b"]\n'), ["'a'", "twice"]),
     "no-default-profile": ('default_profile = "prod"\n[profiles.default]\n', ["default_profile", "'prod'"]),
     "provider-bad-type": ('[providers.x]\ntype = "nope"\n', ["[providers.x]", "'nope'"]),
 }

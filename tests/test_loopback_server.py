@@ -12,9 +12,12 @@ from tests.loopback import LoopbackServer, Reply
 
 async def test_serves_the_body_in_pieces_and_records_the_request() -> None:
     body = b"data: 1\n\ndata: 2\n\n"
-    async with LoopbackServer(Reply(body, splits=[3, 9], delay=0.01)) as server, httpx.AsyncClient() as client:
-        async with client.stream("POST", f"{server.base_url}/v1/x", json={"a": 1}) as response:
-            pieces = [piece async for piece in response.aiter_raw()]
+    async with (
+        LoopbackServer(Reply(body, splits=[3, 9], delay=0.01)) as server,
+        httpx.AsyncClient() as client,
+        client.stream("POST", f"{server.base_url}/v1/x", json={"a": 1}) as response,
+    ):
+        pieces = [piece async for piece in response.aiter_raw()]
     assert b"".join(pieces) == body and len(pieces) == 3
     assert server.requests[0].path == "/v1/x" and server.requests[0].json() == {"a": 1}
     assert server.completed == ["/v1/x"]

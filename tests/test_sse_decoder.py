@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from llmring.providers._sse import SSEDecoder, ServerSentEvent
+from llmring.providers._sse import ServerSentEvent, SSEDecoder
 
 
 def decode(chunks: list[bytes]) -> list[ServerSentEvent]:

@@ -102,6 +102,6 @@ async def run_stream(ring: LLMRing, request: LLMRequest) -> Outcome:
         async with ring.chat_stream(request) as stream:
             async for chunk in stream:
                 outcome.chunks.append(chunk)
-    except Exception as exc:  # the test asserts on it
+    except Exception as exc:  # noqa: BLE001 - the test asserts on it
         outcome.error = exc
     return outcome

@@ -31,7 +31,18 @@ from llmring.exceptions import (
     ProviderTimeoutError,
 )
 
-__all__ = ["error_for_status", "inband_error", "parse_retry_after"]
+__all__ = ["ERROR_TYPE_STATUS", "error_for_status", "inband_error", "parse_retry_after"]
+
+#: In-band error events often name a ``type`` but no status (Anthropic always does; OpenAI's
+#: ``invalid_request_error`` shows up in compatible servers too). The status each type stands
+#: for decides whether the error is retryable: a request error (400) must not fall back like
+#: an outage (529).
+ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
+    "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
+    "rate_limit_error": 429, "rate_limit_exceeded": 429, "api_error": 500, "server_error": 500,
+    "timeout_error": 504, "overloaded_error": 529,
+}
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -89,14 +100,12 @@ def inband_error(payload: Any, *, provider: str, model: str) -> ProviderError:
     if not isinstance(error, dict):
         return ProviderResponseError(f"in-stream error: {error}", provider=provider, model=model)
     message = str(error.get("message") or error.get("type") or "error event from the provider")
-    kind = error.get("type") or error.get("code")
     status = error.get("status_code") or error.get("status")
     if not isinstance(status, int):
         status = error.get("code") if isinstance(error.get("code"), int) else None
-    if status is None and kind in ("overloaded_error", "api_error", "server_error"):
-        status = 529 if kind == "overloaded_error" else 500
-    if status is None and kind in ("rate_limit_error", "rate_limit_exceeded"):
-        status = 429
+    if status is None:
+        status = ERROR_TYPE_STATUS.get(str(error.get("type"))) or ERROR_TYPE_STATUS.get(
+            str(error.get("code")))
     words = [str(w) for w in (error.get("type"), error.get("code"))
              if w and not isinstance(w, int) and str(w) not in message]
     label = f" ({', '.join(words)})" if words else ""
