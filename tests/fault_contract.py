@@ -38,6 +38,13 @@ HTTP_ERRORS = [
 ]
 
 
+async def assert_no_pending_tasks() -> None:
+    """Nothing the stream started may outlive it (a leaked reader, a forgotten close)."""
+    await asyncio.sleep(0)
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert others == [], others
+
+
 class FaultContract:
     provider: ClassVar[str]
     model: ClassVar[str] = "test-model"
@@ -189,6 +196,7 @@ class FaultContract:
             disconnect = await server.wait_for_disconnect(1.0)
         assert disconnect.bytes_sent < len(wire_body)
         assert server.completed == []
+        await assert_no_pending_tasks()
 
     async def test_bare_break_closes_the_connection(
         self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
@@ -200,6 +208,7 @@ class FaultContract:
                 break
             await server.wait_for_disconnect(1.0)
         assert server.completed == []
+        await assert_no_pending_tasks()
 
     async def test_cancelling_the_consumer_closes_the_connection(
         self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
@@ -219,3 +228,4 @@ class FaultContract:
                 await task
             await server.wait_for_disconnect(1.0)
         assert server.completed == []
+        await assert_no_pending_tasks()
