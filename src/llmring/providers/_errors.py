@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from llmring.exceptions import (
@@ -31,7 +32,13 @@ from llmring.exceptions import (
     ProviderTimeoutError,
 )
 
-__all__ = ["ERROR_TYPE_STATUS", "error_for_status", "inband_error", "parse_retry_after"]
+__all__ = [
+    "ERROR_TYPE_STATUS",
+    "error_for_status",
+    "inband_error",
+    "mapped_errors",
+    "parse_retry_after",
+]
 
 #: In-band error events often name a ``type`` but no status (Anthropic always does; OpenAI's
 #: ``invalid_request_error`` shows up in compatible servers too). The status each type stands
@@ -111,3 +118,20 @@ def inband_error(payload: Any, *, provider: str, model: str) -> ProviderError:
     label = f" ({', '.join(words)})" if words else ""
     return error_for_status(status, f"in-stream error: {message}{label}",
                             provider=provider, model=model)
+
+
+ErrorMapper = Callable[..., "ProviderError | None"]
+
+
+@contextmanager
+def mapped_errors(map_error: ErrorMapper, *, provider: str, model: str) -> Iterator[None]:
+    """Raise ``map_error(exc)`` (from ``exc``) for an SDK exception; re-raise anything the
+    adapter's mapper does not claim (``None``) unchanged. Wraps an adapter's whole stream, so
+    errors are mapped in one place; closing or cancelling the stream passes straight through."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = map_error(exc, provider=provider, model=model)
+        if mapped is None:
+            raise
+        raise mapped from exc

@@ -8,6 +8,7 @@ from typing import Any
 
 import anthropic
 
+from llmring.providers._errors import mapped_errors
 from llmring.providers._sse import ServerSentEvent, aiter_sse
 from llmring.providers.anthropic._errors import map_error
 from llmring.providers.anthropic._events import EventTranslator
@@ -53,7 +54,7 @@ class AnthropicAdapter(ProviderAdapter):
         where = {"provider": self.config.name, "model": model}
         kwargs = build_request(request, model)  # ConfigurationError before any I/O
         translator = EventTranslator(self.config.name, model)
-        try:
+        with mapped_errors(map_error, **where):
             create = self._get_client().messages.with_streaming_response.create
             async with create(**kwargs) as response:
                 async for sse in aiter_sse(response.iter_bytes()):
@@ -61,11 +62,6 @@ class AnthropicAdapter(ProviderAdapter):
                         yield event
                     if translator.ended:
                         return
-        except Exception as exc:
-            mapped = map_error(exc, **where)
-            if mapped is None:
-                raise
-            raise mapped from exc
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

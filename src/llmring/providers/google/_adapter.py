@@ -11,6 +11,7 @@ from google import genai
 from google.genai import types
 
 from llmring.exceptions import ConfigurationError, ProviderResponseError
+from llmring.providers._errors import mapped_errors
 from llmring.providers._sse import aiter_sse
 from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEvent
 from llmring.providers.google._errors import map_error
@@ -88,17 +89,13 @@ class GoogleAdapter(ProviderAdapter):
         translator = ChunkTranslator(self.config.name, model)
         response: httpx2.Response | None = None
         try:
-            response = await open_stream(self._get_client(), model, body)
-            async for sse in aiter_sse(response.aiter_bytes()):
-                for event in translator.translate(json.loads(sse.data)):
+            with mapped_errors(map_error, **where):
+                response = await open_stream(self._get_client(), model, body)
+                async for sse in aiter_sse(response.aiter_bytes()):
+                    for event in translator.translate(json.loads(sse.data)):
+                        yield event
+                for event in translator.end():  # Finish + StreamEnd, if the finish chunk came
                     yield event
-            for event in translator.end():  # Finish + StreamEnd, if the finish chunk came
-                yield event
-        except Exception as exc:
-            mapped = map_error(exc, **where)
-            if mapped is None:
-                raise
-            raise mapped from exc
         finally:
             if response is not None:
                 await response.aclose()  # closes the connection if the body was not read

@@ -11,6 +11,7 @@ import httpx
 import ollama
 
 from llmring.exceptions import ProviderResponseError, ProviderUnavailableError
+from llmring.providers._errors import mapped_errors
 from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEnd, StreamEvent
 from llmring.providers.ollama._errors import map_error, status_error
 from llmring.providers.ollama._events import LineTranslator
@@ -85,7 +86,7 @@ class OllamaAdapter(ProviderAdapter):
         where = {"provider": self.config.name, "model": model}
         body = build_body(request, model)  # ConfigurationError here: before any request
         translator = LineTranslator(self.config.name, model)
-        try:
+        with mapped_errors(map_error, **where):
             async with self._http().stream("POST", "/api/chat", json=body) as response:
                 if not response.is_success:
                     raise status_error(response.status_code, await response.aread(),
@@ -104,11 +105,6 @@ class OllamaAdapter(ProviderAdapter):
                 if tail.strip():
                     for event in translator.translate(_last_line(tail, **where)):
                         yield event
-        except Exception as exc:
-            mapped = map_error(exc, **where)
-            if mapped is None:
-                raise
-            raise mapped from exc
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

@@ -8,7 +8,7 @@ from typing import Any
 
 import openai
 
-from llmring.providers._errors import inband_error
+from llmring.providers._errors import inband_error, mapped_errors
 from llmring.providers._sse import aiter_sse
 from llmring.providers.base import ProviderAdapter, StreamEnd, StreamEvent
 from llmring.providers.openai._errors import map_error
@@ -43,7 +43,7 @@ class OpenAIAdapter(ProviderAdapter):
         native = self.config.name == "openai"
         kwargs = build_request(request, model, native=native)
         translator = ChunkTranslator(self.config.name, model)
-        try:
+        with mapped_errors(map_error, **where):
             create = self._get_client().chat.completions.with_streaming_response.create
             async with create(**kwargs) as response:
                 async for sse in aiter_sse(response.iter_bytes()):
@@ -57,11 +57,6 @@ class OpenAIAdapter(ProviderAdapter):
                         yield event
                     if translator.pending_error is not None:
                         raise translator.pending_error
-        except Exception as exc:
-            mapped = map_error(exc, **where)
-            if mapped is None:
-                raise
-            raise mapped from exc
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
