@@ -12,32 +12,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
 import llmring.cli._chat_commands as chat_commands
-from llmring.cli import app
 from llmring.lockfile import bundled_lockfile_path, load_lockfile
-from tests.helpers import write_lockfile
+from tests.helpers import assert_user_error, run, write_lockfile
 
 SECRET = "sk-test-SECRET1234567890abcdef"
-
-
-def run(*args: str) -> Result:
-    """Invoke the CLI in-process; fail on any traceback or exception that escaped the wrapper."""
-    result = CliRunner().invoke(app, list(args))
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
-
-
-def assert_user_error(result: Result, *fragments: str, code: int = 1) -> None:
-    """Exit ``code``, nothing on stdout, exactly one ``error:`` line on stderr naming ``fragments``."""
-    assert result.exit_code == code, result.stderr
-    assert result.stdout == ""
-    assert result.stderr.startswith("error: ")
-    assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n"), result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr
 
 
 def bound(path: Path, profile: str = "default") -> dict[str, list[str]]:
