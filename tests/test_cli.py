@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import llmring.cli._chat_commands as chat_commands
+import llmring.service
 from llmring.lockfile import bundled_lockfile_path, load_lockfile
 from tests.helpers import assert_user_error, run, write_lockfile
 
@@ -415,7 +415,7 @@ def test_internal_error_exits_70_without_traceback_or_secret(monkeypatch: pytest
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"upstream rejected key {SECRET}")
 
-    monkeypatch.setattr(chat_commands, "LLMRing", broken)
+    monkeypatch.setattr(llmring.service, "LLMRing", broken)
     result = run("providers")
     assert result.exit_code == 70
     assert result.stdout == ""
@@ -427,6 +427,6 @@ def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(chat_commands, "LLMRing", interrupted)
+    monkeypatch.setattr(llmring.service, "LLMRing", interrupted)
     result = run("providers")
     assert (result.exit_code, result.stdout, result.stderr) == (130, "", "interrupted\n")

@@ -19,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: importing rich's formatter costs ~90 ms per start
 )
 app.add_typer(lock_app, name="lock")
 app.command()(bind)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from llmring.cli._common import FileOption, JsonOption, ProfileOption, cli_command, err, out
-from llmring.schemas import LLMRequest, Message, StreamChunk
-from llmring.service import LLMRing
+
+if TYPE_CHECKING:
+    from llmring.schemas import LLMRequest, StreamChunk
+    from llmring.service import LLMRing
+
+# pydantic, the schemas and the facade are imported inside the commands, so that
+# ``llmring --help`` starts fast.
 
 
 @cli_command
@@ -25,6 +29,11 @@ def chat(
     file: FileOption = None,
 ) -> None:
     """Stream a reply to stdout as it arrives; usage and timing go to stderr."""
+    import asyncio
+
+    from llmring.schemas import LLMRequest, Message
+    from llmring.service import LLMRing
+
     messages = [Message(role="system", content=system)] if system else []
     messages.append(Message(role="user", content=prompt))
     request = LLMRequest(model=target, messages=messages)
@@ -80,6 +89,8 @@ def _summary(chunk: StreamChunk) -> str:
 @cli_command
 def providers(file: FileOption = None, as_json: JsonOption = False) -> None:
     """Show every provider (built in and from the lockfile) and whether it is usable now."""
+    from llmring.service import LLMRing
+
     statuses = LLMRing(file).providers()
     if as_json:
         out(json.dumps([

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from tomlkit import TOMLDocument
 
 from llmring.cli._common import (
     EXIT_CONFIG,
@@ -19,27 +18,17 @@ from llmring.cli._common import (
     out,
 )
 from llmring.exceptions import ConfigurationError, LockfileParseError
-from llmring.lockfile import (
-    PROFILE_ENV,
-    Lockfile,
-    edit_lockfile,
-    find_lockfile,
-    parse_model_ref,
-    read_lockfile,
-    remove_binding,
-    rewrite_lockfile,
-    set_binding,
-    write_lockfile,
-    write_target,
-)
-from llmring.lockfile._template import (
-    detected_providers,
-    empty_lockfile_text,
-    initial_lockfile_text,
-)
-from llmring.providers._registry import provider_configs, unavailable_reason
 
-lock_app = typer.Typer(help="Create and check lockfiles.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from tomlkit import TOMLDocument
+
+    from llmring.lockfile import Lockfile
+
+# The lockfile machinery (tomlkit, pydantic) is imported inside the commands, so that
+# ``llmring --help`` starts fast.
+
+lock_app = typer.Typer(help="Create and check lockfiles.", no_args_is_help=True,
+                       rich_markup_mode=None)
 
 
 @lock_app.command("init")
@@ -50,6 +39,9 @@ def lock_init(
 ) -> None:
     """Write a commented lockfile binding chatbot/fast/deep to the providers you have keys for
     (or to mock models when you have none)."""
+    from llmring.lockfile import write_lockfile, write_target
+    from llmring.lockfile._template import detected_providers, initial_lockfile_text
+
     path = write_target(file)
     if path.exists() and not force:
         err(f"error: {path} already exists; use --force to replace it")
@@ -66,6 +58,8 @@ def lock_init(
 @cli_command
 def lock_validate(file: FileOption = None) -> None:
     """Check a lockfile's structure offline. Exit 0 when valid, 1 when not."""
+    from llmring.lockfile import find_lockfile, read_lockfile
+
     path = find_lockfile(file)
     _, lockfile = read_lockfile(path)
     if lockfile.default_profile not in lockfile.profiles:
@@ -80,6 +74,8 @@ def lock_validate(file: FileOption = None) -> None:
 
 
 def _profile_for(profile: str | None, default: str) -> str:
+    from llmring.lockfile import PROFILE_ENV
+
     return profile or os.environ.get(PROFILE_ENV) or default
 
 
@@ -92,6 +88,9 @@ def bind(
     file: FileOption = None,
 ) -> None:
     """Bind ALIAS to one model or an ordered list of fallbacks (creates the lockfile if none)."""
+    from llmring.lockfile import edit_lockfile, parse_model_ref, set_binding, write_target
+    from llmring.lockfile._template import empty_lockfile_text
+
     alias = alias.strip()
     if not alias or ":" in alias:
         raise ConfigurationError(f"alias {alias!r} must be a non-empty name without ':'")
@@ -117,6 +116,9 @@ def bind(
 
 
 def _warn_unusable(lockfile: Lockfile, refs: list[str]) -> None:
+    from llmring.lockfile import parse_model_ref
+    from llmring.providers._registry import provider_configs, unavailable_reason
+
     configs = provider_configs(lockfile.providers)
     for ref in refs:
         reason = unavailable_reason(configs[parse_model_ref(ref).provider])
@@ -131,6 +133,14 @@ def unbind(
     file: FileOption = None,
 ) -> None:
     """Remove ALIAS from a profile of the lockfile."""
+    from llmring.lockfile import (
+        find_lockfile,
+        read_lockfile,
+        remove_binding,
+        rewrite_lockfile,
+        write_target,
+    )
+
     path = write_target(file)
     _, current = read_lockfile(find_lockfile(path))
     name = _profile_for(profile, current.default_profile)
