@@ -134,14 +134,16 @@ class LoopbackServer:
         assert task is not None
         self._tasks.add(task)
         self._writers.add(writer)
+        leftover = b""
         try:
             while True:
-                request = await self._read_request(reader)
+                request = await self._read_request(reader, leftover)
                 if request is None:
                     return
                 self.requests.append(request)
                 reply = self._reply_for(request)
-                if not await self._send(reader, writer, request, reply):
+                keep_open, leftover = await self._send(reader, writer, request, reply)
+                if not keep_open:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
@@ -157,9 +159,9 @@ class LoopbackServer:
         return self.reply
 
     @staticmethod
-    async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
+    async def _read_request(reader: asyncio.StreamReader, leftover: bytes) -> RecordedRequest | None:
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
+            head = leftover + await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError:
             return None
         request_line, *header_lines = head.decode("latin-1").split("\r\n")
@@ -182,16 +184,31 @@ class LoopbackServer:
         return RecordedRequest(method, path, headers, body)
 
     async def _send(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    request: RecordedRequest, reply: Reply) -> bool:
-        """Send ``reply``; ``False`` when the connection ended (by the client or a fault)."""
+                    request: RecordedRequest, reply: Reply) -> tuple[bool, bytes]:
+        """Send ``reply``. Returns whether the connection stays open, and any bytes of the
+        client's next request that the hang-up watcher read meanwhile."""
         head = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Status')}"]
         head += [f"{k}: {v}" for k, v in reply.headers.items()]
         head.append("transfer-encoding: chunked" if reply.chunked else f"content-length: {len(reply.body)}")
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         await writer.drain()
+        hangup = asyncio.ensure_future(reader.read(1))  # b"" when the client closes
+        try:
+            keep_open = await self._body(writer, request, reply, hangup)
+        finally:
+            if not hangup.done():
+                hangup.cancel()
+            await asyncio.wait({hangup})  # let the read settle before the next one starts
+        if hangup.cancelled():
+            return keep_open, b""
+        if hangup.exception() is not None or hangup.result() == b"":
+            return False, b""  # the client closed the connection
+        return keep_open, hangup.result()
+
+    async def _body(self, writer: asyncio.StreamWriter, request: RecordedRequest, reply: Reply,
+                    hangup: asyncio.Future[bytes]) -> bool:
         limit = min(x for x in (reply.cut_after, reply.stall_after, len(reply.body)) if x is not None)
         bounds = sorted({0, *(s for s in reply.splits if 0 < s < limit), limit})
-        hangup = asyncio.ensure_future(reader.read(1))  # b"" when the client closes
         sent = 0
         try:
             for position, (start, end) in enumerate(itertools.pairwise(bounds)):
@@ -216,14 +233,12 @@ class LoopbackServer:
         except ConnectionError:
             self.disconnects.append(Disconnect(request.path, time.monotonic(), sent))
             return False
-        finally:
-            hangup.cancel()
 
     async def _client_left(self, hangup: asyncio.Future[bytes], wait: float | None,
                            request: RecordedRequest, sent: int) -> bool:
         """Wait up to ``wait`` seconds (forever with ``None``); record and report a hang-up."""
         done, _ = await asyncio.wait({hangup}, timeout=wait)
-        if done:
+        if done and not hangup.exception() and hangup.result() == b"":
             self.disconnects.append(Disconnect(request.path, time.monotonic(), sent))
             return True
         return False

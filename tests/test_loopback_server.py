@@ -60,3 +60,19 @@ async def test_server_close_cancels_stalled_replies() -> None:
         await writer.drain()
         await reader.readuntil(b"\r\n\r\n")
     writer.close()
+
+
+async def test_next_request_read_by_the_hangup_watcher_is_not_lost() -> None:
+    # Two pipelined requests: while the first reply is sent, the hang-up watcher reads the
+    # first byte of the second request; the server must hand it on, not drop it.
+    async with LoopbackServer(Reply(b"abc", splits=[1, 2], delay=0.01)) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        request = b"GET /one HTTP/1.1\r\nhost: x\r\n\r\n"
+        writer.write(request + request.replace(b"/one", b"/two"))
+        await writer.drain()
+        for _ in range(2):
+            await reader.readuntil(b"0\r\n\r\n")
+        writer.close()
+        await writer.wait_closed()
+    assert [r.path for r in server.requests] == ["/one", "/two"]
+    assert server.completed == ["/one", "/two"]

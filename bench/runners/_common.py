@@ -1,0 +1,103 @@
+"""What every benchmark runner shares (standard library only: runners run in other venvs).
+
+A runner is a script run by some Python interpreter (the project's venv, or a peer's venv
+under ``bench/.envs``). It is told a contender, a provider, the stream's root URL and how many
+streams to time; it times them one after another, after one warm-up stream, and prints one
+JSON object: the per-stream figures, its peak RSS and any errors.
+
+Figures per stream: ``total`` (seconds from the call to the end of the stream), ``ttfc``
+(seconds to the first content chunk), ``chunks`` (content chunks seen) and ``text`` (the
+length and a hash of the concatenated text, so the orchestrator can check that every
+contender received exactly the same text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import resource
+import sys
+import time
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+MODELS = {"openai": "gpt-bench", "anthropic": "claude-bench", "google": "gemini-bench",
+          "ollama": "llama-bench"}
+
+Stream = Callable[[str, str, str], AsyncIterator[str]]  # (provider, root, model) -> text deltas
+
+
+def sdk_base_url(provider: str, root: str) -> str:
+    """What each SDK takes as its base URL, given the server's root for one stream."""
+    return root + "/v1" if provider == "openai" else root
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contender", required=True)
+    parser.add_argument("--provider", required=True)
+    parser.add_argument("--root", required=True, help="http://127.0.0.1:PORT/s/openai-2000")
+    parser.add_argument("--streams", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="run this many streams at once per timed round")
+    return parser.parse_args()
+
+
+def peak_rss_kb() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+async def time_one(stream: Stream, provider: str, root: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    first = None
+    chunks = 0
+    digest = hashlib.sha256()
+    length = 0
+    async for delta in stream(provider, root, MODELS[provider]):
+        if not delta:
+            continue
+        if first is None:
+            first = time.perf_counter() - started
+        chunks += 1
+        length += len(delta)
+        digest.update(delta.encode())
+    return {"total": time.perf_counter() - started, "ttfc": first, "chunks": chunks,
+            "text": f"{length}:{digest.hexdigest()[:16]}"}
+
+
+async def run(contenders: dict[str, Stream], setup: Callable[[], Awaitable[None]] | None = None,
+              teardown: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Time the contender named on the command line; print one JSON object on stdout."""
+    args = parse_args()
+    stream = contenders[args.contender]
+    result: dict[str, Any] = {"contender": args.contender, "provider": args.provider,
+                              "streams": [], "errors": []}
+    try:
+        if setup:
+            await setup()
+        for _ in range(args.warmup):
+            await time_one(stream, args.provider, args.root)
+        for _ in range(args.streams):
+            if args.concurrency == 1:
+                result["streams"].append(await time_one(stream, args.provider, args.root))
+                continue
+            started = time.perf_counter()
+            outcomes = await asyncio.gather(
+                *(time_one(stream, args.provider, args.root) for _ in range(args.concurrency)),
+                return_exceptions=True)
+            wall = time.perf_counter() - started
+            ok = [o for o in outcomes if isinstance(o, dict)]
+            result["errors"] += [repr(o) for o in outcomes if not isinstance(o, dict)][:5]
+            result["streams"].append({"wall": wall, "ok": len(ok),
+                                      "failed": len(outcomes) - len(ok),
+                                      "chunks": sum(o["chunks"] for o in ok)})
+        if teardown:
+            await teardown()
+    except Exception as exc:  # reported, not raised: the orchestrator prints it
+        result["errors"].append(f"{exc!r}\n{traceback.format_exc(limit=3)}")
+    result["peak_rss_kb"] = peak_rss_kb()
+    sys.stdout.write(json.dumps(result) + "\n")
