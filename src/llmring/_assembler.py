@@ -98,11 +98,13 @@ class StreamAssembler:
 
     def feed(self, event: StreamEvent) -> StreamChunk | None:
         """Take one event; return the content chunk to yield for it, if any."""
-        if isinstance(event, TextDelta):
-            if not event.text:
+        if type(event) is TextDelta:  # the hot path: most events are answer text
+            text = event.text
+            if not text:
                 return None
-            self._text.add(event.text)
-            return self._content(delta=event.text)
+            self._text.add(text)
+            self.delivered = True
+            return StreamChunk(delta=text, model=self.model, provider=self.provider)
         if isinstance(event, ReasoningDelta):
             if not event.text:
                 return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Self
 
@@ -40,30 +39,38 @@ AdapterFactory = Callable[[str], ProviderAdapter]
 class _Clock:
     """Deadlines counted only while waiting on the provider (never on the consumer)."""
 
-    def __init__(self, timeouts: StreamTimeouts) -> None:
-        self.timeouts = timeouts
+    def __init__(self) -> None:
+        self.timeouts = StreamTimeouts()
         self.waited = 0.0  # all provider waits of this stream, across candidates
         self.waited_this_candidate = 0.0
 
-    def limit(self, delivered: bool) -> tuple[float | None, str]:
-        t = self.timeouts
-        limits: list[tuple[float, str]] = []
-        if t.total is not None:
-            limits.append((t.total - self.waited, f"the {t.total:g}s total deadline"))
-        if not delivered and t.first_chunk is not None:
-            limits.append((t.first_chunk - self.waited_this_candidate, f"{t.first_chunk:g}s (first chunk)"))
-        if delivered and t.idle is not None:
-            limits.append((t.idle, f"{t.idle:g}s (idle between chunks)"))
-        if not limits:
-            return None, ""
-        return min(limits)
+    def start_candidate(self, timeouts: StreamTimeouts) -> bool:
+        """Use ``timeouts`` for the next candidate; ``True`` when none of them is set."""
+        self.timeouts, self.waited_this_candidate = timeouts, 0.0
+        return timeouts.total is None and timeouts.first_chunk is None and timeouts.idle is None
 
-    async def next_event(
-        self, events: AsyncIterator[StreamEvent], delivered: bool
-    ) -> StreamEvent:
-        limit, label = self.limit(delivered)
-        if limit is None:
+    def _limits(self, delivered: bool) -> list[tuple[float, str]]:
+        t = self.timeouts
+        limits = []
+        if t.total is not None:
+            limits.append((t.total - self.waited, "total"))
+        if not delivered and t.first_chunk is not None:
+            limits.append((t.first_chunk - self.waited_this_candidate, "first_chunk"))
+        if delivered and t.idle is not None:
+            limits.append((t.idle, "idle"))
+        return limits
+
+    def _describe(self, kind: str) -> str:
+        seconds = getattr(self.timeouts, kind)
+        if kind == "total":
+            return f"the {seconds:g}s total deadline"
+        return f"{seconds:g}s ({'first chunk' if kind == 'first_chunk' else 'idle between chunks'})"
+
+    async def next_event(self, events: AsyncIterator[StreamEvent], delivered: bool) -> StreamEvent:
+        limits = self._limits(delivered)
+        if not limits:
             return await events.__anext__()
+        limit, kind = min(limits)
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
@@ -71,7 +78,8 @@ class _Clock:
                 return await events.__anext__()
         except TimeoutError:
             if scope.expired():
-                raise ProviderTimeoutError(f"no data from the provider within {label}") from None
+                raise ProviderTimeoutError(
+                    f"no data from the provider within {self._describe(kind)}") from None
             raise
         finally:
             spent = loop.time() - started
@@ -103,9 +111,10 @@ class _StreamRun:
     # -- the work ---------------------------------------------------------------------------
 
     async def chunks(self) -> AsyncGenerator[StreamChunk, None]:
+        """Try the candidates in order; see the module docstring for the rules."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        clock: _Clock | None = None
+        clock = _Clock()
         for position, candidate in enumerate(self.candidates):
             try:
                 if candidate.problem:
@@ -113,66 +122,63 @@ class _StreamRun:
                         candidate.problem, provider=candidate.provider, model=candidate.model
                     )
                 adapter = self._adapter_for(candidate.provider)
-                timeouts = _merge(self._timeouts_for(candidate.provider), self.request.timeouts)
-                if clock is None:
-                    clock = _Clock(timeouts)
-                clock.timeouts, clock.waited_this_candidate = timeouts, 0.0
-                self.assembler = StreamAssembler(candidate.provider, candidate.model)
-                attempt = self._attempt(adapter, candidate, self.assembler, clock, started)
-                async with aclosing(attempt):  # an early exit must close the attempt now
-                    async for chunk in attempt:
-                        yield chunk
-                return
-            except ProviderError as exc:
-                if exc.provider is None:
-                    exc.provider, exc.model = candidate.provider, candidate.model
-                if not exc.retryable or position == len(self.candidates) - 1:
-                    exc.attempts = [(ref, e.message) for ref, e in self.failed_attempts]
-                    raise
-                level = logging.DEBUG if candidate.problem else logging.WARNING  # a skip is no news
-                logger.log(level, "%s failed before any content (%s); falling back to %s",
-                           candidate.ref, exc.message, self.candidates[position + 1].ref)
-                self.failed_attempts.append((candidate.ref, exc))
-
-    async def _attempt(
-        self,
-        adapter: ProviderAdapter,
-        candidate: Candidate,
-        assembler: StreamAssembler,
-        clock: _Clock,
-        started: float,
-    ) -> AsyncGenerator[StreamChunk, None]:
-        loop = asyncio.get_running_loop()
-        events = adapter.stream(self.request, candidate.model)
-        try:
-            while not assembler.ended:
+                unbounded = clock.start_candidate(
+                    _merge(self._timeouts_for(candidate.provider), self.request.timeouts))
+                assembler = self.assembler = StreamAssembler(candidate.provider, candidate.model)
+                events = adapter.stream(self.request, candidate.model)
                 try:
-                    event = await clock.next_event(events, assembler.delivered)
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
-                    if assembler.delivered:
-                        raise self._interrupted(assembler, exc) from exc
-                    raise
-                chunk = assembler.feed(event)
-                if chunk is not None:
-                    if self.first_chunk_latency is None:
-                        self.first_chunk_latency = loop.time() - started
-                    yield chunk
-            if not assembler.ended:
-                cut = ProviderResponseError(
-                    "the stream ended before the provider's end-of-stream marker",
-                    provider=candidate.provider, model=candidate.model,
-                )
-                if assembler.delivered:
-                    raise self._interrupted(assembler, cut) from cut
-                raise cut
-            self.duration = loop.time() - started
-            yield assembler.terminal(self._metadata())
-        finally:
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:
-                await aclose()
+                    # the hot loop: one adapter event per turn, no extra generator in between
+                    next_event, feed = events.__anext__, assembler.feed
+                    while not assembler.ended:
+                        try:
+                            if unbounded:
+                                event = await next_event()
+                            else:
+                                event = await clock.next_event(events, assembler.delivered)
+                        except StopAsyncIteration:
+                            break
+                        except Exception as exc:
+                            if assembler.delivered:
+                                raise self._interrupted(assembler, exc) from exc
+                            raise
+                        chunk = feed(event)
+                        if chunk is not None:
+                            if self.first_chunk_latency is None:
+                                self.first_chunk_latency = loop.time() - started
+                            yield chunk
+                    if not assembler.ended:
+                        self._cut(assembler, candidate)
+                    self.duration = loop.time() - started
+                    yield assembler.terminal(self._metadata())
+                    return
+                finally:
+                    aclose = getattr(events, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+            except ProviderError as exc:
+                self._fall_back_or_raise(exc, position, candidate)
+
+    def _cut(self, assembler: StreamAssembler, candidate: Candidate) -> None:
+        """The adapter stopped without the provider's end marker: never a silent success."""
+        cut = ProviderResponseError(
+            "the stream ended before the provider's end-of-stream marker",
+            provider=candidate.provider, model=candidate.model,
+        )
+        if assembler.delivered:
+            raise self._interrupted(assembler, cut) from cut
+        raise cut
+
+    def _fall_back_or_raise(self, exc: ProviderError, position: int, candidate: Candidate) -> None:
+        """Record a failure before content and return to try the next candidate, or raise."""
+        if exc.provider is None:
+            exc.provider, exc.model = candidate.provider, candidate.model
+        if not exc.retryable or position == len(self.candidates) - 1:
+            exc.attempts = [(ref, e.message) for ref, e in self.failed_attempts]
+            raise exc
+        level = logging.DEBUG if candidate.problem else logging.WARNING  # a skip is no news
+        logger.log(level, "%s failed before any content (%s); falling back to %s",
+                   candidate.ref, exc.message, self.candidates[position + 1].ref)
+        self.failed_attempts.append((candidate.ref, exc))
 
     def _interrupted(self, assembler: StreamAssembler, cause: Exception) -> StreamInterruptedError:
         reason = cause.message if isinstance(cause, ProviderError) else repr(cause)

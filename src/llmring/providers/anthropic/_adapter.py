@@ -9,6 +9,7 @@ from typing import Any
 import anthropic
 
 from llmring.providers._errors import mapped_errors
+from llmring.providers._json import decode_json
 from llmring.providers._sse import ServerSentEvent, aiter_sse
 from llmring.providers.anthropic._errors import map_error
 from llmring.providers.anthropic._events import EventTranslator
@@ -27,7 +28,7 @@ KEYLESS = "no-key"
 def _decode(sse: ServerSentEvent) -> Any:
     """The event's JSON; an ``event: error`` whose data is not JSON is still an error."""
     try:
-        return json.loads(sse.data)
+        return decode_json(sse.data)
     except json.JSONDecodeError:
         if sse.event == "error":
             return sse.data

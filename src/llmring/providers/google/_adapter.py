@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from google.genai import types
 
 from llmring.exceptions import ConfigurationError, ProviderResponseError
 from llmring.providers._errors import mapped_errors
+from llmring.providers._json import decode_json
 from llmring.providers._sse import aiter_sse
 from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEvent
 from llmring.providers.google._errors import map_error
@@ -92,7 +92,7 @@ class GoogleAdapter(ProviderAdapter):
             with mapped_errors(map_error, **where):
                 response = await open_stream(self._get_client(), model, body)
                 async for sse in aiter_sse(response.aiter_bytes()):
-                    for event in translator.translate(json.loads(sse.data)):
+                    for event in translator.translate(decode_json(sse.data)):
                         yield event
                 for event in translator.end():  # Finish + StreamEnd, if the finish chunk came
                     yield event

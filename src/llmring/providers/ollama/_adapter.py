@@ -12,6 +12,7 @@ import ollama
 
 from llmring.exceptions import ProviderResponseError, ProviderUnavailableError
 from llmring.providers._errors import mapped_errors
+from llmring.providers._json import decode_json_line
 from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEnd, StreamEvent
 from llmring.providers.ollama._errors import map_error, status_error
 from llmring.providers.ollama._events import LineTranslator
@@ -97,7 +98,7 @@ class OllamaAdapter(ProviderAdapter):
                 async with aclosing(raw) as chunks:
                     async for chunk in chunks:
                         for line in lines.feed(chunk):
-                            for event in translator.translate(json.loads(line)):
+                            for event in translator.translate(decode_json_line(line)):
                                 yield event
                                 if isinstance(event, StreamEnd):
                                     return

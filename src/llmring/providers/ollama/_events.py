@@ -72,6 +72,11 @@ class ThinkTagSplitter:
         self._state = "looking"
         self._pending = ""
 
+    @property
+    def passing(self) -> bool:
+        """True once the content is known to be plain answer: text passes through as it is."""
+        return self._state == "answer"
+
     def feed(self, text: str) -> list[StreamEvent]:
         if self._state == "answer":
             return [TextDelta(text)]
@@ -136,10 +141,10 @@ class LineTranslator:
 
     def translate(self, data: Any) -> list[StreamEvent]:
         """The events of one NDJSON object; raises on ``{"error": ...}`` lines."""
-        if not isinstance(data, dict):
+        if type(data) is not dict:
             raise ProviderResponseError(f"unexpected stream data: {str(data)[:200]}",
                                         provider=self.provider, model=self.model)
-        if data.get("error"):
+        if "error" in data and data["error"]:
             error = data["error"]
             payload = {"error": error if isinstance(error, dict) else {"message": str(error)}}
             raise inband_error(payload, provider=self.provider, model=self.model)
@@ -147,13 +152,18 @@ class LineTranslator:
         if not self._model_reported and isinstance(data.get("model"), str) and data["model"]:
             self._model_reported = True
             events.append(ModelReport(data["model"]))
-        message = data.get("message") or {}
-        if message.get("thinking"):
-            events.append(ReasoningDelta(message["thinking"]))
-        if message.get("content"):
-            events.extend(self._think.feed(message["content"]))
-        for call in message.get("tool_calls") or ():
-            events.append(self._tool_call(call))
+        message = data.get("message")
+        if message:
+            if message.get("thinking"):
+                events.append(ReasoningDelta(message["thinking"]))
+            content = message.get("content")
+            if content:
+                if self._think.passing:  # the common case, once the start was looked at
+                    events.append(TextDelta(content))
+                else:
+                    events.extend(self._think.feed(content))
+            for call in message.get("tool_calls") or ():
+                events.append(self._tool_call(call))
         if data.get("done") is True:
             events.extend(self._think.flush())
             events.extend(self._done(data))

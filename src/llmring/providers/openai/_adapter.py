@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 
 from llmring.providers._errors import inband_error, mapped_errors
+from llmring.providers._json import decode_json
 from llmring.providers._sse import aiter_sse
 from llmring.providers.base import ProviderAdapter, StreamEnd, StreamEvent
 from llmring.providers.openai._errors import map_error
@@ -50,7 +50,7 @@ class OpenAIAdapter(ProviderAdapter):
                     if sse.data == "[DONE]":
                         yield StreamEnd()
                         return
-                    data = json.loads(sse.data)
+                    data = decode_json(sse.data)
                     if sse.event == "error":  # compatible servers' named error frames
                         raise inband_error(data, **where)
                     for event in translator.translate(data):
