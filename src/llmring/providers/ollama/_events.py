@@ -144,7 +144,7 @@ class LineTranslator:
         if type(data) is not dict:
             raise ProviderResponseError(f"unexpected stream data: {str(data)[:200]}",
                                         provider=self.provider, model=self.model)
-        if "error" in data and data["error"]:
+        if data.get("error"):
             error = data["error"]
             payload = {"error": error if isinstance(error, dict) else {"message": str(error)}}
             raise inband_error(payload, provider=self.provider, model=self.model)
