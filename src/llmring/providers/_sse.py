@@ -17,7 +17,7 @@ from dataclasses import dataclass
 __all__ = ["SSEDecoder", "ServerSentEvent", "aiter_sse"]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ServerSentEvent:
     data: str
     event: str | None = None  # None when the event had no ``event:`` field ("message")
@@ -41,6 +41,9 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode the complete lines in ``chunk`` (plus what was pending); return the events."""
         buffer = self._buffer + chunk if self._buffer else chunk
+        if not self._started and buffer:
+            self._started = True
+            buffer = buffer.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM opens the stream at most
         lines = buffer.splitlines(keepends=True)
         if not lines:
             return []
@@ -51,10 +54,19 @@ class SSEDecoder:
         else:
             self._buffer = b""
         events: list[ServerSentEvent] = []
+        data = self._data
         for line in lines:
-            event = self._line(line.rstrip(b"\r\n"))
-            if event is not None:
-                events.append(event)
+            raw = line.rstrip(b"\r\n")
+            if raw.startswith(b"data: "):  # the hot path: almost every line is a data line
+                data.append(raw[6:].decode("utf-8", errors="replace"))
+            elif raw:
+                self._field(raw)
+            elif data:
+                events.append(ServerSentEvent("\n".join(data), self._event, self._id, self._retry))
+                data.clear()
+                self._event = None
+            else:
+                self._event = None  # an event without data is dropped
         return events
 
     def finish(self) -> list[ServerSentEvent]:
@@ -62,27 +74,20 @@ class SSEDecoder:
 
         A last line without its line ending was cut in transit and is discarded.
         """
-        pending = self._buffer
-        self._buffer = b""
         events = []
-        if pending.endswith(b"\r"):
-            event = self._line(pending[:-1])
-            if event is not None:
-                events.append(event)
-        event = self._line(b"")
-        if event is not None:
-            events.append(event)
+        if self._buffer.endswith(b"\r"):  # that CR ended its line; no LF came after it
+            events = self.feed(b"\n")
+        self._buffer = b""
+        if self._data:
+            events.append(ServerSentEvent("\n".join(self._data), self._event, self._id, self._retry))
+        self._data, self._event = [], None
         return events
 
-    def _line(self, raw: bytes) -> ServerSentEvent | None:
-        if not raw:
-            return self._dispatch()
+    def _field(self, raw: bytes) -> None:
+        """Any line but a ``data: `` one or a blank one."""
         line = raw.decode("utf-8", errors="replace")
-        if not self._started:
-            self._started = True
-            line = line.removeprefix("\ufeff")
         if line[0] == ":":
-            return None
+            return  # a comment (keep-alive)
         name, _, value = line.partition(":")
         if value[:1] == " ":
             value = value[1:]
@@ -95,14 +100,6 @@ class SSEDecoder:
                 self._id = value
         elif name == "retry" and value.isdigit():
             self._retry = int(value)
-        return None
-
-    def _dispatch(self) -> ServerSentEvent | None:
-        data, event = self._data, self._event
-        self._data, self._event = [], None
-        if not data:
-            return None
-        return ServerSentEvent("\n".join(data), event, self._id, self._retry)
 
 
 async def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[ServerSentEvent]:

@@ -6,7 +6,8 @@ timeouts, fallback and cleanup happen once, in the shared assembler and the faca
 wrapper. A new provider is one module with one :class:`ProviderAdapter` subclass plus one
 entry in ``llmring.providers._registry``.
 
-Event vocabulary (all slotted dataclasses; cheap in the hot loop):
+Event vocabulary (slotted dataclasses, not frozen: one is made per chunk, and a frozen
+dataclass's ``__init__`` costs about twice as much):
 
 ================== ===========================================================================
 ``TextDelta``       a piece of answer text (empty pieces may be yielded; they are dropped)
@@ -44,17 +45,17 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class TextDelta:
     text: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ReasoningDelta:
     text: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ToolCallFragment:
     index: int
     id: str | None = None
