@@ -61,7 +61,7 @@ def run_runner(contender: Contender, provider: str, root: str, *, streams: int, 
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=ROOT)
+                              cwd=ROOT, check=False)
     except subprocess.TimeoutExpired:
         return {"streams": [], "errors": [f"timed out after {timeout}s"], "peak_rss_kb": 0}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

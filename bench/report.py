@@ -186,9 +186,23 @@ def write(results: Any, out: Path) -> None:
         f"![{MAIN}-chunk stream, total time per contender](benchmarks.png)\n\n"
         f"## Versions\n\n{versions}\n\n## Results\n\n{tables(results)}\n"
     )
+    text += "\n" + peer_notes()
     if notes.exists():
         text += "\n" + notes.read_text()
     out.write_text(text)
+
+
+def peer_notes() -> str:
+    """Where a peer does not work on the benchmark's streams, and why (from bench/peers.py)."""
+    from peers import PEERS
+
+    lines = ["## Peers: what does not work\n"]
+    for spec in PEERS.values():
+        for provider, why in spec.broken.items():
+            lines.append(f"- **{spec.name} × {provider}**: {why}")
+        if spec.notes:
+            lines.append(f"- {spec.name}: {spec.notes}")
+    return "\n".join(lines) + "\n"
 
 
 def plot(results: Any, path: Path) -> None:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -26,6 +26,7 @@ from measure import BENCH, ROOT, Contender, Sample, log, run_runner, sample_roun
 from streams import PROVIDERS, expected_text
 
 PROJECT_PYTHON = Path(sys.executable)
+PEER_LABELS = {"litellm": "LiteLLM", "llmring140": "llmring 1.4.0 (PyPI)"}
 OURS = BENCH / "runners" / "ours.py"
 
 #: (label, chunks, milliseconds between events or None for one write)
@@ -52,7 +53,7 @@ class Results:
 class BenchServer:
     """``bench/server.py`` in its own process, so its work is not timed with the client's."""
 
-    def __enter__(self) -> BenchServer:
+    def __enter__(self) -> Self:
         self.process = subprocess.Popen([str(PROJECT_PYTHON), str(BENCH / "server.py")],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
@@ -92,7 +93,7 @@ def contenders(with_peers: bool) -> list[Contender]:
             log(f"peer {spec.name} not available: {exc}")
             continue
         found.append(Contender(spec.contender, python, spec.runner, tuple(spec.providers),
-                               spec.label))
+                               PEER_LABELS.get(spec.name, spec.name)))
     return ours + found
 
 

@@ -54,7 +54,8 @@ def anthropic_events(n: int) -> Iterator[str]:
                     "delta": {"type": "text_delta", "text": word(i)}}, "content_block_delta")
     yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
     yield _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": n}}, "message_delta")
+                "usage": {"input_tokens": 5, "cache_creation_input_tokens": 0,
+                          "cache_read_input_tokens": 0, "output_tokens": n}}, "message_delta")
     yield _sse({"type": "message_stop"}, "message_stop")
 
 

@@ -97,7 +97,7 @@ async def run(contenders: dict[str, Stream], setup: Callable[[], Awaitable[None]
                                       "chunks": sum(o["chunks"] for o in ok)})
         if teardown:
             await teardown()
-    except Exception as exc:  # reported, not raised: the orchestrator prints it
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: the orchestrator prints it
         result["errors"].append(f"{exc!r}\n{traceback.format_exc(limit=3)}")
     result["peak_rss_kb"] = peak_rss_kb()
     sys.stdout.write(json.dumps(result) + "\n")
