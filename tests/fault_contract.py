@@ -183,6 +183,18 @@ class FaultContract:
         assert isinstance(outcome.error, ProviderConnectionError), outcome.error
         assert outcome.error.retryable and outcome.error.provider == self.provider
 
+    async def test_connection_is_reused_after_a_complete_stream(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The adapter reads the body to its end after the end marker, so the connection goes
+        # back to the pool instead of being closed and opened again for the next request.
+        async with provider_ring(self.provider, self.stream_reply(wire_body), project,
+                                 monkeypatch) as (ring, server):
+            for _ in range(3):
+                outcome = await run_stream(ring, self.request())
+                assert outcome.text == self.expected_text
+        assert len(server.completed) == 3 and server.connections == 1
+
     async def test_break_closes_the_connection(
         self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -92,6 +92,7 @@ class LoopbackServer:
         self.requests: list[RecordedRequest] = []
         self.disconnects: list[Disconnect] = []
         self.completed: list[str] = []  # paths whose reply was sent in full
+        self.connections = 0  # TCP connections accepted
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -134,6 +135,7 @@ class LoopbackServer:
         assert task is not None
         self._tasks.add(task)
         self._writers.add(writer)
+        self.connections += 1
         leftover = b""
         try:
             while True:

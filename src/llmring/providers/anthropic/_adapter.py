@@ -8,13 +8,14 @@ from typing import Any
 
 import anthropic
 
+from llmring.providers._drain import drain
 from llmring.providers._errors import mapped_errors
 from llmring.providers._json import decode_json
 from llmring.providers._sse import ServerSentEvent, aiter_sse
 from llmring.providers.anthropic._errors import map_error
 from llmring.providers.anthropic._events import EventTranslator
 from llmring.providers.anthropic._payload import build_request
-from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEvent
+from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEnd, StreamEvent
 from llmring.schemas import LLMRequest
 
 __all__ = ["AnthropicAdapter"]
@@ -58,8 +59,11 @@ class AnthropicAdapter(ProviderAdapter):
         with mapped_errors(map_error, **where):
             create = self._get_client().messages.with_streaming_response.create
             async with create(**kwargs) as response:
-                async for sse in aiter_sse(response.iter_bytes()):
+                events = aiter_sse(response.iter_bytes())
+                async for sse in events:
                     for event in translator.translate(sse.event, _decode(sse)):
+                        if type(event) is StreamEnd:
+                            await drain(events)  # read the body's end: the connection is reused
                         yield event
                     if translator.ended:
                         return

@@ -11,6 +11,7 @@ import httpx
 import ollama
 
 from llmring.exceptions import ProviderResponseError, ProviderUnavailableError
+from llmring.providers._drain import drain
 from llmring.providers._errors import mapped_errors
 from llmring.providers._json import decode_json_line
 from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEnd, StreamEvent
@@ -99,9 +100,11 @@ class OllamaAdapter(ProviderAdapter):
                     async for chunk in chunks:
                         for line in lines.feed(chunk):
                             for event in translator.translate(decode_json_line(line)):
-                                yield event
-                                if isinstance(event, StreamEnd):
+                                if type(event) is StreamEnd:
+                                    await drain(chunks)  # the body's end: connection reused
+                                    yield event
                                     return
+                                yield event
                 tail = lines.tail()
                 if tail.strip():
                     for event in translator.translate(_last_line(tail, **where)):

@@ -7,6 +7,7 @@ from typing import Any
 
 import openai
 
+from llmring.providers._drain import drain
 from llmring.providers._errors import inband_error, mapped_errors
 from llmring.providers._json import decode_json
 from llmring.providers._sse import aiter_sse
@@ -46,8 +47,10 @@ class OpenAIAdapter(ProviderAdapter):
         with mapped_errors(map_error, **where):
             create = self._get_client().chat.completions.with_streaming_response.create
             async with create(**kwargs) as response:
-                async for sse in aiter_sse(response.iter_bytes()):
+                events = aiter_sse(response.iter_bytes())
+                async for sse in events:
                     if sse.data == "[DONE]":
+                        await drain(events)  # read the body's end: the connection is reused
                         yield StreamEnd()
                         return
                     data = decode_json(sse.data)
