@@ -17,12 +17,14 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import resource
 import sys
+import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Self
 
 MODELS = {"openai": "gpt-bench", "anthropic": "claude-bench", "google": "gemini-bench",
           "ollama": "llama-bench"}
@@ -101,3 +103,59 @@ async def run(contenders: dict[str, Stream], setup: Callable[[], Awaitable[None]
         result["errors"].append(f"{exc!r}\n{traceback.format_exc(limit=3)}")
     result["peak_rss_kb"] = peak_rss_kb()
     sys.stdout.write(json.dumps(result) + "\n")
+
+
+class Stall:
+    """A deadline that fires when a stream has made no progress for ``seconds``.
+
+    Used inline (``watch.chunks += 1`` per chunk, nothing else per chunk): a timer checks the
+    count every ``seconds`` and, if it has not moved, cancels the stream with ``TimeoutError``.
+    ``note()`` adds the runner's own diagnosis to the message.
+    """
+
+    def __init__(self, seconds: float, note: Callable[[], str] = lambda: "") -> None:
+        self.seconds = seconds
+        self.chunks = 0
+        self._note = note
+        self._seen = 0
+        self._timeout = asyncio.timeout(None)
+
+    async def __aenter__(self) -> Self:
+        self._loop = asyncio.get_running_loop()
+        await self._timeout.__aenter__()
+        self._handle = self._loop.call_later(self.seconds, self._check)
+        return self
+
+    def _check(self) -> None:
+        if self.chunks == self._seen:
+            self._timeout.reschedule(self._loop.time())
+            return
+        self._seen = self.chunks
+        self._handle = self._loop.call_later(self.seconds, self._check)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._handle.cancel()
+        try:
+            await self._timeout.__aexit__(*exc)  # type: ignore[arg-type]
+        except TimeoutError:
+            raise TimeoutError(f"stream stalled: nothing for {self.seconds:.0f} s after "
+                               f"{self.chunks} chunks{self._note()}") from None
+
+
+def start_watchdog(seconds: float, label: str, stdout: Any = sys.stdout,
+                   cleanup: Callable[[], None] = lambda: None) -> None:
+    """Print a failed result and leave if the run is still going after ``seconds``."""
+    args = parse_args()
+
+    def bail() -> None:
+        result = {"contender": args.contender, "provider": args.provider, "streams": [],
+                  "errors": [f"{label} runner timed out after {seconds:.0f} s"],
+                  "peak_rss_kb": peak_rss_kb()}
+        stdout.write(json.dumps(result) + "\n")
+        stdout.flush()
+        cleanup()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, bail)
+    timer.daemon = True
+    timer.start()

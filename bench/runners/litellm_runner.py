@@ -38,16 +38,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import sys
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import MODELS, parse_args, peak_rss_kb, run, sdk_base_url
+from _common import MODELS, Stall, parse_args, run, sdk_base_url, start_watchdog
 
 OFFLINE = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -73,7 +71,7 @@ def api_base(provider: str, root: str) -> str:
 async def with_litellm(provider: str, root: str, model: str) -> AsyncIterator[str]:
     import litellm
 
-    async with Stall(STALL_TIMEOUT) as watch:
+    async with Stall(STALL_TIMEOUT, stall_note) as watch:
         response = await litellm.acompletion(
             model=f"{PREFIXES[provider]}/{model}", messages=MESSAGES, stream=True,
             api_base=api_base(provider, root), api_key=KEYS[provider],
@@ -105,58 +103,6 @@ async def setup() -> None:
         "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0}})
 
 
-class Stall:
-    """A deadline that fires when a stream has made no progress for ``seconds``.
-
-    Used inline (``watch.chunks += 1`` per chunk, nothing else per chunk): a timer checks the
-    count every ``seconds`` and, if it has not moved, cancels the stream with ``TimeoutError``.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.chunks = 0
-        self._seen = 0
-        self._timeout = asyncio.timeout(None)
-
-    async def __aenter__(self) -> Self:
-        self._loop = asyncio.get_running_loop()
-        await self._timeout.__aenter__()
-        self._handle = self._loop.call_later(self.seconds, self._check)
-        return self
-
-    def _check(self) -> None:
-        if self.chunks == self._seen:
-            self._timeout.reschedule(self._loop.time())
-            return
-        self._seen = self.chunks
-        self._handle = self._loop.call_later(self.seconds, self._check)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._handle.cancel()
-        try:
-            await self._timeout.__aexit__(*exc)  # type: ignore[arg-type]
-        except TimeoutError:
-            raise TimeoutError(f"stream stalled: nothing for {self.seconds:.0f} s after "
-                               f"{self.chunks} chunks{stall_note()}") from None
-
-
-def _watchdog(seconds: float) -> None:
-    """Print a failed result and leave if the run is still going after ``seconds``."""
-    args = parse_args()
-
-    def bail() -> None:
-        result: dict[str, Any] = {"contender": args.contender, "provider": args.provider,
-                                  "streams": [], "peak_rss_kb": peak_rss_kb(),
-                                  "errors": [f"litellm runner timed out after {seconds:.0f} s"]}
-        STDOUT.write(json.dumps(result) + "\n")
-        STDOUT.flush()
-        os._exit(0)
-
-    timer = threading.Timer(seconds, bail)
-    timer.daemon = True
-    timer.start()
-
-
 def json_only_on_stdout(main: Any) -> None:
     """Run ``main()`` with stdout caught; pass on only the result's JSON line, the rest to stderr.
 
@@ -182,5 +128,5 @@ if __name__ == "__main__":
     os.environ.update(OFFLINE)
     if args.provider == "ollama":  # where LiteLLM looks Ollama models up, whatever api_base says
         os.environ["OLLAMA_API_BASE"] = api_base(args.provider, args.root)
-    _watchdog(float(os.environ.get("BENCH_RUNNER_TIMEOUT_S", "1800")))
+    start_watchdog(float(os.environ.get("BENCH_RUNNER_TIMEOUT_S", "1800")), "litellm", STDOUT)
     json_only_on_stdout(lambda: asyncio.run(run({"litellm": with_litellm}, setup=setup)))

@@ -33,13 +33,12 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import MODELS, parse_args, peak_rss_kb, run, sdk_base_url
+from _common import MODELS, Stall, parse_args, run, sdk_base_url, start_watchdog
 
 KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "google": "GEMINI_API_KEY"}
 MESSAGES = [{"role": "user", "content": "Count, please."}]
@@ -50,59 +49,6 @@ STALL_TIMEOUT = float(os.environ.get("BENCH_STALL_TIMEOUT_S", "30"))
 SCRATCH = Path(tempfile.mkdtemp(prefix="llmring140-bench-"))
 state: dict[str, Any] = {}
 loop_errors: dict[str, int] = {}
-
-
-class Stall:
-    """A deadline that fires when a stream has made no progress for ``seconds``.
-
-    Used inline (``watch.chunks += 1`` per chunk, nothing else per chunk): a timer checks the
-    count every ``seconds`` and, if it has not moved, cancels the stream with ``TimeoutError``.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.chunks = 0
-        self._seen = 0
-        self._timeout = asyncio.timeout(None)
-
-    async def __aenter__(self) -> Self:
-        self._loop = asyncio.get_running_loop()
-        await self._timeout.__aenter__()
-        self._handle = self._loop.call_later(self.seconds, self._check)
-        return self
-
-    def _check(self) -> None:
-        if self.chunks == self._seen:
-            self._timeout.reschedule(self._loop.time())
-            return
-        self._seen = self.chunks
-        self._handle = self._loop.call_later(self.seconds, self._check)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._handle.cancel()
-        try:
-            await self._timeout.__aexit__(*exc)  # type: ignore[arg-type]
-        except TimeoutError:
-            raise TimeoutError(f"stream stalled: nothing for {self.seconds:.0f} s after "
-                               f"{self.chunks} chunks{stall_note()}") from None
-
-
-def _watchdog(seconds: float) -> None:
-    """Print a failed result and leave if the run is still going after ``seconds``."""
-    args = parse_args()
-
-    def bail() -> None:
-        result = {"contender": args.contender, "provider": args.provider, "streams": [],
-                  "errors": [f"llmring140 runner timed out after {seconds:.0f} s"],
-                  "peak_rss_kb": peak_rss_kb()}
-        STDOUT.write(json.dumps(result) + "\n")
-        STDOUT.flush()
-        shutil.rmtree(SCRATCH, ignore_errors=True)
-        os._exit(0)
-
-    timer = threading.Timer(seconds, bail)
-    timer.daemon = True
-    timer.start()
 
 
 def _isolate(provider: str, root: str) -> None:
@@ -155,7 +101,7 @@ async def llmring140(provider: str, root: str, model: str) -> AsyncIterator[str]
                          messages=[Message(**message) for message in MESSAGES])
     # 1.4.0's Google stream can wait forever for a chunk it dropped (its own timeout does not
     # cover that wait): the stall deadline turns that into an error.
-    async with Stall(STALL_TIMEOUT) as watch:
+    async with Stall(STALL_TIMEOUT, stall_note) as watch:
         async for chunk in ring.chat_stream(request):
             watch.chunks += 1
             if chunk.delta:
@@ -215,7 +161,8 @@ def json_only_on_stdout(main: Any) -> None:
 
 if __name__ == "__main__":
     args = parse_args()
-    _watchdog(float(os.environ.get("BENCH_RUNNER_TIMEOUT_S", "1800")))
+    start_watchdog(float(os.environ.get("BENCH_RUNNER_TIMEOUT_S", "1800")), "llmring140", STDOUT,
+                   lambda: shutil.rmtree(SCRATCH, ignore_errors=True))
     _isolate(args.provider, args.root)
     try:
         json_only_on_stdout(lambda: asyncio.run(
