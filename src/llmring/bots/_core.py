@@ -1,0 +1,120 @@
+"""What every bot shares: model choice, the facade per event loop, requests, commit-on-complete.
+
+Every bot talks only to ``LLMRing.chat_stream``; none imports a provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from llmring.bots.memory import ChatMemory
+from llmring.bots.messages import AIMessage, BaseMessage, SystemMessage, ToolCall
+from llmring.schemas import LLMRequest, LLMResponse, StreamChunk
+from llmring.service import LLMRing
+
+__all__ = ["DEFAULT_ALIAS", "MODEL_ENV", "BotCore"]
+
+#: the environment variable that names the default model of bots, then this lockfile alias
+MODEL_ENV = "LLMRING_BOT_MODEL"
+DEFAULT_ALIAS = "chatbot"
+MOCK_MODEL = "mock:bot"
+
+_REQUEST_FIELDS = set(LLMRequest.model_fields) - {"model", "messages"}
+_rings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LLMRing] = weakref.WeakKeyDictionary()
+
+
+def shared_ring() -> LLMRing:
+    """One ``LLMRing`` per event loop (its provider clients belong to the loop they run on)."""
+    loop = asyncio.get_running_loop()
+    ring = _rings.get(loop)
+    if ring is None:
+        ring = _rings[loop] = LLMRing()
+    return ring
+
+
+def ai_message(response: LLMResponse) -> AIMessage:
+    return AIMessage(content=response.content,
+                     tool_calls=[ToolCall.from_openai(c) for c in response.tool_calls or []],
+                     usage=response.usage, finish_reason=response.finish_reason,
+                     model=response.model)
+
+
+class BotCore:
+    """Model choice, system prompt, memory and request options of a bot.
+
+    ``model_name`` is a lockfile alias or ``provider:model``; by default ``$LLMRING_BOT_MODEL``,
+    else the alias ``chatbot``. ``mock_response`` makes the bot answer exactly that text offline
+    (through the mock provider). Other keyword arguments are request options
+    (``max_tokens``, ``timeout``, ``response_format``...); unknown ones travel in
+    ``extra_params`` to the provider (``top_p=0.9``).
+    """
+
+    def __init__(
+        self,
+        system_prompt: str = "",
+        model_name: str | None = None,
+        temperature: float | None = 0.0,
+        memory: ChatMemory | None = None,
+        mock_response: str | None = None,
+        ring: LLMRing | None = None,
+        **completion_kwargs: Any,
+    ) -> None:
+        self.system_prompt = system_prompt
+        self.mock_response = mock_response
+        self.model_name = MOCK_MODEL if mock_response is not None else (
+            model_name or os.environ.get(MODEL_ENV) or DEFAULT_ALIAS)
+        self.temperature = temperature
+        self.memory = memory
+        self._ring = ring
+        self.options = {k: v for k, v in completion_kwargs.items() if k in _REQUEST_FIELDS}
+        extra = dict(self.options.pop("extra_params", {}) or {})
+        extra.update({k: v for k, v in completion_kwargs.items() if k not in _REQUEST_FIELDS})
+        if mock_response is not None:
+            extra["mock_response"] = mock_response
+        self.extra_params = extra
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} model={self.model_name!r}>"
+
+    @property
+    def ring(self) -> LLMRing:
+        return self._ring or shared_ring()
+
+    def history(self, messages: list[BaseMessage], query: str | None = None) -> list[BaseMessage]:
+        """System prompt, then what memory recalls, then the new messages."""
+        recalled = self.memory.retrieve(query) if self.memory is not None else []
+        prompt = [SystemMessage(content=self.system_prompt)] if self.system_prompt else []
+        return [*prompt, *recalled, *messages]
+
+    def request(self, conversation: list[BaseMessage], **overrides: Any) -> LLMRequest:
+        options = {**self.options, **overrides}
+        extra = {**self.extra_params, **options.pop("extra_params", {})}
+        if self.temperature is not None:
+            options.setdefault("temperature", self.temperature)
+        return LLMRequest(model=self.model_name, messages=[m.to_message() for m in conversation],
+                          extra_params=extra, **options)
+
+    async def chunks(
+        self,
+        messages: list[BaseMessage],
+        on_complete: Callable[[AIMessage], None],
+        *,
+        query: str | None = None,
+        conversation: list[BaseMessage] | None = None,
+        **overrides: Any,
+    ) -> AsyncIterator[StreamChunk]:
+        """Stream the reply; when (and only when) it completes, commit it to memory and pass
+        the assembled ``AIMessage`` to ``on_complete``."""
+        request = self.request(conversation or self.history(messages, query), **overrides)
+        async with self.ring.chat_stream(request) as stream:
+            async for chunk in stream:
+                if chunk.is_terminal:  # complete: commit before the consumer can stop
+                    reply = ai_message(stream.response)
+                    if self.memory is not None:
+                        self.memory.append(*messages, reply)
+                    on_complete(reply)
+                yield chunk

@@ -1,0 +1,122 @@
+"""``AsyncSimpleBot`` and ``SimpleBot``: a system prompt, a model, optional memory."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Literal, get_args
+
+from llmring.bots._core import BotCore
+from llmring.bots._runner import iterate_sync, run_sync
+from llmring.bots.memory import ChatMemory
+from llmring.bots.messages import AIMessage, to_messages
+
+__all__ = ["AsyncSimpleBot", "SimpleBot", "StreamTarget"]
+
+StreamTarget = Literal["stdout", "panel", "api", "none"]
+
+
+class AsyncSimpleBot(BotCore):
+    """A chat bot over ``LLMRing.chat_stream``.
+
+    ``await bot("Hi")`` returns the reply as an :class:`AIMessage`;
+    ``async for delta in bot.stream_async("Hi")`` yields its non-empty text deltas.
+    ``last_message`` holds the latest completed reply (tool calls included). Messages may be
+    strings, message objects or nested lists of them. Memory is updated only when a reply
+    completes.
+    """
+
+    last_message: AIMessage | None = None
+
+    def _keep(self, reply: AIMessage) -> None:
+        self.last_message = reply
+
+    async def stream_async(self, *messages: Any, **request_options: Any) -> AsyncIterator[str]:
+        """The reply's text as it arrives: non-empty deltas only."""
+        async for chunk in self.chunks(to_messages(*messages), self._keep, **request_options):
+            if chunk.delta:
+                yield chunk.delta
+
+    async def complete(
+        self, *messages: Any, on_delta: Callable[[str], None] | None = None,
+        **request_options: Any,
+    ) -> AIMessage:
+        """The whole reply; ``on_delta`` sees each text delta as it arrives."""
+        replies: list[AIMessage] = []
+
+        def keep(reply: AIMessage) -> None:
+            replies.append(reply)
+            self._keep(reply)
+
+        async for chunk in self.chunks(to_messages(*messages), keep, **request_options):
+            if chunk.delta and on_delta is not None:
+                on_delta(chunk.delta)
+        return replies[0]
+
+    async def __call__(self, *messages: Any, **request_options: Any) -> AIMessage:
+        return await self.complete(*messages, **request_options)
+
+
+def _print_delta(delta: str) -> None:
+    sys.stdout.write(delta)
+    sys.stdout.flush()
+
+
+class SimpleBot:
+    """The blocking twin of :class:`AsyncSimpleBot`, running its async path (one runner).
+
+    ``stream_target`` says what ``bot(...)`` does: ``"stdout"`` prints the deltas as they
+    arrive and returns the :class:`AIMessage`; ``"none"`` returns it silently; ``"api"``
+    returns a generator of text deltas; ``"panel"`` a generator of the text so far (for UI
+    widgets that redraw the whole text). Works inside a running event loop (a notebook).
+    """
+
+    def __init__(
+        self,
+        system_prompt: str = "",
+        model_name: str | None = None,
+        temperature: float | None = 0.0,
+        memory: ChatMemory | None = None,
+        stream_target: StreamTarget = "stdout",
+        mock_response: str | None = None,
+        **completion_kwargs: Any,
+    ) -> None:
+        if stream_target not in get_args(StreamTarget):
+            raise ValueError(f"stream_target must be one of {', '.join(get_args(StreamTarget))}, "
+                             f"not {stream_target!r}")
+        self.stream_target = stream_target
+        self.bot = AsyncSimpleBot(system_prompt, model_name, temperature, memory,
+                                  mock_response, **completion_kwargs)
+
+    def __repr__(self) -> str:
+        return f"<SimpleBot model={self.bot.model_name!r} stream_target={self.stream_target!r}>"
+
+    @property
+    def memory(self) -> ChatMemory | None:
+        return self.bot.memory
+
+    @property
+    def last_message(self) -> AIMessage | None:
+        return self.bot.last_message
+
+    def __call__(self, *messages: Any, **request_options: Any) -> Any:
+        if self.stream_target == "api":
+            return iterate_sync(lambda: self.bot.stream_async(*messages, **request_options))
+        if self.stream_target == "panel":
+            return _accumulate(iterate_sync(lambda: self.bot.stream_async(*messages, **request_options)))
+        on_delta = _print_delta if self.stream_target == "stdout" else None
+        reply = run_sync(self.bot.complete(*messages, on_delta=on_delta, **request_options))
+        if on_delta is not None:
+            _print_delta("\n")
+        return reply
+
+    def stream(self, *messages: Any, **request_options: Any) -> Iterator[str]:
+        """Text deltas as a blocking iterator, whatever ``stream_target`` is."""
+        return iterate_sync(lambda: self.bot.stream_async(*messages, **request_options))
+
+
+def _accumulate(deltas: Iterator[str]) -> Iterator[str]:
+    text = ""
+    for delta in deltas:
+        text += delta
+        yield text
