@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from typing import Any, Literal, get_args
 
 from llmring.bots._core import BotCore
@@ -33,9 +34,12 @@ class AsyncSimpleBot(BotCore):
 
     async def stream_async(self, *messages: Any, **request_options: Any) -> AsyncIterator[str]:
         """The reply's text as it arrives: non-empty deltas only."""
-        async for chunk in self.chunks(to_messages(*messages), self._keep, **request_options):
-            if chunk.delta:
-                yield chunk.delta
+        # aclosing: leaving this generator early must close the provider stream now, not at GC
+        async with aclosing(self.chunks(to_messages(*messages), self._keep,
+                                        **request_options)) as chunks:
+            async for chunk in chunks:
+                if chunk.delta:
+                    yield chunk.delta
 
     async def complete(
         self, *messages: Any, on_delta: Callable[[str], None] | None = None,
@@ -48,9 +52,10 @@ class AsyncSimpleBot(BotCore):
             replies.append(reply)
             self._keep(reply)
 
-        async for chunk in self.chunks(to_messages(*messages), keep, **request_options):
-            if chunk.delta and on_delta is not None:
-                on_delta(chunk.delta)
+        async with aclosing(self.chunks(to_messages(*messages), keep, **request_options)) as chunks:
+            async for chunk in chunks:
+                if chunk.delta and on_delta is not None:
+                    on_delta(chunk.delta)
         return replies[0]
 
     async def __call__(self, *messages: Any, **request_options: Any) -> AIMessage:
