@@ -15,7 +15,6 @@ from llmring.bots import (
     DeveloperMessage,
     HumanMessage,
     SimpleBot,
-    SystemMessage,
     ToolCall,
     ToolMessage,
     system,

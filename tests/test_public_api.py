@@ -28,8 +28,13 @@ async with LLMRing() as service:
 '''
 
 
-def test_all_is_exactly_the_seed_surface() -> None:
-    assert sorted(llmring.__all__) == ["LLMRequest", "LLMResponse", "LLMRing", "Message", "StreamChunk"]
+def test_all_is_the_seed_surface_plus_the_bots() -> None:
+    from llmring import bots
+
+    seed = {"LLMRequest", "LLMResponse", "LLMRing", "Message", "StreamChunk"}
+    assert seed <= set(llmring.__all__)
+    assert set(llmring.__all__) - seed == set(bots.__all__) - {
+        "BaseMessage", "DocStore", "StructuredOutputError", "to_messages"}
     for name in llmring.__all__:
         assert getattr(llmring, name).__name__ == name
 

@@ -20,20 +20,68 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from llmring.bots import (
+        AIMessage,
+        AsyncQueryBot,
+        AsyncSimpleBot,
+        AsyncStructuredBot,
+        AsyncToolBot,
+        BM25DocStore,
+        ChatMemory,
+        DeveloperMessage,
+        HumanMessage,
+        QueryBot,
+        SimpleBot,
+        StructuredBot,
+        SystemMessage,
+        Tool,
+        ToolBot,
+        ToolCall,
+        ToolMessage,
+        system,
+        tool,
+        user,
+    )
     from llmring.schemas import LLMRequest, LLMResponse, Message, StreamChunk
     from llmring.service import LLMRing
 
 __version__ = "0.1.0"
 
-__all__ = ["LLMRequest", "LLMResponse", "LLMRing", "Message", "StreamChunk"]
+# the facade (LLMRequest, LLMResponse, LLMRing, Message, StreamChunk) and the bots,
+# re-exported from llmring.bots
+__all__ = [
+    "AIMessage",
+    "AsyncQueryBot",
+    "AsyncSimpleBot",
+    "AsyncStructuredBot",
+    "AsyncToolBot",
+    "BM25DocStore",
+    "ChatMemory",
+    "DeveloperMessage",
+    "HumanMessage",
+    "LLMRequest",
+    "LLMResponse",
+    "LLMRing",
+    "Message",
+    "QueryBot",
+    "SimpleBot",
+    "StreamChunk",
+    "StructuredBot",
+    "SystemMessage",
+    "Tool",
+    "ToolBot",
+    "ToolCall",
+    "ToolMessage",
+    "system",
+    "tool",
+    "user",
+]
 
-_LAZY = {
-    "LLMRing": "llmring.service",
-    "LLMRequest": "llmring.schemas",
-    "LLMResponse": "llmring.schemas",
-    "Message": "llmring.schemas",
-    "StreamChunk": "llmring.schemas",
-}
+_FACADE = {"LLMRing": "llmring.service", "LLMRequest": "llmring.schemas",
+           "LLMResponse": "llmring.schemas", "Message": "llmring.schemas",
+           "StreamChunk": "llmring.schemas"}
+#: where each public name lives; everything is imported on first use
+_LAZY = {name: _FACADE.get(name, "llmring.bots") for name in __all__}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,11 +1,13 @@
-"""Bots built on ``LLMRing.chat_stream``: simple chat, retrieval, tool selection, structured output.
+"""Bots built on ``LLMRing.chat_stream``: chat, retrieval, tool selection, structured output.
 
 Every bot talks only to the facade (no provider SDK), accepts strings, message objects or
 nested lists of them, streams with ``stream_async`` (non-empty text deltas), and updates its
-memory only when a reply completes. Sync bots (``SimpleBot``...) run the async path through
-one runner and also work inside a running event loop.
+memory only when a reply completes (a broken-off or failed stream leaves no half-turn). Sync
+bots (``SimpleBot``, ``QueryBot``, ``ToolBot``, ``StructuredBot``) run the async path through
+one runner and also work inside a running event loop. See docs/bots.md.
 """
 
+from llmring.bots.docstore import BM25DocStore, DocStore
 from llmring.bots.memory import ChatMemory
 from llmring.bots.messages import (
     AIMessage,
@@ -19,20 +21,34 @@ from llmring.bots.messages import (
     to_messages,
     user,
 )
+from llmring.bots.query import AsyncQueryBot, QueryBot
 from llmring.bots.simple import AsyncSimpleBot, SimpleBot
+from llmring.bots.structured import AsyncStructuredBot, StructuredBot, StructuredOutputError
+from llmring.bots.tools import AsyncToolBot, Tool, ToolBot, tool
 
 __all__ = [
     "AIMessage",
+    "AsyncQueryBot",
     "AsyncSimpleBot",
+    "AsyncStructuredBot",
+    "AsyncToolBot",
+    "BM25DocStore",
     "BaseMessage",
     "ChatMemory",
     "DeveloperMessage",
+    "DocStore",
     "HumanMessage",
+    "QueryBot",
     "SimpleBot",
+    "StructuredBot",
+    "StructuredOutputError",
     "SystemMessage",
+    "Tool",
+    "ToolBot",
     "ToolCall",
     "ToolMessage",
     "system",
     "to_messages",
+    "tool",
     "user",
 ]

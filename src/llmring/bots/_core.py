@@ -6,17 +6,18 @@ Every bot talks only to ``LLMRing.chat_stream``; none imports a provider.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from llmring.bots.memory import ChatMemory
-from llmring.bots.messages import AIMessage, BaseMessage, SystemMessage, ToolCall
+from llmring.bots.messages import AIMessage, BaseMessage, SystemMessage, ToolCall, ToolMessage
 from llmring.schemas import LLMRequest, LLMResponse, StreamChunk
 from llmring.service import LLMRing
 
-__all__ = ["DEFAULT_ALIAS", "MODEL_ENV", "BotCore"]
+__all__ = ["DEFAULT_ALIAS", "MODEL_ENV", "BotCore", "ai_message", "settled"]
 
 #: the environment variable that names the default model of bots, then this lockfile alias
 MODEL_ENV = "LLMRING_BOT_MODEL"
@@ -41,6 +42,22 @@ def ai_message(response: LLMResponse) -> AIMessage:
                      tool_calls=[ToolCall.from_openai(c) for c in response.tool_calls or []],
                      usage=response.usage, finish_reason=response.finish_reason,
                      model=response.model)
+
+
+def _as_text(reply: AIMessage) -> AIMessage:
+    lines = [reply.content] if reply.content else []
+    lines += ["Selected tool calls:"]
+    lines += [f"- {c.name}({json.dumps(c.arguments)})" for c in reply.tool_calls]
+    return AIMessage(content="\n".join(lines))
+
+
+def settled(conversation: list[BaseMessage]) -> list[BaseMessage]:
+    """Assistant turns whose tool calls got no result (a selection kept in memory) become text:
+    providers refuse a tool call that is not followed by its result."""
+    answered = {m.tool_call_id for m in conversation if isinstance(m, ToolMessage)}
+    return [_as_text(m) if isinstance(m, AIMessage) and m.tool_calls
+            and not any(c.id in answered for c in m.tool_calls) else m
+            for m in conversation]
 
 
 class BotCore:
@@ -85,10 +102,11 @@ class BotCore:
         return self._ring or shared_ring()
 
     def history(self, messages: list[BaseMessage], query: str | None = None) -> list[BaseMessage]:
-        """System prompt, then what memory recalls, then the new messages."""
+        """System prompt, then what memory recalls, then the new messages (tool calls that got
+        no result are turned into text: see :func:`settled`)."""
         recalled = self.memory.retrieve(query) if self.memory is not None else []
         prompt = [SystemMessage(content=self.system_prompt)] if self.system_prompt else []
-        return [*prompt, *recalled, *messages]
+        return settled([*prompt, *recalled, *messages])
 
     def request(self, conversation: list[BaseMessage], **overrides: Any) -> LLMRequest:
         options = {**self.options, **overrides}
@@ -105,16 +123,18 @@ class BotCore:
         *,
         query: str | None = None,
         conversation: list[BaseMessage] | None = None,
+        commit: bool = True,
         **overrides: Any,
-    ) -> AsyncIterator[StreamChunk]:
-        """Stream the reply; when (and only when) it completes, commit it to memory and pass
-        the assembled ``AIMessage`` to ``on_complete``."""
+    ) -> AsyncGenerator[StreamChunk, None]:
+        """Stream the reply; when (and only when) it completes, commit it to memory (unless
+        ``commit`` is false: a bot that validates first commits itself) and pass the
+        assembled ``AIMessage`` to ``on_complete``."""
         request = self.request(conversation or self.history(messages, query), **overrides)
         async with self.ring.chat_stream(request) as stream:
             async for chunk in stream:
                 if chunk.is_terminal:  # complete: commit before the consumer can stop
                     reply = ai_message(stream.response)
-                    if self.memory is not None:
+                    if commit and self.memory is not None:
                         self.memory.append(*messages, reply)
                     on_complete(reply)
                 yield chunk

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
-from typing import Any, Literal, get_args
+from typing import Any
 
 from llmring.bots._core import BotCore
-from llmring.bots._runner import iterate_sync, run_sync
+from llmring.bots._runner import iterate_sync
+from llmring.bots._targets import StreamTarget, check_target, deliver
 from llmring.bots.memory import ChatMemory
 from llmring.bots.messages import AIMessage, to_messages
 
 __all__ = ["AsyncSimpleBot", "SimpleBot", "StreamTarget"]
 
-StreamTarget = Literal["stdout", "panel", "api", "none"]
 
 
 class AsyncSimpleBot(BotCore):
@@ -32,7 +31,7 @@ class AsyncSimpleBot(BotCore):
     def _keep(self, reply: AIMessage) -> None:
         self.last_message = reply
 
-    async def stream_async(self, *messages: Any, **request_options: Any) -> AsyncIterator[str]:
+    async def stream_async(self, *messages: Any, **request_options: Any) -> AsyncGenerator[str, None]:
         """The reply's text as it arrives: non-empty deltas only."""
         # aclosing: leaving this generator early must close the provider stream now, not at GC
         async with aclosing(self.chunks(to_messages(*messages), self._keep,
@@ -62,11 +61,6 @@ class AsyncSimpleBot(BotCore):
         return await self.complete(*messages, **request_options)
 
 
-def _print_delta(delta: str) -> None:
-    sys.stdout.write(delta)
-    sys.stdout.flush()
-
-
 class SimpleBot:
     """The blocking twin of :class:`AsyncSimpleBot`, running its async path (one runner).
 
@@ -86,10 +80,7 @@ class SimpleBot:
         mock_response: str | None = None,
         **completion_kwargs: Any,
     ) -> None:
-        if stream_target not in get_args(StreamTarget):
-            raise ValueError(f"stream_target must be one of {', '.join(get_args(StreamTarget))}, "
-                             f"not {stream_target!r}")
-        self.stream_target = stream_target
+        self.stream_target = check_target(stream_target)
         self.bot = AsyncSimpleBot(system_prompt, model_name, temperature, memory,
                                   mock_response, **completion_kwargs)
 
@@ -105,23 +96,11 @@ class SimpleBot:
         return self.bot.last_message
 
     def __call__(self, *messages: Any, **request_options: Any) -> Any:
-        if self.stream_target == "api":
-            return iterate_sync(lambda: self.bot.stream_async(*messages, **request_options))
-        if self.stream_target == "panel":
-            return _accumulate(iterate_sync(lambda: self.bot.stream_async(*messages, **request_options)))
-        on_delta = _print_delta if self.stream_target == "stdout" else None
-        reply = run_sync(self.bot.complete(*messages, on_delta=on_delta, **request_options))
-        if on_delta is not None:
-            _print_delta("\n")
-        return reply
+        return deliver(self.stream_target,
+                       lambda: self.bot.stream_async(*messages, **request_options),
+                       lambda on_delta: self.bot.complete(*messages, on_delta=on_delta,
+                                                          **request_options))
 
     def stream(self, *messages: Any, **request_options: Any) -> Iterator[str]:
         """Text deltas as a blocking iterator, whatever ``stream_target`` is."""
         return iterate_sync(lambda: self.bot.stream_async(*messages, **request_options))
-
-
-def _accumulate(deltas: Iterator[str]) -> Iterator[str]:
-    text = ""
-    for delta in deltas:
-        text += delta
-        yield text

@@ -1,0 +1,135 @@
+"""``AsyncQueryBot`` and ``QueryBot``: answer a query from the documents a store retrieves.
+
+The documents go into the user turn, not the system prompt: they are data (possibly written
+by anyone), and instructions belong to the system prompt. They are de-duplicated keeping the
+first, best-ranked copy, so the prompt lists them in the store's rank order (a set would
+scramble it). Memory keeps the bare query and the reply, not the documents, so a
+conversation does not grow by a retrieval per turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing
+from typing import Any
+
+from llmring.bots._core import BotCore
+from llmring.bots._runner import iterate_sync
+from llmring.bots._targets import StreamTarget, check_target, deliver
+from llmring.bots.docstore import DocStore
+from llmring.bots.memory import ChatMemory
+from llmring.bots.messages import AIMessage, HumanMessage
+from llmring.schemas import StreamChunk
+
+__all__ = ["AsyncQueryBot", "QueryBot", "query_prompt"]
+
+
+def query_prompt(query: str, documents: list[str]) -> str:
+    """The user turn: the documents, most relevant first, then the query (alone if none)."""
+    if not documents:
+        return query
+    blocks = [f'<document rank="{rank}">\n{text}\n</document>'
+              for rank, text in enumerate(documents, start=1)]
+    return "\n\n".join(["Documents, most relevant first:", *blocks, f"Query: {query}"])
+
+
+class AsyncQueryBot(BotCore):
+    """Retrieval-augmented answers: ``docstore.retrieve(query, n_results)``, then the model.
+
+    ``await bot(query)`` returns the reply as an :class:`AIMessage`;
+    ``async for delta in bot.stream_async(query)`` yields its non-empty text deltas.
+    ``last_documents`` holds the documents the latest query put in the prompt, in rank order;
+    ``last_message`` the latest completed reply. Memory is updated only when a reply completes.
+    """
+
+    last_message: AIMessage | None = None
+
+    def __init__(self, system_prompt: str, docstore: DocStore, memory: ChatMemory | None = None,
+                 model_name: str | None = None, temperature: float | None = 0.0,
+                 **completion_kwargs: Any) -> None:
+        super().__init__(system_prompt, model_name, temperature, memory, **completion_kwargs)
+        self.docstore = docstore
+        self.last_documents: list[str] = []
+
+    def _keep(self, reply: AIMessage) -> None:
+        self.last_message = reply
+
+    def _chunks(self, query: str, n_results: int, on_complete: Callable[[AIMessage], None],
+                options: dict[str, Any]) -> AsyncGenerator[StreamChunk, None]:
+        # dict.fromkeys keeps the first occurrence of each document, hence the rank order
+        documents = list(dict.fromkeys(self.docstore.retrieve(query, n_results)))
+        self.last_documents = documents
+        asked = HumanMessage(content=query_prompt(query, documents))
+        return self.chunks([HumanMessage(content=query)], on_complete, query=query,
+                           conversation=self.history([asked], query), **options)
+
+    async def stream_async(self, query: str, n_results: int = 20,
+                           **request_options: Any) -> AsyncGenerator[str, None]:
+        """The reply's text as it arrives: non-empty deltas only."""
+        chunks = self._chunks(query, n_results, self._keep, request_options)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                if chunk.delta:
+                    yield chunk.delta
+
+    async def complete(self, query: str, n_results: int = 20,
+                       on_delta: Callable[[str], None] | None = None,
+                       **request_options: Any) -> AIMessage:
+        """The whole reply; ``on_delta`` sees each text delta as it arrives."""
+        replies: list[AIMessage] = []
+
+        def keep(reply: AIMessage) -> None:
+            replies.append(reply)
+            self._keep(reply)
+
+        chunks = self._chunks(query, n_results, keep, request_options)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                if chunk.delta and on_delta is not None:
+                    on_delta(chunk.delta)
+        return replies[0]
+
+    async def __call__(self, query: str, n_results: int = 20,
+                       **request_options: Any) -> AIMessage:
+        return await self.complete(query, n_results, **request_options)
+
+
+class QueryBot:
+    """The blocking twin of :class:`AsyncQueryBot`, running its async path (one runner).
+
+    ``stream_target`` works as in :class:`~llmring.bots.SimpleBot`: ``"stdout"`` prints the
+    deltas and returns the :class:`AIMessage`, ``"none"`` returns it silently, ``"api"``
+    returns a generator of deltas, ``"panel"`` a generator of the text so far.
+    """
+
+    def __init__(self, system_prompt: str, docstore: DocStore, memory: ChatMemory | None = None,
+                 model_name: str | None = None, temperature: float | None = 0.0,
+                 stream_target: StreamTarget = "stdout", **completion_kwargs: Any) -> None:
+        self.stream_target = check_target(stream_target)
+        self.bot = AsyncQueryBot(system_prompt, docstore, memory, model_name, temperature,
+                                 **completion_kwargs)
+
+    def __repr__(self) -> str:
+        return f"<QueryBot model={self.bot.model_name!r} stream_target={self.stream_target!r}>"
+
+    @property
+    def memory(self) -> ChatMemory | None:
+        return self.bot.memory
+
+    @property
+    def last_message(self) -> AIMessage | None:
+        return self.bot.last_message
+
+    @property
+    def last_documents(self) -> list[str]:
+        return self.bot.last_documents
+
+    def __call__(self, query: str, n_results: int = 20, **request_options: Any) -> Any:
+        return deliver(self.stream_target,
+                       lambda: self.bot.stream_async(query, n_results, **request_options),
+                       lambda on_delta: self.bot.complete(query, n_results, on_delta=on_delta,
+                                                          **request_options))
+
+    def stream(self, query: str, n_results: int = 20, **request_options: Any) -> Iterator[str]:
+        """Text deltas as a blocking iterator, whatever ``stream_target`` is."""
+        return iterate_sync(lambda: self.bot.stream_async(query, n_results, **request_options))
