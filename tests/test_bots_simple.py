@@ -45,6 +45,11 @@ def test_inputs_are_flattened_in_order() -> None:
     assert messages[4].tool_calls == [ToolCall(id="c1", name="f", arguments={"x": 1})]  # type: ignore[attr-defined]
 
 
+def test_json_message_dicts_are_accepted() -> None:
+    assert to_messages([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]) == [
+        HumanMessage(content="hi"), AIMessage(content="yo")]
+
+
 def test_bad_input_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="not int"):
         to_messages("ok", 3)

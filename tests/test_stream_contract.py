@@ -55,6 +55,7 @@ async def test_text_stream_has_one_terminal_chunk_last() -> None:
     assert terminal.usage == {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
     assert terminal.tool_calls is None
     assert terminal.metadata is not None and terminal.metadata["duration"] >= 0
+    assert ledger.last.completed and ledger.last.closed  # so "not completed" below means something
 
 
 async def test_content_property_is_delta() -> None:

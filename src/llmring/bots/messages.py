@@ -137,7 +137,8 @@ def _from_message(message: Message) -> BaseMessage:
 
 
 def to_messages(*inputs: Any) -> list[BaseMessage]:
-    """Flatten strings, bot messages, ``Message`` objects and nested lists, in order."""
+    """Flatten strings, bot messages, ``Message`` objects or their dicts, and nested lists,
+    in order."""
     result: list[BaseMessage] = []
     for item in inputs:
         if isinstance(item, BaseMessage):
@@ -146,6 +147,8 @@ def to_messages(*inputs: Any) -> list[BaseMessage]:
             result.append(HumanMessage(content=item))
         elif isinstance(item, Message):
             result.append(_from_message(item))
+        elif isinstance(item, dict):  # {"role": ..., "content": ...}, as JSON APIs send them
+            result.append(_from_message(Message.model_validate(item)))
         elif isinstance(item, Iterable) and not isinstance(item, (bytes, dict)):
             result.extend(to_messages(*item))
         else:

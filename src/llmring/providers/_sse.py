@@ -11,7 +11,7 @@ inside each adapter and no SDK chunk object is built.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 __all__ = ["SSEDecoder", "ServerSentEvent", "aiter_sse"]
@@ -102,7 +102,7 @@ class SSEDecoder:
             self._retry = int(value)
 
 
-async def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[ServerSentEvent]:
+async def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncGenerator[ServerSentEvent, None]:
     """The events of an async byte stream, including a final one completed by EOF."""
     decoder = SSEDecoder()
     async for chunk in chunks:

@@ -251,8 +251,8 @@ class MockAdapter(ProviderAdapter):
             yield UsageReport({"prompt_tokens": prompt, "completion_tokens": completion,
                                "total_tokens": prompt + completion})
             yield Finish(finish, finish)
+            record.completed = True  # before the end marker: the facade stops reading there
             yield StreamEnd()
-            record.completed = True
         except asyncio.CancelledError:
             record.cancelled = True
             raise

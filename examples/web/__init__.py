@@ -1,0 +1,1 @@
+"""A browser chat page over ``llmring.sse`` (see ``app.py``)."""
