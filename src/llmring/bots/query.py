@@ -15,6 +15,7 @@ from typing import Any
 
 from llmring.bots._core import BotCore
 from llmring.bots._runner import iterate_sync
+from llmring.bots._sync import SyncBot
 from llmring.bots._targets import StreamTarget, check_target, deliver
 from llmring.bots.docstore import DocStore
 from llmring.bots.memory import ChatMemory
@@ -94,13 +95,15 @@ class AsyncQueryBot(BotCore):
         return await self.complete(query, n_results, **request_options)
 
 
-class QueryBot:
+class QueryBot(SyncBot):
     """The blocking twin of :class:`AsyncQueryBot`, running its async path (one runner).
 
     ``stream_target`` works as in :class:`~llmring.bots.SimpleBot`: ``"stdout"`` prints the
     deltas and returns the :class:`AIMessage`, ``"none"`` returns it silently, ``"api"``
     returns a generator of deltas, ``"panel"`` a generator of the text so far.
     """
+
+    bot: AsyncQueryBot
 
     def __init__(self, system_prompt: str, docstore: DocStore, memory: ChatMemory | None = None,
                  model_name: str | None = None, temperature: float | None = 0.0,
@@ -109,16 +112,6 @@ class QueryBot:
         self.bot = AsyncQueryBot(system_prompt, docstore, memory, model_name, temperature,
                                  **completion_kwargs)
 
-    def __repr__(self) -> str:
-        return f"<QueryBot model={self.bot.model_name!r} stream_target={self.stream_target!r}>"
-
-    @property
-    def memory(self) -> ChatMemory | None:
-        return self.bot.memory
-
-    @property
-    def last_message(self) -> AIMessage | None:
-        return self.bot.last_message
 
     @property
     def last_documents(self) -> list[str]:

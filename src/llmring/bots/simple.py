@@ -8,6 +8,7 @@ from typing import Any
 
 from llmring.bots._core import BotCore
 from llmring.bots._runner import iterate_sync
+from llmring.bots._sync import SyncBot
 from llmring.bots._targets import StreamTarget, check_target, deliver
 from llmring.bots.memory import ChatMemory
 from llmring.bots.messages import AIMessage, to_messages
@@ -61,7 +62,7 @@ class AsyncSimpleBot(BotCore):
         return await self.complete(*messages, **request_options)
 
 
-class SimpleBot:
+class SimpleBot(SyncBot):
     """The blocking twin of :class:`AsyncSimpleBot`, running its async path (one runner).
 
     ``stream_target`` says what ``bot(...)`` does: ``"stdout"`` prints the deltas as they
@@ -69,6 +70,8 @@ class SimpleBot:
     returns a generator of text deltas; ``"panel"`` a generator of the text so far (for UI
     widgets that redraw the whole text). Works inside a running event loop (a notebook).
     """
+
+    bot: AsyncSimpleBot
 
     def __init__(
         self,
@@ -84,16 +87,6 @@ class SimpleBot:
         self.bot = AsyncSimpleBot(system_prompt, model_name, temperature, memory,
                                   mock_response, **completion_kwargs)
 
-    def __repr__(self) -> str:
-        return f"<SimpleBot model={self.bot.model_name!r} stream_target={self.stream_target!r}>"
-
-    @property
-    def memory(self) -> ChatMemory | None:
-        return self.bot.memory
-
-    @property
-    def last_message(self) -> AIMessage | None:
-        return self.bot.last_message
 
     def __call__(self, *messages: Any, **request_options: Any) -> Any:
         return deliver(self.stream_target,

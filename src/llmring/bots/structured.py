@@ -35,6 +35,7 @@ from llmring.bots._partial import (
     strip_fences,
 )
 from llmring.bots._runner import iterate_sync, run_sync
+from llmring.bots._sync import SyncBot
 from llmring.bots.memory import ChatMemory
 from llmring.bots.messages import AIMessage, BaseMessage, HumanMessage, to_messages
 from llmring.exceptions import LLMRingError
@@ -216,12 +217,18 @@ class AsyncStructuredBot(BotCore, Generic[M]):
             raise self.last_error from exc
 
 
-class StructuredBot(Generic[M]):
+class StructuredBot(SyncBot, Generic[M]):
     """The blocking twin of :class:`AsyncStructuredBot`, running its async path (one runner).
 
     ``bot(...)`` returns the validated instance; ``stream`` and ``stream_partial`` are blocking
     iterators. Works inside a running event loop (a notebook).
     """
+
+    bot: AsyncStructuredBot[M]
+
+
+    def __repr__(self) -> str:
+        return f"<StructuredBot {self.bot.pydantic_model.__name__} model={self.bot.model_name!r}>"
 
     def __init__(self, system_prompt: str, pydantic_model: type[M],
                  model_name: str | None = None, temperature: float | None = 0.0,
@@ -230,16 +237,6 @@ class StructuredBot(Generic[M]):
         self.bot = AsyncStructuredBot(system_prompt, pydantic_model, model_name, temperature,
                                       memory, mock_response, strict=strict, **completion_kwargs)
 
-    def __repr__(self) -> str:
-        return f"<StructuredBot {self.bot.pydantic_model.__name__} model={self.bot.model_name!r}>"
-
-    @property
-    def memory(self) -> ChatMemory | None:
-        return self.bot.memory
-
-    @property
-    def last_message(self) -> AIMessage | None:
-        return self.bot.last_message
 
     @property
     def last_error(self) -> StructuredOutputError | None:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, create_model
 
 from llmring.bots._core import BotCore, settled
 from llmring.bots._runner import iterate_sync, run_sync
+from llmring.bots._sync import SyncBot
 from llmring.bots.memory import ChatMemory
 from llmring.bots.messages import AIMessage, ToolCall, to_messages
 
@@ -226,9 +227,11 @@ class AsyncToolBot(BotCore):
         return [event async for event in events if isinstance(event, ToolCall)]
 
 
-class ToolBot:
+class ToolBot(SyncBot):
     """The blocking twin of :class:`AsyncToolBot`, running its async path (one runner):
     ``bot(...)`` returns the selected calls; ``stream``/``stream_events`` iterate."""
+
+    bot: AsyncToolBot
 
     def __init__(self, system_prompt: str = "", model_name: str | None = None,
                  tools: Iterable[ToolSpec] = (), memory: ChatMemory | None = None,
@@ -236,16 +239,6 @@ class ToolBot:
         self.bot = AsyncToolBot(system_prompt, model_name, tools, memory, temperature,
                                 **completion_kwargs)
 
-    def __repr__(self) -> str:
-        return f"<ToolBot model={self.bot.model_name!r}>"
-
-    @property
-    def memory(self) -> ChatMemory | None:
-        return self.bot.memory
-
-    @property
-    def last_message(self) -> AIMessage | None:
-        return self.bot.last_message
 
     @property
     def last_tool_calls(self) -> list[ToolCall] | None:
