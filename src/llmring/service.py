@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from llmring._secrets import register_secret_env
 from llmring._stream import ChatStream
@@ -15,7 +15,10 @@ from llmring.providers.base import ProviderAdapter
 from llmring.resolver import Candidate, Resolver
 from llmring.schemas import LLMRequest, LLMResponse, StreamTimeouts
 
-__all__ = ["LLMRing", "ProviderStatus"]
+if TYPE_CHECKING:
+    from llmring.streaming import GenerationThunk
+
+__all__ = ["LLMRing", "ModelCapabilities", "ProviderStatus"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,18 @@ class ProviderStatus:
     reason: str | None
     base_url: str | None
     key_envs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    """What the model an alias resolves to can do: the one capability source (the adapter's
+    class flags) that bots, agents and the CLI consult."""
+
+    provider: str
+    model: str
+    supports_streaming: bool
+    supports_tools: bool
+    supports_reasoning: bool
 
 
 class LLMRing:
@@ -79,6 +94,27 @@ class LLMRing:
             async for _ in stream:
                 pass
             return stream.response
+
+    def generate(self, request: LLMRequest, *, buffer: int = 256) -> GenerationThunk:
+        """Start streaming ``request`` in the background and return at once.
+
+        The returned :class:`~llmring.streaming.GenerationThunk` is awaited for the whole text
+        (``await thunk.avalue()``), read as it grows (``await thunk.astream()``, ``async for``)
+        or cancelled (``await thunk.aclose()``). Needs a running event loop. At most ``buffer``
+        chunks wait between the provider and a slow reader; the producer pauses beyond that.
+        """
+        from llmring.streaming._thunks import generate
+
+        return generate(self, request, buffer=buffer)
+
+    def capabilities(self, alias: str) -> ModelCapabilities:
+        """The provider, model and capability flags of the first usable candidate of ``alias``
+        (the first candidate when none is usable). Loads the provider's adapter."""
+        candidates = self.resolver.resolve(alias)
+        chosen = next((c for c in candidates if c.usable), candidates[0])
+        adapter = self._adapter(chosen.provider)
+        return ModelCapabilities(chosen.provider, chosen.model, adapter.supports_streaming,
+                                 adapter.supports_tools, adapter.supports_reasoning)
 
     def resolve(self, alias: str) -> list[Candidate]:
         """The ordered candidates for an alias (or ``provider:model``), each with ``usable``."""
