@@ -37,8 +37,14 @@ if TYPE_CHECKING:
     from llmring.streaming._manager import ManagedStream, StreamingManager
     from llmring.streaming._mock_stream import create_mock_stream
     from llmring.streaming._response import StreamingResponse, collect_stream, stream_to_string
-    from llmring.streaming._session import ChatSession
-    from llmring.streaming._thunks import GenerationThunk, generate, wait_for_all
+    from llmring.streaming._session import ChatSession, SessionBusyError
+    from llmring.streaming._thunks import (
+        GenerationClosedError,
+        GenerationErrors,
+        GenerationThunk,
+        generate,
+        wait_for_all,
+    )
     from llmring.streaming._validation import (
         ChunkedStream,
         PartialValidationResult,
@@ -54,7 +60,8 @@ _WHERE = {
     "create_mock_stream": "_mock_stream",
     "StreamingManager": "_manager", "ManagedStream": "_manager",
     "GenerationThunk": "_thunks", "generate": "_thunks", "wait_for_all": "_thunks",
-    "ChatSession": "_session",
+    "GenerationErrors": "_thunks", "GenerationClosedError": "_thunks",
+    "ChatSession": "_session", "SessionBusyError": "_session",
     "Chunker": "_chunking", "SentenceChunker": "_chunking", "WordChunker": "_chunking",
     "ParagraphChunker": "_chunking", "get_chunker": "_chunking",
     "ChunkEvent": "_events", "QuickCheckEvent": "_events", "StreamingDoneEvent": "_events",
@@ -65,7 +72,38 @@ _WHERE = {
     "stream_with_chunking": "_validation",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "ChatSession",
+    "ChunkEvent",
+    "ChunkedStream",
+    "Chunker",
+    "CompletedEvent",
+    "ErrorEvent",
+    "FullValidationEvent",
+    "GenerationClosedError",
+    "GenerationErrors",
+    "GenerationThunk",
+    "ManagedStream",
+    "ParagraphChunker",
+    "PartialValidationResult",
+    "QuickCheckEvent",
+    "Requirement",
+    "SentenceChunker",
+    "SessionBusyError",
+    "StreamingDoneEvent",
+    "StreamingEvent",
+    "StreamingManager",
+    "StreamingResponse",
+    "ValidationResult",
+    "WordChunker",
+    "collect_stream",
+    "create_mock_stream",
+    "generate",
+    "get_chunker",
+    "stream_to_string",
+    "stream_with_chunking",
+    "wait_for_all",
+]
 
 
 def __getattr__(name: str) -> Any:
