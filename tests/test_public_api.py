@@ -28,15 +28,26 @@ async with LLMRing() as service:
 '''
 
 
-def test_all_is_the_seed_surface_plus_the_bots() -> None:
-    from llmring import bots
+def test_all_is_the_seed_surface_plus_bots_agent_and_streaming_tools() -> None:
+    from llmring import bots, streaming
 
     seed = {"LLMRequest", "LLMResponse", "LLMRing", "Message", "StreamChunk"}
+    toolkit = {"Agent", "ChatSession", "StreamingManager", "StreamingResponse", "collect_stream",
+               "create_mock_stream", "stream_to_string", "stream_with_chunking", "wait_for_all"}
     assert seed <= set(llmring.__all__)
-    assert set(llmring.__all__) - seed == set(bots.__all__) - {
+    assert set(llmring.__all__) - seed - toolkit == set(bots.__all__) - {
         "BaseMessage", "DocStore", "StructuredOutputError", "to_messages"}
+    assert toolkit - {"Agent"} <= set(streaming.__all__)
     for name in llmring.__all__:
         assert getattr(llmring, name).__name__ == name
+
+
+def test_streaming_and_agents_export_every_name_they_list() -> None:
+    from llmring import agents, streaming
+
+    for module in (streaming, agents):
+        for name in module.__all__:
+            assert getattr(module, name).__name__ == name
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
@@ -62,6 +73,12 @@ def test_import_llmring_imports_no_sdk_and_no_pydantic() -> None:
     loaded = _modules_after("import llmring")
     assert not [m for m in SDK_MODULES if m in loaded]
     assert "pydantic" not in loaded  # the public names load on first use
+
+
+def test_the_toolkit_and_the_agent_import_no_sdk() -> None:
+    loaded = _modules_after("from llmring.streaming import *\nfrom llmring.agents import *")
+    assert "llmring.streaming._validation" in loaded and "llmring.agents" in loaded
+    assert not [m for m in SDK_MODULES if m in loaded]
 
 
 def test_using_the_mock_provider_imports_no_sdk(project: Path) -> None:

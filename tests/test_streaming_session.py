@@ -12,9 +12,7 @@ from pydantic import ValidationError
 from llmring import LLMRequest, LLMRing
 from llmring.exceptions import LLMRingError, StreamInterruptedError
 from llmring.providers.mock import ledger
-from llmring.streaming import ChatSession, GenerationThunk
-from llmring.streaming._session import SessionBusyError
-from llmring.streaming._thunks import GenerationClosedError
+from llmring.streaming import ChatSession, GenerationClosedError, GenerationThunk, SessionBusyError
 
 
 @pytest.fixture

@@ -13,8 +13,13 @@ import pytest
 from llmring import LLMRequest, LLMRing
 from llmring.exceptions import AliasNotFoundError, StreamInterruptedError
 from llmring.providers.mock import ledger
-from llmring.streaming import GenerationThunk, generate, wait_for_all
-from llmring.streaming._thunks import GenerationClosedError, GenerationErrors
+from llmring.streaming import (
+    GenerationClosedError,
+    GenerationErrors,
+    GenerationThunk,
+    generate,
+    wait_for_all,
+)
 
 TEXT = "one two three four five six seven eight"  # eight word chunks from the mock
 

@@ -20,6 +20,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from llmring.agents import Agent
     from llmring.bots import (
         AIMessage,
         AsyncQueryBot,
@@ -44,19 +45,31 @@ if TYPE_CHECKING:
     )
     from llmring.schemas import LLMRequest, LLMResponse, Message, StreamChunk
     from llmring.service import LLMRing
+    from llmring.streaming import (
+        ChatSession,
+        StreamingManager,
+        StreamingResponse,
+        collect_stream,
+        create_mock_stream,
+        stream_to_string,
+        stream_with_chunking,
+        wait_for_all,
+    )
 
 __version__ = "0.1.0"
 
-# the facade (LLMRequest, LLMResponse, LLMRing, Message, StreamChunk) and the bots,
-# re-exported from llmring.bots
+# the facade (LLMRequest, LLMResponse, LLMRing, Message, StreamChunk), the bots (from
+# llmring.bots), the agent (llmring.agents) and the everyday streaming tools (llmring.streaming)
 __all__ = [
     "AIMessage",
+    "Agent",
     "AsyncQueryBot",
     "AsyncSimpleBot",
     "AsyncStructuredBot",
     "AsyncToolBot",
     "BM25DocStore",
     "ChatMemory",
+    "ChatSession",
     "DeveloperMessage",
     "HumanMessage",
     "LLMRequest",
@@ -66,22 +79,32 @@ __all__ = [
     "QueryBot",
     "SimpleBot",
     "StreamChunk",
+    "StreamingManager",
+    "StreamingResponse",
     "StructuredBot",
     "SystemMessage",
     "Tool",
     "ToolBot",
     "ToolCall",
     "ToolMessage",
+    "collect_stream",
+    "create_mock_stream",
+    "stream_to_string",
+    "stream_with_chunking",
     "system",
     "tool",
     "user",
+    "wait_for_all",
 ]
 
-_FACADE = {"LLMRing": "llmring.service", "LLMRequest": "llmring.schemas",
-           "LLMResponse": "llmring.schemas", "Message": "llmring.schemas",
-           "StreamChunk": "llmring.schemas"}
+_STREAMING = ("ChatSession", "StreamingManager", "StreamingResponse", "collect_stream",
+              "create_mock_stream", "stream_to_string", "stream_with_chunking", "wait_for_all")
+_ELSEWHERE = {"LLMRing": "llmring.service", "LLMRequest": "llmring.schemas",
+              "LLMResponse": "llmring.schemas", "Message": "llmring.schemas",
+              "StreamChunk": "llmring.schemas", "Agent": "llmring.agents",
+              **dict.fromkeys(_STREAMING, "llmring.streaming")}
 #: where each public name lives; everything is imported on first use
-_LAZY = {name: _FACADE.get(name, "llmring.bots") for name in __all__}
+_LAZY = {name: _ELSEWHERE.get(name, "llmring.bots") for name in __all__}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 from llmring._assembler import StreamAssembler
+from llmring._deadlines import ProviderClock
 from llmring.exceptions import (
     ProviderAuthenticationError,
     ProviderError,
     ProviderResponseError,
-    ProviderTimeoutError,
     StreamInterruptedError,
 )
 from llmring.providers.base import ProviderAdapter, StreamEvent
@@ -34,57 +34,6 @@ logger = logging.getLogger("llmring")
 logger.addHandler(logging.NullHandler())  # a library logs; the application decides what shows
 
 AdapterFactory = Callable[[str], ProviderAdapter]
-
-
-class _Clock:
-    """Deadlines counted only while waiting on the provider (never on the consumer)."""
-
-    def __init__(self) -> None:
-        self.timeouts = StreamTimeouts()
-        self.waited = 0.0  # all provider waits of this stream, across candidates
-        self.waited_this_candidate = 0.0
-
-    def start_candidate(self, timeouts: StreamTimeouts) -> bool:
-        """Use ``timeouts`` for the next candidate; ``True`` when none of them is set."""
-        self.timeouts, self.waited_this_candidate = timeouts, 0.0
-        return timeouts.total is None and timeouts.first_chunk is None and timeouts.idle is None
-
-    def _limits(self, delivered: bool) -> list[tuple[float, str]]:
-        t = self.timeouts
-        limits = []
-        if t.total is not None:
-            limits.append((t.total - self.waited, "total"))
-        if not delivered and t.first_chunk is not None:
-            limits.append((t.first_chunk - self.waited_this_candidate, "first_chunk"))
-        if delivered and t.idle is not None:
-            limits.append((t.idle, "idle"))
-        return limits
-
-    def _describe(self, kind: str) -> str:
-        seconds = getattr(self.timeouts, kind)
-        if kind == "total":
-            return f"the {seconds:g}s total deadline"
-        return f"{seconds:g}s ({'first chunk' if kind == 'first_chunk' else 'idle between chunks'})"
-
-    async def next_event(self, events: AsyncIterator[StreamEvent], delivered: bool) -> StreamEvent:
-        limits = self._limits(delivered)
-        if not limits:
-            return await events.__anext__()
-        limit, kind = min(limits)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            async with asyncio.timeout(max(limit, 0.0)) as scope:
-                return await events.__anext__()
-        except TimeoutError:
-            if scope.expired():
-                raise ProviderTimeoutError(
-                    f"no data from the provider within {self._describe(kind)}") from None
-            raise
-        finally:
-            spent = loop.time() - started
-            self.waited += spent
-            self.waited_this_candidate += spent
 
 
 class _StreamRun:
@@ -114,7 +63,7 @@ class _StreamRun:
         """Try the candidates in order; see the module docstring for the rules."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        clock = _Clock()
+        clock: ProviderClock[StreamEvent] = ProviderClock()
         for position, candidate in enumerate(self.candidates):
             try:
                 if candidate.problem:

@@ -36,6 +36,13 @@ if TYPE_CHECKING:
     )
     from llmring.streaming._manager import ManagedStream, StreamingManager
     from llmring.streaming._mock_stream import create_mock_stream
+    from llmring.streaming._requirements import (
+        Forbidden,
+        MaxLength,
+        PartialValidationResult,
+        Requirement,
+        ValidationResult,
+    )
     from llmring.streaming._response import StreamingResponse, collect_stream, stream_to_string
     from llmring.streaming._session import ChatSession, SessionBusyError
     from llmring.streaming._thunks import (
@@ -45,13 +52,7 @@ if TYPE_CHECKING:
         generate,
         wait_for_all,
     )
-    from llmring.streaming._validation import (
-        ChunkedStream,
-        PartialValidationResult,
-        Requirement,
-        ValidationResult,
-        stream_with_chunking,
-    )
+    from llmring.streaming._validation import ChunkedStream, stream_with_chunking
 
 #: where each public name lives
 _WHERE = {
@@ -67,8 +68,9 @@ _WHERE = {
     "ChunkEvent": "_events", "QuickCheckEvent": "_events", "StreamingDoneEvent": "_events",
     "FullValidationEvent": "_events", "CompletedEvent": "_events", "ErrorEvent": "_events",
     "StreamingEvent": "_events",
-    "Requirement": "_validation", "PartialValidationResult": "_validation",
-    "ValidationResult": "_validation", "ChunkedStream": "_validation",
+    "Requirement": "_requirements", "PartialValidationResult": "_requirements",
+    "ValidationResult": "_requirements", "MaxLength": "_requirements",
+    "Forbidden": "_requirements", "ChunkedStream": "_validation",
     "stream_with_chunking": "_validation",
 }
 
@@ -79,11 +81,13 @@ __all__ = [
     "Chunker",
     "CompletedEvent",
     "ErrorEvent",
+    "Forbidden",
     "FullValidationEvent",
     "GenerationClosedError",
     "GenerationErrors",
     "GenerationThunk",
     "ManagedStream",
+    "MaxLength",
     "ParagraphChunker",
     "PartialValidationResult",
     "QuickCheckEvent",

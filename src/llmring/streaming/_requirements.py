@@ -1,0 +1,239 @@
+"""Requirements: what each chunk (quickly) and the full text (finally) must satisfy.
+
+A :class:`Requirement` answers ``stream_validate(chunk)`` with ``"pass"``, ``"fail"`` or
+``"unknown"`` and ``validate(full_text)`` with passed or not. :func:`judge_chunk` and
+:func:`validate_text` run every requirement of a run concurrently
+(docs/validation.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Self, TypeVar
+
+__all__ = [
+    "Forbidden",
+    "MaxLength",
+    "PartialValidationResult",
+    "Requirement",
+    "ValidationResult",
+    "judge_chunk",
+    "validate_text",
+]
+
+CheckStatus = Literal["pass", "fail", "unknown"]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class PartialValidationResult:
+    """A requirement's verdict on one chunk: ``"pass"``, ``"fail"`` (stops the run) or
+    ``"unknown"`` (cannot tell yet). The run fills in ``requirement`` with its name."""
+
+    status: CheckStatus
+    reason: str = ""
+    requirement: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in ("pass", "fail", "unknown"):
+            raise ValueError(f"status must be 'pass', 'fail' or 'unknown', not {self.status!r}")
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """A requirement's verdict on the full text. The run fills in ``requirement``."""
+
+    passed: bool
+    reason: str = ""
+    requirement: str = ""
+
+
+class Requirement:
+    """A check on a stream: per chunk (:meth:`stream_validate`) and on the whole text
+    (:meth:`validate`). Subclass and override either or both.
+
+    Every run works on its own :meth:`fresh` copy (a deep copy by default), so state kept on
+    ``self`` (counters, text seen so far) starts anew each run and the original is untouched.
+    ``name`` defaults to the class name.
+    """
+
+    name: str = "Requirement"
+    description: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__
+
+    async def stream_validate(self, chunk: str) -> PartialValidationResult:
+        """Judge one chunk (chunks arrive in order). May raise: the run then ends with an
+        :class:`ErrorEvent`. The default cannot tell: ``"unknown"``."""
+        return PartialValidationResult("unknown")
+
+    async def validate(self, full_text: str) -> ValidationResult:
+        """Judge the whole text once the source has ended. The default passes."""
+        return ValidationResult(True)
+
+    def fresh(self) -> Self:
+        """The copy a run works on; override when a deep copy is wrong (shared clients)."""
+        return copy.deepcopy(self)
+
+    @staticmethod
+    def from_callables(
+        name: str,
+        *,
+        on_chunk: Callable[[str], bool | None | Awaitable[bool | None]] | None = None,
+        on_text: Callable[[str], bool | Awaitable[bool]] | None = None,
+        description: str = "",
+    ) -> Requirement:
+        """A stateless requirement from plain (or async) functions: ``on_chunk`` returns
+        ``True`` (pass), ``False`` (fail) or ``None`` (unknown); ``on_text`` returns a bool."""
+        return _CallableRequirement(name, on_chunk, on_text, description)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+async def _maybe_await(value: _T | Awaitable[_T]) -> _T:
+    return await value if inspect.isawaitable(value) else value
+
+
+class _CallableRequirement(Requirement):
+    def __init__(
+        self,
+        name: str,
+        on_chunk: Callable[[str], Any] | None,
+        on_text: Callable[[str], Any] | None,
+        description: str,
+    ) -> None:
+        self.name = name
+        self.description = description
+        self._on_chunk, self._on_text = on_chunk, on_text
+
+    async def stream_validate(self, chunk: str) -> PartialValidationResult:
+        if self._on_chunk is None:
+            return PartialValidationResult("unknown")
+        verdict = await _maybe_await(self._on_chunk(chunk))
+        if verdict is None:
+            return PartialValidationResult("unknown")
+        return PartialValidationResult("pass" if verdict else "fail")
+
+    async def validate(self, full_text: str) -> ValidationResult:
+        if self._on_text is None:
+            return ValidationResult(True)
+        return ValidationResult(bool(await _maybe_await(self._on_text(full_text))))
+
+
+class MaxLength(Requirement):
+    """At most ``limit`` characters in all (counted as the chunks arrive)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.seen = 0
+
+    async def stream_validate(self, chunk: str) -> PartialValidationResult:
+        self.seen += len(chunk)
+        if self.seen > self.limit:
+            return PartialValidationResult("fail", f"{self.seen} characters > {self.limit}")
+        return PartialValidationResult("pass")
+
+    async def validate(self, full_text: str) -> ValidationResult:
+        ok = len(full_text) <= self.limit
+        return ValidationResult(ok, "" if ok else f"{len(full_text)} characters > {self.limit}")
+
+
+class Forbidden(Requirement):
+    """None of ``phrases`` may appear (case-insensitive unless ``case_sensitive``), even across
+    a chunk boundary."""
+
+    def __init__(self, phrases: Iterable[str], *, case_sensitive: bool = False) -> None:
+        self.case_sensitive = case_sensitive
+        self.phrases = [self._norm(p) for p in phrases]
+        self._tail = ""
+
+    def _norm(self, text: str) -> str:
+        return text if self.case_sensitive else text.casefold()
+
+    def _find(self, text: str) -> str | None:
+        return next((p for p in self.phrases if p and p in self._norm(text)), None)
+
+    async def stream_validate(self, chunk: str) -> PartialValidationResult:
+        window = self._tail + chunk
+        longest = max((len(p) for p in self.phrases), default=0)
+        self._tail = window[-longest:] if longest else ""
+        found = self._find(window)
+        return PartialValidationResult("fail", f"contains {found!r}") if found else (
+            PartialValidationResult("pass"))
+
+    async def validate(self, full_text: str) -> ValidationResult:
+        found = self._find(full_text)
+        return ValidationResult(found is None, f"contains {found!r}" if found else "")
+
+
+
+_R = TypeVar("_R", PartialValidationResult, ValidationResult)
+
+
+def _named(result: object, requirement: Requirement, kind: type[_R]) -> _R:
+    if not isinstance(result, kind):
+        raise TypeError(f"{requirement!r} returned {result!r}, not a {kind.__name__}")
+    return result if result.requirement else dataclasses.replace(result, requirement=requirement.name)
+
+
+async def judge_chunk(
+    requirements: list[Requirement], chunk: str
+) -> list[PartialValidationResult]:
+    """Every requirement's verdict, in requirement order; the first failure cancels the rest
+    (only the verdicts given by then are returned). A requirement's exception propagates."""
+    tasks = [asyncio.ensure_future(r.stream_validate(chunk)) for r in requirements]
+    verdicts: dict[int, PartialValidationResult] = {}
+    try:
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                position = tasks.index(task)
+                verdicts[position] = _named(task.result(), requirements[position],
+                                            PartialValidationResult)
+            if any(v.failed for v in verdicts.values()):
+                break
+    finally:
+        await _cancel_all(tasks)
+    return [verdicts[i] for i in sorted(verdicts)]
+
+
+async def validate_text(requirements: list[Requirement], text: str) -> list[ValidationResult]:
+    """Every requirement's verdict on the full text, run concurrently, in requirement order."""
+    results = await _gather_or_cancel([r.validate(text) for r in requirements])
+    return [_named(result, r, ValidationResult)
+            for result, r in zip(results, requirements, strict=True)]
+
+
+async def _gather_or_cancel(coros: list[Awaitable[_T]]) -> list[_T]:
+    """Run ``coros`` concurrently; on the first exception cancel the others and raise it."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        await _cancel_all(tasks)
+
+
+async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        # retrieve every outcome (no "exception was never retrieved"); our own cancellation,
+        # if any, is re-raised by the caller's ``finally``
+        await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()
