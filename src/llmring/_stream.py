@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from llmring._assembler import StreamAssembler
 from llmring._deadlines import ProviderClock
+from llmring._resource import AsyncResource
 from llmring.exceptions import (
     ProviderAuthenticationError,
     ProviderError,
@@ -153,7 +153,7 @@ class _StreamRun:
         return metadata
 
 
-class ChatStream:
+class ChatStream(AsyncResource):
     """An async iterator of :class:`StreamChunk` and an async context manager.
 
     One consumer only. ``aclose()`` is idempotent; leaving ``async with`` calls it, and so
@@ -200,16 +200,6 @@ class ChatStream:
         if self._gen is not None:
             await self._gen.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- what is known about the stream ---------------------------------------------------------
 

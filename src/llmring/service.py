@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
+from llmring._resource import AsyncResource
 from llmring._secrets import register_secret_env
 from llmring._stream import ChatStream
 from llmring.lockfile import find_lockfile, read_lockfile
@@ -45,7 +45,7 @@ class ModelCapabilities:
     supports_reasoning: bool
 
 
-class LLMRing:
+class LLMRing(AsyncResource):
     """One async API over every provider, driven by a lockfile.
 
     ``lockfile_path`` and ``profile`` default to discovery (see docs/lockfile.md). Use it as an
@@ -146,13 +146,3 @@ class LLMRing:
         for adapter in adapters:
             await adapter.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -11,9 +11,9 @@ import itertools
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from llmring._resource import AsyncResource
 from llmring.agents._errors import ToolRoundLimitError
 from llmring.agents._toolbox import AgentTool, Toolbox, ToolOutcome, parse_arguments
 from llmring.bots._core import shared_ring
@@ -204,7 +204,7 @@ class Agent:
             yield _tool_result_chunk(outcome, number)
 
 
-class AgentStream:
+class AgentStream(AsyncResource):
     """The chunks of an agent run: an async iterator and an async context manager.
 
     Content chunks are the model's, as they stream, round after round. Each tool call run adds a
@@ -245,9 +245,3 @@ class AgentStream:
             self._closed = True
             await self._chunks.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.aclose()

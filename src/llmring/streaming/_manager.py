@@ -23,10 +23,10 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterable
-from types import TracebackType
 from typing import Self
 
 from llmring._deadlines import ProviderClock
+from llmring._resource import AsyncResource
 from llmring.exceptions import ProviderTimeoutError, StreamInterruptedError
 from llmring.schemas import StreamChunk, StreamTimeouts
 from llmring.streaming._response import StreamingResponse, closer_of
@@ -36,7 +36,7 @@ __all__ = ["ManagedStream", "StreamingManager"]
 logger = logging.getLogger("llmring")
 
 
-class ManagedStream:
+class ManagedStream(AsyncResource):
     """One stream run by a :class:`StreamingManager`: an async iterator and context manager.
 
     One consumer only. ``aclose()`` is idempotent and closes the source. ``response`` is a
@@ -187,19 +187,9 @@ class ManagedStream:
         except Exception:
             logger.warning("closing interrupted stream %s failed", self.stream_id, exc_info=True)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
-class StreamingManager:
+class StreamingManager(AsyncResource):
     """Runs streams under deadlines and lets any task interrupt them.
 
     ``timeout`` bounds the total time spent waiting on a stream's source, ``idle_timeout``
@@ -266,16 +256,6 @@ class StreamingManager:
         while self._closers:
             await asyncio.gather(*self._closers)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- for ManagedStream ----------------------------------------------------------------
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from llmring._resource import AsyncResource
 from llmring.exceptions import LLMRingError
 from llmring.schemas import LLMRequest, LLMResponse
 
@@ -41,7 +41,7 @@ class GenerationErrors(ExceptionGroup[Exception]):
     results: list[str | None]
 
 
-class GenerationThunk:
+class GenerationThunk(AsyncResource):
     """One generation already running in the background; see :func:`generate`.
 
     Read it whole (``await avalue()``), piece by piece (``await astream()``, ``async for``;
@@ -229,16 +229,6 @@ class GenerationThunk:
         await asyncio.wait([self._task])
         self._finish()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def generate(ring: LLMRing, request: LLMRequest, *, buffer: int = 256) -> GenerationThunk:

@@ -10,9 +10,9 @@ the run. When the source ends, each requirement checks the full text.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from llmring._resource import AsyncResource
 from llmring.schemas import LLMRequest, StreamChunk
 from llmring.streaming._chunking import Chunker, ChunkingName, get_chunker
 from llmring.streaming._events import (
@@ -69,7 +69,7 @@ def stream_with_chunking(
     return ChunkedStream(source, get_chunker(chunking), fresh, ring)
 
 
-class ChunkedStream:
+class ChunkedStream(AsyncResource):
     """One run of :func:`stream_with_chunking`; consume it once, with exactly one of
     :meth:`astream` (the released chunks), :meth:`events` (typed events) or :meth:`acomplete`.
 
@@ -254,16 +254,6 @@ class ChunkedStream:
         finally:
             await self._close_source()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         state = self.outcome or ("running" if self._consumer else "not started")
