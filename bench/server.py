@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from streams import CONTENT_TYPES, body
+
 from tests.loopback import LoopbackServer, RecordedRequest, Reply
 
 SYNTHETIC = re.compile(r"^/s/(?P<provider>[a-z]+)-(?P<n>\d+)(?:-d(?P<ms>\d+(?:\.\d+)?))?/")

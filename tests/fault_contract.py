@@ -24,6 +24,12 @@ from llmring.exceptions import (
     ProviderResponseError,
     StreamInterruptedError,
 )
+from llmring.streaming import (
+    PartialValidationResult,
+    Requirement,
+    StreamingManager,
+    stream_with_chunking,
+)
 from tests.loopback import WIRE, Reply
 from tests.wire_harness import PROVIDERS, provider_ring, run_stream, user_request
 
@@ -36,6 +42,17 @@ HTTP_ERRORS = [
     (500, ProviderResponseError, True),
     (529, ProviderResponseError, True),
 ]
+
+
+class OneWordOnly(Requirement):
+    """Fails the second chunk."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    async def stream_validate(self, chunk: str) -> PartialValidationResult:
+        self.seen += 1
+        return PartialValidationResult("pass" if self.seen == 1 else "fail", "a second word")
 
 
 async def assert_no_pending_tasks() -> None:
@@ -240,4 +257,77 @@ class FaultContract:
                 await task
             await server.wait_for_disconnect(1.0)
         assert server.completed == []
+        await assert_no_pending_tasks()
+
+    # -- the streaming toolkit closes the provider's connection too ---------------------------
+
+    def paced(self, wire_body: bytes) -> Reply:
+        """The recording in 64-byte pieces, 50 ms apart: seconds in all, so an early stop shows."""
+        return self.stream_reply(wire_body, splits=list(range(64, len(wire_body), 64)), delay=0.05)
+
+    async def test_manager_interrupt_closes_the_connection(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        delivered = ""
+        async with provider_ring(self.provider, self.paced(wire_body), project,
+                                 monkeypatch) as (ring, server), StreamingManager() as manager:
+            stream = manager.stream_with_timeout(ring.chat_stream(self.request()),
+                                                 stream_id="chat-1")
+            with pytest.raises(StreamInterruptedError) as caught:
+                async for chunk in stream:
+                    delivered += chunk.delta
+                    if delivered:
+                        assert manager.interrupt("chat-1")
+            disconnect = await server.wait_for_disconnect(1.0)
+            assert not manager.interrupt("chat-1")  # no longer running
+        assert delivered and caught.value.partial_response == delivered
+        assert self.expected_text.startswith(delivered) and delivered != self.expected_text
+        assert disconnect.bytes_sent < len(wire_body) and server.completed == []
+        await assert_no_pending_tasks()
+
+    async def test_manager_deadline_counts_the_provider_not_the_consumer(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The consumer dawdles 0.5 s over the first chunk (more than the 0.3 s idle limit, not
+        # counted); then the provider stalls, which is.
+        reply = self.stream_reply(wire_body, stall_after=len(wire_body) * 2 // 3)
+        delivered = ""
+        async with (provider_ring(self.provider, reply, project, monkeypatch) as (ring, server),
+                    StreamingManager(idle_timeout=0.3) as manager):
+            stream = manager.stream_with_timeout(ring.chat_stream(self.request()))
+            with pytest.raises(StreamInterruptedError) as caught:
+                async for chunk in stream:
+                    if not delivered and chunk.delta:
+                        await asyncio.sleep(0.5)
+                    delivered += chunk.delta
+            await server.wait_for_disconnect(1.0)
+        assert delivered and caught.value.partial_response == delivered
+        assert "0.3s" in str(caught.value)
+        assert server.completed == []
+        await assert_no_pending_tasks()
+
+    async def test_failed_chunk_check_closes_the_connection(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async with provider_ring(self.provider, self.paced(wire_body), project,
+                                 monkeypatch) as (ring, server):
+            stream = stream_with_chunking(self.request(), "word", [OneWordOnly()], ring=ring)
+            released = [chunk async for chunk in stream.astream()]
+            disconnect = await server.wait_for_disconnect(1.0)
+        assert stream.outcome == "chunk_check_failed" and len(released) == 1
+        assert self.expected_text.startswith(released[0])
+        assert disconnect.bytes_sent < len(wire_body) and server.completed == []
+        await assert_no_pending_tasks()
+
+    async def test_closing_a_generation_closes_the_connection(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async with provider_ring(self.provider, self.paced(wire_body), project,
+                                 monkeypatch) as (ring, server):
+            thunk = ring.generate(self.request())
+            first = await thunk.astream()
+            await thunk.aclose()
+            disconnect = await server.wait_for_disconnect(1.0)
+        assert first and self.expected_text.startswith(first) and thunk.is_computed()
+        assert disconnect.bytes_sent < len(wire_body) and server.completed == []
         await assert_no_pending_tasks()

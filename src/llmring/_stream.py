@@ -200,7 +200,6 @@ class ChatStream(AsyncResource):
         if self._gen is not None:
             await self._gen.aclose()
 
-
     # -- what is known about the stream ---------------------------------------------------------
 
     @property

@@ -188,7 +188,6 @@ class ManagedStream(AsyncResource):
             logger.warning("closing interrupted stream %s failed", self.stream_id, exc_info=True)
 
 
-
 class StreamingManager(AsyncResource):
     """Runs streams under deadlines and lets any task interrupt them.
 
@@ -255,7 +254,6 @@ class StreamingManager(AsyncResource):
             await stream._closed.wait()
         while self._closers:
             await asyncio.gather(*self._closers)
-
 
     # -- for ManagedStream ----------------------------------------------------------------
 

@@ -230,7 +230,6 @@ class GenerationThunk(AsyncResource):
         self._finish()
 
 
-
 def generate(ring: LLMRing, request: LLMRequest, *, buffer: int = 256) -> GenerationThunk:
     """Start streaming ``request`` in the background and return its thunk at once.
 
