@@ -183,6 +183,8 @@ def write(results: Any, out: Path) -> None:
         " (min-max) over every timed stream. The **floor** is a bare httpx loop that splits"
         " the body into events and `json.loads` each, nothing else; **raw SDK** is the loop a"
         " user writes with the official SDK's own typed stream iterator.\n\n"
+        "The streaming toolkit's own overhead (`llmring.streaming`) is measured separately:"
+        " [benchmarks-toolkit.md](benchmarks-toolkit.md).\n\n"
         f"![{MAIN}-chunk stream, total time per contender](benchmarks.png)\n\n"
         f"## Versions\n\n{versions}\n\n## Results\n\n{tables(results)}\n"
     )

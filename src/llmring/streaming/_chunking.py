@@ -28,6 +28,17 @@ _PARAGRAPH_BREAK = re.compile(r"\n\s*\n(?=[^\S\n]*\S)")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 _LAST_WORD = re.compile(r"(\S*)\Z")
 _OPENERS = "\"'\u201c\u2018\u00ab([{*_"
+# What a sentence end is made of: a match the next delta can complete lies inside the buffer's
+# trailing run of these characters, so a search resumes there instead of rescanning it all.
+_SENTENCE_END_CHARS = frozenset(".!?\u2026" + _CLOSERS)
+
+
+def _trailing_run_start(buffer: str, extra: frozenset[str] = frozenset()) -> int:
+    """Where the buffer's trailing run of whitespace (and ``extra`` characters) begins."""
+    start = len(buffer)
+    while start and (buffer[start - 1].isspace() or buffer[start - 1] in extra):
+        start -= 1
+    return start
 
 #: words that a single "." after them does not end a sentence with (lower case, no final ".")
 ABBREVIATIONS = frozenset({
@@ -95,18 +106,42 @@ class WordChunker(Chunker):
         return match.end() if match else None
 
 
-class ParagraphChunker(Chunker):
+class _ResumingChunker(Chunker):
+    """A chunker whose chunk ends are runs of whitespace (and ``_run_chars``) before the next
+    visible character: after a search that found none, the next one starts at the buffer's
+    trailing run, so a long chunk is scanned once, not once per delta (linear, not quadratic)."""
+
+    _run_chars: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._resume = 0  # no chunk end can start before this index of the buffer
+
+    def chunk_end(self, buffer: str) -> int | None:
+        end = self._find_end(buffer, min(self._resume, len(buffer)))
+        self._resume = 0 if end is not None else _trailing_run_start(buffer, self._run_chars)
+        return end
+
+    def _find_end(self, buffer: str, start: int) -> int | None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        super().reset()
+        self._resume = 0
+
+
+class ParagraphChunker(_ResumingChunker):
     """Text up to and including a blank-line separator (``\\n\\n``, more newlines, ``\\r\\n``,
     blank lines holding spaces). Indentation after the separator starts the next paragraph."""
 
     name = "paragraph"
 
-    def chunk_end(self, buffer: str) -> int | None:
-        match = _PARAGRAPH_BREAK.search(buffer)
+    def _find_end(self, buffer: str, start: int) -> int | None:
+        match = _PARAGRAPH_BREAK.search(buffer, start)
         return match.end() if match else None
 
 
-class SentenceChunker(Chunker):
+class SentenceChunker(_ResumingChunker):
     """A sentence and the whitespace after it.
 
     A sentence ends at ``.``, ``!``, ``?`` or ``…`` (with any closing quotes, brackets or
@@ -118,9 +153,10 @@ class SentenceChunker(Chunker):
 
     name = "sentence"
     abbreviations: frozenset[str] = ABBREVIATIONS
+    _run_chars = _SENTENCE_END_CHARS
 
-    def chunk_end(self, buffer: str) -> int | None:
-        for match in _SENTENCE_END.finditer(buffer):
+    def _find_end(self, buffer: str, start: int) -> int | None:
+        for match in _SENTENCE_END.finditer(buffer, start):
             if not self._is_abbreviation(buffer, match):
                 return match.end()
         return None

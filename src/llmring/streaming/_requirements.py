@@ -179,7 +179,6 @@ class Forbidden(Requirement):
         return ValidationResult(found is None, f"contains {found!r}" if found else "")
 
 
-
 _R = TypeVar("_R", PartialValidationResult, ValidationResult)
 
 
