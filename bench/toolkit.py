@@ -381,20 +381,20 @@ def findings(times: dict[str, list[float]], failures: dict[str, str], chunks: in
         f"per chunk against {over('no deadline')} without one: every wait goes through the "
         "clock (`ProviderClock.next_event`: an `asyncio.timeout` scope, so a timer scheduled "
         "and cancelled, per chunk)."),
-        (f"- **Requirements cost most**: the word chunker with 1 trivial async requirement is "
-        f"{over('1 async')} per stream chunk, with 2 {over('2 async')} (about "
-        f"{per_word:.1f} µs per released word): `judge_chunk` starts one task per requirement "
-        "per released chunk and waits with `asyncio.wait`, so the cost is event-loop "
-        "round trips, not the checks."),
-        (f"- **Memory**: `collect_stream(keep_chunks=False)` peaks at {mb('keep_chunks=False', high)} "
-        f"on {high:,} chunks, the same as the plain loop ({mb('baseline', high)}); "
-        f"`keep_chunks=True` peaks at {mb('keep_chunks=True', high)} ({slope('keep_chunks=True')} "
-        f"bytes per chunk kept, the `StreamChunk` models). Not flat, though: without chunks the "
-        f"peak still grows {slope('keep_chunks=False')} bytes per chunk, as the plain loop's does: "
-        f"{slope('source')} of them are the source's own transient peak "
-        f"(`create_mock_stream` counts the usage with `re.findall` over the whole text), the "
-        f"rest the list of small `str` parts, joined only at the end, about "
-        f"{int(slope('keep_chunks=False')) - int(slope('source'))} bytes per part for {CHUNK_SIZE} characters of text."),
+        (f"- **Requirements**: the word chunker with 1 trivial async requirement is "
+        f"{over('1 async')} per stream chunk (awaited directly), with 2 {over('2 async')} "
+        f"(about {per_word:.1f} µs per released word): with several, `judge_chunk` runs one "
+        "task per requirement per released chunk, so the cost is event-loop round trips, not "
+        "the checks."),
+        (f"- **Memory**: on {high:,} chunks `collect_stream(keep_chunks=False)` peaks at "
+        f"{mb('keep_chunks=False', high)} against {mb('source', high)} for the source alone: "
+        f"{int(slope('keep_chunks=False')) - int(slope('source'))} bytes per chunk over the "
+        f"source, i.e. the text itself ({CHUNK_SIZE} characters a chunk; deltas are joined in "
+        f"blocks). The plain loop that keeps a list of deltas peaks at {mb('baseline', high)}, "
+        f"and `keep_chunks=True` at {mb('keep_chunks=True', high)} "
+        f"({slope('keep_chunks=True')} bytes per `StreamChunk` kept). The source's own "
+        f"{slope('source')} bytes per chunk are `create_mock_stream` counting usage with "
+        "`re.findall` over the whole text."),
     ]
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from llmring._text import TextPieces
 from llmring.providers.base import (
     Finish,
     ModelReport,
@@ -26,39 +27,13 @@ from llmring.schemas import FinishReason, LLMResponse, StreamChunk, ToolCallDelt
 
 __all__ = ["StreamAssembler"]
 
-_COMPACT_EVERY = 512  # join accumulated pieces now and then: long streams stay compact
-
-
-class _Pieces:
-    """Text built from many small pieces, joined lazily."""
-
-    __slots__ = ("_parts",)
-
-    def __init__(self) -> None:
-        self._parts: list[str] = []
-
-    def add(self, text: str) -> None:
-        parts = self._parts
-        parts.append(text)
-        if len(parts) >= _COMPACT_EVERY:
-            self._parts = ["".join(parts)]
-
-    def __bool__(self) -> bool:
-        return bool(self._parts)
-
-    def text(self) -> str:
-        if len(self._parts) > 1:
-            self._parts = ["".join(self._parts)]
-        return self._parts[0] if self._parts else ""
-
-
 class _ToolCall:
     __slots__ = ("arguments", "extra", "id", "name")
 
     def __init__(self) -> None:
         self.id: str | None = None
         self.name: str | None = None
-        self.arguments = _Pieces()
+        self.arguments = TextPieces()
         self.extra: dict[str, Any] = {}
 
     def as_openai(self, index: int) -> dict[str, Any]:
@@ -87,8 +62,8 @@ class StreamAssembler:
     def __init__(self, provider: str, model: str) -> None:
         self.provider = provider
         self.model = model
-        self._text = _Pieces()
-        self._reasoning = _Pieces()
+        self._text = TextPieces()
+        self._reasoning = TextPieces()
         self._calls: dict[int, _ToolCall] = {}
         self._usage: dict[str, Any] = {}
         self.finish_reason: FinishReason | None = None

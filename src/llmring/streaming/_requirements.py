@@ -193,6 +193,9 @@ async def judge_chunk(
 ) -> list[PartialValidationResult]:
     """Every requirement's verdict, in requirement order; the first failure cancels the rest
     (only the verdicts given by then are returned). A requirement's exception propagates."""
+    if len(requirements) == 1:  # nothing to run alongside: no task needed
+        only = requirements[0]
+        return [_named(await only.stream_validate(chunk), only, PartialValidationResult)]
     tasks = [asyncio.ensure_future(r.stream_validate(chunk)) for r in requirements]
     verdicts: dict[int, PartialValidationResult] = {}
     try:
@@ -227,12 +230,11 @@ async def _gather_or_cancel(coros: list[Awaitable[_T]]) -> list[_T]:
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
-    for task in tasks:
+    running = [task for task in tasks if not task.done()]
+    for task in running:
         task.cancel()
-    if tasks:
-        # retrieve every outcome (no "exception was never retrieved"); our own cancellation,
-        # if any, is re-raised by the caller's ``finally``
-        await asyncio.wait(tasks)
-        for task in tasks:
-            if not task.cancelled():
-                task.exception()
+    if running:  # our own cancellation, if any, is re-raised by the caller's ``finally``
+        await asyncio.wait(running)
+    for task in tasks:  # retrieve every outcome (no "exception was never retrieved")
+        if not task.cancelled():
+            task.exception()

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from llmring._text import TextPieces
 from llmring.schemas import FinishReason, StreamChunk
 
 __all__ = ["StreamingResponse", "collect_stream", "stream_to_string"]
@@ -19,7 +20,7 @@ class StreamingResponse:
 
     Feed it with :meth:`add_chunk` (or let :func:`collect_stream` do it). ``chunk_count``
     counts every chunk added, the terminal one included; ``chunks`` keeps them only when
-    ``keep_chunks`` is true, so a long stream can be followed in flat memory. ``usage``,
+    ``keep_chunks`` is true; without them a long stream costs about its text's size. ``usage``,
     ``finish_reason``, ``tool_calls`` and ``metadata`` come from the terminal chunk.
     """
 
@@ -28,8 +29,8 @@ class StreamingResponse:
         self.model: str | None = None
         self.provider: str | None = None
         self._keep_chunks = keep_chunks
-        self._parts: list[str] = []  # joined lazily: appending stays O(1) per chunk
-        self._reasoning: list[str] = []
+        self._text = TextPieces()  # O(1) per delta, memory near the text's own size
+        self._reasoning = TextPieces()
         self._chunks: list[StreamChunk] = []
         self._count = 0
         self._started = time.monotonic()
@@ -48,9 +49,9 @@ class StreamingResponse:
         if self._keep_chunks:
             self._chunks.append(chunk)
         if chunk.delta:
-            self._parts.append(chunk.delta)
+            self._text.add(chunk.delta)
         if chunk.reasoning:
-            self._reasoning.append(chunk.reasoning)
+            self._reasoning.add(chunk.reasoning)
         self.model = chunk.model or self.model
         self.provider = chunk.provider or self.provider
         if chunk.is_terminal:
@@ -61,12 +62,12 @@ class StreamingResponse:
     @property
     def complete_text(self) -> str:
         """All text deltas so far, joined."""
-        return _joined(self._parts)
+        return self._text.text()
 
     @property
     def reasoning(self) -> str:
         """All reasoning text so far, joined (``""`` when the model streamed none)."""
-        return _joined(self._reasoning)
+        return self._reasoning.text()
 
     def __str__(self) -> str:
         return self.complete_text
@@ -123,13 +124,6 @@ class StreamingResponse:
         if self._ended_at is None or self._first_at is None:
             return None
         return self._ended_at - self._first_at
-
-
-def _joined(parts: list[str]) -> str:
-    """Join ``parts`` and keep the result as the only part, so repeated reads stay cheap."""
-    if len(parts) > 1:
-        parts[:] = ["".join(parts)]
-    return parts[0] if parts else ""
 
 
 def closer_of(
