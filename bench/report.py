@@ -158,7 +158,8 @@ def tables(results: Any) -> str:
     return "\n\n".join(parts)
 
 
-def _machine() -> str:
+def machine() -> str:
+    """The CPU, cores, OS and Python of this run (the toolkit benchmark's page uses it too)."""
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -177,7 +178,7 @@ def write(results: Any, out: Path) -> None:
     notes = BENCH / "NOTES.md"
     text = (
         "# Benchmarks\n\n"
-        f"Measured {datetime.date.today().isoformat()} on {_machine()} with `python bench/run.py`"
+        f"Measured {datetime.date.today().isoformat()} on {machine()} with `python bench/run.py`"
         " (see bench/README.md). Every contender streams the same bytes from the same loopback"
         " server (a separate process); rounds alternate the contenders; figures are medians"
         " (min-max) over every timed stream. The **floor** is a bare httpx loop that splits"

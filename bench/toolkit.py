@@ -23,8 +23,6 @@ import datetime
 import gc
 import hashlib
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,6 +31,8 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from report import machine  # bench/ is on sys.path when run as a script
 
 if TYPE_CHECKING:
     from llmring import LLMRing
@@ -248,19 +248,6 @@ def pieces(chunking: str, chunks: int) -> int:
 
 # -- report ----------------------------------------------------------------------------------
 
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
-
-
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
@@ -310,7 +297,7 @@ def write(times: dict[str, list[float]], failures: dict[str, str], chunks: int, 
           command: str) -> str:
     text = (
         "# Benchmarks: the streaming toolkit\n\n"
-        f"Measured {datetime.date.today().isoformat()} on {_machine()} with `{command}` "
+        f"Measured {datetime.date.today().isoformat()} on {machine()} with `{command}` "
         "(see bench/README.md; the adapters against the raw SDKs are in "
         "[benchmarks.md](benchmarks.md)).\n\n"
         "## Method\n\n"
