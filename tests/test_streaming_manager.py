@@ -39,6 +39,14 @@ async def read(stream: ManagedStream, into: list[str], pause: float = 0.0) -> No
             await asyncio.sleep(pause)
 
 
+async def reading(stream: ManagedStream, into: list[str]) -> asyncio.Task[None]:
+    """A consumer task of ``stream``, returned once it has received its first chunk."""
+    consumer = asyncio.create_task(read(stream, into))
+    while not into:
+        await asyncio.sleep(0.005)
+    return consumer
+
+
 # -- deadlines ---------------------------------------------------------------------------------
 
 
@@ -156,9 +164,7 @@ async def test_interrupt_without_a_deadline() -> None:
     received: list[str] = []
     async with LLMRing() as ring, StreamingManager() as manager:
         stream = manager.stream_with_timeout(ring.chat_stream(request("stall_after=1")))
-        consumer = asyncio.create_task(read(stream, received))
-        while not received:
-            await asyncio.sleep(0.005)
+        consumer = await reading(stream, received)
         assert manager.interrupt(stream.stream_id)
         with pytest.raises(StreamInterruptedError) as caught:
             await consumer
@@ -190,9 +196,7 @@ async def test_leaving_the_manager_closes_running_streams() -> None:
             idle = manager.stream_with_timeout(ring.chat_stream(request()))
             assert (await anext(idle)).delta == "One "
             busy = manager.stream_with_timeout(ring.chat_stream(request("stall_after=1")))
-            consumer = asyncio.create_task(read(busy, received))
-            while not received:
-                await asyncio.sleep(0.005)
+            consumer = await reading(busy, received)
             assert len(manager.active) == 2
         assert manager.active == []
         assert [r.closed for r in ledger.records] == [True, True]
@@ -216,9 +220,7 @@ async def test_external_cancellation_propagates_and_closes_the_source() -> None:
     received: list[str] = []
     async with LLMRing() as ring, StreamingManager(timeout=10, idle_timeout=5) as manager:
         stream = manager.stream_with_timeout(ring.chat_stream(request("stall_after=1")))
-        consumer = asyncio.create_task(read(stream, received))
-        while not received:
-            await asyncio.sleep(0.005)
+        consumer = await reading(stream, received)
         consumer.cancel()
         with pytest.raises(asyncio.CancelledError):
             await consumer
@@ -230,9 +232,7 @@ async def test_a_cancellation_racing_an_interrupt_still_propagates() -> None:
     received: list[str] = []
     async with LLMRing() as ring, StreamingManager() as manager:
         stream = manager.stream_with_timeout(ring.chat_stream(request("stall_after=1")))
-        consumer = asyncio.create_task(read(stream, received))
-        while not received:
-            await asyncio.sleep(0.005)
+        consumer = await reading(stream, received)
         assert manager.interrupt(stream.stream_id)
         consumer.cancel()  # in the same tick: the task's own cancellation must win
         with pytest.raises(asyncio.CancelledError):
