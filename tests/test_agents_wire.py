@@ -3,7 +3,7 @@
 Round 1 is a recorded tool-call stream, round 2 a recorded text stream. The agent must run the
 tool with the recorded arguments, send the call and its result back in the provider's own
 format (checked on the request body the SDK sent for round 2), and end with the recording's
-text. Expected values were read off the recordings in ``../shared/wire``.
+text. Expected values were read off the recordings in ``tests/wire``.
 """
 
 from __future__ import annotations
@@ -17,12 +17,8 @@ import pytest
 
 from llmring.agents import Agent, ToolRoundLimitError
 from llmring.bots.tools import Tool
-from tests.loopback import WIRE, RecordedRequest, Reply
+from tests.loopback import RecordedRequest, Reply
 from tests.wire_harness import provider_ring
-
-if not WIRE.exists():
-    pytest.skip("../shared/wire is not beside this checkout", allow_module_level=True)
-
 
 Calls = list[dict[str, Any]]  # the arguments each tool call was run with
 

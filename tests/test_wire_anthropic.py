@@ -1,5 +1,5 @@
 """Wire conformance for the ``anthropic`` adapter: every recorded Messages API stream in
-``../shared/wire/anthropic/``, replayed byte for byte (and split at random byte boundaries) to
+``tests/wire/anthropic/``, replayed byte for byte (and split at random byte boundaries) to
 the real ``anthropic`` SDK through the loopback server.
 
 The expectations were read off the recorded files, not from the adapter's output:
@@ -28,9 +28,6 @@ import pytest
 from llmring.exceptions import ProviderResponseError, StreamInterruptedError
 from tests.loopback import WIRE, Reply
 from tests.wire_harness import Outcome, provider_ring, run_stream, user_request
-
-if not WIRE.exists():
-    pytest.skip("../shared/wire is not beside this checkout", allow_module_level=True)
 
 MODEL = "anthropic:test-model"
 

@@ -1,7 +1,7 @@
 """Wire conformance for the ``google`` adapter: every recorded Gemini stream (Gemini API and
 Vertex AI), replayed byte for byte to the real ``google-genai`` SDK.
 
-The expectations were read off the recorded files (``../shared/wire/gemini/*.sse``), not from
+The expectations were read off the recorded files (``tests/wire/gemini/*.sse``), not from
 the adapter's output: text is the concatenation of the non-thought ``text`` parts (plus code
 execution rendered as Markdown blocks, the adapter's documented rule), reasoning that of the
 ``thought: true`` parts, tool calls are the ``functionCall`` parts in order, usage is the last
@@ -29,9 +29,6 @@ from llmring.exceptions import (
 )
 from tests.loopback import WIRE, Reply
 from tests.wire_harness import PROVIDERS, Outcome, provider_ring, run_stream, user_request
-
-if not WIRE.exists():
-    pytest.skip("../shared/wire is not beside this checkout", allow_module_level=True)
 
 PATH = "/v1/models/gemini-test:streamGenerateContent?alt=sse"
 MODEL = "google:gemini-test"

@@ -1,5 +1,5 @@
 """Wire conformance for the ``ollama`` adapter: every recorded ``/api/chat`` stream in
-``../shared/wire/ollama/`` replayed byte for byte to the adapter (and the SDK's httpx client).
+``tests/wire/ollama/`` replayed byte for byte to the adapter (and the SDK's httpx client).
 
 The expectations were read off the recorded files, not from the adapter's output: the text
 is the concatenation of ``message.content``, the reasoning that of ``message.thinking``
@@ -25,9 +25,6 @@ from llmring.providers.base import ReasoningDelta, TextDelta
 from llmring.providers.ollama._events import ThinkTagSplitter
 from tests.loopback import WIRE, Reply
 from tests.wire_harness import Outcome, provider_ring, run_stream, user_request
-
-if not WIRE.exists():
-    pytest.skip("../shared/wire is not beside this checkout", allow_module_level=True)
 
 MODEL = "ollama:test-model"
 GENERATED_ID = re.compile(r"call_(\d+)_[0-9a-f]{12}")

@@ -1,7 +1,7 @@
 """Wire conformance for the ``openai`` adapter: every recorded Chat Completions stream (and the
 OpenAI-compatible extras), replayed byte for byte to the real ``openai`` SDK.
 
-The expectations below were read off the recorded files (``../shared/wire/openai/*.sse``), not
+The expectations below were read off the recorded files (``tests/wire/openai/*.sse``), not
 from the adapter's output: the text is the concatenation of ``delta.content`` (and
 ``delta.refusal``) of choice 0, tool calls are joined by ``index``, usage is the final chunk's.
 """
@@ -18,9 +18,6 @@ import pytest
 from llmring.exceptions import ProviderResponseError, StreamInterruptedError
 from tests.loopback import WIRE, Reply
 from tests.wire_harness import provider_ring, run_stream, user_request
-
-if not WIRE.exists():
-    pytest.skip("../shared/wire is not beside this checkout", allow_module_level=True)
 
 
 def usage(prompt: int, completion: int, total: int, *, cached: int | None = 0,
