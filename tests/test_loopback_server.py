@@ -54,12 +54,23 @@ async def test_routes_choose_the_reply() -> None:
 
 
 async def test_server_close_cancels_stalled_replies() -> None:
-    async with LoopbackServer(Reply(b"xx", stall_after=1)) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-        await writer.drain()
-        await reader.readuntil(b"\r\n\r\n")
-    writer.close()
+    # A reply stalled forever (the client still listening) must not keep the server open:
+    # leaving ``async with`` ends it and drops the connection, without the rest of the body.
+    server = LoopbackServer(Reply(b"xy", stall_after=1))
+    async with asyncio.timeout(10):  # a guard against a hang, not a measurement
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET /stalled HTTP/1.1\r\nhost: x\r\n\r\n")
+            await writer.drain()
+            await reader.readuntil(b"\r\n\r\n")
+            assert await reader.readuntil(b"x\r\n") == b"1\r\nx\r\n"  # the byte before the stall
+            await asyncio.sleep(0.05)
+            assert not reader.at_eof() and server.completed == []  # still stalled, still open
+        # the server closed: the client sees the connection end, with no "y" and no end chunk
+        assert await reader.read() == b""
+        writer.close()
+        await writer.wait_closed()
+    assert server.completed == [] and server.requests[0].path == "/stalled"
 
 
 async def test_next_request_read_by_the_hangup_watcher_is_not_lost() -> None:
