@@ -32,7 +32,7 @@ OURS = BENCH / "runners" / "ours.py"
 #: (label, chunks, milliseconds between events or None for one write)
 WORKLOADS = [("200", 200, None), ("2000", 2000, None), ("20000", 20000, None),
              ("200 paced 2 ms", 200, 2.0)]
-#: recorded text streams replayed from ../shared/wire (text only, so every contender agrees)
+#: recorded text streams replayed from tests/wire (text only, so every contender agrees)
 RECORDED = {"openai": "openai/chat-gpt-4o-mini-text-usage.sse",
             "anthropic": "anthropic/claude-sonnet-4-thinking-text.sse",
             "google": "gemini/gemini-2.5-pro-text.sse",

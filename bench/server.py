@@ -4,7 +4,7 @@
 ``/s/<provider>-<n>[-d<ms>]/``, a synthetic stream of ``n`` chunks in that provider's wire
 format (``-d<ms>``: one write per event with that many milliseconds between them; without it
 the body goes out in one write), and for ``/w/<provider-dir>/<file>/`` a recorded stream from
-``../shared/wire``. It runs until its standard input closes.
+``tests/wire``. It runs until its standard input closes.
 """
 
 from __future__ import annotations

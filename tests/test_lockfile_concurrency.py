@@ -9,87 +9,19 @@ truncated or invalid file (writes are a temp file + ``os.replace``).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from llmring.exceptions import ConfigurationError
 from llmring.lockfile import Binding, ModelRef, load_lockfile, parse_lockfile
+from tests.bind_race import ORIGINAL, Procs, finish, start_writers
 
 WRITERS = 20
-START_TIMEOUT = 30.0
-
-ORIGINAL = """\
-# Shared lockfile: every writer below must keep these comments.
-version = "1.0"
-default_profile = "default"
-
-[profiles.default]
-name = "default"
-
-# the chat alias
-[[profiles.default.bindings]]
-alias = "chatbot"
-models = ["mock:chatbot", "mock:fast"]   # primary, then fallback
-
-[[profiles.default.bindings]]
-alias = "deep"
-models = ["mock:deep"]
-"""
-
-# Imports llmring first (the slow part), says it is ready, waits for the start file, then
-# runs the real CLI: `llmring bind ALIAS MODEL --file PATH`.
-WORKER = """\
-import sys, time
-from pathlib import Path
-from llmring.cli import app
-ready, go = Path(sys.argv[1]), Path(sys.argv[2])
-ready.touch()
-deadline = time.monotonic() + 30
-while not go.exists():
-    if time.monotonic() > deadline:
-        sys.exit(99)
-    time.sleep(0.002)
-app(args=sys.argv[3:], prog_name="llmring")
-"""
-
-
-Procs = list[subprocess.Popen[str]]
 
 
 def _start_writers(tmp_path: Path, project: Path, path: Path) -> tuple[Procs, Path]:
-    """Start the writers; return them (all past their imports) and the start file to create."""
     sync = tmp_path / "sync"
     sync.mkdir()
-    go = sync / "go"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(sync / f"ready{i}"), str(go),
-             "bind", f"alias{i}", f"mock:model{i}", "--file", str(path)],
-            cwd=project, env=dict(os.environ), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        for i in range(WRITERS)
-    ]
-    deadline = time.monotonic() + START_TIMEOUT
-    while len(list(sync.glob("ready*"))) < WRITERS:
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            for proc in procs:
-                proc.kill()
-                proc.communicate()
-            raise AssertionError("the writer processes did not all start")
-        time.sleep(0.01)
-    return procs, go
-
-
-def _finish(procs: Procs) -> list[tuple[int, str]]:
-    results = []
-    for proc in procs:
-        _, stderr = proc.communicate(timeout=60)
-        results.append((proc.returncode, stderr))
-    return results
+    return start_writers(sync, project, path, WRITERS)
 
 
 def _check_final_file(path: Path, project: Path, results: list[tuple[int, str]]) -> None:
@@ -117,10 +49,8 @@ def test_twenty_concurrent_binds_all_survive(tmp_path: Path, project: Path) -> N
     path = project / "llmring.lock"
     path.write_text(ORIGINAL, encoding="utf-8")
     procs, go = _start_writers(tmp_path, project, path)
-    started = time.monotonic()
     go.touch()
-    results = _finish(procs)
-    assert time.monotonic() - started < 20
+    results = finish(procs)
     _check_final_file(path, project, results)
 
 
@@ -141,7 +71,7 @@ def test_reader_never_sees_a_partial_file_while_writers_run(tmp_path: Path, proj
             states.add(frozenset(lockfile.profile("default").bindings))
         except (UnicodeDecodeError, ConfigurationError) as exc:  # a torn or invalid read
             problems.append(f"read {reads}: {type(exc).__name__}: {exc}")
-    results = _finish(procs)
+    results = finish(procs)
     assert problems == []
     # the reader really overlapped the writers: it saw the file in intermediate states
     assert reads >= 10 and len(states) >= 2, (reads, len(states))
