@@ -65,7 +65,8 @@ def measure(rounds: int) -> dict[int, list[float | None]]:
 
 
 def table(times: dict[int, list[float | None]]) -> str:
-    lines = ["| writers | ms until all have exited, median (min-max) | ms per bind |", "|---|---|---|"]
+    lines = ["| writers | ms until all have exited, median (min-max) | ms per bind |",
+             "|---|---|---|"]
     for writers, values in times.items():
         if None in values:
             lines.append(f"| {writers} | failed | - |")

@@ -1,6 +1,7 @@
 """Wire conformance for the ``anthropic`` adapter: every recorded Messages API stream in
 ``tests/wire/anthropic/``, replayed byte for byte (and split at random byte boundaries) to
-the real ``anthropic`` SDK through the loopback server.
+the real ``anthropic`` SDK through the loopback server, by the shared wire contract
+(``tests/wire_contract.py``).
 
 The expectations were read off the recorded files, not from the adapter's output:
 
@@ -18,7 +19,6 @@ The expectations were read off the recorded files, not from the adapter's output
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import pytest
 
 from llmring.exceptions import ProviderResponseError, StreamInterruptedError
 from tests.loopback import WIRE, Reply
+from tests.wire_contract import Expected, WireContract, check_common
 from tests.wire_harness import Outcome, provider_ring, run_stream, user_request
 
 MODEL = "anthropic:test-model"
@@ -56,18 +57,6 @@ class Call:
         if self.thinking is not None:
             call["provider_data"] = {"anthropic_thinking": self.thinking}
         return call
-
-
-@dataclass
-class Expected:
-    text: str
-    reasoning: str
-    finish: str
-    raw: str
-    usage: dict[str, int]
-    model: str
-    chunks: tuple[int, int, int]  # content chunks with text, with reasoning, with a tool fragment
-    calls: tuple[Call, ...] = ()
 
 
 THINKING_TEXT_TEXT = (
@@ -191,64 +180,60 @@ WIRE_EXPECTED = {
     "claude-haiku-4-5-stop-sequence": Expected(
         '\ndef pelican():\n    return "A large waterbird with a long bill and a throat pouch for '
         'catching fish."\n',
-        "", "stop", "stop_sequence", usage(16, 28), "claude-haiku-4-5-20251001", (4, 0, 0)),
+        "stop", "stop_sequence", usage(16, 28), "claude-haiku-4-5-20251001", chunks=(4, 0, 0)),
     # a tool with no input: the one input_json_delta is "", so the arguments are "{}"
     "claude-haiku-4-5-tool-use": Expected(
-        "", "", "tool_calls", "tool_use", usage(543, 40), "claude-haiku-4-5-20251001", (0, 0, 1),
-        (Call("toolu_01CzN6riCPqw4pVSuTd9Dwn7", "pelican_name_generator", "{}", {}),)),
+        "", "tool_calls", "tool_use", usage(543, 40), "claude-haiku-4-5-20251001",
+        (Call("toolu_01CzN6riCPqw4pVSuTd9Dwn7", "pelican_name_generator", "{}", {}),),
+        chunks=(0, 0, 1)),
     # text, thinking, text: the two text blocks join with nothing between them
     "claude-opus-4-6-adaptive-thinking": Expected(
-        "\n\n1. **Captain Scoop**\n2. **Gullet**", "Brief answer with two pet pelican names.",
-        "stop", "end_turn", usage(34, 44), "claude-opus-4-6", (10, 7, 0)),
+        "\n\n1. **Captain Scoop**\n2. **Gullet**", "stop", "end_turn", usage(34, 44),
+        "claude-opus-4-6", reasoning="Brief answer with two pet pelican names.",
+        chunks=(10, 7, 0)),
     # 10 server_tool_use blocks with their input_json_delta, none of them a client call;
     # message_delta's input_tokens (404500) replaces message_start's (2479)
     "claude-sonnet-4-5-pause-turn-web-search": Expected(
-        PAUSE_TEXT, PAUSE_REASONING, "pause", "pause_turn", usage(404500, 943, reasoning=261),
-        "claude-sonnet-4-5-20250929", (5, 7, 0)),
+        PAUSE_TEXT, "pause", "pause_turn", usage(404500, 943, reasoning=261),
+        "claude-sonnet-4-5-20250929", reasoning=PAUSE_REASONING, chunks=(5, 7, 0)),
     "claude-sonnet-4-5-redacted-thinking": Expected(
-        REDACTED_TEXT, "", "stop", "end_turn", usage(92, 189), "claude-sonnet-4-5-20250929",
-        (15, 0, 0)),
+        REDACTED_TEXT, "stop", "end_turn", usage(92, 189), "claude-sonnet-4-5-20250929",
+        chunks=(15, 0, 0)),
     "claude-sonnet-4-6-text": Expected(
-        "**Pete** or **Scoop**", "", "stop", "end_turn", usage(17, 12), "claude-sonnet-4-6",
-        (5, 0, 0)),
+        "**Pete** or **Scoop**", "stop", "end_turn", usage(17, 12), "claude-sonnet-4-6",
+        chunks=(5, 0, 0)),
     "claude-sonnet-4-long-tool-input": Expected(
-        "", "", "tool_calls", "tool_use", usage(416, 154), "claude-sonnet-4-20250514", (0, 0, 109),
+        "", "tool_calls", "tool_use", usage(416, 154), "claude-sonnet-4-20250514",
         (Call("toolu_01BLW7UYfUcuD4hBETUdPX9E", "__mirascope_formatted_output_tool__",
-              REFUSAL_ARGUMENTS, {"instructions": REFUSAL_INSTRUCTIONS}),)),
+              REFUSAL_ARGUMENTS, {"instructions": REFUSAL_INSTRUCTIONS}),),
+        chunks=(0, 0, 109)),
     "claude-sonnet-4-max-tokens": Expected(
-        MAX_TOKENS_TEXT, "", "length", "max_tokens", usage(15, 50), "claude-sonnet-4-20250514",
-        (7, 0, 0)),
+        MAX_TOKENS_TEXT, "length", "max_tokens", usage(15, 50), "claude-sonnet-4-20250514",
+        chunks=(7, 0, 0)),
     "claude-sonnet-4-parallel-tool-use": Expected(
-        "I'll add and multiply the numbers 2 and 3 for you.", "", "tool_calls", "tool_use",
-        usage(502, 137), "claude-sonnet-4-20250514", (4, 0, 8),
+        "I'll add and multiply the numbers 2 and 3 for you.", "tool_calls", "tool_use",
+        usage(502, 137), "claude-sonnet-4-20250514",
         (Call("toolu_01UYxUYC2zRPY8wiutnF48eP", "add", '{"a": 2, "b": 3}', {"a": 2, "b": 3}),
-         Call("toolu_01VaRx1jpWCvPhi7L4kywAcd", "multiply", '{"a": 2, "b": 3}', {"a": 2, "b": 3}))),
+         Call("toolu_01VaRx1jpWCvPhi7L4kywAcd", "multiply", '{"a": 2, "b": 3}', {"a": 2, "b": 3})),
+        chunks=(4, 0, 8)),
     "claude-sonnet-4-thinking-text": Expected(
-        THINKING_TEXT_TEXT, THINKING_TEXT_REASONING, "stop", "end_turn", usage(43, 282),
-        "claude-sonnet-4-20250514", (95, 13, 0)),
+        THINKING_TEXT_TEXT, "stop", "end_turn", usage(43, 282), "claude-sonnet-4-20250514",
+        reasoning=THINKING_TEXT_REASONING, chunks=(95, 13, 0)),
     "claude-sonnet-4-thinking-then-tool-use": Expected(
-        "", WEATHER_REASONING, "tool_calls", "tool_use", usage(424, 119), "claude-sonnet-4-20250514",
-        (0, 21, 7),
+        "", "tool_calls", "tool_use", usage(424, 119), "claude-sonnet-4-20250514",
         (Call("toolu_01Js4AMfx5qpTLhwTusnvT68", "weather", '{"location": "Florence, Italy"}',
               {"location": "Florence, Italy"},
-              [{"type": "thinking", "thinking": WEATHER_REASONING, "signature": WEATHER_SIGNATURE}]),)),
+              [{"type": "thinking", "thinking": WEATHER_REASONING, "signature": WEATHER_SIGNATURE}]),),
+        reasoning=WEATHER_REASONING, chunks=(0, 21, 7)),
     "claude-sonnet-4-web-search-citations": Expected(
-        CITATIONS_TEXT, "", "stop", "end_turn", usage(13520, 415), "claude-sonnet-4-20250514",
-        (112, 0, 0)),
+        CITATIONS_TEXT, "stop", "end_turn", usage(13520, 415), "claude-sonnet-4-20250514",
+        chunks=(112, 0, 0)),
 }
 
 
-def check(outcome: Outcome, expected: Expected) -> None:
-    outcome.check_contract()
+def check(outcome: Outcome, expected: Expected[Call]) -> None:
+    check_common(outcome, "anthropic", expected)
     terminal = outcome.terminal
-    assert outcome.text == expected.text
-    assert outcome.reasoning == expected.reasoning
-    assert (terminal.finish_reason, terminal.finish_reason_raw) == (expected.finish, expected.raw)
-    assert terminal.usage == expected.usage
-    assert (terminal.provider, terminal.model) == ("anthropic", expected.model)
-    counts = (sum(1 for c in outcome.chunks if c.delta), sum(1 for c in outcome.chunks if c.reasoning),
-              sum(1 for c in outcome.chunks if c.tool_call_delta))
-    assert counts == expected.chunks
     assert terminal.tool_calls == ([call.openai() for call in expected.calls] or None)
     calls = terminal.tool_calls or []
     for got, call in zip(calls, expected.calls, strict=True):
@@ -258,40 +243,13 @@ def check(outcome: Outcome, expected: Expected) -> None:
         (i, call.id, call.name) for i, call in enumerate(expected.calls)]
 
 
-def test_every_recorded_stream_has_expectations() -> None:
-    assert sorted(p.stem for p in (WIRE / "anthropic").glob("*.sse")) == sorted(WIRE_EXPECTED)
-
-
-@pytest.mark.parametrize("name", sorted(WIRE_EXPECTED))
-async def test_recorded_stream(name: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reply = Reply.wire(f"anthropic/{name}.sse")
-    async with provider_ring("anthropic", reply, project, monkeypatch) as (ring, server):
-        outcome = await run_stream(ring, user_request(MODEL))
-    check(outcome, WIRE_EXPECTED[name])
-    assert server.completed == ["/v1/messages"]
-
-
-@pytest.mark.parametrize("name", sorted(WIRE_EXPECTED))
-async def test_recorded_stream_split_at_random_boundaries(
-    name: str, project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    body = (WIRE / f"anthropic/{name}.sse").read_bytes()
-    rng = random.Random(name)
-    async with provider_ring("anthropic", Reply(), project, monkeypatch) as (ring, server):
-        for _ in range(4):
-            splits = sorted(rng.sample(range(1, len(body)), min(60, len(body) - 1)))
-            server.reply = Reply.wire(f"anthropic/{name}.sse", splits=splits, delay=0.0005)
-            check(await run_stream(ring, user_request(MODEL)), WIRE_EXPECTED[name])
-
-
-@pytest.mark.parametrize("name", ["claude-sonnet-4-6-text", "claude-sonnet-4-thinking-then-tool-use"])
-async def test_recorded_stream_one_byte_at_a_time(
-    name: str, project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    body = (WIRE / f"anthropic/{name}.sse").read_bytes()
-    reply = Reply.wire(f"anthropic/{name}.sse", splits=range(1, len(body)))
-    async with provider_ring("anthropic", reply, project, monkeypatch) as (ring, _):
-        check(await run_stream(ring, user_request(MODEL)), WIRE_EXPECTED[name])
+class TestAnthropicWire(WireContract):
+    provider = "anthropic"
+    path = "/v1/messages"
+    folder = "anthropic"
+    expected = WIRE_EXPECTED
+    byte_by_byte = ("claude-sonnet-4-6-text", "claude-sonnet-4-thinking-then-tool-use")
+    check = staticmethod(check)
 
 
 # -- synthetic streams: what the recordings do not show ------------------------------------------

@@ -50,7 +50,8 @@ def test_every_body_matches_its_sidecar() -> None:
         assert sidecar["provider"] == path.parent.name, path
         assert is_body(body) and sidecar_name(body) == path.name, (path, body)
         data = body.read_bytes()
-        if (len(data), hashlib.sha256(data).hexdigest()) != (sidecar["body_bytes"], sidecar["sha256"]):
+        recorded = (sidecar["body_bytes"], sidecar["sha256"])
+        if (len(data), hashlib.sha256(data).hexdigest()) != recorded:
             wrong.append(body.relative_to(WIRE).as_posix())
     assert wrong == [], "these recordings differ from their sidecars' body_bytes/sha256"
 

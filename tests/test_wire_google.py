@@ -1,5 +1,6 @@
 """Wire conformance for the ``google`` adapter: every recorded Gemini stream (Gemini API and
-Vertex AI), replayed byte for byte to the real ``google-genai`` SDK.
+Vertex AI), replayed byte for byte to the real ``google-genai`` SDK by the shared wire contract
+(``tests/wire_contract.py``).
 
 The expectations were read off the recorded files (``tests/wire/gemini/*.sse``), not from
 the adapter's output: text is the concatenation of the non-thought ``text`` parts (plus code
@@ -12,10 +13,9 @@ lines are pinned by length, SHA-256, head and tail.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +28,11 @@ from llmring.exceptions import (
     StreamInterruptedError,
 )
 from tests.loopback import WIRE, Reply
+from tests.wire_contract import Digest, Expected, WireContract, check_common
 from tests.wire_harness import PROVIDERS, Outcome, provider_ring, run_stream, user_request
 
 PATH = "/v1/models/gemini-test:streamGenerateContent?alt=sse"
 MODEL = "google:gemini-test"
-
-
-@dataclass(frozen=True)
-class Digest:
-    """A long text, exactly: its length, SHA-256, first and last characters."""
-
-    length: int
-    sha256: str
-    head: str
-    tail: str
-
-    def check(self, actual: str) -> None:
-        assert actual.startswith(self.head) and actual.endswith(self.tail), actual[:80]
-        assert len(actual) == self.length
-        assert hashlib.sha256(actual.encode()).hexdigest() == self.sha256
 
 
 @dataclass(frozen=True)
@@ -55,18 +41,6 @@ class Call:
     arguments: str  # the exact JSON text (json.dumps of the recorded args, key order kept)
     signature: tuple[str, int] | None = None  # (prefix, length) of thoughtSignature
     call_id: str | None = None  # Gemini's own id, when it sent one
-
-
-@dataclass(frozen=True)
-class Expected:
-    text: str | Digest
-    finish: str
-    raw: str
-    usage: dict[str, int]
-    model: str
-    calls: list[Call] = field(default_factory=list)
-    reasoning: str | Digest = ""
-    chunks: tuple[int, int, int] = (0, 0, 0)  # (text, reasoning, tool-call) content chunks
 
 
 def usage(prompt: int, completion: int, total: int, reasoning: int) -> dict[str, int]:
@@ -133,33 +107,12 @@ GEMINI = {
 }
 
 
-def test_every_recording_has_expectations() -> None:
-    recorded = {p.stem for p in (WIRE / "gemini").glob("*.sse")}
-    assert recorded == set(GEMINI)
+def check(outcome: Outcome, expected: Expected[Call]) -> None:
+    check_common(outcome, "google", expected)
+    check_calls(outcome.terminal.tool_calls, expected.calls)
 
 
-def check_text(actual: str, expected: str | Digest) -> None:
-    if isinstance(expected, Digest):
-        expected.check(actual)
-    else:
-        assert actual == expected
-
-
-def check(outcome: Outcome, expected: Expected) -> None:
-    outcome.check_contract()
-    terminal = outcome.terminal
-    check_text(outcome.text, expected.text)
-    check_text(outcome.reasoning, expected.reasoning)
-    assert (terminal.finish_reason, terminal.finish_reason_raw) == (expected.finish, expected.raw)
-    assert terminal.usage == expected.usage
-    assert (terminal.provider, terminal.model) == ("google", expected.model)
-    counts = (sum(1 for c in outcome.chunks if c.delta), sum(1 for c in outcome.chunks if c.reasoning),
-              sum(1 for c in outcome.chunks if c.tool_call_delta))
-    assert counts == expected.chunks
-    check_calls(terminal.tool_calls, expected.calls)
-
-
-def check_calls(calls: list[dict[str, Any]] | None, expected: list[Call]) -> None:
+def check_calls(calls: list[dict[str, Any]] | None, expected: Sequence[Call]) -> None:
     if not expected:
         assert calls is None
         return
@@ -182,40 +135,14 @@ def check_calls(calls: list[dict[str, Any]] | None, expected: list[Call]) -> Non
             assert "thought_signature" not in data
 
 
-def tool_call_ids(outcome: Outcome) -> list[str]:
-    return [c["id"] for c in outcome.terminal.tool_calls or []]
-
-
-@pytest.mark.parametrize("name", sorted(GEMINI))
-async def test_recorded_stream(name: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reply = Reply.wire(f"gemini/{name}.sse")
-    async with provider_ring("google", reply, project, monkeypatch) as (ring, server):
-        first = await run_stream(ring, user_request(MODEL))
-        second = await run_stream(ring, user_request(MODEL))
-    check(first, GEMINI[name])
-    check(second, GEMINI[name])
-    assert tool_call_ids(first) == tool_call_ids(second)  # stable ids across runs
-    assert [c.tool_call_delta for c in first.chunks[:-1]] == [c.tool_call_delta for c in second.chunks[:-1]]
-    assert server.completed == [PATH, PATH]
-
-
-@pytest.mark.parametrize("name", sorted(GEMINI))
-async def test_recorded_stream_split_at_random_boundaries(
-    name: str, project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    body = (WIRE / f"gemini/{name}.sse").read_bytes()
-    rng = random.Random(name)
-    async with provider_ring("google", Reply.wire(f"gemini/{name}.sse"), project, monkeypatch) as (ring, server):
-        whole = await run_stream(ring, user_request(MODEL))
-        for _ in range(4):
-            splits = sorted(rng.sample(range(1, len(body)), min(60, len(body) - 1)))
-            server.reply = Reply.wire(f"gemini/{name}.sse", splits=splits, delay=0.0005)
-            outcome = await run_stream(ring, user_request(MODEL))
-            check(outcome, GEMINI[name])
-            # the same content chunks, in the same order, however the bytes arrived
-            assert [(c.delta, c.reasoning, c.tool_call_delta) for c in outcome.chunks[:-1]] == [
-                (c.delta, c.reasoning, c.tool_call_delta) for c in whole.chunks[:-1]]
-            assert tool_call_ids(outcome) == tool_call_ids(whole)
+class TestGoogleWire(WireContract):
+    provider = "google"
+    path = PATH
+    model = "gemini-test"
+    folder = "gemini"
+    expected = GEMINI
+    byte_by_byte = ("gemini-2.5-flash-parallel-function-calls", "gemini-2.5-pro-text")
+    check = staticmethod(check)
 
 
 def _events(name: str) -> list[bytes]:

@@ -1,5 +1,6 @@
 """Wire conformance for the ``ollama`` adapter: every recorded ``/api/chat`` stream in
-``tests/wire/ollama/`` replayed byte for byte to the adapter (and the SDK's httpx client).
+``tests/wire/ollama/`` replayed byte for byte to the adapter (and the SDK's httpx client) by
+the shared wire contract (``tests/wire_contract.py``).
 
 The expectations were read off the recorded files, not from the adapter's output: the text
 is the concatenation of ``message.content``, the reasoning that of ``message.thinking``
@@ -10,10 +11,9 @@ are the numbers of lines with non-empty ``thinking`` / ``content`` / ``tool_call
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,25 +24,11 @@ from llmring.exceptions import ProviderResponseError
 from llmring.providers.base import ReasoningDelta, TextDelta
 from llmring.providers.ollama._events import ThinkTagSplitter
 from tests.loopback import WIRE, Reply
+from tests.wire_contract import Digest, Expected, WireContract, check_common, check_text
 from tests.wire_harness import Outcome, provider_ring, run_stream, user_request
 
 MODEL = "ollama:test-model"
 GENERATED_ID = re.compile(r"call_(\d+)_[0-9a-f]{12}")
-
-
-@dataclass(frozen=True)
-class Long:
-    """A long text, pinned by length, both ends and a digest."""
-
-    length: int
-    prefix: str
-    suffix: str
-    sha256: str
-
-    def check(self, text: str) -> None:
-        assert (len(text), text[:len(self.prefix)], text[-len(self.suffix):]) == (
-            self.length, self.prefix, self.suffix)
-        assert hashlib.sha256(text.encode()).hexdigest() == self.sha256
 
 
 @dataclass(frozen=True)
@@ -51,18 +37,6 @@ class Call:
     arguments: str  # exactly as llmring hands it on (json.dumps of the wire's object)
     parsed: dict[str, Any]
     id: str | None = None  # the wire's id; None: llmring generates a stable one
-
-
-@dataclass(frozen=True)
-class Expected:
-    text: str | Long
-    finish: str
-    raw: str
-    usage: dict[str, int]
-    model: str
-    chunks: tuple[int, int, int]  # (text, reasoning, tool-call) content chunks
-    reasoning: str | Long = ""
-    calls: tuple[Call, ...] = ()
 
 
 def usage(prompt: int, completion: int) -> dict[str, int]:
@@ -74,51 +48,51 @@ WEATHER_DETROIT = Call("weather", '{"city": "Detroit"}', {"city": "Detroit"})
 
 EXPECTED: dict[str, Expected] = {
     "cloud-gpt-oss-120b-thinking": Expected(
-        "1  \n2  \n3  \n4  \n5", "stop", "stop", usage(74, 57), "gpt-oss:120b", (9, 37, 0),
+        "1  \n2  \n3  \n4  \n5", "stop", "stop", usage(74, 57), "gpt-oss:120b", chunks=(9, 37, 0),
         reasoning='User asks: "Count from 1 to 5". Simple. Respond with numbers: 1 2 3 4 5. '
                   "Possibly each on separate line. Provide answer."),
     "gemma3-1b-length-stop": Expected(
         "Hello there! I’m doing well, thanks for asking. As an AI, I don’t really *feel* in the "
         "same way humans do, but I’m functioning perfectly and ready to help you with whatever "
-        "you need. 😊 ", "length", "length", usage(15, 50), "gemma3:1b", (50, 0, 0)),
+        "you need. 😊 ", "length", "length", usage(15, 50), "gemma3:1b", chunks=(50, 0, 0)),
     "gemma3-1b-long-text": Expected(
-        Long(677, "Okay, this is a surprisingly tricky question! Here's how we can figure",
-             " of a nautical mile varies slightly depending on the specific route.\n\n",
-             "b791e770127e83aa1af9d4ab0e3185158b77cd534637bfa4f26360f3f95b1431"),
-        "stop", "stop", usage(18, 203), "gemma3:1b", (202, 0, 0)),
+        Digest(677, "b791e770127e83aa1af9d4ab0e3185158b77cd534637bfa4f26360f3f95b1431",
+               "Okay, this is a surprisingly tricky question! Here's how we can figure",
+               " of a nautical mile varies slightly depending on the specific route.\n\n"),
+        "stop", "stop", usage(18, 203), "gemma3:1b", chunks=(202, 0, 0)),
     "gemma3-1b-text-chunked": Expected(
         "Okay, here we go!\n\n1, 2, 3, 4, 5\n", "stop", "stop", usage(16, 22), "gemma3:1b",
-        (21, 0, 0)),
+        chunks=(21, 0, 0)),
     "gpt-oss-thinking": Expected(
         "Sure thing! Let me know what you'd like to test or if there's anything specific you "
-        "need.", "stop", "stop", usage(69, 76), "gpt-oss", (19, 47, 0),
+        "need.", "stop", "stop", usage(69, 76), "gpt-oss", chunks=(19, 47, 0),
         reasoning='The user says "Test prompt". Likely they are just testing the system. We should '
                   'respond with a simple acknowledgment. Possibly "Sure, how can I help?" or '
                   '"Testing successful." We can respond politely. No special instructions.'),
     # Ollama says done_reason=stop after tool calls; llmring says tool_calls, raw stays stop.
     "granite3-dense-8b-tool-call": Expected(
-        "", "tool_calls", "stop", usage(149, 15), "granite3-dense:8b", (0, 0, 1),
+        "", "tool_calls", "stop", usage(149, 15), "granite3-dense:8b", chunks=(0, 0, 1),
         calls=(WEATHER_DETROIT,)),
     "llama3-text": Expected(
         "Why did the OpenTelemetry agent go to therapy?\n\nBecause it was feeling traced out and "
         "needed some instrumentation in its life!\n\n(Sorry, I know it's a bit of a stretch, but "
         "I hope it brought a smile to your face!)", "stop", "stop", usage(17, 50), "llama3",
-        (49, 0, 0)),
+        chunks=(49, 0, 0)),
     "qwen3-14b-single-tool-call": Expected(
-        "", "tool_calls", "stop", usage(263, 152), "qwen3:14b", (0, 0, 1),
+        "", "tool_calls", "stop", usage(263, 152), "qwen3:14b", chunks=(0, 0, 1),
         calls=(WEATHER_DETROIT,)),
     # One done:true line whose content opens with <think>...</think>: the block is reasoning
     # (whitespace next to the tags dropped), the rest is the answer.
     "qwen3-14b-think-tags-in-content": Expected(
         "The Detroit Tigers game is today at 3pm, and the weather in Detroit will be 75° and "
         "sunny. You shouldn't need a coat for the game!", "stop", "stop", usage(306, 188),
-        "qwen3:14b", (1, 1, 0),
-        reasoning=Long(645, "Okay, let me figure out how to answer the user's question. T",
-                       "at. I should present this information clearly and concisely.",
-                       "db99f74aa04f1c15ca0f4cf1936306f20e4f8f0df74c38d05b920f976446d782")),
+        "qwen3:14b", chunks=(1, 1, 0),
+        reasoning=Digest(645, "db99f74aa04f1c15ca0f4cf1936306f20e4f8f0df74c38d05b920f976446d782",
+                         "Okay, let me figure out how to answer the user's question. T",
+                         "at. I should present this information clearly and concisely.")),
     # The first call has no function.index on the wire, the second has index 1.
     "qwen3-14b-two-tool-calls": Expected(
-        "", "tool_calls", "stop", usage(218, 306), "qwen3:14b", (0, 0, 2),
+        "", "tool_calls", "stop", usage(218, 306), "qwen3:14b", chunks=(0, 0, 2),
         calls=(WEATHER_DETROIT,
                Call("search", '{"query": "Detroit Tigers game time today"}',
                     {"query": "Detroit Tigers game time today"}))),
@@ -134,30 +108,13 @@ def reply(name: str, **kwargs: Any) -> Reply:
     return Reply.wire(f"ollama/{name}.ndjson", **{**SERVED_AS.get(name, {}), **kwargs})
 
 
-def check_text(actual: str, expected: str | Long) -> None:
-    if isinstance(expected, Long):
-        expected.check(actual)
-    else:
-        assert actual == expected
-
-
-def check(outcome: Outcome, expected: Expected) -> list[str]:
+def check(outcome: Outcome, expected: Expected[Call]) -> list[str]:
     """Compare everything; return the tool call ids (to compare runs)."""
-    outcome.check_contract()
-    terminal = outcome.terminal
-    check_text(outcome.text, expected.text)
-    check_text(outcome.reasoning, expected.reasoning)
-    assert (terminal.finish_reason, terminal.finish_reason_raw) == (expected.finish, expected.raw)
-    assert terminal.usage == expected.usage
-    assert (terminal.provider, terminal.model) == ("ollama", expected.model)
-    content = outcome.chunks[:-1]
-    counts = (sum(1 for c in content if c.delta), sum(1 for c in content if c.reasoning),
-              sum(1 for c in content if c.tool_call_delta))
-    assert counts == expected.chunks
+    check_common(outcome, "ollama", expected)
     return check_calls(outcome, expected.calls)
 
 
-def check_calls(outcome: Outcome, calls: tuple[Call, ...]) -> list[str]:
+def check_calls(outcome: Outcome, calls: Sequence[Call]) -> list[str]:
     terminal = outcome.terminal
     if not calls:
         assert terminal.tool_calls is None
@@ -183,31 +140,17 @@ def check_calls(outcome: Outcome, calls: tuple[Call, ...]) -> list[str]:
     return ids
 
 
-def test_every_recording_has_an_expectation() -> None:
-    assert sorted(p.stem for p in (WIRE / "ollama").glob("*.ndjson")) == sorted(EXPECTED)
+class TestOllamaWire(WireContract):
+    provider = "ollama"
+    path = "/api/chat"
+    folder = "ollama"
+    suffix = ".ndjson"
+    expected = EXPECTED
+    byte_by_byte = ("qwen3-14b-two-tool-calls",)
+    check = staticmethod(check)
 
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-async def test_recorded_stream(name: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with provider_ring("ollama", reply(name), project, monkeypatch) as (ring, server):
-        outcome = await run_stream(ring, user_request(MODEL))
-    check(outcome, EXPECTED[name])
-    assert server.completed == ["/api/chat"]
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-async def test_recorded_stream_split_at_random_boundaries(
-    name: str, project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    body = (WIRE / f"ollama/{name}.ndjson").read_bytes()
-    rng = random.Random(name)
-    async with provider_ring("ollama", reply(name), project, monkeypatch) as (ring, server):
-        first_ids = check(await run_stream(ring, user_request(MODEL)), EXPECTED[name])
-        for _ in range(4):
-            splits = sorted(rng.sample(range(1, len(body)), min(60, len(body) - 1)))
-            server.reply = reply(name, splits=splits, delay=0.0005)
-            ids = check(await run_stream(ring, user_request(MODEL)), EXPECTED[name])
-            assert ids == first_ids  # generated ids are stable, whatever the framing
+    def reply(self, name: str, **kwargs: Any) -> Reply:
+        return reply(name, **kwargs)
 
 
 @pytest.mark.parametrize("name", ["granite3-dense-8b-tool-call", "qwen3-14b-two-tool-calls"])
@@ -246,7 +189,7 @@ async def test_current_tool_call_shape_from_the_nonstream_reference(
     async with provider_ring("ollama", recorded, project, monkeypatch) as (ring, _):
         outcome = await run_stream(ring, user_request(MODEL))
     check(outcome, Expected(
-        "", "tool_calls", "stop", usage(145, 44), "gpt-oss:120b", (0, 1, 1),
+        "", "tool_calls", "stop", usage(145, 44), "gpt-oss:120b", chunks=(0, 1, 1),
         reasoning="User asks about weather in San Francisco. Use function getWeather.",
         calls=(Call("getWeather", '{"location": "San Francisco, CA"}',
                     {"location": "San Francisco, CA"}, id="call_mo1wm122"),)))
