@@ -4,7 +4,8 @@ The page is served by uvicorn on 127.0.0.1 with the mock provider picked through
 ``$LLMRING_BOT_MODEL``, as a user would run it offline. Chromium is started with the flags that
 keep it off the network (no background, component, sync or QUIC traffic), so it only talks to
 127.0.0.1; the no-network guard of conftest.py covers this process, not the browser.
-Skipped when /usr/bin/chromium or /usr/bin/chromedriver is missing (``.ci/run`` installs them).
+Skipped when /usr/bin/chromium or /usr/bin/chromedriver is missing; ``.ci/run`` installs them,
+and under CI (``LLMRING_CI=1``) their absence fails the tests (tests/ci.py).
 """
 
 from __future__ import annotations
@@ -26,15 +27,18 @@ from selenium.webdriver.support.ui import WebDriverWait
 from examples.web.app import create_app
 from llmring.providers.mock import ledger
 from tests.asgi_server import serve
+from tests.ci import require_or_skip
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="/usr/bin/chromium or /usr/bin/chromedriver is missing "
-           "(apt-get install chromium chromium-driver)",
-)
+
+@pytest.fixture(autouse=True, scope="module")
+def chromium_installed() -> None:
+    require_or_skip(CHROMIUM.exists() and CHROMEDRIVER.exists(),
+                    "/usr/bin/chromium or /usr/bin/chromedriver is missing "
+                    "(apt-get install chromium chromium-driver)")
+
 
 REPLY = "Streaming works: the words arrive one by one,\nthen the reply is complete."
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -2,7 +2,7 @@
 tiny random-weight llama model generated here, reached through a ``[providers.local]`` alias.
 
 Skipped only when llama-cpp-python is not installed (``.ci/run`` installs it; it builds from
-source in about ten minutes on two cores).
+source in about ten minutes on two cores); under CI (``LLMRING_CI=1``) that is a failure.
 """
 
 from __future__ import annotations
@@ -20,13 +20,17 @@ import httpx
 import pytest
 
 from llmring import LLMRequest, LLMRing
+from tests.ci import require_or_skip
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                       reason="llama-cpp-python is not installed (.ci/run installs it: "
-                              "pip install 'llama-cpp-python[server]')"),
-]
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(autouse=True, scope="module")
+def llama_cpp_installed() -> None:
+    require_or_skip(importlib.util.find_spec("llama_cpp") is not None,
+                    "llama-cpp-python is not installed (.ci/run installs it: "
+                    "pip install 'llama-cpp-python[server]')")
+
 
 EOS_TOKEN_ID = 2  # see tiny_llama.vocabulary(); biased away so replies run to max_tokens
 
