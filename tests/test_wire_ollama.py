@@ -46,9 +46,10 @@ def usage(prompt: int, completion: int) -> dict[str, int]:
 
 WEATHER_DETROIT = Call("weather", '{"city": "Detroit"}', {"city": "Detroit"})
 
-EXPECTED: dict[str, Expected] = {
+EXPECTED: dict[str, Expected[Call]] = {
     "cloud-gpt-oss-120b-thinking": Expected(
-        "1  \n2  \n3  \n4  \n5", "stop", "stop", usage(74, 57), "gpt-oss:120b", chunks=(9, 37, 0),
+        "1  \n2  \n3  \n4  \n5", "stop", "stop", usage(74, 57), "gpt-oss:120b",
+        chunks=(9, 37, 0),
         reasoning='User asks: "Count from 1 to 5". Simple. Respond with numbers: 1 2 3 4 5. '
                   "Possibly each on separate line. Provide answer."),
     "gemma3-1b-length-stop": Expected(
