@@ -25,6 +25,7 @@ from llmring.exceptions import (
     ProviderAuthenticationError,
     ProviderUnavailableError,
 )
+from llmring.providers import _registry
 from llmring.providers._registry import Unavailable, provider_configs, unavailable
 from tests.helpers import assert_user_error, run, write_lockfile
 
@@ -40,11 +41,13 @@ DUMMY_KEY = "x"
 
 
 def hide_packages(monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> None:
-    """Make ``names`` (and their submodules) look uninstalled until the test ends."""
+    """Make ``names`` (and their submodules) look uninstalled until the test ends; the
+    registry's memory of SDKs it found installed starts empty too."""
     for loaded in [m for m in sys.modules if m.split(".")[0] in names]:
         monkeypatch.delitem(sys.modules, loaded)
     for name in names:
         monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setattr(_registry, "_installed", set())
 
 
 @pytest.fixture
@@ -80,6 +83,26 @@ def test_the_rule_says_the_sdk_is_missing_even_with_a_key(provider: str, dummy_k
     error = why.error(provider, "m")
     assert type(error) is ProviderUnavailableError and error.retryable
     assert install_hint(PROVIDERS[provider][2]) in str(error)
+
+
+def test_an_sdk_installed_after_the_hint_is_seen_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = _registry.ProviderSpec("ghost", "llmring.providers.mock:MockAdapter",
+                                  sdk_module="ghost_sdk.client", pip_extra="ghost")
+    monkeypatch.setitem(_registry.BUILTIN_PROVIDERS, "ghost", spec)  # type: ignore[index]
+    config = provider_configs()["ghost"]
+    why = unavailable(config)
+    assert why is not None and why.kind == "missing_sdk"  # the parent package is missing too
+    package = tmp_path / "ghost_sdk"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "client.py").write_text("")
+    monkeypatch.syspath_prepend(tmp_path)  # what `pip install` does, as far as import can tell
+    try:
+        assert unavailable(config) is None
+    finally:
+        sys.modules.pop("ghost_sdk", None)  # imported by find_spec, as the parent of .client
 
 
 @providers
