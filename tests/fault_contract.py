@@ -34,8 +34,9 @@ from tests.loopback import WIRE, Reply
 from tests.wire_harness import PROVIDERS, provider_ring, run_stream, user_request
 
 HTTP_ERRORS = [
-    (401, ProviderAuthenticationError, True),
-    (403, ProviderAuthenticationError, True),
+    # a rejected key raises: a broken production key must not be served by the fallback
+    (401, ProviderAuthenticationError, False),
+    (403, ProviderAuthenticationError, False),
     (404, ModelNotFoundError, True),
     (429, ProviderRateLimitError, True),
     (400, ProviderResponseError, False),

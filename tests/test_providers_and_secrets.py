@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmring import LLMRing
+from llmring._install import install_hint
 from llmring.exceptions import (
     ConfigurationError,
     ProviderError,
@@ -39,10 +40,11 @@ def test_missing_sdk_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) 
     config = provider_configs()["ghost"]
     with pytest.raises(ProviderUnavailableError) as caught:
         load_adapter(config)
-    assert "pip install 'llmring[ghost]'" in str(caught.value)
+    assert f"run: {install_hint('ghost')}" in str(caught.value)
     assert caught.value.retryable  # an alias may fall back to a provider that is installed
-    assert _registry.unavailable_reason(config) == (
-        "the 'ghost_sdk_not_installed' package is not installed; run: pip install 'llmring[ghost]'")
+    assert _registry.unavailable(config) == _registry.Unavailable(
+        "missing_sdk",
+        f"the 'ghost_sdk_not_installed' package is not installed; run: {install_hint('ghost')}")
 
 
 def test_lockfile_provider_entries_become_configs(project: Path) -> None:

@@ -185,7 +185,7 @@ async def test_error_400_api_key_invalid_recorded_body(
     error = outcome.error
     assert type(error) is ProviderAuthenticationError, error
     assert (error.provider, error.model, error.status_code) == ("google", "gemini-test", 400)
-    assert error.retryable
+    assert not error.retryable  # a rejected key raises: no quiet fallback to the next model
     assert "API key not valid. Please pass a valid API key." in str(error)
     assert "INVALID_ARGUMENT" in str(error) and "API_KEY_INVALID" in str(error)
     key = PROVIDERS["google"][1]

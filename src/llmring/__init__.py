@@ -56,7 +56,9 @@ if TYPE_CHECKING:
         wait_for_all,
     )
 
-__version__ = "0.1.0"
+#: the package's version, read by the build too ([tool.hatch.version] in pyproject.toml). 2.x:
+#: this project succeeds the llmring 1.x line on PyPI with a new lockfile contract.
+__version__ = "2.0.0a1"
 
 # the facade (LLMRequest, LLMResponse, LLMRing, Message, StreamChunk), the bots (from
 # llmring.bots), the agent (llmring.agents) and the everyday streaming tools (llmring.streaming)

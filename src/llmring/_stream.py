@@ -19,7 +19,6 @@ from llmring._assembler import StreamAssembler
 from llmring._deadlines import ProviderClock
 from llmring._resource import AsyncResource
 from llmring.exceptions import (
-    ProviderAuthenticationError,
     ProviderError,
     ProviderResponseError,
     StreamInterruptedError,
@@ -66,10 +65,8 @@ class _StreamRun:
         clock: ProviderClock[StreamEvent] = ProviderClock()
         for position, candidate in enumerate(self.candidates):
             try:
-                if candidate.problem:
-                    raise ProviderAuthenticationError(
-                        candidate.problem, provider=candidate.provider, model=candidate.model
-                    )
+                if candidate.unavailable is not None:  # no SDK or no key: skip, or say why
+                    raise candidate.unavailable.error(candidate.provider, candidate.model)
                 adapter = self._adapter_for(candidate.provider)
                 unbounded = clock.start_candidate(
                     _merge(self._timeouts_for(candidate.provider), self.request.timeouts))
@@ -124,7 +121,7 @@ class _StreamRun:
         if not exc.retryable or position == len(self.candidates) - 1:
             exc.attempts = [(ref, e.message) for ref, e in self.failed_attempts]
             raise exc
-        level = logging.DEBUG if candidate.problem else logging.WARNING  # a skip is no news
+        level = logging.DEBUG if candidate.unavailable else logging.WARNING  # a skip is no news
         logger.log(level, "%s failed before any content (%s); falling back to %s",
                    candidate.ref, exc.message, self.candidates[position + 1].ref)
         self.failed_attempts.append((candidate.ref, exc))

@@ -12,7 +12,7 @@ Every error llmring raises on purpose is an ``LLMRingError``::
     ├── ProviderError                      anything about one provider call (provider, model, status_code)
     │   ├── ProviderNotFoundError          unknown provider name (also a ConfigurationError)
     │   ├── ProviderUnavailableError       its SDK is not installed (with the pip command)
-    │   ├── ProviderAuthenticationError    missing or rejected credentials (401/403)
+    │   ├── ProviderAuthenticationError    missing (skipped) or rejected (raised) credentials
     │   ├── ProviderRateLimitError         429, with ``retry_after`` seconds when the provider said
     │   ├── ProviderTimeoutError           no answer in time (before any content)
     │   ├── ProviderConnectionError        could not reach the endpoint
@@ -22,7 +22,9 @@ Every error llmring raises on purpose is an ``LLMRingError``::
                                            (``partial_response``, ``usage``)
 
 ``ProviderError.retryable`` says whether the facade may fall back to the next model of an alias
-(only ever before the first content chunk). Messages are scrubbed of anything that looks like an
+(only ever before the first content chunk). A missing SDK or key is set-up, so the next model
+is tried; a key the provider rejected (401/403) is not: a broken production key must surface,
+not be served quietly by the fallback. Messages are scrubbed of anything that looks like an
 API key, so an exception can be logged or shown as it is.
 """
 
@@ -167,9 +169,10 @@ class ProviderUnavailableError(ProviderError):
 
 
 class ProviderAuthenticationError(ProviderError):
-    """Credentials are missing or were rejected (HTTP 401/403)."""
+    """Credentials are missing (its key variable is not set: ``retryable``, the alias's next
+    model is tried) or were rejected by the provider (HTTP 401/403: not retryable, raised)."""
 
-    retryable = True
+    retryable = False
 
 
 class ProviderRateLimitError(ProviderError):

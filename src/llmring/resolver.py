@@ -2,8 +2,9 @@
 
 ``provider:model`` passes through untouched; anything without a colon is an alias looked up in
 the selected profile (argument → ``$LLMRING_PROFILE`` → the lockfile's ``default_profile``).
-Candidates whose provider lacks credentials stay in the list with ``problem`` set, so the
-facade can skip them and still say why in its error.
+Candidates whose provider cannot be used now (its SDK is not installed or its key is not set:
+the registry's one rule, :func:`~llmring.providers._registry.unavailable`) stay in the list
+with ``unavailable`` set, so the facade can skip them and still say why in its error.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from llmring.exceptions import AliasNotFoundError, ConfigurationError
 from llmring.lockfile import PROFILE_ENV, Lockfile, ModelRef, parse_model_ref
-from llmring.providers._registry import lookup
+from llmring.providers._registry import Unavailable, lookup, unavailable
 from llmring.providers.base import ProviderConfig
 
 __all__ = ["Candidate", "Resolver"]
@@ -23,11 +24,12 @@ __all__ = ["Candidate", "Resolver"]
 
 @dataclass(frozen=True)
 class Candidate:
-    """One model an alias may be served by, in order; ``problem`` says why it cannot be used."""
+    """One model an alias may be served by, in order; ``unavailable`` says why it cannot be
+    used now (``None``: it can)."""
 
     provider: str
     model: str
-    problem: str | None = None
+    unavailable: Unavailable | None = None
 
     @property
     def ref(self) -> str:
@@ -35,7 +37,12 @@ class Candidate:
 
     @property
     def usable(self) -> bool:
-        return self.problem is None
+        return self.unavailable is None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the candidate cannot be used now, as text, or ``None``."""
+        return self.unavailable.reason if self.unavailable else None
 
     def __str__(self) -> str:
         return self.ref
@@ -71,7 +78,7 @@ class Resolver:
 
     def _candidate(self, ref: ModelRef) -> Candidate:
         config = lookup(ref.provider, self.providers)
-        return Candidate(ref.provider, ref.model, config.credentials_problem())
+        return Candidate(ref.provider, ref.model, unavailable(config))
 
     def _binding(self, alias: str) -> tuple[ModelRef, ...]:
         profile = self.lockfile.profile(self.profile_name)

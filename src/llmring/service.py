@@ -10,7 +10,7 @@ from llmring._resource import AsyncResource
 from llmring._secrets import register_secret_env
 from llmring._stream import ChatStream
 from llmring.lockfile import find_lockfile, read_lockfile
-from llmring.providers._registry import load_adapter, lookup, provider_configs, unavailable_reason
+from llmring.providers._registry import load_adapter, lookup, provider_configs, unavailable
 from llmring.providers.base import ProviderAdapter
 from llmring.resolver import Candidate, Resolver
 from llmring.schemas import LLMRequest, LLMResponse, StreamTimeouts
@@ -109,7 +109,9 @@ class LLMRing(AsyncResource):
 
     def capabilities(self, alias: str) -> ModelCapabilities:
         """The provider, model and capability flags of the first usable candidate of ``alias``
-        (the first candidate when none is usable). Loads the provider's adapter."""
+        (the first candidate when none is usable). Loads the provider's adapter, so a chosen
+        candidate whose SDK is not installed raises ``ProviderUnavailableError`` (with the
+        install command): the flags live on the adapter."""
         candidates = self.resolver.resolve(alias)
         chosen = next((c for c in candidates if c.usable), candidates[0])
         adapter = self._adapter(chosen.provider)
@@ -124,8 +126,9 @@ class LLMRing(AsyncResource):
         """Every known provider (built in and from the lockfile) and whether it is usable."""
         statuses = []
         for name, config in self._configs.items():
-            reason = unavailable_reason(config)
-            statuses.append(ProviderStatus(name, config.type, reason is None, reason,
+            why = unavailable(config)
+            statuses.append(ProviderStatus(name, config.type, why is None,
+                                           why.reason if why else None,
                                            config.base_url, config.key_envs))
         return statuses
 

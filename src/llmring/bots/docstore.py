@@ -2,8 +2,8 @@
 
 :class:`BM25DocStore` ranks documents by BM25 (keyword relevance, no embeddings, no network)
 with the ``bm25s`` library. ``bm25s`` (and numpy) are imported when a store is built, not when
-``llmring.bots`` is imported, so bots without retrieval stay light; install them with
-``pip install 'llmring[rag]'``.
+``llmring.bots`` is imported, so bots without retrieval stay light; install them with the
+``rag`` extra (``pip install 'llmring[rag]'``; the error names the command for a checkout).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import importlib
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["BM25DocStore", "DocStore"]
+from llmring._install import install_hint
 
-RAG_INSTALL = "pip install 'llmring[rag]'"
+__all__ = ["BM25DocStore", "DocStore"]
 
 
 @runtime_checkable
@@ -29,7 +29,8 @@ def _bm25s() -> Any:
     try:
         return importlib.import_module("bm25s")
     except ImportError as exc:
-        raise ImportError(f"BM25DocStore needs the bm25s package: {RAG_INSTALL}") from exc
+        raise ImportError(
+            f"BM25DocStore needs the bm25s package: {install_hint('rag')}") from exc
 
 
 class BM25DocStore:

@@ -117,13 +117,13 @@ def bind(
 
 def _warn_unusable(lockfile: Lockfile, refs: list[str]) -> None:
     from llmring.lockfile import parse_model_ref
-    from llmring.providers._registry import provider_configs, unavailable_reason
+    from llmring.providers._registry import lookup, provider_configs, unavailable
 
     configs = provider_configs(lockfile.providers)
     for ref in refs:
-        reason = unavailable_reason(configs[parse_model_ref(ref).provider])
-        if reason:
-            err(f"note: {ref} cannot be used yet: {reason}")
+        why = unavailable(lookup(parse_model_ref(ref).provider, configs))
+        if why:
+            err(f"note: {ref} cannot be used yet: {why.reason}")
 
 
 @cli_command

@@ -6,7 +6,7 @@ Each adapter pulls the status, message and headers out of its own SDK's exceptio
 ====================== ==============================================================
 status                  error
 ====================== ==============================================================
-401, 403                ``ProviderAuthenticationError``
+401, 403                ``ProviderAuthenticationError`` (not retryable: a rejected key raises)
 404                     ``ModelNotFoundError``
 408                     ``ProviderTimeoutError``
 429                     ``ProviderRateLimitError`` (``retry_after`` from the headers)

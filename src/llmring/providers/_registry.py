@@ -4,6 +4,11 @@ Nothing here imports a vendor SDK. An adapter module (and with it its SDK) is im
 time a provider is used, and a missing SDK becomes a ``ProviderUnavailableError`` that says which
 ``pip install`` fixes it.
 
+:func:`unavailable` is the one rule for "can this provider be used now": its SDK is installed
+and its key is set. The resolver (each candidate of an alias), ``LLMRing.providers()``,
+``capabilities()``, the stream (which skips such a candidate and raises its typed error when
+none is left) and ``llmring bind``'s note all ask it.
+
 Names come from two places: the built-in providers below, and the lockfile's
 ``[providers.<name>]`` tables, which either redirect a built-in (``base_url``) or add a new name
 that speaks a built-in's protocol (``type = "openai"`` for llama.cpp, vLLM, Groq, ...).
@@ -15,9 +20,15 @@ import importlib
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from llmring.exceptions import ProviderNotFoundError, ProviderUnavailableError
+from llmring._install import install_hint
+from llmring.exceptions import (
+    ProviderAuthenticationError,
+    ProviderError,
+    ProviderNotFoundError,
+    ProviderUnavailableError,
+)
 from llmring.providers.base import ProviderAdapter, ProviderConfig
 from llmring.schemas import StreamTimeouts
 
@@ -27,10 +38,11 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_PROVIDERS",
     "ProviderSpec",
+    "Unavailable",
     "load_adapter",
     "lookup",
     "provider_configs",
-    "unavailable_reason",
+    "unavailable",
 ]
 
 
@@ -143,18 +155,62 @@ def lookup(name: str, configs: Mapping[str, ProviderConfig]) -> ProviderConfig:
         ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """Why a provider cannot be used now. Both kinds are set-up, not the provider's answer, so
+    an alias skips such a candidate for its next one; :meth:`error` is what is raised when no
+    candidate is left (a fresh exception each time: exceptions carry per-raise state)."""
+
+    kind: Literal["missing_sdk", "missing_key"]
+    reason: str
+
+    def error(self, provider: str, model: str | None = None) -> ProviderError:
+        if self.kind == "missing_sdk":
+            return ProviderUnavailableError(self.reason, provider=provider, model=model)
+        # retryable, unlike a key the provider rejected (401/403): that one raises at once
+        return ProviderAuthenticationError(self.reason, provider=provider, model=model,
+                                           retryable=True)
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def unavailable(config: ProviderConfig) -> Unavailable | None:
+    """Why ``config``'s provider cannot be used now (no SDK, then no key), or ``None``."""
+    missing = _missing_sdk(BUILTIN_PROVIDERS[config.type])
+    if missing:
+        return Unavailable("missing_sdk", missing)
+    problem = config.credentials_problem()
+    return Unavailable("missing_key", problem) if problem else None
+
+
 def _missing_sdk(spec: ProviderSpec) -> str | None:
-    if spec.sdk_module and importlib.util.find_spec(spec.sdk_module) is None:
-        return (
-            f"the {spec.sdk_module!r} package is not installed; "
-            f"run: pip install 'llmring[{spec.pip_extra}]'"
-        )
+    if spec.sdk_module and not _importable(spec.sdk_module):
+        return (f"the {spec.sdk_module!r} package is not installed; "
+                f"run: {install_hint(spec.pip_extra or spec.type)}")
     return None
 
 
-def unavailable_reason(config: ProviderConfig) -> str | None:
-    """Why ``config``'s provider cannot be used now (no SDK, no key), or ``None``."""
-    return _missing_sdk(BUILTIN_PROVIDERS[config.type]) or config.credentials_problem()
+#: SDKs found installed: every resolve asks, and ``find_spec`` costs about 0.1 ms. Only
+#: presence is remembered, so an SDK installed after a "not installed" hint is seen at once.
+_installed: set[str] = set()
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it. ``find_spec`` imports the
+    parents of a dotted name and raises ``ModuleNotFoundError`` when one is missing
+    (``google.genai`` without ``google``), so that counts as "not installed" too."""
+    if module in _installed:
+        return True
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+    except ValueError:  # in sys.modules with no __spec__ (set there by hand): it is importable
+        found = True
+    if found:
+        _installed.add(module)
+    return found
 
 
 def load_adapter(config: ProviderConfig) -> ProviderAdapter:

@@ -6,8 +6,8 @@ principle, as a chunk of a 200 stream. The status mapping is the shared one
 (:func:`llmring.providers._errors.error_for_status`) with two Gemini additions:
 
 * an invalid or expired key is an HTTP **400** with ``details[].reason == "API_KEY_INVALID"``;
-  it is a ``ProviderAuthenticationError`` (``status_code`` 400), like a 401, so the alias's
-  next model is tried and the message says to check the key;
+  it is a ``ProviderAuthenticationError`` (``status_code`` 400), like a 401: a rejected key
+  raises (no fallback to the alias's next model) and the message says to check the key;
 * a 429 without a ``retry-after`` header takes ``retry_after`` from the body's
   ``google.rpc.RetryInfo`` ``retryDelay`` (``"37s"``).
 """
