@@ -23,7 +23,9 @@ Every error llmring raises on purpose is an ``LLMRingError``::
 
 ``ProviderError.retryable`` says whether the facade may fall back to the next model of an alias
 (only ever before the first content chunk). Messages are scrubbed of anything that looks like an
-API key, so an exception can be logged or shown as it is.
+API key, and so are their chains: a foreign exception (an SDK's, which may hold a response
+body that echoes the key) is never chained as it is, only as a scrubbed stand-in
+(``llmring._chain.ScrubbedCause``). So an exception can be logged or shown as it is.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from llmring._chain import raise_from, scrub_chain
 from llmring.exceptions import (
     ModelNotFoundError,
     ProviderAuthenticationError,
@@ -125,13 +126,19 @@ ErrorMapper = Callable[..., "ProviderError | None"]
 
 @contextmanager
 def mapped_errors(map_error: ErrorMapper, *, provider: str, model: str) -> Iterator[None]:
-    """Raise ``map_error(exc)`` (from ``exc``) for an SDK exception; re-raise anything the
-    adapter's mapper does not claim (``None``) unchanged. Wraps an adapter's whole stream, so
-    errors are mapped in one place; closing or cancelling the stream passes straight through."""
+    """Raise ``map_error(exc)`` for an SDK exception; re-raise anything the adapter's mapper
+    does not claim (``None``). Wraps an adapter's whole stream, so errors are mapped in one
+    place; closing or cancelling the stream passes straight through.
+
+    The SDK exception never travels on: it holds the response body, which may echo the key.
+    The mapped error's ``__cause__`` and ``__context__`` are a scrubbed stand-in for it (see
+    :mod:`llmring._chain`), and an error passed through has its chain scrubbed the same way.
+    """
     try:
         yield
     except Exception as exc:
         mapped = map_error(exc, provider=provider, model=model)
         if mapped is None:
+            scrub_chain(exc)
             raise
-        raise mapped from exc
+        raise_from(mapped, exc)
