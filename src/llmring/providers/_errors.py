@@ -41,6 +41,7 @@ __all__ = [
     "inband_error",
     "mapped_errors",
     "parse_retry_after",
+    "undecodable_body",
 ]
 
 #: In-band error events often name a ``type`` but no status (Anthropic always does; OpenAI's
@@ -117,6 +118,13 @@ def error_for_status(
     if status == 429:
         return ProviderRateLimitError(message, retry_after=parse_retry_after(headers), **kwargs)
     return ProviderResponseError(message, **kwargs)
+
+
+def undecodable_body(exc: BaseException, *, provider: str, model: str) -> ProviderError:
+    """A body the HTTP client could not decode (``content-encoding: gzip`` with corrupt
+    bytes...): the provider's response is malformed, so retryable like a 5xx."""
+    return ProviderResponseError(f"the response body could not be decoded: {exc}",
+                                 provider=provider, model=model)
 
 
 def inband_error(payload: Any, *, provider: str, model: str) -> ProviderError:

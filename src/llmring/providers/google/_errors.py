@@ -29,7 +29,7 @@ from llmring.exceptions import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
-from llmring.providers._errors import error_for_status
+from llmring.providers._errors import error_for_status, undecodable_body
 
 __all__ = ["error_from_payload", "inband_error", "map_error"]
 
@@ -109,6 +109,8 @@ def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError
     where: dict[str, Any] = {"provider": provider, "model": model}
     if isinstance(exc, genai_errors.APIError):
         return _api_error(exc, provider, model)
+    if isinstance(exc, httpx2.DecodingError):  # a corrupt gzip/deflate/brotli body
+        return undecodable_body(exc, **where)
     if isinstance(exc, httpx2.TimeoutException):
         return ProviderTimeoutError(f"the request timed out ({exc})", **where)
     if isinstance(exc, httpx2.ConnectError):
