@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from llmring import LLMRequest, LLMRing
 from llmring.exceptions import (
     ConfigurationError,
     ProviderResponseError,
@@ -91,6 +92,14 @@ async def test_several_choices_are_refused_before_any_request(
     assert f"extra_params {named}" in str(outcome.error)
     assert "one choice" in str(outcome.error)
     assert server.requests == []
+
+
+async def test_the_mock_refuses_several_choices_too() -> None:
+    request = LLMRequest(model="mock:echo", messages=[{"role": "user", "content": "hi"}],
+                         extra_params={"n": 2})
+    async with LLMRing() as ring:
+        outcome = await run_stream(ring, request)
+    assert isinstance(outcome.error, ConfigurationError) and "extra_params n=2" in str(outcome.error)
 
 
 @pytest.mark.parametrize("name", ["openai", "google"])
