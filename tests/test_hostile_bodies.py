@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from llmring import LLMRequest, LLMRing
+from llmring._assembler import MAX_TOKEN_COUNT, StreamAssembler
 from llmring.exceptions import (
     ConfigurationError,
     ProviderResponseError,
     StreamInterruptedError,
 )
+from llmring.providers.base import UsageReport, add_counts
 from tests.hostile import TARGETS, target_ring
 from tests.loopback import Reply
 from tests.wire_harness import run_stream
@@ -244,3 +246,39 @@ async def test_implausible_usage_is_not_kept_by_an_interrupted_stream(
         outcome = await run_stream(ring, target.request())
     assert isinstance(outcome.error, StreamInterruptedError)
     assert outcome.error.partial_response == "Hi" and outcome.error.usage is None
+
+
+M = MAX_TOKEN_COUNT
+
+
+@pytest.mark.parametrize(("reports", "expected"), [
+    ([{"prompt_tokens": 0, "completion_tokens": M}],
+     {"prompt_tokens": 0, "completion_tokens": M, "total_tokens": M}),
+    ([{"prompt_tokens": M + 1, "completion_tokens": 1}], None),
+    ([{"prompt_tokens": -1, "completion_tokens": 1}], None),
+    ([{"prompt_tokens": True, "completion_tokens": 1}], None),
+    ([{"prompt_tokens": 1.0, "completion_tokens": 1}], None),
+    ([{"prompt_tokens": "7", "completion_tokens": 1}], None),
+    ([{"prompt_tokens": 1, "completion_tokens": 1, "cached_tokens": -1}], None),
+    ([{"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 10**30}], None),
+    # cumulative reports: the last value of each field is the one judged
+    ([{"prompt_tokens": -5, "completion_tokens": 1}, {"prompt_tokens": 5}],
+     {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}),
+])
+def test_the_usage_rule(reports: list[dict[str, Any]], expected: dict[str, int] | None,
+                        caplog: pytest.LogCaptureFixture) -> None:
+    assembler = StreamAssembler("p", "m")
+    for report in reports:
+        assembler.feed(UsageReport(report))
+    assert assembler.usage == expected
+    assert assembler.terminal().usage == expected and assembler.response().usage == expected
+    warnings = [r for r in caplog.records if r.name == "llmring" and r.levelno == logging.WARNING]
+    assert len(warnings) == (0 if expected is not None else 1)  # once, however often it is read
+
+
+@pytest.mark.parametrize(("parts", "expected"), [
+    ((1, 2, 0), 3), ((-5, 100), -5), ((100, -5), -5), ((True, 1), True), ((2, 1.5), 1.5),
+    ((10**30, 1), 10**30 + 1)])
+def test_add_counts_keeps_a_bad_part_visible(parts: tuple[Any, ...], expected: Any) -> None:
+    result = add_counts(*parts)
+    assert result == expected and type(result) is type(expected)
