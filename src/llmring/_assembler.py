@@ -5,11 +5,18 @@ each content event into a content ``StreamChunk``, accumulates text, reasoning, 
 fragments (keyed by index, never by id alone) and usage (fields merge, last value wins, so
 cumulative reports are never summed), and builds the terminal chunk and the ``LLMResponse``
 from the same state, so ``chat()`` and ``chat_stream()`` cannot disagree.
+
+Usage is finalised here, once, when it is read: every token count must be an ``int`` (not a
+``bool``) from 0 to :data:`MAX_TOKEN_COUNT`. If one is not (``-5``, ``10**30``, ``"7"``),
+the provider's usage cannot be trusted as a whole, so it is treated as unreported (``None``),
+with one warning on the ``llmring`` logger, rather than passed on to receipts and costs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import reprlib
 from typing import Any
 
 from llmring._text import TextPieces
@@ -25,7 +32,18 @@ from llmring.providers.base import (
 )
 from llmring.schemas import FinishReason, LLMResponse, StreamChunk, ToolCallDelta
 
-__all__ = ["StreamAssembler"]
+__all__ = ["MAX_TOKEN_COUNT", "StreamAssembler"]
+
+logger = logging.getLogger("llmring")
+
+#: The largest token count passed on: far beyond any context window (a few million tokens
+#: today), and within a signed 32-bit column.
+MAX_TOKEN_COUNT = 1_000_000_000
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= MAX_TOKEN_COUNT
+
 
 class _ToolCall:
     __slots__ = ("arguments", "extra", "id", "name")
@@ -66,6 +84,7 @@ class StreamAssembler:
         self._reasoning = TextPieces()
         self._calls: dict[int, _ToolCall] = {}
         self._usage: dict[str, Any] = {}
+        self._usage_doubted = False  # warned once about implausible counts
         self.finish_reason: FinishReason | None = None
         self.finish_reason_raw: str | None = None
         self.ended = False
@@ -129,7 +148,18 @@ class StreamAssembler:
 
     @property
     def usage(self) -> dict[str, Any] | None:
+        """The usage reported so far, finalised (see the module docstring); ``None`` when the
+        provider reported none, or counts that cannot be right."""
         if not self._usage:
+            return None
+        implausible = [f"{name}={reprlib.repr(value)}" for name, value in self._usage.items()
+                       if not _is_count(value)]
+        if implausible:
+            if not self._usage_doubted:
+                self._usage_doubted = True
+                logger.warning("%s:%s reported token counts that cannot be right (%s); its "
+                               "usage is treated as unreported", self.provider, self.model,
+                               ", ".join(implausible))
             return None
         usage = dict(self._usage)
         if "total_tokens" not in usage and {"prompt_tokens", "completion_tokens"} <= usage.keys():

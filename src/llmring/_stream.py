@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
 
 from llmring._assembler import StreamAssembler
+from llmring._chain import raise_from, scrub_chain
 from llmring._deadlines import ProviderClock
 from llmring._resource import AsyncResource
 from llmring.exceptions import (
@@ -84,8 +85,10 @@ class _StreamRun:
                         except StopAsyncIteration:
                             break
                         except Exception as exc:
+                            # the adapter's error, its chain scrubbed of foreign exceptions
                             if assembler.delivered:
-                                raise self._interrupted(assembler, exc) from exc
+                                raise_from(self._interrupted(assembler, exc), exc)
+                            scrub_chain(exc)
                             raise
                         chunk = feed(event)
                         if chunk is not None:

@@ -25,7 +25,9 @@ Every error llmring raises on purpose is an ``LLMRingError``::
 (only ever before the first content chunk). A missing SDK or key is set-up, so the next model
 is tried; a key the provider rejected (401/403) is not: a broken production key must surface,
 not be served quietly by the fallback. Messages are scrubbed of anything that looks like an
-API key, so an exception can be logged or shown as it is.
+API key, and so are their chains: a foreign exception (an SDK's, which may hold a response
+body that echoes the key) is never chained as it is, only as a scrubbed stand-in
+(``llmring._chain.ScrubbedCause``). So an exception can be logged or shown as it is.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ Stream chunks follow the stream contract (docs/stream-contract.md):
   ``tool_call_delta`` fragment; it never carries ``finish_reason`` or ``usage``;
 * the **terminal chunk** is the last chunk of every successful stream and the only one with
   ``finish_reason`` set (``is_terminal`` is true). Its ``delta`` is ``""``; it carries ``usage``
-  (``None`` only when the provider reported none), ``model`` (the model that answered) and
-  ``tool_calls``, the complete assembled calls in the OpenAI shape.
+  (``None`` when the provider reported none, or counts that cannot be right), ``model`` (the
+  model that answered) and ``tool_calls``, the complete assembled calls in the OpenAI shape.
 """
 
 from __future__ import annotations

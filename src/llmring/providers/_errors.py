@@ -18,11 +18,14 @@ other 4xx               ``ProviderResponseError`` (not retryable: the request is
 from __future__ import annotations
 
 import email.utils
+import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from llmring._chain import raise_from, scrub_chain
 from llmring.exceptions import (
     ModelNotFoundError,
     ProviderAuthenticationError,
@@ -38,6 +41,7 @@ __all__ = [
     "inband_error",
     "mapped_errors",
     "parse_retry_after",
+    "undecodable_body",
 ]
 
 #: In-band error events often name a ``type`` but no status (Anthropic always does; OpenAI's
@@ -52,27 +56,46 @@ ERROR_TYPE_STATUS = {
 }
 
 
+#: ``Retry-After`` delay-seconds (RFC 9110, section 10.2.3): ASCII digits, nothing else
+_DELAY_SECONDS = re.compile(r"[0-9]+")
+#: ``retry-after-ms`` (OpenAI, Anthropic; no RFC): a plain decimal number
+_MILLISECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait, from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date)."""
+    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP-date).
+
+    Only what the headers' definitions allow is read, and only a finite, non-negative delay
+    comes back; anything else (``inf``, ``nan``, ``1e400``, ``-1000``, a date no clock can
+    hold) is ``None``, as if the header were absent: ``asyncio.sleep(inf)`` never returns.
+    A date already past means now (``0.0``).
+    """
     if not headers:
         return None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    milliseconds = lowered.get("retry-after-ms")
-    if milliseconds:
+    lowered = {k.lower(): v.strip() for k, v in headers.items()}
+    milliseconds = lowered.get("retry-after-ms", "")
+    if _MILLISECONDS.fullmatch(milliseconds):
+        delay = float(milliseconds) / 1000
+        if math.isfinite(delay):
+            return delay
+    value = lowered.get("retry-after", "")
+    if _DELAY_SECONDS.fullmatch(value):
         try:
-            return float(milliseconds) / 1000
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if not value:
+            return float(int(value))
+        except (OverflowError, ValueError):  # more digits than a float (or int()) takes
+            return None
+    return _seconds_until(value) if value else None
+
+
+def _seconds_until(http_date: str) -> float | None:
+    """Seconds from now until an HTTP-date, ``0.0`` if it is past, ``None`` if it is none."""
+    parsed = email.utils.parsedate_tz(http_date)
+    if parsed is None:
         return None
     try:
-        return max(float(value), 0.0)
-    except ValueError:
-        parsed = email.utils.parsedate_tz(value)
-        if parsed is None:
-            return None
         return max(email.utils.mktime_tz(parsed) - time.time(), 0.0)
+    except (OverflowError, ValueError):
+        return None
 
 
 def error_for_status(
@@ -95,6 +118,13 @@ def error_for_status(
     if status == 429:
         return ProviderRateLimitError(message, retry_after=parse_retry_after(headers), **kwargs)
     return ProviderResponseError(message, **kwargs)
+
+
+def undecodable_body(exc: BaseException, *, provider: str, model: str) -> ProviderError:
+    """A body the HTTP client could not decode (``content-encoding: gzip`` with corrupt
+    bytes...): the provider's response is malformed, so retryable like a 5xx."""
+    return ProviderResponseError(f"the response body could not be decoded: {exc}",
+                                 provider=provider, model=model)
 
 
 def inband_error(payload: Any, *, provider: str, model: str) -> ProviderError:
@@ -125,13 +155,19 @@ ErrorMapper = Callable[..., "ProviderError | None"]
 
 @contextmanager
 def mapped_errors(map_error: ErrorMapper, *, provider: str, model: str) -> Iterator[None]:
-    """Raise ``map_error(exc)`` (from ``exc``) for an SDK exception; re-raise anything the
-    adapter's mapper does not claim (``None``) unchanged. Wraps an adapter's whole stream, so
-    errors are mapped in one place; closing or cancelling the stream passes straight through."""
+    """Raise ``map_error(exc)`` for an SDK exception; re-raise anything the adapter's mapper
+    does not claim (``None``). Wraps an adapter's whole stream, so errors are mapped in one
+    place; closing or cancelling the stream passes straight through.
+
+    The SDK exception never travels on: it holds the response body, which may echo the key.
+    The mapped error's ``__cause__`` and ``__context__`` are a scrubbed stand-in for it (see
+    :mod:`llmring._chain`), and an error passed through has its chain scrubbed the same way.
+    """
     try:
         yield
     except Exception as exc:
         mapped = map_error(exc, provider=provider, model=model)
         if mapped is None:
+            scrub_chain(exc)
             raise
-        raise mapped from exc
+        raise_from(mapped, exc)

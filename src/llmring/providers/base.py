@@ -42,6 +42,7 @@ __all__ = [
     "TextDelta",
     "ToolCallFragment",
     "UsageReport",
+    "add_counts",
 ]
 
 
@@ -68,9 +69,24 @@ class ToolCallFragment:
 @dataclass(slots=True, frozen=True)
 class UsageReport:
     """Token counts: ``prompt_tokens``, ``completion_tokens`` and, when reported,
-    ``total_tokens``, ``cached_tokens``, ``cache_creation_tokens``, ``reasoning_tokens``."""
+    ``total_tokens``, ``cached_tokens``, ``cache_creation_tokens``, ``reasoning_tokens``.
 
-    usage: dict[str, int]
+    Values are what the provider sent (``None`` is left out): the assembler checks them once,
+    when it finalises the usage, so an adapter never filters or defaults them itself.
+    """
+
+    usage: dict[str, Any]
+
+
+def add_counts(*parts: Any) -> Any:
+    """A count the provider reports in parts (Anthropic's uncached and cached prompt tokens,
+    Gemini's prompt and tool-use prompt tokens), summed. A part that is not a non-negative
+    integer is returned instead of the sum, so that it reaches the assembler's check rather
+    than hide inside a plausible total (``-5 + 100``)."""
+    for part in parts:
+        if type(part) is not int or part < 0:
+            return part
+    return sum(parts)
 
 
 @dataclass(slots=True, frozen=True)

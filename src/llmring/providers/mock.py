@@ -49,6 +49,7 @@ from llmring.exceptions import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
+from llmring.providers._choices import refuse_several_choices
 from llmring.providers.base import (
     Finish,
     ModelReport,
@@ -223,6 +224,7 @@ class MockAdapter(ProviderAdapter):
 
     def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
         name, _, query = model.partition("?")
+        refuse_several_choices(request.extra_params)  # as every provider does
         options = MockOptions.parse(query, request.extra_params)
         record = MockStreamRecord(model=name, request=request)
         ledger.records.append(record)

@@ -14,7 +14,7 @@ from llmring.exceptions import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
-from llmring.providers._errors import error_for_status
+from llmring.providers._errors import error_for_status, undecodable_body
 
 __all__ = ["map_error"]
 
@@ -41,6 +41,8 @@ def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError
     if isinstance(exc, anthropic.APIStatusError):
         return error_for_status(exc.status_code, _status_message(exc),
                                 headers=exc.response.headers, provider=provider, model=model)
+    if isinstance(exc, httpx2.DecodingError):  # a corrupt gzip/deflate/brotli body
+        return undecodable_body(exc, provider=provider, model=model)
     found = _classify(exc)
     if found is None:
         return None

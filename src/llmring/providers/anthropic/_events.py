@@ -24,6 +24,7 @@ from llmring.providers.base import (
     TextDelta,
     ToolCallFragment,
     UsageReport,
+    add_counts,
 )
 from llmring.schemas import FinishReason
 
@@ -45,7 +46,7 @@ _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
                  "cache_creation_input_tokens")
 
 
-def usage_from(raw: Mapping[str, int]) -> dict[str, int]:
+def usage_from(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Anthropic usage → llmring's names.
 
     Anthropic's ``input_tokens`` excludes the prompt tokens read from or written to the cache
@@ -53,11 +54,12 @@ def usage_from(raw: Mapping[str, int]) -> dict[str, int]:
     ``prompt_tokens`` is the whole prompt, as OpenAI's is, with the cached parts also given
     apart. ``thinking_tokens`` (from ``output_tokens_details``) are part of ``output_tokens``.
     """
-    usage: dict[str, int] = {}
+    usage: dict[str, Any] = {}
     cache_read = raw.get("cache_read_input_tokens")
     cache_creation = raw.get("cache_creation_input_tokens")
     if "input_tokens" in raw:
-        usage["prompt_tokens"] = raw["input_tokens"] + (cache_read or 0) + (cache_creation or 0)
+        usage["prompt_tokens"] = add_counts(raw["input_tokens"], cache_read or 0,
+                                            cache_creation or 0)
     if "output_tokens" in raw:
         usage["completion_tokens"] = raw["output_tokens"]
     if cache_read is not None:
@@ -105,7 +107,7 @@ class EventTranslator:
         self._blocks: dict[int, _Block] = {}
         self._thinking: list[_Block] = []  # thinking not yet attached to a client tool call
         self._calls = 0
-        self._usage: dict[str, int] = {}
+        self._usage: dict[str, Any] = {}
 
     def translate(self, event: str | None, data: Any) -> list[StreamEvent]:
         """The events of one SSE event (``event`` is its name, ``data`` its parsed JSON)."""
@@ -155,10 +157,10 @@ class EventTranslator:
         if not isinstance(usage, dict):
             return []
         for name in _USAGE_FIELDS:
-            if _int(usage.get(name)):
+            if usage.get(name) is not None:
                 self._usage[name] = usage[name]
         thinking = _dict(usage.get("output_tokens_details")).get("thinking_tokens")
-        if _int(thinking):
+        if thinking is not None:
             self._usage["thinking_tokens"] = thinking
         report = usage_from(self._usage)
         return [UsageReport(report)] if report else []

@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 from llmring.exceptions import ConfigurationError
+from llmring.providers._choices import refuse_several_choices
 from llmring.schemas import LLMRequest, Message, ToolChoice
 
 logger = logging.getLogger("llmring")
@@ -41,6 +42,7 @@ def build_request(request: LLMRequest, model: str) -> dict[str, Any]:
     is not sent: the SDK's ``create`` no longer takes sampling parameters and the API version
     it sends refuses them (see the package doc).
     """
+    refuse_several_choices(request.extra_params)
     system, messages = convert_messages(request.messages)
     kwargs: dict[str, Any] = {
         "model": model,

@@ -15,6 +15,7 @@ principle, as a chunk of a 200 stream. The status mapping is the shared one
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,7 +29,7 @@ from llmring.exceptions import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
-from llmring.providers._errors import error_for_status
+from llmring.providers._errors import error_for_status, undecodable_body
 
 __all__ = ["error_from_payload", "inband_error", "map_error"]
 
@@ -40,11 +41,17 @@ def _details(error: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
 
 
-def _retry_delay(error: Mapping[str, Any]) -> str | None:
+#: a ``google.protobuf.Duration`` in JSON: seconds, up to nine fractional digits, then ``s``
+_DURATION = re.compile(r"([0-9]{1,12}(?:\.[0-9]{1,9})?)s")
+
+
+def _retry_delay_ms(error: Mapping[str, Any]) -> str | None:
+    """``RetryInfo.retryDelay`` (``"37s"``, ``"1.5s"``) in milliseconds, as the
+    ``retry-after-ms`` header says it; ``None`` for anything that is not a duration."""
     for detail in _details(error):
         delay = detail.get("retryDelay")
-        if isinstance(delay, str) and delay.endswith("s"):
-            return delay[:-1]
+        if isinstance(delay, str) and (match := _DURATION.fullmatch(delay)):
+            return repr(float(match[1]) * 1000)
     return None
 
 
@@ -69,9 +76,9 @@ def error_from_payload(
             provider=provider, model=model, status_code=code)
     merged = dict(headers or {})
     if not any(k.lower() in ("retry-after", "retry-after-ms") for k in merged):
-        delay = _retry_delay(error)
+        delay = _retry_delay_ms(error)
         if delay is not None:
-            merged["retry-after"] = delay
+            merged["retry-after-ms"] = delay
     return error_for_status(code, text, provider=provider, model=model, headers=merged)
 
 
@@ -102,6 +109,8 @@ def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError
     where: dict[str, Any] = {"provider": provider, "model": model}
     if isinstance(exc, genai_errors.APIError):
         return _api_error(exc, provider, model)
+    if isinstance(exc, httpx2.DecodingError):  # a corrupt gzip/deflate/brotli body
+        return undecodable_body(exc, **where)
     if isinstance(exc, httpx2.TimeoutException):
         return ProviderTimeoutError(f"the request timed out ({exc})", **where)
     if isinstance(exc, httpx2.ConnectError):

@@ -22,6 +22,7 @@ from llmring.providers.base import (
     TextDelta,
     ToolCallFragment,
     UsageReport,
+    add_counts,
 )
 from llmring.providers.google._errors import inband_error
 from llmring.schemas import FinishReason
@@ -45,7 +46,7 @@ _QUIET_KEYS = frozenset({"thought", "thoughtSignature", "partMetadata", "videoMe
                          "mediaResolution"})
 
 
-def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> dict[str, int] | None:
+def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> dict[str, Any] | None:
     """Gemini ``usageMetadata`` → llmring usage, or ``None`` before any count was reported
     (Vertex sends ``{"trafficType": ...}`` alone until the last chunk).
 
@@ -55,17 +56,17 @@ def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> dict[str, int] 
     Gemini bills them. ``reasoning_tokens``/``cached_tokens`` appear once reported, and are
     then kept in every later report (last value wins, so a stale value must be overwritten).
     """
-    def count(key: str) -> int:
+    def count(key: str) -> Any:  # as sent; the assembler checks it
         value = meta.get(key)
-        return value if isinstance(value, int) else 0
+        return 0 if value is None else value
 
     if not any(key.endswith("TokenCount") for key in meta):
         return None
-    prompt = count("promptTokenCount") + count("toolUsePromptTokenCount")
-    completion = count("candidatesTokenCount") + count("thoughtsTokenCount")
+    prompt = add_counts(count("promptTokenCount"), count("toolUsePromptTokenCount"))
+    completion = add_counts(count("candidatesTokenCount"), count("thoughtsTokenCount"))
     total = meta.get("totalTokenCount")
     usage = {"prompt_tokens": prompt, "completion_tokens": completion,
-             "total_tokens": total if isinstance(total, int) else prompt + completion}
+             "total_tokens": total if total is not None else add_counts(prompt, completion)}
     for name, key in (("reasoning_tokens", "thoughtsTokenCount"),
                       ("cached_tokens", "cachedContentTokenCount")):
         if key in meta:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from llmring.exceptions import ConfigurationError
+from llmring.providers._choices import refuse_several_choices
 from llmring.providers.google._messages import build_contents, system_instruction
 from llmring.schemas import LLMRequest
 
@@ -34,6 +35,7 @@ def build_body(request: LLMRequest) -> dict[str, Any]:
     system = system_instruction(request.messages)
     if system is not None:
         body["systemInstruction"] = system
+    refuse_several_choices(request.extra_params)
     top, generation = _split_extras(request.extra_params)
     tools = _tools(request) + list(top.pop("tools", []))
     if tools:
@@ -60,10 +62,6 @@ def _split_extras(extra: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
         (top if name in TOP_LEVEL_EXTRAS else generation)[name] = value
     if not isinstance(top.get("tools", []), list):
         raise ConfigurationError("extra_params['tools'] must be a list of Gemini tool objects")
-    count = generation.get("candidateCount", 1)
-    if count != 1:
-        raise ConfigurationError(f"candidate_count={count}: llmring streams one candidate per "
-                                 "request; send several requests to get several answers")
     return top, generation
 
 

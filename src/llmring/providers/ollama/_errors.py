@@ -22,7 +22,7 @@ from llmring.exceptions import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
-from llmring.providers._errors import error_for_status
+from llmring.providers._errors import error_for_status, undecodable_body
 
 __all__ = ["map_error", "status_error"]
 
@@ -53,6 +53,8 @@ def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError
     if isinstance(exc, ollama.ResponseError):  # the SDK's own calls, should any be used
         status = exc.status_code if exc.status_code > 0 else None
         return error_for_status(status, str(exc.error), provider=provider, model=model)
+    if isinstance(exc, httpx.DecodingError):  # a corrupt gzip/deflate/brotli body
+        return undecodable_body(exc, provider=provider, model=model)
     message: str | None = None
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeoutError(f"the request to ollama timed out ({exc!r})",

@@ -185,8 +185,8 @@ class LineTranslator:
         events: list[StreamEvent] = []
         counts = {name: data.get(key) for name, key in
                   (("prompt_tokens", "prompt_eval_count"), ("completion_tokens", "eval_count"))}
-        if any(isinstance(value, int) for value in counts.values()):
-            events.append(UsageReport({name: value if isinstance(value, int) else 0
+        if any(value is not None for value in counts.values()):  # as sent; the assembler checks
+            events.append(UsageReport({name: 0 if value is None else value
                                        for name, value in counts.items()}))
         raw = data.get("done_reason")
         raw = raw if isinstance(raw, str) and raw else None

@@ -31,6 +31,7 @@ import json
 from typing import Any
 
 from llmring.exceptions import ConfigurationError
+from llmring.providers._choices import refuse_several_choices
 from llmring.schemas import LLMRequest, Message
 
 __all__ = ["TOP_LEVEL_PARAMS", "build_body"]
@@ -136,6 +137,7 @@ def _tools(request: LLMRequest) -> list[dict[str, Any]] | None:
 def build_body(request: LLMRequest, model: str) -> dict[str, Any]:
     """The JSON body of a streamed ``/api/chat`` call for ``model``."""
     extra = dict(request.extra_params)
+    refuse_several_choices(extra)
     reserved = sorted(_RESERVED & extra.keys())
     if reserved:
         raise ConfigurationError(

@@ -28,17 +28,22 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
-def usage_from(usage: dict[str, Any]) -> dict[str, int]:
-    """OpenAI usage → llmring's names (details only when reported)."""
+def usage_from(usage: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI usage → llmring's names (details only when reported; the assembler checks
+    the values)."""
     result = {key: usage[key] for key in ("prompt_tokens", "completion_tokens", "total_tokens")
-              if isinstance(usage.get(key), int)}
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
-    if isinstance(cached, int):
+              if usage.get(key) is not None}
+    cached = _dict(usage.get("prompt_tokens_details")).get("cached_tokens")
+    if cached is not None:
         result["cached_tokens"] = cached
-    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
-    if isinstance(reasoning, int):
+    reasoning = _dict(usage.get("completion_tokens_details")).get("reasoning_tokens")
+    if reasoning is not None:
         result["reasoning_tokens"] = reasoning
     return result
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 class ChunkTranslator:

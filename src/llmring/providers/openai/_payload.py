@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmring.exceptions import ConfigurationError
+from llmring.providers._choices import refuse_several_choices
 from llmring.schemas import LLMRequest, Message
 
 __all__ = ["build_request"]
@@ -34,10 +34,7 @@ def build_request(request: LLMRequest, model: str, *, native: bool) -> dict[str,
     ``max_tokens``. ``extra_params`` travel as extra top-level JSON fields.
     """
     extra = dict(request.extra_params)
-    choices = extra.get("n", 1)
-    if choices != 1:
-        raise ConfigurationError(f"n={choices}: llmring streams one choice per request; "
-                                 "send several requests to get several answers")
+    refuse_several_choices(extra)
     kwargs: dict[str, Any] = {
         "model": model,
         "messages": [_message(m) for m in request.messages],
