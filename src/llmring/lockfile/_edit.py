@@ -26,7 +26,7 @@ from llmring.lockfile._scan import scan
 
 if TYPE_CHECKING:
     import tomlkit
-    from tomlkit.items import AoT
+    from tomlkit.items import AoT, Array
 
 __all__ = ["bind_alias", "keep_line_endings", "remove_binding", "set_binding"]
 
@@ -67,7 +67,7 @@ def _bindings(document: tomlkit.TOMLDocument, profile: str, *, create: bool) -> 
     return bindings
 
 
-def _models_array(models: Sequence[str]) -> Any:
+def _models_array(models: Sequence[str]) -> Array:
     import tomlkit
 
     array = tomlkit.array()
