@@ -43,8 +43,6 @@ __all__ = [
     "find_lockfile",
     "find_project_lockfile",
     "load_lockfile",
-    "parse_document",
-    "project_root",
     "read_lockfile",
     "rewrite_lockfile",
     "write_lockfile",
@@ -106,7 +104,7 @@ def _search_path(start: Path) -> list[Path]:
     return directories
 
 
-def project_root(start: Path | None = None) -> Path | None:
+def _project_root(start: Path | None = None) -> Path | None:
     """The nearest directory from ``start`` (default: the working directory) upwards that
     holds a root marker (``ROOT_MARKERS``), or ``None``."""
     last = _search_path((start or Path.cwd()).resolve())[-1]
@@ -165,7 +163,7 @@ def write_target(path: str | os.PathLike[str] | None = None, *, start: Path | No
     if os.environ.get(LOCKFILE_PATH_ENV):
         return Path(os.environ[LOCKFILE_PATH_ENV])
     here = (start or Path.cwd()).resolve()
-    return _nearest(here) or (project_root(here) or here) / LOCKFILE_NAME
+    return _nearest(here) or (_project_root(here) or here) / LOCKFILE_NAME
 
 
 def _read_text(path: Path) -> str:
@@ -196,7 +194,7 @@ def load_lockfile(path: str | os.PathLike[str] | None = None) -> Lockfile:
     return read_lockfile(find_lockfile(path))
 
 
-def parse_document(text: str, path: Path | None = None) -> tomlkit.TOMLDocument:
+def _parse_document(text: str, path: Path | None = None) -> tomlkit.TOMLDocument:
     """The editable ``tomlkit`` document of lockfile text, which must be a valid lockfile."""
     import tomlkit  # only edits need it: reading stays fast
     from tomlkit.exceptions import ParseError
@@ -308,7 +306,7 @@ def edit_lockfile(
             if initial_text is None:
                 raise LockfileNotFoundError(f"lockfile {path} does not exist", path=str(path))
             current = initial_text
-        document = parse_document(current, path)
+        document = _parse_document(current, path)
         change(document)
         return keep_line_endings(current, tomlkit.dumps(document))
 
