@@ -14,20 +14,11 @@ from pathlib import Path
 import pytest
 
 import llmring.service
-from llmring.lockfile import bundled_lockfile_path, load_lockfile
+from llmring.lockfile import bundled_lockfile_path
 from tests.helpers import assert_user_error, run, write_lockfile
+from tests.lockfile_samples import bound, comment_lines
 
 SECRET = "sk-test-SECRET1234567890abcdef"
-
-
-def bound(path: Path, profile: str = "default") -> dict[str, list[str]]:
-    """The bindings of ``profile`` in the lockfile at ``path``, as the library reads them."""
-    return {alias: [str(ref) for ref in binding.models]
-            for alias, binding in load_lockfile(path).profile(profile).bindings.items()}
-
-
-def comment_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("#")]
 
 
 # -- help -------------------------------------------------------------------------------------
@@ -161,13 +152,23 @@ def test_validate_missing_env_path_names_the_variable(monkeypatch: pytest.Monkey
     assert_user_error(run("lock", "validate"), "LLMRING_LOCKFILE_PATH", "gone.lock")
 
 
-def test_validate_without_lockfile_uses_the_bundled_default(tmp_path: Path) -> None:
+def test_validate_without_a_project_lockfile_says_where_it_looked_and_exits_1(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A lockfile above the project root (which holds .git) must not be found.
-    (tmp_path / "llmring.lock").write_text("this is [not toml", encoding="utf-8")
-    result = run("lock", "validate")
-    assert result.exit_code == 0
-    assert result.stderr.startswith(f"ok: {bundled_lockfile_path()}")
-    assert "bundled default" in result.stderr
+    (project.parent / "llmring.lock").write_text("this is [not toml", encoding="utf-8")
+    (project / "src" / "pkg").mkdir(parents=True)
+    monkeypatch.chdir(project / "src" / "pkg")
+    root = project.resolve()
+    assert_user_error(run("lock", "validate"), "no project lockfile",
+                      f"in {root / 'src' / 'pkg'} or its parents up to {root}",
+                      "the project root: it holds .git", "LLMRING_LOCKFILE_PATH",
+                      f"create {root / 'llmring.lock'} with: llmring lock init")
+
+
+def test_validate_the_bundled_default_when_asked_for_by_name(project: Path) -> None:
+    result = run("lock", "validate", "--file", str(bundled_lockfile_path()))
+    assert result.exit_code == 0 and result.stderr.startswith(f"ok: {bundled_lockfile_path()}")
 
 
 def test_validate_finds_the_nearest_lockfile_from_a_subdirectory(
@@ -256,6 +257,17 @@ BAD_BINDS = {
     "empty-alias": ("", "mock:a", ["alias", "non-empty"]),
     "blank-alias": ("  ", "mock:a", ["alias", "non-empty"]),
     "alias-with-colon": ("a:b", "mock:a", ["'a:b'", "':'"]),
+    "duplicate-model": ("x", "mock:a,mock:a", ["'mock:a' is listed twice"]),
+    "duplicate-after-spaces": ("x", "mock:a,mock:b, mock:a", ["'mock:a' is listed twice"]),
+    "leading-space": (" lead", "mock:a", ["alias ' lead' has spaces around it", "'lead'"]),
+    "trailing-space": ("lead ", "mock:a", ["alias 'lead ' has spaces around it"]),
+    "newline": ("a\nb", "mock:a", ["'a\\nb'", "U+000A", "printable"]),
+    "carriage-return": ("a\rb", "mock:a", ["U+000D"]),
+    "tab": ("a\tb", "mock:a", ["U+0009"]),
+    "del": ("a\x7fb", "mock:a", ["U+007F"]),
+    "bidi": ("safe\u202eexe.txt", "mock:a", ["U+202E RIGHT-TO-LEFT OVERRIDE"]),
+    "zero-width": ("a\u200bb", "mock:a", ["U+200B ZERO WIDTH SPACE"]),
+    "bidi-in-model": ("x", "mock:a\u202eb", ["is not a valid model reference"]),
 }
 
 

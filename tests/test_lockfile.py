@@ -256,49 +256,52 @@ TWICE = ('models = ["mock:a"]\n'
          '[[profiles.staging.bindings]]\nalias = "helper"\nmodels = ["mock:b"]\n')
 
 
-def _parse_error(path: Path, text: str) -> LockfileParseError:
+def _parse_error(path: Path, text: str, line: int) -> LockfileParseError:
+    """The error loading ``text`` raises; it names the file and the ``line`` of the problem."""
     _write(path, text)
     with pytest.raises(LockfileParseError) as info:
         load_lockfile(path)
     error = info.value
     assert isinstance(error, ConfigurationError)
-    assert (error.path, error.line) == (str(path), None)
-    assert str(error).startswith(f"{path}: ")
+    assert (error.path, error.line) == (str(path), line)
+    assert str(error).startswith(f"{path}:{line}: ")
     return error
 
 
-@pytest.mark.parametrize(("text", "key", "fragment"), [
-    ("default_profile = 3\n", "default_profile", "default_profile: must be a non-empty string"),
-    ("version = 1\n", "version", "version: must be a non-empty string, got 1"),
-    ("profiles = 3\n", "profiles", "profiles: must be a table"),
-    ("[profiles]\nstaging = 3\n", "profiles.staging", "profile 'staging': must be a table"),
-    (HEAD + 'bindings = "x"\n', "bindings", "profile 'staging': bindings must be an array"),
-    (HEAD + "bindings = [1]\n", "bindings", "profile 'staging': each binding must be a table"),
-    ("providers = 3\n", "providers", "providers: must be a table"),
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), [
+    ("default_profile = 3\n", 1, "default_profile", "default_profile: must be a non-empty string"),
+    ("version = 1\n", 1, "version", "version: must be a non-empty string, got 1"),
+    ("profiles = 3\n", 1, "profiles", "profiles: must be a table"),
+    ("[profiles]\nstaging = 3\n", 2, "profiles.staging", "profile 'staging': must be a table"),
+    (HEAD + 'bindings = "x"\n', 6, "bindings", "profile 'staging': bindings must be an array"),
+    (HEAD + "bindings = [1]\n", 6, "bindings", "profile 'staging': each binding must be a table"),
+    ("providers = 3\n", 1, "providers", "providers: must be a table"),
 ])
-def test_wrong_shapes_raise_parse_error(project: Path, text: str, key: str, fragment: str) -> None:
-    error = _parse_error(project / "llmring.lock", text)
+def test_wrong_shapes_raise_parse_error(
+    project: Path, text: str, line: int, key: str, fragment: str
+) -> None:
+    error = _parse_error(project / "llmring.lock", text, line)
     assert error.key == key
     assert fragment in str(error)
 
 
-@pytest.mark.parametrize(("body", "key", "fragment"), [
-    ('models = "mock:a"\n', "models", 'models must be a list like ["openai:gpt-4o"], got'),
-    ("models = []\n", "models", "models is empty"),
-    ('models = [""]\n', "models", "a model reference is empty"),
-    ('models = ["openai"]\n', "models", "'openai' is not a model reference"),
-    ('models = [":gpt"]\n', "models", "':gpt' is not a model reference"),
-    ('models = ["mock:"]\n', "models", "'mock:' is not a model reference"),
-    ('models = ["mock: x"]\n', "models", "'mock: x' is not a valid model reference"),
-    ('models = ["mock:a", "nope:b"]\n', "models",
+@pytest.mark.parametrize(("body", "line", "key", "fragment"), [
+    ('models = "mock:a"\n', 8, "models", 'models must be a list like ["openai:gpt-4o"], got'),
+    ("models = []\n", 8, "models", "models is empty"),
+    ('models = [""]\n', 8, "models", "a model reference is empty"),
+    ('models = ["openai"]\n', 8, "models", "'openai' is not a model reference"),
+    ('models = [":gpt"]\n', 8, "models", "':gpt' is not a model reference"),
+    ('models = ["mock:"]\n', 8, "models", "'mock:' is not a model reference"),
+    ('models = ["mock: x"]\n', 8, "models", "'mock: x' is not a valid model reference"),
+    ('models = ["mock:a", "nope:b"]\n', 8, "models",
      f"unknown provider 'nope' in 'nope:b' (known: {KNOWN})"),
-    (TWICE, "alias", "alias 'helper' is bound twice"),
+    (TWICE, 10, "alias", "alias 'helper' is bound twice"),
 ], ids=["str", "empty-list", "empty-ref", "no-colon", "no-provider", "no-model", "space",
         "unknown-provider", "bound-twice"])
 def test_bad_binding_names_profile_alias_and_key(
-    project: Path, body: str, key: str, fragment: str
+    project: Path, body: str, line: int, key: str, fragment: str
 ) -> None:
-    error = _parse_error(project / "llmring.lock", BIND + body)
+    error = _parse_error(project / "llmring.lock", BIND + body, line)
     assert error.key == key
     assert "profile 'staging'" in str(error) and "alias 'helper'" in str(error)
     assert fragment in str(error)
@@ -308,7 +311,7 @@ def test_bad_binding_names_profile_alias_and_key(
 @pytest.mark.parametrize("alias", ["", "   ", "a:b"])
 def test_bad_alias_is_refused(project: Path, alias: str) -> None:
     text = HEAD + f'[[profiles.staging.bindings]]\nalias = "{alias}"\nmodels = ["mock:a"]\n'
-    error = _parse_error(project / "llmring.lock", text)
+    error = _parse_error(project / "llmring.lock", text, 7)
     assert error.key == "alias"
     assert f"profile 'staging': binding alias {alias!r} must be a non-empty name without ':'" \
         in str(error)
@@ -327,21 +330,22 @@ def test_an_alias_that_loads_can_be_resolved(project: Path) -> None:
     assert [candidate.ref for candidate in resolver.resolve("chat")] == ["mock:a"]
 
 
-@pytest.mark.parametrize(("body", "key", "fragment"), [
-    ('type = "mock"\nbase_ur = "http://x"\n', "base_ur", "unknown key 'base_ur'"),
-    ('type = "nope"\n', "type", f"type 'nope' is not a provider type (one of: {KNOWN})"),
-    ('base_url = "http://x"\n', "type", "type 'local' is not a provider type"),
-    ('type = "mock"\nbase_url = "ftp://h/v1"\n', "base_url", "base_url must start with http://"),
-    ('type = "mock"\ntimeout = "5"\n', "timeout", "timeout must be a number of seconds >= 0"),
-    ('type = "mock"\nidle_timeout = -1\n', "idle_timeout", "idle_timeout must be a number"),
-    ('type = "mock"\nfirst_chunk_timeout = true\n', "first_chunk_timeout", "got True"),
-    ('type = "mock"\nmax_retries = -1\n', "max_retries", "max_retries must be a whole number"),
-    ('type = "mock"\nmax_retries = 1.5\n', "max_retries", "got 1.5"),
+@pytest.mark.parametrize(("body", "line", "key", "fragment"), [
+    ('type = "mock"\nbase_ur = "http://x"\n', 12, "base_ur", "unknown key 'base_ur'"),
+    ('type = "nope"\n', 11, "type", f"type 'nope' is not a provider type (one of: {KNOWN})"),
+    ('base_url = "http://x"\n', 10, "type", "type 'local' is not a provider type"),
+    ('type = "mock"\nbase_url = "ftp://h/v1"\n', 12, "base_url",
+     "base_url must start with http://"),
+    ('type = "mock"\ntimeout = "5"\n', 12, "timeout", "timeout must be a number of seconds >= 0"),
+    ('type = "mock"\nidle_timeout = -1\n', 12, "idle_timeout", "idle_timeout must be a number"),
+    ('type = "mock"\nfirst_chunk_timeout = true\n', 12, "first_chunk_timeout", "got True"),
+    ('type = "mock"\nmax_retries = -1\n', 12, "max_retries", "max_retries must be a whole number"),
+    ('type = "mock"\nmax_retries = 1.5\n', 12, "max_retries", "got 1.5"),
 ])
 def test_bad_providers_table_names_it_and_the_key(
-    project: Path, body: str, key: str, fragment: str
+    project: Path, body: str, line: int, key: str, fragment: str
 ) -> None:
-    error = _parse_error(project / "llmring.lock", PROV + body)
+    error = _parse_error(project / "llmring.lock", PROV + body, line)
     assert error.key == key
     assert "[providers.local]: " in str(error)
     assert fragment in str(error)
@@ -361,7 +365,8 @@ def test_malformed_toml_names_the_line(project: Path) -> None:
 def test_api_key_in_a_providers_table_is_refused_without_echoing_it(
     project: Path, secret: str
 ) -> None:
-    error = _parse_error(project / "llmring.lock", PROV + f'type = "mock"\napi_key = "{secret}"\n')
+    error = _parse_error(project / "llmring.lock", PROV + f'type = "mock"\napi_key = "{secret}"\n',
+                         12)
     assert error.key == "api_key"
     assert "[providers.local]: never put an API key in the lockfile" in str(error)
     assert secret not in str(error) and secret not in repr(error.args)
@@ -370,7 +375,7 @@ def test_api_key_in_a_providers_table_is_refused_without_echoing_it(
 @pytest.mark.parametrize("value", ["sk-abcdefghijklmnopqrstuvwxyz012345", "my key", "1KEY"])
 def test_api_key_env_must_be_a_variable_name(project: Path, value: str) -> None:
     text = PROV + f'type = "mock"\napi_key_env = "{value}"\n'
-    error = _parse_error(project / "llmring.lock", text)
+    error = _parse_error(project / "llmring.lock", text, 12)
     assert error.key == "api_key_env"
     assert "[providers.local]: api_key_env takes the NAME of an environment variable" in str(error)
     assert value not in str(error)

@@ -67,7 +67,7 @@ def test_reader_never_sees_a_partial_file_while_writers_run(tmp_path: Path, proj
             problems.append(f"read {reads}: {len(data)} bytes, ending {data[-40:]!r}")
             continue
         try:
-            _, lockfile = parse_lockfile(data.decode("utf-8"), path)
+            lockfile = parse_lockfile(data.decode("utf-8"), path)
             states.add(frozenset(lockfile.profile("default").bindings))
         except (UnicodeDecodeError, ConfigurationError) as exc:  # a torn or invalid read
             problems.append(f"read {reads}: {type(exc).__name__}: {exc}")

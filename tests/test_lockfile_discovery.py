@@ -93,10 +93,11 @@ def test_walk_stops_at_the_project_root(
     monkeypatch.chdir(root / "a" / "b")
     assert find_lockfile() == bundled_lockfile_path()
     assert load_lockfile().bundled is True
-    assert read_lockfile(bundled_lockfile_path())[1].bundled is True
+    assert read_lockfile(bundled_lockfile_path()).bundled is True
     assert list(load_lockfile().profile().bindings) == ["chatbot", "fast", "deep"]
-    # a command that writes gets ./llmring.lock in the working directory, never the bundled file
-    assert write_target() == (root / "a" / "b" / "llmring.lock").resolve()
+    # a command that writes gets llmring.lock at the project root (where discovery will find
+    # it from every subdirectory), never the bundled file
+    assert write_target() == (root / "llmring.lock").resolve()
 
 
 PROFILES = BIND.replace("staging", "default") + ('models = ["mock:d"]\n\n[profiles.prod]\n'
@@ -174,7 +175,7 @@ def test_failed_atomic_write_keeps_the_original(
 
 def test_initial_text_without_credentials_binds_mock_models(project: Path) -> None:
     text = initial_lockfile_text()
-    _, lockfile = parse_lockfile(text, None)
+    lockfile = parse_lockfile(text, None)
     assert {a: b.models for a, b in lockfile.profile("default").bindings.items()} == {
         "chatbot": (ModelRef("mock", "chatbot"),),
         "fast": (ModelRef("mock", "fast"),),

@@ -61,7 +61,7 @@ class LLMRing(AsyncResource):
         lockfile_path: str | os.PathLike[str] | None = None,
         profile: str | None = None,
     ) -> None:
-        _, self.lockfile = read_lockfile(find_lockfile(lockfile_path))
+        self.lockfile = read_lockfile(find_lockfile(lockfile_path))
         self._configs = provider_configs(self.lockfile.providers)
         for config in self._configs.values():
             for env in config.key_envs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,11 +21,9 @@ from llmring.cli._common import (
 from llmring.exceptions import ConfigurationError, LockfileParseError
 
 if TYPE_CHECKING:
-    from tomlkit import TOMLDocument
-
     from llmring.lockfile import Lockfile
 
-# The lockfile machinery (tomlkit, pydantic) is imported inside the commands, so that
+# The lockfile machinery (tomllib, tomlkit, pydantic) is imported inside the commands, so that
 # ``llmring --help`` starts fast.
 
 lock_app = typer.Typer(help="Create and check lockfiles.", no_args_is_help=True,
@@ -38,7 +37,7 @@ def lock_init(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing lockfile.")] = False,
 ) -> None:
     """Write a commented lockfile binding chatbot/fast/deep to the providers you have keys for
-    (or to mock models when you have none)."""
+    (or to mock models when you have none), at the project root unless --file says where."""
     from llmring.lockfile import write_lockfile, write_target
     from llmring.lockfile._template import detected_providers, initial_lockfile_text
 
@@ -50,33 +49,48 @@ def lock_init(
     lockfile = write_lockfile(path, initial_lockfile_text(providers))
     aliases = ", ".join(lockfile.profile().bindings)
     using = ", ".join(providers) if providers else "the offline mock provider (no keys found)"
-    err(f"created {path}: {aliases} bound to {using}")
+    where = ""
+    if file is None and path.parent != Path.cwd().resolve():
+        where = " (the project root, where discovery finds it from every subdirectory)"
+    err(f"created {path}{where}: {aliases} bound to {using}")
     out(str(path))
 
 
 @lock_app.command("validate")
 @cli_command
 def lock_validate(file: FileOption = None) -> None:
-    """Check a lockfile's structure offline. Exit 0 when valid, 1 when not."""
-    from llmring.lockfile import find_lockfile, read_lockfile
+    """Check the project's lockfile offline. Exit 0 when valid, 1 when not (or when there is
+    no project lockfile: then it says where discovery looked)."""
+    from llmring.lockfile import find_project_lockfile, read_lockfile
 
-    path = find_lockfile(file)
-    _, lockfile = read_lockfile(path)
+    path = find_project_lockfile(file)
+    lockfile = read_lockfile(path)
     if lockfile.default_profile not in lockfile.profiles:
         raise LockfileParseError(
             f"{path}: default_profile {lockfile.default_profile!r} names no [profiles.*] table",
             path=str(path), key="default_profile",
         )
     aliases = sum(len(p.bindings) for p in lockfile.profiles.values())
-    bundled = " (the bundled default: no llmring.lock found)" if lockfile.bundled else ""
-    err(f"ok: {path}{bundled}: {len(lockfile.profiles)} profile(s), {aliases} binding(s), "
+    err(f"ok: {path}: {len(lockfile.profiles)} profile(s), {aliases} binding(s), "
         f"{len(lockfile.providers)} extra provider(s)")
 
 
 def _profile_for(profile: str | None, default: str) -> str:
-    from llmring.lockfile import PROFILE_ENV
+    from llmring.lockfile import PROFILE_ENV, profile_problem
 
-    return profile or os.environ.get(PROFILE_ENV) or default
+    name = profile or os.environ.get(PROFILE_ENV) or default
+    problem = profile_problem(name)
+    if problem:
+        raise ConfigurationError(problem)
+    return name
+
+
+def _check_alias(alias: str) -> None:
+    from llmring.lockfile import alias_problem
+
+    problem = alias_problem(alias)
+    if problem:
+        raise ConfigurationError(problem)
 
 
 @cli_command
@@ -88,27 +102,38 @@ def bind(
     file: FileOption = None,
 ) -> None:
     """Bind ALIAS to one model or an ordered list of fallbacks (creates the lockfile if none)."""
-    from llmring.lockfile import edit_lockfile, parse_model_ref, set_binding, write_target
+    from llmring.lockfile import (
+        bind_alias,
+        parse_lockfile,
+        parse_models,
+        rewrite_lockfile,
+        write_target,
+    )
     from llmring.lockfile._template import empty_lockfile_text
+    from llmring.providers._registry import BUILTIN_PROVIDERS
 
-    alias = alias.strip()
-    if not alias or ":" in alias:
-        raise ConfigurationError(f"alias {alias!r} must be a non-empty name without ':'")
+    _check_alias(alias)
     refs = [part.strip() for part in models.split(",")]
-    for ref in refs:
-        try:
-            parse_model_ref(ref)
-        except ValueError as exc:
-            raise ConfigurationError(str(exc)) from None
+    try:
+        parse_models(refs)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     path = write_target(file)
     created = not path.exists()
     chosen: list[str] = []
 
-    def change(document: TOMLDocument) -> None:
-        chosen.append(_profile_for(profile, str(document.get("default_profile", "default"))))
-        set_binding(document, chosen[0], alias, refs)
+    def produce(current: str | None) -> str:
+        text = empty_lockfile_text() if current is None else current
+        lockfile = parse_lockfile(text, path)  # the file as it is must load
+        name = _profile_for(profile, lockfile.default_profile)
+        try:
+            parse_models(refs, {*BUILTIN_PROVIDERS, *lockfile.providers})
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        chosen.append(name)
+        return bind_alias(text, name, alias, refs)
 
-    lockfile = edit_lockfile(path, change, initial_text=empty_lockfile_text())
+    lockfile = rewrite_lockfile(path, produce)
     if created:
         err(f"created {path}")
     err(f"bound {alias} -> {', '.join(refs)} in profile {chosen[0]!r} of {path}")
@@ -141,8 +166,9 @@ def unbind(
         write_target,
     )
 
+    _check_alias(alias)
     path = write_target(file)
-    _, current = read_lockfile(find_lockfile(path))
+    current = read_lockfile(find_lockfile(path))
     name = _profile_for(profile, current.default_profile)
 
     def produce(text: str | None) -> str:

@@ -1,30 +1,48 @@
-"""Changes to a lockfile's TOML document that leave everything else as it was.
+"""Changes to a lockfile's text that leave everything else as it was.
 
-:func:`set_binding` changes a ``tomlkit`` document in place and :func:`remove_binding` changes
-text; :func:`llmring.lockfile.edit_lockfile` and :func:`llmring.lockfile.rewrite_lockfile` wrap
-them with locking, validation and the atomic write. Only the edited binding changes:
-other bindings, comments, blank lines and key order are untouched.
+:func:`bind_alias` and :func:`remove_binding` change text and are exact inverses: binding a
+new alias and unbinding it gives back the file byte for byte, its comments included.
+:func:`set_binding` changes a ``tomlkit`` document in place (for :func:`edit_lockfile`).
+:func:`llmring.lockfile.rewrite_lockfile` wraps them with locking, validation and the atomic
+write. Only the edited binding changes: other bindings, comments, blank lines and key order
+are untouched.
+
+Why text: in a TOML document the comment lines above a table header belong to the table
+before it, so a structural append lands after the file's closing comments and a structural
+delete takes the next table's comment. A binding's block is therefore found in the text
+(``_scan.py``): its header, its keys and subtables, and the comment lines directly above
+it. Every text change is checked against the same change made to the parsed data; a file too
+unusual for the text change gets the structural one from ``tomlkit`` instead.
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tomlkit
-from tomlkit.items import AoT
+from llmring.lockfile._scan import scan
 
-__all__ = ["remove_binding", "set_binding"]
+if TYPE_CHECKING:
+    import tomlkit
+    from tomlkit.items import AoT, Array
+
+__all__ = ["bind_alias", "keep_line_endings", "remove_binding", "set_binding"]
 
 
 def _profiles(document: tomlkit.TOMLDocument) -> Any:
+    import tomlkit
+
     if "profiles" not in document:
         document["profiles"] = tomlkit.table(is_super_table=True)
     return document["profiles"]
 
 
 def _bindings(document: tomlkit.TOMLDocument, profile: str, *, create: bool) -> AoT | None:
+    import tomlkit
+    from tomlkit.items import AoT
+
     profiles = _profiles(document) if create else document.get("profiles")
     if profiles is None or (profile not in profiles and not create):
         return None
@@ -37,16 +55,21 @@ def _bindings(document: tomlkit.TOMLDocument, profile: str, *, create: bool) -> 
     if not isinstance(bindings, AoT):
         if not create:
             return None
-        # `bindings = []` (the older format's empty profiles) becomes an array of tables
+        # `bindings = []` (the older format's empty profiles), or an array of inline tables,
+        # becomes an array of tables
         existing = list(bindings or [])
         bindings = tomlkit.aot()
         for item in existing:
-            bindings.append(item)
+            converted = tomlkit.table()
+            converted.update(item.unwrap())
+            bindings.append(converted)
         table["bindings"] = bindings
     return bindings
 
 
-def _models_array(models: Sequence[str]) -> Any:
+def _models_array(models: Sequence[str]) -> Array:
+    import tomlkit
+
     array = tomlkit.array()
     array.extend(models)
     return array
@@ -60,6 +83,8 @@ def set_binding(
     Returns ``True`` when an existing binding was replaced. A binding in the older
     ``provider``/``model`` form is rewritten with ``models``.
     """
+    import tomlkit
+
     bindings = _bindings(document, profile, create=True)
     assert bindings is not None
     for table in bindings:
@@ -77,30 +102,125 @@ def set_binding(
     return False
 
 
+def keep_line_endings(original: str, new: str) -> str:
+    """tomlkit writes new lines with LF; in a CRLF file, new lines get CRLF too."""
+    if "\r\n" in original and "\n" not in original.replace("\r\n", ""):
+        return re.sub(r"(?<!\r)\n", "\r\n", new)
+    return new
+
+
+def _lines(text: str) -> list[str]:
+    """``text`` split after each LF only (``str.splitlines`` also splits at U+2028 and
+    friends, which TOML allows inside strings and comments)."""
+    parts = text.split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+def _is_blank(line: str) -> bool:
+    return not line.strip()
+
+
+def _binding_list(data: dict[str, Any], profile: str) -> list[Any] | None:
+    profiles = data.get("profiles")
+    table = profiles.get(profile) if isinstance(profiles, dict) else None
+    bindings = table.get("bindings") if isinstance(table, dict) else None
+    return bindings if isinstance(bindings, list) else None
+
+
+def _index_of(bindings: list[Any] | None, alias: str) -> int | None:
+    return next((i for i, b in enumerate(bindings or [])
+                 if isinstance(b, dict) and b.get("alias") == alias), None)
+
+
+def _loads_or_none(text: str) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+
+
+def bind_alias(text: str, profile: str, alias: str, models: Sequence[str]) -> str:
+    """``text`` with ``alias`` bound to ``models`` in ``profile`` (created when missing).
+
+    A new alias is inserted after the profile's last binding, one blank line before it, so
+    what followed that binding (the file's closing comments, the next table's comment) stays
+    where it was. Rebinding an alias replaces only its ``models`` value (a comment on that
+    line stays); a binding in the older ``provider``/``model`` form is rewritten with
+    ``models`` by :func:`set_binding`.
+    """
+    data = tomllib.loads(text)
+    bindings = _binding_list(data, profile)
+    index = _index_of(bindings, alias)
+    if index is None:
+        edited = _insert_binding(text, profile, alias, models)
+        table = data.setdefault("profiles", {}).setdefault(profile, {})
+        table.setdefault("bindings", []).append({"alias": alias, "models": list(models)})
+    else:
+        assert bindings is not None
+        edited = _replace_models(text, profile, index, models)
+        bindings[index]["models"] = list(models)
+    if edited is not None and _loads_or_none(edited) == data:
+        return edited
+    import tomlkit
+
+    document = tomlkit.parse(text)
+    set_binding(document, profile, alias, models)
+    return keep_line_endings(text, tomlkit.dumps(document))
+
+
+def _insert_binding(text: str, profile: str, alias: str, models: Sequence[str]) -> str | None:
+    import tomlkit
+
+    found = scan(text)
+    headers = [entry.path for entry in found.entries if entry.kind == "array"
+               and len(entry.path) == 4 and entry.path[:3] == ("profiles", profile, "bindings")]
+    block = found.block(headers[-1] if headers else ("profiles", profile))
+    if block is None:
+        return None
+    lines = _lines(text)
+    newline = "\r\n" if keep_line_endings(text, "\n") == "\r\n" else "\n"
+    end = block[1]
+    if end == len(lines) and lines and not lines[-1].endswith("\n"):
+        lines[-1] += newline
+    added = [newline, f"[[profiles.{tomlkit.key(profile).as_string()}.bindings]]{newline}",
+             f"alias = {tomlkit.string(alias).as_string()}{newline}",
+             f"models = {_models_array(models).as_string()}{newline}"]
+    return "".join(lines[:end] + added + lines[end:])
+
+
+def _replace_models(text: str, profile: str, index: int, models: Sequence[str]) -> str | None:
+    path = ("profiles", profile, "bindings", index, "models")
+    span = next((entry.value for entry in scan(text).entries if entry.path == path), None)
+    if span is None:
+        return None
+    return text[:span[0]] + _models_array(models).as_string() + text[span[1]:]
+
+
 def remove_binding(text: str, profile: str, alias: str) -> str | None:
     """``text`` without the binding of ``alias`` in ``profile``; ``None`` when it is not bound.
 
-    Works on the text, because in a TOML document the comments above a table header belong to
-    the table before it: deleting a table structurally would take the next binding's comment
-    with it and leave its own. Here the binding's own comment lines (directly above its header)
-    go with it and everything else stays. The result is checked against the structural
-    deletion's data; if a file is too unusual for the text cut, the structural one is used.
+    The binding's block goes with its own comment lines (directly above its header) and the
+    blank lines that separate it from what precedes it (or, when nothing blank precedes it,
+    from what follows): the inverse of :func:`bind_alias`. Everything else stays.
     """
-    document = tomlkit.parse(text)
-    data = document.unwrap()
-    bindings = data.get("profiles", {}).get(profile, {}).get("bindings")
-    if not isinstance(bindings, list):
-        return None
-    index = next((i for i, b in enumerate(bindings)
-                  if isinstance(b, dict) and b.get("alias") == alias), None)
-    if index is None:
+    data = tomllib.loads(text)
+    bindings = _binding_list(data, profile)
+    index = _index_of(bindings, alias)
+    if bindings is None or index is None:
         return None
     del bindings[index]
     if not bindings:
         del data["profiles"][profile]["bindings"]
-    cut = _cut_binding_block(text, profile, index)
-    if cut is not None and tomlkit.parse(cut).unwrap() == data:
+    cut = _cut_binding(text, profile, index)
+    if cut is not None and _loads_or_none(cut) == data:
         return cut
+    import tomlkit
+
+    document = tomlkit.parse(text)
     table = document["profiles"][profile]
     del table["bindings"][index]
     if not table["bindings"]:
@@ -108,36 +228,20 @@ def remove_binding(text: str, profile: str, alias: str) -> str | None:
     return tomlkit.dumps(document)
 
 
-_BINDINGS_HEADER = re.compile(
-    r"""^\s*\[\[\s*profiles\s*\.\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*\.\s*bindings\s*\]\]"""
-)
-
-
-def _is_header(line: str) -> bool:
-    return line.lstrip().startswith("[")
-
-
-def _is_comment(line: str) -> bool:
-    return line.lstrip().startswith("#")
-
-
-def _cut_binding_block(text: str, profile: str, index: int) -> str | None:
-    lines = text.splitlines(keepends=True)
-    headers = []
-    for number, line in enumerate(lines):
-        match = _BINDINGS_HEADER.match(line)
-        if match and next(g for g in match.groups() if g is not None) == profile:
-            headers.append(number)
-    if index >= len(headers):
+def _cut_binding(text: str, profile: str, index: int) -> str | None:
+    block = scan(text).block(("profiles", profile, "bindings", index))
+    if block is None:
         return None
-    start = headers[index]
-    end = next((n for n in range(start + 1, len(lines)) if _is_header(lines[n])), len(lines))
-    content_end = end  # the block's own lines stop before its trailing comments/blank lines
-    while content_end > start + 1 and (not lines[content_end - 1].strip() or _is_comment(lines[content_end - 1])):
-        content_end -= 1
-    while content_end < end and not lines[content_end].strip():
-        content_end += 1  # blank lines right after the block go with it
-    label = start
-    while label > 0 and _is_comment(lines[label - 1]):
-        label -= 1
-    return "".join(lines[:label] + lines[content_end:])
+    start, end = block
+    lines = _lines(text)
+    while start > 0 and _is_comment(lines[start - 1]):
+        start -= 1  # its own comment, directly above its header
+    before = start
+    while before > 0 and _is_blank(lines[before - 1]):
+        before -= 1
+    if before < start:
+        start = before
+    else:
+        while end < len(lines) and _is_blank(lines[end]):
+            end += 1
+    return "".join(lines[:start] + lines[end:])
