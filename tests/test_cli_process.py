@@ -147,7 +147,10 @@ THINKING = "mock:x?reasoning=Two+plus+two:+four.&response=4"
 
 
 @posix_only
-def test_reasoning_is_dimmed_on_a_terminal(ledger_path: Path) -> None:
+def test_reasoning_is_dimmed_on_a_terminal(
+    ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
     code, stdout, shown = run_with_terminal_stderr("chat", THINKING, "What is 2+2?")
     assert (code, stdout) == (0, b"4\n")
     assert shown.startswith("\x1b[2mTwo\x1b[0m\x1b[2m plus\x1b[0m")
@@ -158,6 +161,7 @@ def test_reasoning_is_dimmed_on_a_terminal(ledger_path: Path) -> None:
 def test_no_color_and_no_reasoning_on_a_terminal(
     ledger_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
     code, stdout, shown = run_with_terminal_stderr("chat", THINKING, "hi", "--no-reasoning")
     assert (code, stdout) == (0, b"4\n")
     assert shown.startswith("[mock:x] finish=stop")
