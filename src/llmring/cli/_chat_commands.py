@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 class ChatCommand(TyperCommand):
     """``chat`` with ``-o KEY VALUE`` taking two values, repeatable: typer cannot declare a
-    repeated pair (``list[tuple[str, str]]``), so the option's arity is set here."""
+    repeated pair (``list[tuple[str, str]]``), so the option's arity is set here. The parameter
+    is declared ``list[Any]`` because typer would turn each pair into its ``str`` otherwise."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
