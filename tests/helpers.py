@@ -20,9 +20,10 @@ def write_lockfile(path: Path, bindings: dict[str, list[str]], extra: str = "") 
     return path
 
 
-def run(*args: str) -> Result:
-    """Invoke the CLI in-process; fail on any traceback or exception that escaped the wrapper."""
-    result = CliRunner().invoke(app, list(args))
+def run(*args: str, input: str | bytes | None = None) -> Result:
+    """Invoke the CLI in-process (``input``: what stdin holds, a pipe rather than a terminal);
+    fail on any traceback or exception that escaped the wrapper."""
+    result = CliRunner().invoke(app, list(args), input=input)
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     return result

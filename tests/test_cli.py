@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import llmring
 import llmring.service
 from llmring.lockfile import bundled_lockfile_path
 from tests.helpers import assert_user_error, run, write_lockfile
@@ -32,6 +33,11 @@ def test_help_lists_every_command() -> None:
     assert result.stderr == ""
     for command in COMMANDS:
         assert command in result.stdout
+
+
+def test_version_prints_the_package_version() -> None:
+    result = run("--version")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, f"llmring {llmring.__version__}\n", "")
 
 
 def test_no_arguments_shows_help_as_a_usage_error() -> None:

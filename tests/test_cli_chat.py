@@ -99,6 +99,189 @@ def test_chat_file_and_profile_options(project: Path) -> None:
     assert (result.exit_code, result.stdout) == (0, "from prod\n")
 
 
+# -- chat: which argument is the model, which the prompt -------------------------------------
+
+def user_text() -> str:
+    """The user message the last mock stream was asked."""
+    return ledger.last.request.messages[-1].text
+
+
+def test_chat_with_only_a_prompt_asks_the_default_alias() -> None:
+    result = run("chat", "What is 2+2?")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("[mock:chatbot] finish=stop")
+    assert user_text() == "What is 2+2?"
+
+
+def test_chat_default_alias_comes_from_the_environment(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_lockfile(project / "llmring.lock", {"chatbot": ["mock:chatbot"], "greet": ["mock:echo"]})
+    monkeypatch.setenv("LLMRING_DEFAULT_ALIAS", "greet")
+    result = run("chat", "hello there")
+    assert (result.exit_code, result.stdout) == (0, "hello there\n")
+    assert result.stderr.startswith("[mock:echo] ")
+
+
+@pytest.mark.parametrize("word", ["mock:echo", "mock:echo?chunk_size=2", "greet"])
+def test_chat_single_argument_naming_a_model_takes_the_prompt_from_stdin(
+    project: Path, word: str
+) -> None:
+    write_lockfile(project / "llmring.lock", {"greet": ["mock:echo"]})
+    result = run("chat", word, input="piped question")
+    assert (result.exit_code, result.stdout) == (0, "piped question\n"), result.stderr
+    assert result.stderr.startswith("[mock:echo] ")
+
+
+@pytest.mark.parametrize("word", [
+    "greeting",  # not an alias of the profile
+    "Translate: bonjour",  # 'Translate' is no provider
+    "mock: is this a model?",  # a known provider, but not a model reference
+])
+def test_chat_single_argument_naming_no_model_is_the_prompt(project: Path, word: str) -> None:
+    write_lockfile(project / "llmring.lock", {"chatbot": ["mock:echo"], "greet": ["mock:echo"]})
+    result = run("chat", word)
+    assert (result.exit_code, result.stdout) == (0, word + "\n"), result.stderr
+
+
+def test_chat_alias_of_another_profile_is_not_a_model_name(project: Path) -> None:
+    path = write_lockfile(project / "llmring.lock", {"chatbot": ["mock:echo"]})
+    run("bind", "prodonly", "mock:chatbot", "--profile", "prod", "--file", str(path))
+    assert run("chat", "prodonly").stdout == "prodonly\n"
+    result = run("chat", "prodonly", "--profile", "prod", input="hi")
+    assert result.stderr.startswith("[mock:chatbot] ")
+
+
+def test_chat_piped_text_comes_before_the_prompt() -> None:
+    notes = "line one\n  indented line two\n"
+    result = run("chat", "mock:echo", "summarise", input=notes)
+    assert result.exit_code == 0
+    assert user_text() == notes + " summarise"  # as simonw/llm joins them: one space
+
+
+def test_chat_dash_prompt_is_stdin() -> None:
+    result = run("chat", "mock:echo", "-", input="all of stdin")
+    assert (result.exit_code, result.stdout) == (0, "all of stdin\n")
+    assert user_text() == "all of stdin"
+
+
+def test_chat_dash_alone_is_stdin_for_the_default_alias() -> None:
+    result = run("chat", "-", input="the question")
+    assert result.exit_code == 0
+    assert result.stderr.startswith("[mock:chatbot] ")
+    assert user_text() == "the question"
+
+
+def test_chat_model_option_makes_the_argument_the_prompt() -> None:
+    result = run("chat", "-m", "mock:echo", "chatbot")
+    assert (result.exit_code, result.stdout) == (0, "chatbot\n")
+    result = run("chat", "--model", "mock:echo", input="from stdin")
+    assert (result.exit_code, result.stdout) == (0, "from stdin\n")
+
+
+@pytest.mark.parametrize("args, stdin, fragments", [
+    (["mock:echo"], "", ["'PROMPT'", "no prompt", "stdin"]),
+    (["mock:echo"], " \n", ["no prompt"]),
+    (["mock:echo", "-"], "", ["no prompt"]),
+    (["-m", "mock:echo"], None, ["no prompt"]),
+    (["-m", "mock:echo", "chatbot", "hi"], None, ["--model", "given twice", "'chatbot'"]),
+    (["mock:echo"], b"caf\xe9", ["stdin is not UTF-8", "0xe9", "offset 3"]),
+])
+def test_chat_prompt_problems_are_usage_errors(
+    args: list[str], stdin: str | bytes | None, fragments: list[str]
+) -> None:
+    result = run("chat", *args, input=stdin)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "Error" in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+    assert ledger.records == []
+
+
+# -- chat: request options --------------------------------------------------------------------
+
+def test_chat_temperature_and_max_tokens_reach_the_request() -> None:
+    result = run("chat", "mock:echo", "one two three four", "--temperature", "0.2",
+                 "--max-tokens", "2")
+    assert (result.exit_code, result.stdout) == (0, "one two\n")
+    assert "finish=length" in result.stderr
+    request = ledger.last.request
+    assert (request.temperature, request.max_tokens) == (0.2, 2)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--temperature", "7"], "temperature"),
+    (["--max-tokens", "0"], "max_tokens"),
+])
+def test_chat_out_of_range_request_options_exit_1(args: list[str], fragment: str) -> None:
+    assert_user_error(run("chat", "mock:echo", "hi", *args), "invalid request", fragment)
+
+
+def test_chat_option_values_are_json_when_they_parse() -> None:
+    result = run("chat", "mock:echo", "hi",
+                 "-o", "top_p", "0.9", "-o", "stop", '["x", "y"]', "--option", "user", "alice",
+                 "-o", "thinking", '{"type": "enabled", "budget_tokens": 1024}',
+                 "-o", "logprobs", "true", "-o", "seed", '"42"', "-o", "odd", "NaN")
+    assert result.exit_code == 0, result.stderr
+    assert ledger.last.request.extra_params == {
+        "top_p": 0.9, "stop": ["x", "y"], "user": "alice",
+        "thinking": {"type": "enabled", "budget_tokens": 1024}, "logprobs": True, "seed": "42",
+        "odd": "NaN"}
+
+
+def test_chat_option_reaches_the_provider() -> None:
+    result = run("chat", "mock:x", "hi", "-o", "mock_response", "set by -o")
+    assert (result.exit_code, result.stdout) == (0, "set by -o\n")
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["-o", "top_p"], ["'-o'", "2 arguments"]),
+    (["-o", " ", "1"], ["--option", "KEY", "empty"]),
+    (["-o", "top_p", "0.9", "-o", "top_p", "0.5"], ["--option", "'top_p'", "twice"]),
+])
+def test_chat_bad_option_is_a_usage_error(args: list[str], fragments: list[str]) -> None:
+    result = run("chat", "mock:echo", "hi", *args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    for fragment in fragments:
+        assert fragment in result.stderr
+    assert ledger.records == []
+
+
+# -- chat: reasoning --------------------------------------------------------------------------
+
+THINKING = "mock:x?reasoning=Two+plus+two:+four.&response=4"
+
+
+def test_chat_shows_reasoning_on_stderr_before_the_reply() -> None:
+    result = run("chat", THINKING, "What is 2+2?")
+    assert (result.exit_code, result.stdout) == (0, "4\n")
+    reasoning, summary_line = result.stderr.splitlines()
+    assert reasoning == "Two plus two: four."  # plain: stderr is no terminal here
+    assert summary_line.startswith("[mock:x] finish=stop")
+
+
+def test_chat_no_reasoning_hides_it() -> None:
+    result = run("chat", THINKING, "What is 2+2?", "--no-reasoning")
+    assert (result.exit_code, result.stdout) == (0, "4\n")
+    assert result.stderr.startswith("[mock:x] finish=stop")
+    assert result.stderr.count("\n") == 1
+
+
+def test_chat_reasoning_without_a_reply_ends_its_line() -> None:
+    result = run("chat", "mock:x?reasoning=only+thoughts&response=", "hi")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr.startswith("only thoughts\n[mock:x] finish=stop")
+
+
+def test_chat_json_keeps_reasoning_chunks() -> None:
+    result = run("chat", THINKING, "hi", "--json", "--no-reasoning")
+    assert result.exit_code == 0
+    chunks = json_lines(result.stdout)
+    assert "".join(c.get("reasoning", "") for c in chunks) == "Two plus two: four."
+    assert result.stderr == ""
+
+
 # -- chat: fallback and failures --------------------------------------------------------------
 
 def test_chat_falls_back_before_any_output(project: Path) -> None:

@@ -6,9 +6,11 @@ every command shares, and docs/cli.md for the reference.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from llmring.cli._chat_commands import chat, providers
+from llmring.cli._chat_commands import ChatCommand, chat, providers
 from llmring.cli._lockfile_commands import aliases, bind, lock_app, unbind
 
 __all__ = ["app", "main"]
@@ -25,8 +27,25 @@ app.add_typer(lock_app, name="lock")
 app.command()(bind)
 app.command()(unbind)
 app.command()(aliases)
-app.command()(chat)
+app.command(cls=ChatCommand)(chat)
 app.command()(providers)
+
+
+def _print_version(requested: bool) -> None:
+    if requested:
+        from llmring import __version__
+
+        typer.echo(f"llmring {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, expose_value=False,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """Stream from any LLM provider through lockfile aliases."""
 
 
 def main() -> None:

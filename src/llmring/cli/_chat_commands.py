@@ -6,84 +6,93 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
-from llmring.cli._common import FileOption, JsonOption, ProfileOption, cli_command, err, out
+from llmring.cli._chat_output import JsonView, TextView, View
+from llmring.cli._common import FileOption, JsonOption, ProfileOption, cli_command, out
 
 if TYPE_CHECKING:
-    from llmring.schemas import LLMRequest, StreamChunk
+    from llmring.schemas import LLMRequest
     from llmring.service import LLMRing
 
 # pydantic, the schemas and the facade are imported inside the commands, so that
 # ``llmring --help`` starts fast.
 
 
+class ChatCommand(TyperCommand):
+    """``chat`` with ``-o KEY VALUE`` taking two values, repeatable: typer cannot declare a
+    repeated pair (``list[tuple[str, str]]``), so the option's arity is set here. The parameter
+    is declared ``list[Any]`` because typer would turn each pair into its ``str`` otherwise."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if "--option" in param.opts:
+                param.nargs = 2
+
+
 @cli_command
 def chat(
-    target: Annotated[str, typer.Argument(metavar="ALIAS_OR_MODEL",
-                                          help="An alias (chatbot) or provider:model.")],
-    prompt: Annotated[str, typer.Argument(help="What to ask.")],
+    first: Annotated[str | None, typer.Argument(
+        metavar="ALIAS_OR_MODEL", show_default=False,
+        help="An alias (chatbot) or provider:model; alone, it is the prompt unless it names "
+             "one. Default: $LLMRING_DEFAULT_ALIAS, else chatbot.")] = None,
+    second: Annotated[str | None, typer.Argument(
+        metavar="PROMPT", show_default=False,
+        help="What to ask; '-' reads stdin. Piped stdin comes first, then the prompt.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="The alias or provider:model; the argument is then the prompt.",
+        show_default=False)] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="A system prompt.")] = None,
+    temperature: Annotated[float | None, typer.Option(
+        "--temperature", help="Sampling temperature (0 to 2).", show_default=False)] = None,
+    max_tokens: Annotated[int | None, typer.Option(
+        "--max-tokens", help="The most tokens to generate.", show_default=False)] = None,
+    options: Annotated[list[Any] | None, typer.Option(
+        "--option", "-o", metavar="KEY VALUE", show_default=False,
+        help="An extra request parameter (repeatable), e.g. -o top_p 0.9; VALUE is JSON when "
+             "it parses, else text.")] = None,
+    no_reasoning: Annotated[bool, typer.Option(
+        "--no-reasoning", help="Do not show the model's reasoning on stderr.")] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print one JSON object per stream chunk instead of the text.")] = False,
     profile: ProfileOption = None,
     file: FileOption = None,
 ) -> None:
-    """Stream a reply to stdout as it arrives; usage and timing go to stderr."""
+    """Stream a reply to stdout as it arrives; reasoning, usage and timing go to stderr.
+
+    \b
+      llmring chat "What is 2+2?"
+      llmring chat fast "Name three primes" -o top_p 0.9
+      cat notes.txt | llmring chat chatbot "Summarise this"
+    """
     import asyncio
 
+    from llmring.cli._chat_input import extra_params, model_and_prompt, read_prompt
     from llmring.schemas import LLMRequest, Message
     from llmring.service import LLMRing
 
+    params = extra_params(options or [])
+    ring = LLMRing(file, profile)
+    target, argument = model_and_prompt(ring.resolver, first, second, model)
     messages = [Message(role="system", content=system)] if system else []
-    messages.append(Message(role="user", content=prompt))
-    request = LLMRequest(model=target, messages=messages)
-    asyncio.run(_stream_reply(LLMRing(file, profile), request, as_json))
+    messages.append(Message(role="user", content=read_prompt(argument)))
+    request = LLMRequest(model=target, messages=messages, temperature=temperature,
+                         max_tokens=max_tokens, extra_params=params)
+    view = JsonView() if as_json else TextView(reasoning=not no_reasoning)
+    asyncio.run(_stream_reply(ring, request, view))
 
 
-async def _stream_reply(ring: LLMRing, request: LLMRequest, as_json: bool) -> None:
+async def _stream_reply(ring: LLMRing, request: LLMRequest, view: View) -> None:
     async with ring, ring.chat_stream(request) as stream:
-        wrote_text = False
         try:
             async for chunk in stream:
-                if as_json:
-                    out(json.dumps(chunk.model_dump(mode="json", exclude_none=True)))
-                elif chunk.delta:
-                    out(chunk.delta, end="")
-                    wrote_text = True
-                elif chunk.is_terminal:
-                    _finish(chunk, wrote_text)
+                view.show(chunk)
+        except BrokenPipeError:
+            raise  # the reader is gone: nothing more to write (see cli_command)
         except BaseException:
-            if wrote_text:
-                out()  # end the partial line so the error starts on its own line
+            view.end_lines()
             raise
-
-
-def _finish(terminal: StreamChunk, wrote_text: bool) -> None:
-    if wrote_text:
-        out()
-    for call in terminal.tool_calls or []:
-        function = call["function"]
-        out(f"tool call {call['id']}: {function['name']}({function['arguments']})")
-    err(_summary(terminal))
-
-
-def _summary(chunk: StreamChunk) -> str:
-    usage = chunk.usage or {}
-    metadata: dict[str, Any] = chunk.metadata or {}
-    parts = [f"[{chunk.provider}:{chunk.model}] finish={chunk.finish_reason}"]
-    if usage:
-        parts.append(f"tokens in={usage.get('prompt_tokens')} out={usage.get('completion_tokens')} "
-                     f"total={usage.get('total_tokens')}")
-    else:
-        parts.append("no usage reported")
-    first = metadata.get("first_chunk_latency")
-    if first is not None:
-        parts.append(f"first chunk {first * 1000:.0f} ms")
-    if metadata.get("duration") is not None:
-        parts.append(f"total {metadata['duration'] * 1000:.0f} ms")
-    for attempt in metadata.get("failed_attempts", []):
-        parts.append(f"fell back from {attempt['model']} ({attempt['error']})")
-    return " | ".join(parts)
 
 
 @cli_command

@@ -14,6 +14,8 @@ code  meaning
 4     the stream broke after part of the reply was printed
 70    an internal error (a bug: please report it, with LLMRING_DEBUG=1 output)
 130   interrupted (Ctrl-C)
+141   the reader of stdout went away (``llmring chat ... | head -c 20``): quietly, as
+      ``cat`` killed by SIGPIPE ends (128 + 13)
 ===== ==========================================================================
 """
 
@@ -41,6 +43,7 @@ EXIT_PROVIDER = 3
 EXIT_INTERRUPTED = 4
 EXIT_INTERNAL = 70
 EXIT_SIGINT = 130
+EXIT_SIGPIPE = 141
 
 FileOption = Annotated[
     Path | None,
@@ -88,6 +91,21 @@ def _validation_error() -> type[Exception]:
     return ValidationError
 
 
+def _silence_stdout() -> None:
+    """Point stdout at the null device once its reader has gone.
+
+    What was written but not flushed stays in Python's buffer, and the interpreter flushes
+    stdout again at exit; without this, that second flush would print "Exception ignored ...
+    BrokenPipeError" (the remedy in Python's docs, signal module, "Note on SIGPIPE").
+    """
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):  # stdout without a file descriptor (a test runner's buffer)
+        pass
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -98,8 +116,11 @@ def cli_command(function: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except typer.Exit:
+        except (typer.Exit, typer.BadParameter):  # typer reports these itself (exit 0 or 2)
             raise
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(EXIT_SIGPIPE) from None
         except LLMRingError as exc:
             err(f"error: {exc}")
             raise typer.Exit(exit_code_for(exc)) from None
