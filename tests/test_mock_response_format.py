@@ -201,6 +201,12 @@ async def test_mock_response_and_tools_still_win_and_json_object_gets_an_object(
                                             response_format=json_schema_format(Person)))
         plain = await ring.chat(LLMRequest(model="mock:echo", messages=messages,
                                            response_format={"type": "json_object"}))
+        call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        answered = await ring.chat(LLMRequest(
+            model="mock:x", tools=[tool], response_format=json_schema_format(Person),
+            messages=[*messages, {"role": "assistant", "tool_calls": [call]},
+                      {"role": "tool", "tool_call_id": "c", "content": "Ada, 36"}]))
     assert scripted.content == "not json"
     assert called.finish_reason == "tool_calls"
     assert plain.content == "{}"
+    assert Person.model_validate_json(answered.content) == Person(name="mock", age=1)

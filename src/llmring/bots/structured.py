@@ -36,7 +36,7 @@ from llmring.bots._partial import (
 )
 from llmring.bots._runner import iterate_sync, run_sync
 from llmring.bots._sync import SyncBot
-from llmring.bots._targets import OnDelta, printed
+from llmring.bots._targets import OnDelta, StreamTarget, printed
 from llmring.bots.memory import ChatMemory
 from llmring.bots.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, to_messages
 from llmring.exceptions import LLMRingError
@@ -232,7 +232,8 @@ class AsyncStructuredBot(BotCore, Generic[M]):
 class StructuredBot(SyncBot, Generic[M]):
     """The blocking twin of :class:`AsyncStructuredBot`, running its async path (one runner).
 
-    ``bot(...)`` returns the validated instance; ``stream`` and ``stream_partial`` are blocking
+    ``bot(...)`` returns the validated instance (printing each attempt's JSON unless
+    ``stream_target`` is not ``"stdout"``); ``stream`` and ``stream_partial`` are blocking
     iterators. Works inside a running event loop (a notebook).
     """
 
@@ -245,9 +246,11 @@ class StructuredBot(SyncBot, Generic[M]):
     def __init__(self, system_prompt: str | SystemMessage, pydantic_model: type[M],
                  model_name: str | None = None, temperature: float | None = 0.0,
                  memory: ChatMemory | None = None, mock_response: str | None = None,
-                 *, strict: bool = False, **completion_kwargs: Any) -> None:
+                 *, strict: bool = False, stream_target: StreamTarget = "stdout",
+                 **completion_kwargs: Any) -> None:
         self.bot = AsyncStructuredBot(system_prompt, pydantic_model, model_name, temperature,
-                                      memory, mock_response, strict=strict, **completion_kwargs)
+                                      memory, mock_response, strict=strict,
+                                      stream_target=stream_target, **completion_kwargs)
 
 
     @property

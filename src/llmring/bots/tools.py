@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, create_model
 from llmring.bots._core import BotCore, settled
 from llmring.bots._runner import iterate_sync, run_sync
 from llmring.bots._sync import SyncBot
-from llmring.bots._targets import OnDelta, printed
+from llmring.bots._targets import OnDelta, StreamTarget, printed
 from llmring.bots.memory import ChatMemory
 from llmring.bots.messages import AIMessage, ToolCall, to_messages
 
@@ -242,15 +242,17 @@ class AsyncToolBot(BotCore):
 
 class ToolBot(SyncBot):
     """The blocking twin of :class:`AsyncToolBot`, running its async path (one runner):
-    ``bot(...)`` returns the selected calls; ``stream``/``stream_events`` iterate."""
+    ``bot(...)`` returns the selected calls (printing any text unless ``stream_target`` is not
+    ``"stdout"``); ``stream``/``stream_events`` iterate."""
 
     bot: AsyncToolBot
 
     def __init__(self, system_prompt: str = "", model_name: str | None = None,
                  tools: Iterable[ToolSpec] = (), memory: ChatMemory | None = None,
-                 temperature: float | None = 0.0, **completion_kwargs: Any) -> None:
+                 temperature: float | None = 0.0, stream_target: StreamTarget = "stdout",
+                 **completion_kwargs: Any) -> None:
         self.bot = AsyncToolBot(system_prompt, model_name, tools, memory, temperature,
-                                **completion_kwargs)
+                                stream_target=stream_target, **completion_kwargs)
 
 
     @property
