@@ -46,6 +46,9 @@ def schema_instance(schema: Mapping[str, Any]) -> Any:
 
 
 class _Builder:
+    """Walks one schema; ``depth`` decides how much optional structure is filled in, ``index``
+    (an item's position) varies scalars so that ``uniqueItems`` arrays hold distinct items."""
+
     def __init__(self, root: Mapping[str, Any]) -> None:
         self.root = root
 
