@@ -104,7 +104,7 @@ async def test_default_model_env_then_lockfile_alias(project: Path, monkeypatch:
     assert AsyncSimpleBot(model_name="mock:echo").model_name == "mock:echo"
 
 
-async def test_options_go_to_the_request_and_unknown_ones_to_extra_params() -> None:
+async def test_options_go_to_the_request_and_generation_parameters_to_extra_params() -> None:
     bot = AsyncSimpleBot(model_name="mock:echo", max_tokens=2, top_p=0.5, temperature=None)
     reply = await bot("one two three")
     assert (reply.content, reply.finish_reason) == ("one two", "length")

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: pages whose every python block is a complete, offline script
 RUNNABLE_PAGES = ("docs/streaming.md", "docs/generation.md", "docs/validation.md",
-                  "docs/agents.md")
+                  "docs/agents.md", "docs/bots.md")
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -45,3 +45,12 @@ def test_example_runs(page: str, code: str, capsys: pytest.CaptureFixture[str]) 
     namespace: dict[str, object] = {"__name__": "__main__"}
     exec(compile(code, page, "exec"), namespace)  # noqa: S102 - our own documentation
     assert capsys.readouterr().out.strip(), f"the example in {page} printed nothing"
+
+
+def test_the_query_bot_example_retrieves_a_document(capsys: pytest.CaptureFixture[str]) -> None:
+    # "prints something" would pass with nothing retrieved: the example must show retrieval
+    [code] = [p.values[1] for p in _blocks() if "QueryBot(" in str(p.values[1])]
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(compile(str(code), "docs/bots.md", "exec"), namespace)  # noqa: S102
+    assert namespace["bot"].last_documents  # type: ignore[attr-defined]
+    assert str(namespace["bot"].last_documents) in capsys.readouterr().out  # type: ignore[attr-defined]

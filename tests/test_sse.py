@@ -26,7 +26,7 @@ from sse_starlette import EventSourceResponse
 
 from examples.fastapi_chat import create_app
 from llmring import LLMRequest, LLMRing, Message, StreamChunk
-from llmring.bots import AsyncSimpleBot
+from llmring.bots import AsyncQueryBot, AsyncSimpleBot, HumanMessage
 from llmring.providers._sse import ServerSentEvent, SSEDecoder, aiter_sse
 from llmring.providers.mock import MockStreamRecord, ledger
 from llmring.sse import INTERNAL_ERROR, openai_frames, openai_usage, sse_stream
@@ -156,10 +156,42 @@ async def test_closing_the_events_closes_the_bots_stream_at_once(ring: LLMRing) 
     assert ledger.last.closed and ledger.last.chunks_sent == 1
 
 
-async def test_messages_and_options_go_to_the_bot_as_given() -> None:
+async def test_a_list_is_unpacked_into_the_bots_arguments_and_options_go_as_given() -> None:
+    # LlamaBot's contract: stream_async(*messages); a single string or message is one argument
     fake = FakeBot(["x"])
     await events(sse_stream(fake, ["a", "b"], temperature=0.5))
-    assert fake.received == ((["a", "b"],), {"temperature": 0.5})
+    assert fake.received == (("a", "b"), {"temperature": 0.5})
+    await events(sse_stream(fake, ("t",)))
+    assert fake.received == (("t",), {})
+    await events(sse_stream(fake, "hi"))
+    assert fake.received == (("hi",), {})
+    one = HumanMessage(content="hi")
+    await events(sse_stream(fake, one))
+    assert fake.received == ((one,), {})
+
+
+class OneDocument:
+    def retrieve(self, query: str, n_results: int = 10) -> list[str]:
+        return ["Aliases choose the models."]
+
+
+async def test_a_query_bot_behind_sse_stream_gets_its_query(ring: LLMRing) -> None:
+    bot = AsyncQueryBot("Answer from the documents.", OneDocument(), mock_response="Aliases.",
+                        ring=ring, stream_target="none")
+    assert await events(sse_stream(bot, ["How are models chosen?"])) == [
+        {"event": "message", "data": "Aliases."}, {"event": "done", "data": ""}]
+    request = ledger.last.request
+    assert request is not None and request.messages[-1].text.endswith(
+        "Query: How are models chosen?")
+    assert "Aliases choose the models." in request.messages[-1].text
+
+
+async def test_the_seeds_sse_call_with_a_simple_bot() -> None:
+    bot = AsyncSimpleBot(system_prompt="Test", model_name="gpt-4o-mini", mock_response="ab",
+                         stream_target="none")
+    sent = await events(sse_stream(bot, ["x"]))
+    assert sent[-1] == {"event": "done", "data": ""}
+    assert "".join(e["data"] for e in sent if e["event"] == "message") == "ab"
 
 
 async def test_carriage_returns_become_line_feeds_even_when_a_crlf_is_split() -> None:

@@ -85,14 +85,17 @@ async def sse_stream(
 ) -> AsyncGenerator[dict[str, str], None]:
     """The reply to ``messages`` as SSE event dicts for ``EventSourceResponse``.
 
-    ``messages`` is whatever the bot takes (a string, message objects, a list of them);
-    ``request_options`` go to ``bot.stream_async``. Yields ``{"event": event_type, "data":
-    delta}`` per text delta, then ``{"event": done_event, "data": ""}``; or, when the reply
-    fails, ``{"event": error_event, "data": <message>}`` and nothing after it.
+    A list or tuple is unpacked, ``bot.stream_async(*messages)`` (LlamaBot's contract: a query
+    bot takes ``[query]``, a chat bot its turns); anything else (a string, one message) is
+    passed as the one argument. ``request_options`` go to ``bot.stream_async`` too. Yields
+    ``{"event": event_type, "data": delta}`` per text delta, then ``{"event": done_event,
+    "data": ""}``; or, when the reply fails, ``{"event": error_event, "data": <message>}`` and
+    nothing after it.
     """
+    arguments = tuple(messages) if isinstance(messages, (list, tuple)) else (messages,)
     normalise = _LineBreaks()
     try:
-        async with _closing(bot.stream_async(messages, **request_options)) as deltas:
+        async with _closing(bot.stream_async(*arguments, **request_options)) as deltas:
             async for delta in deltas:
                 text = normalise(delta)
                 if text:

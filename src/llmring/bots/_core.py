@@ -12,6 +12,8 @@ import weakref
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from llmring.bots._options import split_options
+from llmring.bots._targets import StreamTarget, check_target
 from llmring.bots.memory import ChatMemory
 from llmring.bots.messages import AIMessage, BaseMessage, SystemMessage, ToolCall, ToolMessage
 from llmring.schemas import LLMRequest, LLMResponse, StreamChunk
@@ -24,7 +26,6 @@ MODEL_ENV = "LLMRING_BOT_MODEL"
 DEFAULT_ALIAS = "chatbot"
 MOCK_MODEL = "mock:bot"
 
-_REQUEST_FIELDS = set(LLMRequest.model_fields) - {"model", "messages"}
 _rings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LLMRing] = weakref.WeakKeyDictionary()
 
 
@@ -61,38 +62,50 @@ def settled(conversation: list[BaseMessage]) -> list[BaseMessage]:
 
 
 class BotCore:
-    """Model choice, system prompt, memory and request options of a bot.
+    """Model choice, system prompt, memory, printing and request options of a bot.
 
     ``model_name`` is a lockfile alias or ``provider:model``; by default ``$LLMRING_BOT_MODEL``,
     else the alias ``chatbot``. ``mock_response`` makes the bot answer exactly that text offline
-    (through the mock provider). Other keyword arguments are request options
-    (``max_tokens``, ``timeout``, ``response_format``...); unknown ones travel in
-    ``extra_params`` to the provider (``top_p=0.9``).
+    (through the mock provider). ``stream_target`` says what ``await bot(...)`` prints:
+    ``"stdout"`` (the default, as LlamaBot) the text as it arrives, anything else nothing.
+    ``system_prompt`` is kept as a :class:`SystemMessage`. Other keyword arguments are request
+    options (``max_tokens``, ``timeout``, ``response_format``...) or generation parameters
+    passed on in ``extra_params`` (``top_p=0.9``); anything else is a ``TypeError`` (see
+    ``llmring.bots._options``), so no setting of the bot ever reaches a provider.
     """
 
     def __init__(
         self,
-        system_prompt: str = "",
+        system_prompt: str | SystemMessage = "",
         model_name: str | None = None,
         temperature: float | None = 0.0,
         memory: ChatMemory | None = None,
         mock_response: str | None = None,
         ring: LLMRing | None = None,
+        *,
+        stream_target: StreamTarget = "stdout",
         **completion_kwargs: Any,
     ) -> None:
-        self.system_prompt = system_prompt
+        self.system_prompt = system_prompt if isinstance(system_prompt, SystemMessage) \
+            else SystemMessage(content=system_prompt)
         self.mock_response = mock_response
         self.model_name = MOCK_MODEL if mock_response is not None else (
             model_name or os.environ.get(MODEL_ENV) or DEFAULT_ALIAS)
         self.temperature = temperature
         self.memory = memory
+        self.stream_target = stream_target
         self._ring = ring
-        self.options = {k: v for k, v in completion_kwargs.items() if k in _REQUEST_FIELDS}
-        extra = dict(self.options.pop("extra_params", {}) or {})
-        extra.update({k: v for k, v in completion_kwargs.items() if k not in _REQUEST_FIELDS})
+        self.options, self.extra_params = split_options(type(self).__name__, completion_kwargs)
         if mock_response is not None:
-            extra["mock_response"] = mock_response
-        self.extra_params = extra
+            self.extra_params["mock_response"] = mock_response
+
+    @property
+    def stream_target(self) -> StreamTarget:
+        return self._stream_target
+
+    @stream_target.setter
+    def stream_target(self, value: StreamTarget) -> None:
+        self._stream_target = check_target(value)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} model={self.model_name!r}>"
@@ -105,12 +118,14 @@ class BotCore:
         """System prompt, then what memory recalls, then the new messages (tool calls that got
         no result are turned into text: see :func:`settled`)."""
         recalled = self.memory.retrieve(query) if self.memory is not None else []
-        prompt = [SystemMessage(content=self.system_prompt)] if self.system_prompt else []
+        prompt = [self.system_prompt] if self.system_prompt.content else []
         return settled([*prompt, *recalled, *messages])
 
     def request(self, conversation: list[BaseMessage], **overrides: Any) -> LLMRequest:
-        options = {**self.options, **overrides}
-        extra = {**self.extra_params, **options.pop("extra_params", {})}
+        """The request for ``conversation``; ``overrides`` are split as at construction."""
+        options, extra = split_options(type(self).__name__, overrides)
+        options = {**self.options, **options}
+        extra = {**self.extra_params, **extra}
         if self.temperature is not None:
             options.setdefault("temperature", self.temperature)
         return LLMRequest(model=self.model_name, messages=[m.to_message() for m in conversation],

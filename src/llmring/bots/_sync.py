@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmring.bots._targets import StreamTarget
 from llmring.bots.memory import ChatMemory
-from llmring.bots.messages import AIMessage
+from llmring.bots.messages import AIMessage, SystemMessage
 
 __all__ = ["SyncBot"]
 
@@ -17,9 +18,26 @@ class SyncBot:
     bot: Any
 
     def __repr__(self) -> str:
-        target = getattr(self, "stream_target", None)
-        extra = f" stream_target={target!r}" if target else ""
+        target = self.stream_target
+        extra = f" stream_target={target!r}" if target != "stdout" else ""
         return f"<{type(self).__name__} model={self.bot.model_name!r}{extra}>"
+
+    @property
+    def stream_target(self) -> StreamTarget:
+        """What ``bot(...)`` does with the reply (kept on the async bot, which prints it)."""
+        return self.bot.stream_target  # type: ignore[no-any-return]
+
+    @stream_target.setter
+    def stream_target(self, value: StreamTarget) -> None:
+        self.bot.stream_target = value
+
+    @property
+    def model_name(self) -> str:
+        return self.bot.model_name  # type: ignore[no-any-return]
+
+    @property
+    def system_prompt(self) -> SystemMessage:
+        return self.bot.system_prompt  # type: ignore[no-any-return]
 
     @property
     def memory(self) -> ChatMemory | None:

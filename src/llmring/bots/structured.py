@@ -36,8 +36,9 @@ from llmring.bots._partial import (
 )
 from llmring.bots._runner import iterate_sync, run_sync
 from llmring.bots._sync import SyncBot
+from llmring.bots._targets import OnDelta, StreamTarget, printed
 from llmring.bots.memory import ChatMemory
-from llmring.bots.messages import AIMessage, BaseMessage, HumanMessage, to_messages
+from llmring.bots.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, to_messages
 from llmring.exceptions import LLMRingError
 from llmring.service import LLMRing
 
@@ -73,16 +74,18 @@ def _response_format(model: type[BaseModel], strict: bool) -> dict[str, Any]:
             "json_schema": {"name": name, "schema": model.model_json_schema(), "strict": strict}}
 
 
-def _prompt(system_prompt: str, model: type[BaseModel]) -> str:
+def _prompt(system_prompt: str | SystemMessage, model: type[BaseModel]) -> str:
     ask = ("Reply with only a JSON object that matches this JSON schema, with no other text:\n"
            + json.dumps(model.model_json_schema()))
-    return f"{system_prompt}\n\n{ask}" if system_prompt else ask
+    text = str(system_prompt)
+    return f"{text}\n\n{ask}" if text else ask
 
 
 class AsyncStructuredBot(BotCore, Generic[M]):
     """A bot whose replies are instances of ``pydantic_model``.
 
-    ``await bot("...")`` returns a validated instance; ``stream_async`` yields the raw JSON
+    ``await bot("...")`` returns a validated instance (printing each attempt's JSON as it
+    arrives unless ``stream_target`` is not ``"stdout"``); ``stream_async`` yields the raw JSON
     text deltas and ``stream_partial`` partial objects as the JSON arrives (one attempt each,
     validated at the end). ``last_message`` is the latest completed reply (valid or not),
     ``last_error`` the :class:`StructuredOutputError` of the latest call that had no valid
@@ -94,7 +97,7 @@ class AsyncStructuredBot(BotCore, Generic[M]):
 
     def __init__(
         self,
-        system_prompt: str,
+        system_prompt: str | SystemMessage,
         pydantic_model: type[M],
         model_name: str | None = None,
         temperature: float | None = 0.0,
@@ -122,12 +125,20 @@ class AsyncStructuredBot(BotCore, Generic[M]):
         """
         if num_attempts < 1:
             raise ValueError("num_attempts must be at least 1")
-        turn = to_messages(*messages)
+        return await printed(self.stream_target, lambda on_delta: self._attempts(
+            to_messages(*messages), num_attempts, allow_failed_validation, on_delta,
+            request_options))
+
+    async def _attempts(self, turn: list[BaseMessage], num_attempts: int,
+                        allow_failed_validation: bool, on_delta: OnDelta | None,
+                        request_options: dict[str, Any]) -> M:
         conversation = self.history(turn)
         errors: list[ValidationError] = []
         texts: list[str] = []
-        for _ in range(num_attempts):
-            reply = await self._complete(conversation, request_options)
+        for attempt in range(num_attempts):
+            if attempt and on_delta is not None:
+                on_delta("\n")  # each printed attempt on its own line
+            reply = await self._complete(conversation, on_delta, request_options)
             try:
                 return self._accept(turn, reply)
             except ValidationError as exc:
@@ -193,12 +204,13 @@ class AsyncStructuredBot(BotCore, Generic[M]):
                 if chunk.delta:
                     yield chunk.delta
 
-    async def _complete(self, conversation: list[BaseMessage],
+    async def _complete(self, conversation: list[BaseMessage], on_delta: OnDelta | None,
                         overrides: dict[str, Any]) -> AIMessage:
         replies: list[AIMessage] = []
         async with aclosing(self._deltas(conversation, replies.append, overrides)) as deltas:
-            async for _ in deltas:
-                pass
+            async for delta in deltas:
+                if on_delta is not None:
+                    on_delta(delta)
         return replies[0]
 
     def _accept(self, turn: list[BaseMessage], reply: AIMessage) -> M:
@@ -220,7 +232,8 @@ class AsyncStructuredBot(BotCore, Generic[M]):
 class StructuredBot(SyncBot, Generic[M]):
     """The blocking twin of :class:`AsyncStructuredBot`, running its async path (one runner).
 
-    ``bot(...)`` returns the validated instance; ``stream`` and ``stream_partial`` are blocking
+    ``bot(...)`` returns the validated instance (printing each attempt's JSON unless
+    ``stream_target`` is not ``"stdout"``); ``stream`` and ``stream_partial`` are blocking
     iterators. Works inside a running event loop (a notebook).
     """
 
@@ -230,12 +243,14 @@ class StructuredBot(SyncBot, Generic[M]):
     def __repr__(self) -> str:
         return f"<StructuredBot {self.bot.pydantic_model.__name__} model={self.bot.model_name!r}>"
 
-    def __init__(self, system_prompt: str, pydantic_model: type[M],
+    def __init__(self, system_prompt: str | SystemMessage, pydantic_model: type[M],
                  model_name: str | None = None, temperature: float | None = 0.0,
                  memory: ChatMemory | None = None, mock_response: str | None = None,
-                 *, strict: bool = False, **completion_kwargs: Any) -> None:
+                 *, strict: bool = False, stream_target: StreamTarget = "stdout",
+                 **completion_kwargs: Any) -> None:
         self.bot = AsyncStructuredBot(system_prompt, pydantic_model, model_name, temperature,
-                                      memory, mock_response, strict=strict, **completion_kwargs)
+                                      memory, mock_response, strict=strict,
+                                      stream_target=stream_target, **completion_kwargs)
 
 
     @property

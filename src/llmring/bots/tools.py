@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, create_model
 from llmring.bots._core import BotCore, settled
 from llmring.bots._runner import iterate_sync, run_sync
 from llmring.bots._sync import SyncBot
+from llmring.bots._targets import OnDelta, StreamTarget, printed
 from llmring.bots.memory import ChatMemory
 from llmring.bots.messages import AIMessage, ToolCall, to_messages
 
@@ -161,7 +162,8 @@ class AsyncToolBot(BotCore):
     """Selects tool calls; it does not run them.
 
     ``await bot(*messages)`` returns the selected :class:`ToolCall` list (``[]`` when the model
-    answered in text instead; ``last_message`` holds the whole reply: text, calls, usage).
+    answered in text instead; ``last_message`` holds the whole reply: text, calls, usage), and
+    prints any text as it arrives unless ``stream_target`` is not ``"stdout"``.
     Streaming: ``stream_events`` yields text deltas (``str``) as they arrive, then each
     selected ``ToolCall`` once the reply is complete; ``stream_async`` yields the text deltas
     only, and ``last_tool_calls`` holds the calls when the stream has completed (``None`` while
@@ -184,6 +186,7 @@ class AsyncToolBot(BotCore):
             raise ValueError("a tool bot needs at least one tool")
         if len(set(names)) < len(names):
             raise ValueError(f"tool names must be unique, got {names}")
+        self.options["tools"] = self.tools  # in every request this bot builds
 
     @property
     def last_tool_calls(self) -> list[ToolCall] | None:
@@ -199,9 +202,8 @@ class AsyncToolBot(BotCore):
         new = to_messages(*messages)
         query = new[-1].content if new else None
         conversation = settled([*self.history(new, query), *to_messages(execution_history or [])])
-        options = {"tools": self.tools, **request_options}
         chunks = self.chunks(new, self._keep, query=query, conversation=conversation,
-                             **options)
+                             **request_options)
         async with aclosing(chunks):
             async for chunk in chunks:
                 if chunk.delta:
@@ -222,22 +224,35 @@ class AsyncToolBot(BotCore):
 
     async def __call__(self, *messages: Any, execution_history: Any = None,
                        **request_options: Any) -> list[ToolCall]:
-        events = self.stream_events(*messages, execution_history=execution_history,
-                                    **request_options)
-        return [event async for event in events if isinstance(event, ToolCall)]
+        return await printed(self.stream_target, lambda on_delta: self._select(
+            messages, execution_history, on_delta, request_options))
+
+    async def _select(self, messages: tuple[Any, ...], execution_history: Any,
+                      on_delta: OnDelta | None, options: dict[str, Any]) -> list[ToolCall]:
+        calls: list[ToolCall] = []
+        events = self.stream_events(*messages, execution_history=execution_history, **options)
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, ToolCall):
+                    calls.append(event)
+                elif on_delta is not None:
+                    on_delta(event)
+        return calls
 
 
 class ToolBot(SyncBot):
     """The blocking twin of :class:`AsyncToolBot`, running its async path (one runner):
-    ``bot(...)`` returns the selected calls; ``stream``/``stream_events`` iterate."""
+    ``bot(...)`` returns the selected calls (printing any text unless ``stream_target`` is not
+    ``"stdout"``); ``stream``/``stream_events`` iterate."""
 
     bot: AsyncToolBot
 
     def __init__(self, system_prompt: str = "", model_name: str | None = None,
                  tools: Iterable[ToolSpec] = (), memory: ChatMemory | None = None,
-                 temperature: float | None = 0.0, **completion_kwargs: Any) -> None:
+                 temperature: float | None = 0.0, stream_target: StreamTarget = "stdout",
+                 **completion_kwargs: Any) -> None:
         self.bot = AsyncToolBot(system_prompt, model_name, tools, memory, temperature,
-                                **completion_kwargs)
+                                stream_target=stream_target, **completion_kwargs)
 
 
     @property

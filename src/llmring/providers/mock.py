@@ -6,7 +6,9 @@ Model names choose the reply:
 * any other ``mock:<name>`` streams a fixed multi-sentence text;
 * ``extra_params={"mock_response": "..."}`` streams exactly that text;
 * when the request has ``tools`` (and ``tool_choice`` is not ``"none"``) and the last message
-  is not a tool result, the model calls a tool instead, with arguments built from its schema.
+  is not a tool result, the model calls a tool instead, with arguments built from its schema;
+* otherwise a ``response_format`` of type ``json_schema`` is answered with JSON that validates
+  against its schema (``llmring.providers._schema_instance``), and ``json_object`` with ``{}``.
 
 Options go after a ``?`` in the model name, or in ``extra_params`` with a ``mock_`` prefix
 (``mock:echo?delay=0.05&chunk_size=4`` or ``extra_params={"mock_delay": 0.05}``):
@@ -50,6 +52,7 @@ from llmring.exceptions import (
     ProviderTimeoutError,
 )
 from llmring.providers._choices import refuse_several_choices
+from llmring.providers._schema_instance import schema_instance
 from llmring.providers.base import (
     Finish,
     ModelReport,
@@ -208,6 +211,18 @@ def _default_text(name: str) -> str:
     )
 
 
+def _structured_reply(response_format: dict[str, Any] | None) -> str | None:
+    """What a model asked for JSON answers: an instance of the ``json_schema``, or ``{}``."""
+    kind = (response_format or {}).get("type")
+    if kind == "json_object":
+        return "{}"
+    if kind != "json_schema":
+        return None
+    spec = (response_format or {}).get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    return json.dumps(schema_instance(schema if isinstance(schema, dict) else {"type": "object"}))
+
+
 def _prompt_tokens(messages: list[Message]) -> int:
     total = 0
     for message in messages:
@@ -288,6 +303,9 @@ class MockAdapter(ProviderAdapter):
 
     @staticmethod
     def _reply_text(request: LLMRequest, name: str) -> str:
+        structured = _structured_reply(request.response_format)
+        if structured is not None:
+            return structured
         last = request.messages[-1]
         if last.role == "tool":
             return f"The tool returned: {last.text}"
