@@ -69,7 +69,7 @@ def _finish(terminal: StreamChunk, wrote_text: bool) -> None:
 
 def _summary(chunk: StreamChunk) -> str:
     usage = chunk.usage or {}
-    metadata: dict[str, Any] = chunk.metadata or {}
+    metadata: dict[str, Any] = dict(chunk.metadata)
     parts = [f"[{chunk.provider}:{chunk.model}] finish={chunk.finish_reason}"]
     if usage:
         parts.append(f"tokens in={usage.get('prompt_tokens')} out={usage.get('completion_tokens')} "
