@@ -275,7 +275,10 @@ class Check:
 
 def _mellea_style(method: Callable[..., Any]) -> bool:
     """Whether ``method`` wants mellea's ``backend`` and ``ctx`` rather than text alone."""
-    parameters = inspect.signature(method).parameters
+    try:
+        parameters = inspect.signature(method).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): called with the text
+        return False
     return "backend" in parameters or "ctx" in parameters
 
 
