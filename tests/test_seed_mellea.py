@@ -312,3 +312,16 @@ async def test_acomplete_after_an_early_close_says_so() -> None:
     with pytest.raises(GenerationClosedError, match="closed before"):
         await result.acomplete()
     assert ledger.records == []
+
+
+async def test_a_check_without_a_readable_signature_is_called_with_the_text() -> None:
+    class Opaque:
+        __signature__ = "unreadable"  # inspect.signature() raises TypeError on this
+
+        async def __call__(self, chunk: str) -> PartialValidationResult:
+            return PartialValidationResult("pass" if chunk else "fail")
+
+    opaque = Requirement()
+    opaque.stream_validate = Opaque()  # type: ignore[method-assign]
+    result = await stream_with_chunking(instant("A. B."), "sentence", [opaque]).acomplete()
+    assert result.success and result.chunks == ["A. ", "B."]
