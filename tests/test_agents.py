@@ -38,9 +38,9 @@ def add(a: int, b: int) -> int:
 def describe(chunk: StreamChunk) -> Any:
     """A chunk as a comparable value (timings dropped)."""
     if chunk.is_terminal:
-        metadata = {k: v for k, v in (chunk.metadata or {}).items() if k not in LATENCY_KEYS}
+        metadata = {k: v for k, v in chunk.metadata.items() if k not in LATENCY_KEYS}
         return ("terminal", chunk.finish_reason, chunk.usage, metadata)
-    if chunk.metadata is not None:
+    if chunk.metadata:
         return chunk.metadata
     if chunk.tool_call_delta is not None:
         return ("tool_call_delta", chunk.tool_call_delta.name, chunk.tool_call_delta.arguments)
@@ -107,7 +107,7 @@ async def test_without_tool_calls_one_round_is_the_whole_run() -> None:
     agent = Agent("plain", model="mock:echo", max_tokens=50)
     chunks = await collect(agent.stream("hello there"))
     assert [describe(c) for c in chunks][:-1] == ["hello", " there"]
-    assert chunks[-1].metadata is not None and chunks[-1].metadata["round"] == 1
+    assert chunks[-1].metadata["round"] == 1
     assert ledger.last.request is not None and ledger.last.request.max_tokens == 50
 
 

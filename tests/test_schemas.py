@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import pickle
 from typing import Any
 
 import pytest
@@ -81,6 +84,40 @@ def test_stream_chunk_content_alias_and_terminal_flag() -> None:
     assert terminal.is_terminal
     with pytest.raises(ValidationError):
         StreamChunk(finish_reason="end_turn")  # raw provider words go in finish_reason_raw
+
+
+def test_stream_chunk_metadata_is_a_mapping_never_none() -> None:
+    chunk = StreamChunk(delta="hi")
+    assert chunk.metadata == {} and chunk.metadata.get("usage") is None
+    assert StreamChunk(metadata=None).metadata == {}  # None still reads as "no metadata"
+    assert StreamChunk(delta="x").metadata is chunk.metadata  # one shared empty mapping
+    with pytest.raises(TypeError, match="read-only"):
+        chunk.metadata["usage"] = {}  # type: ignore[index]
+    with pytest.raises(TypeError, match="read-only"):
+        chunk.metadata.update(usage={})  # type: ignore[attr-defined]
+    assert StreamChunk(delta="y").metadata == {}  # nothing leaked into the shared one
+    given = StreamChunk(metadata={"round": 1})
+    assert given.metadata == {"round": 1} and given.metadata.get("usage") is None
+
+
+def test_empty_metadata_serialises_as_before() -> None:
+    chunk = StreamChunk(delta="hi", model="m", provider="mock")
+    # exclude_none (the CLI's --json lines) leaves an empty metadata out, as it did None
+    assert chunk.model_dump(exclude_none=True) == {"delta": "hi", "model": "m", "provider": "mock"}
+    assert json.loads(chunk.model_dump_json(exclude_none=True)) == {
+        "delta": "hi", "model": "m", "provider": "mock"}
+    assert chunk.model_dump()["metadata"] == {} and json.dumps(chunk.metadata) == "{}"
+    full = StreamChunk(metadata={"round": 2})
+    assert full.model_dump(exclude_none=True) == {"delta": "", "metadata": {"round": 2}}
+    # equal however it was built, and a round trip gives the same chunk
+    assert StreamChunk() == StreamChunk(metadata={}) == StreamChunk(metadata=None)
+    assert StreamChunk.model_validate(chunk.model_dump()) == chunk
+    assert StreamChunk.model_validate_json(chunk.model_dump_json()) == chunk
+    assert StreamChunk.model_validate_json(full.model_dump_json()) == full
+    # copies and pickles keep the shared empty mapping
+    for copied in (copy.deepcopy(chunk), chunk.model_copy(deep=True), pickle.loads(pickle.dumps(chunk))):
+        assert copied == chunk and copied.metadata is chunk.metadata
+    assert "metadata" in StreamChunk.model_json_schema()["properties"]
 
 
 def test_tool_call_delta_defaults() -> None:

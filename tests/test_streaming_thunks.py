@@ -150,6 +150,58 @@ async def test_two_concurrent_readers_are_an_error_not_a_hang(ring: LLMRing) -> 
     assert values[0] == values[1] == TEXT
 
 
+# -- mellea's reading loop: is_computed() once the reader has everything ------------------
+
+
+async def test_the_mellea_loop_reads_everything_when_the_reader_is_slower(ring: LLMRing) -> None:
+    thunk = ring.generate(req("mock:echo?chunk_size=4&delay=0.002", "abcdefghijklmnop"))
+    text = ""
+    while not thunk.is_computed():  # mellea's seed, as it is
+        text += await thunk.astream()
+        await asyncio.sleep(0.05)  # the provider finishes while the reader is busy
+    assert text == "abcdefghijklmnop"
+
+
+async def test_done_is_the_end_of_the_generation_is_computed_the_end_of_the_reading(
+    ring: LLMRing,
+) -> None:
+    thunk = ring.generate(req())
+    while not thunk.done():
+        await asyncio.sleep(0.001)
+    assert not thunk.is_computed() and thunk.value is None  # finished, but nothing was read
+    assert thunk.response.content == TEXT  # the assembled reply is there once it is done
+    assert await thunk.astream() == TEXT  # the read that consumes the end
+    assert thunk.is_computed() and thunk.value == TEXT
+    assert "computed" in repr(thunk)
+
+
+async def test_value_is_none_until_avalue_returns(ring: LLMRing) -> None:
+    first = ring.generate(req("mock:echo?delay=0.01", "first one"))
+    second = ring.generate(req("mock:echo?delay=0.01", "second one"))
+    assert not first.is_computed() and first.value is None  # mellea's parallel generation
+    await asyncio.gather(first.avalue(), second.avalue())
+    assert first.is_computed() and (first.value, second.value) == ("first one", "second one")
+
+
+async def test_the_mellea_loop_raises_a_failure_after_the_text_before_it(ring: LLMRing) -> None:
+    thunk = ring.generate(req("mock:echo?fail=server&fail_after=2"))
+    text = ""
+    with pytest.raises(StreamInterruptedError):
+        while not thunk.is_computed():
+            text += await thunk.astream()
+            await asyncio.sleep(0.01)
+    assert text == "one two"
+    assert thunk.is_computed()  # the read that raised consumed the end
+    with pytest.raises(StreamInterruptedError):
+        _ = thunk.value
+
+
+async def test_async_for_to_the_end_computes_the_thunk(ring: LLMRing) -> None:
+    thunk = ring.generate(req("mock:echo?chunk_size=4", "abcdefghij"))
+    assert [delta async for delta in thunk] == ["abcd", "efgh", "ij"]
+    assert thunk.is_computed() and thunk.value == "abcdefghij"
+
+
 # -- back-pressure --------------------------------------------------------------------------
 
 
@@ -201,7 +253,7 @@ async def test_a_failure_nobody_reads_is_never_reported_as_unretrieved(ring: LLM
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     try:
         thunk = ring.generate(req("mock:echo?fail=server&fail_after=1"))
-        while not thunk.is_computed():
+        while not thunk.done():
             await asyncio.sleep(0.001)
         await asyncio.sleep(0.01)  # let the task's done callbacks run
         del thunk

@@ -83,8 +83,9 @@ def shape(events: list[StreamingEvent]) -> list[tuple[Any, ...]]:
     for event in events:
         if isinstance(event, ChunkEvent):
             out.append(("chunk", event.index, event.text))
-        elif isinstance(event, QuickCheckEvent):
-            out.append(("check", event.chunk_index, event.requirement, event.result.status))
+        elif isinstance(event, QuickCheckEvent):  # one per chunk: a row per verdict
+            assert event.passed == (not any(r.failed for r in event.results)) and event.results
+            out += [("check", event.chunk_index, r.requirement, r.status) for r in event.results]
         elif isinstance(event, FullValidationEvent):
             out.append(("full", [(r.requirement, r.passed) for r in event.results]))
         elif isinstance(event, CompletedEvent):
@@ -113,7 +114,8 @@ async def test_a_failing_check_stops_the_provider_and_ends_the_events(ring: LLMR
     record = ledger.last
     assert record.closed and not record.completed
     assert record.chunks_sent <= 8  # one word per chunk: the whole reply is 15
-    assert stream.completed and not stream.success
+    # mellea's meaning: a run stopped by a failed check did not complete
+    assert not stream.completed and not stream.success and stream.outcome == "chunk_check_failed"
     assert stream.full_text == "One two three. "
     assert [(f.requirement, f.reason) for f in stream.streaming_failures] == [
         ("FailOnChunk", "chunk 2")]
@@ -255,16 +257,18 @@ async def test_forbidden_sees_phrases_across_chunks() -> None:
 # -- one consumer, closing, cancellation -------------------------------------------------------
 
 
-async def test_one_consumer_only() -> None:
+async def test_each_view_has_one_consumer() -> None:
     stream = stream_with_chunking(fake_deltas("A. B."), "sentence")
     chunks = stream.astream()
-    with pytest.raises(RuntimeError, match="one consumer.*astream"):
-        stream.events()
-    with pytest.raises(RuntimeError, match="one consumer"):
+    with pytest.raises(RuntimeError, match=r"astream\(\) was already called.*one consumer"):
         stream.astream()
-    with pytest.raises(RuntimeError, match="one consumer"):
-        await stream.acomplete()
+    events = stream.events()  # the other view may read the same run
+    with pytest.raises(RuntimeError, match=r"events\(\) was already called"):
+        stream.events()
     assert [c async for c in chunks] == ["A. ", "B."]
+    assert [type(e).__name__ for e in [e async for e in events]] == [
+        "ChunkEvent", "ChunkEvent", "StreamingDoneEvent", "FullValidationEvent", "CompletedEvent"]
+    assert await stream.acomplete() is stream
 
 
 async def test_two_tasks_on_one_iterator_fail_fast() -> None:

@@ -182,7 +182,7 @@ class StreamAssembler:
             finish_reason_raw=self.finish_reason_raw,
             usage=self.usage,
             tool_calls=self.tool_calls,
-            metadata=metadata,
+            metadata=metadata or {},
         )
 
     def response(self) -> LLMResponse:

@@ -12,20 +12,30 @@ Stream chunks follow the stream contract (docs/stream-contract.md):
   ``finish_reason`` set (``is_terminal`` is true). Its ``delta`` is ``""``; it carries ``usage``
   (``None`` when the provider reported none, or counts that cannot be right), ``model`` (the
   model that answered) and ``tool_calls``, the complete assembled calls in the OpenAI shape.
+
+A chunk's ``metadata`` is always a mapping, so ``chunk.metadata.get(...)`` works on every chunk.
+Chunks without metadata share one read-only empty mapping: no allocation per chunk.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, NoReturn
 
 from pydantic import (
     AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidatorFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
+from pydantic_core import CoreSchema
 
 __all__ = [
     "FinishReason",
@@ -209,10 +219,50 @@ class ToolCallDelta(BaseModel):
     arguments: str = ""
 
 
+class _NoMetadata(dict[str, Any]):
+    """The one shared empty ``metadata`` of chunks that carry none.
+
+    A ``dict`` so that JSON, pydantic and ``{**chunk.metadata}`` treat it as any other; read-only
+    because every such chunk shares it; hashable so that pydantic uses it as the field default
+    without copying it for each chunk; copies and pickles are itself.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("this chunk's metadata is empty and read-only; build your own mapping "
+                        "(dict(chunk.metadata) or {**chunk.metadata, ...})")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __hash__(self) -> int:  # type: ignore[override]  # dict is unhashable; this one is
+        return 0
+
+    def __copy__(self) -> _NoMetadata:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _NoMetadata:
+        return self
+
+    def __reduce__(self) -> str:
+        return "_NO_METADATA"  # unpickles as this module's one instance
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return handler.generate_schema(dict[str, Any])  # for the JSON schema of the default
+
+
+#: the ``metadata`` of every chunk that has none
+_NO_METADATA: Mapping[str, Any] = _NoMetadata()
+
+
 class StreamChunk(BaseModel):
     """One item of ``LLMRing.chat_stream``; see the module docstring for the contract.
 
     ``content`` is an alias of ``delta`` (both as a constructor keyword and a property).
+    ``metadata`` is a mapping on every chunk: the stream's timings and attempts on the terminal
+    chunk, a layer's own keys (agents' ``type``, ``round``...), or the shared empty one.
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -226,7 +276,25 @@ class StreamChunk(BaseModel):
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_delta: ToolCallDelta | None = None
     reasoning: str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Mapping[str, Any] = _NO_METADATA
+
+    @field_validator("metadata", mode="wrap")
+    @classmethod
+    def _empty_is_shared(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """``None`` and ``{}`` become the shared empty mapping (and None stays accepted)."""
+        if value is None or (isinstance(value, Mapping) and not value):
+            return _NO_METADATA
+        return handler(value)
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler: SerializerFunctionWrapHandler,
+                   info: SerializationInfo) -> dict[str, Any]:
+        """With ``exclude_none``, an empty metadata is left out as ``None`` was: the CLI's
+        ``--json`` lines and other compact dumps keep their shape."""
+        data: dict[str, Any] = handler(self)
+        if info.exclude_none and not self.metadata:
+            data.pop("metadata", None)
+        return data
 
     @property
     def content(self) -> str:

@@ -79,18 +79,23 @@ class LLMRing(AsyncResource):
 
     # -- the public API ---------------------------------------------------------------------
 
-    def chat_stream(self, request: LLMRequest) -> ChatStream:
+    def chat_stream(self, request: LLMRequest, profile: str | None = None) -> ChatStream:
         """Stream the reply to ``request``; see docs/stream-contract.md.
 
-        The alias is resolved now (an unknown alias raises here); the provider is called on
-        the first iteration. The returned stream is an async iterator and context manager.
+        ``profile`` resolves the alias in that lockfile profile for this call only (an unknown
+        one raises ``ProfileNotFoundError``); by default, the ring's own :attr:`profile`. The
+        alias is resolved now (an unknown alias raises here); the provider is called on the
+        first iteration. The returned stream is an async iterator and context manager.
         """
-        candidates = self.resolver.resolve(request.model)
+        resolver = self.resolver if profile is None else Resolver(
+            self.lockfile, self._configs, profile)
+        candidates = resolver.resolve(request.model)
         return ChatStream(request, candidates, self._adapter, self._default_timeouts)
 
-    async def chat(self, request: LLMRequest) -> LLMResponse:
-        """The whole reply at once, assembled by the same path as :meth:`chat_stream`."""
-        async with self.chat_stream(request) as stream:
+    async def chat(self, request: LLMRequest, profile: str | None = None) -> LLMResponse:
+        """The whole reply at once, assembled by the same path as :meth:`chat_stream`
+        (``profile`` as there)."""
+        async with self.chat_stream(request, profile) as stream:
             async for _ in stream:
                 pass
             return stream.response

@@ -13,6 +13,7 @@ from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llmring._defaults import default_alias
 from llmring._resource import AsyncResource
 from llmring.agents._errors import ToolRoundLimitError
 from llmring.agents._toolbox import AgentTool, Toolbox, ToolOutcome, parse_arguments
@@ -83,10 +84,24 @@ def _tool_result_chunk(outcome: ToolOutcome, number: int) -> StreamChunk:
                                  "name": outcome.name, **said, "round": number})
 
 
+def _model_ref(model: str | None, provider: str | None) -> str:
+    """What the agent asks ``chat_stream`` for: ``model`` (an alias or ``provider:model``),
+    ``provider:model`` when both are given, or the default alias when neither is."""
+    if provider is None:
+        return model or default_alias()
+    if not model:
+        raise ValueError(f"provider={provider!r} needs model=... (a model of that provider); "
+                         "leave both out to use the default alias")
+    # model names may hold colons of their own (ollama's "llama3:8b"): only our prefix counts
+    return model if model.startswith(f"{provider}:") else f"{provider}:{model}"
+
+
 class Agent:
     """A named model with instructions and tools that it runs itself; see docs/agents.md.
 
-    ``model`` is a lockfile alias or ``provider:model``; ``instructions`` the system prompt;
+    ``name`` defaults to ``"Agent"``. ``model`` is a lockfile alias or ``provider:model``
+    (``provider="anthropic", model="claude-haiku-4-5"`` says the same); without either, the
+    default alias (``$LLMRING_DEFAULT_ALIAS``, else ``chatbot``). ``instructions`` is the system prompt;
     ``tools`` plain functions (sync or async) or ``@tool`` functions; ``max_tool_rounds`` how
     many rounds of tool calls may run before a further request for tools raises
     :class:`ToolRoundLimitError`. Other keyword arguments are request options
@@ -95,13 +110,14 @@ class Agent:
     completed turns (llmring ``Message`` objects), sent before each new prompt.
     """
 
-    def __init__(self, name: str, *, model: str, instructions: str = "",
+    def __init__(self, name: str = "Agent", *, model: str | None = None,
+                 provider: str | None = None, instructions: str = "",
                  tools: Iterable[AgentTool] = (), max_tool_rounds: int = 10,
                  ring: LLMRing | None = None, **request_options: Any) -> None:
         if max_tool_rounds < 0:
             raise ValueError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
         self.name = name
-        self.model = model
+        self.model = _model_ref(model, provider)
         self.instructions = instructions
         self.toolbox = Toolbox(tools)
         self.max_tool_rounds = max_tool_rounds
@@ -186,7 +202,7 @@ class Agent:
             self.history.extend(turn)
             complete(AgentResult(response.content, response, usage, rounds, outcomes, turn))
             yield final.model_copy(update={"usage": usage, "metadata": {
-                **(final.metadata or {}), "round": number, "rounds": rounds}})
+                **final.metadata, "round": number, "rounds": rounds}})
             return
 
     async def _run_tools(self, response: LLMResponse, number: int, turn: list[Message],

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from llmring.streaming._manager import ManagedStream, StreamingManager
     from llmring.streaming._mock_stream import create_mock_stream
     from llmring.streaming._requirements import (
+        Backend,
+        Context,
         Forbidden,
         MaxLength,
         PartialValidationResult,
@@ -70,16 +72,19 @@ _WHERE = {
     "StreamingEvent": "_events",
     "Requirement": "_requirements", "PartialValidationResult": "_requirements",
     "ValidationResult": "_requirements", "MaxLength": "_requirements",
+    "Backend": "_requirements", "Context": "_requirements",
     "Forbidden": "_requirements", "ChunkedStream": "_validation",
     "stream_with_chunking": "_validation",
 }
 
 __all__ = [
+    "Backend",
     "ChatSession",
     "ChunkEvent",
     "ChunkedStream",
     "Chunker",
     "CompletedEvent",
+    "Context",
     "ErrorEvent",
     "Forbidden",
     "FullValidationEvent",

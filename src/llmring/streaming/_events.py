@@ -2,13 +2,14 @@
 
 A run yields, in order::
 
-    for each chunk:  QuickCheckEvent per requirement that answered, then ChunkEvent if none failed
+    for each chunk:  QuickCheckEvent (when there are requirements), then ChunkEvent if it passed
     on success:      StreamingDoneEvent, FullValidationEvent
     on an exception: ErrorEvent
     always last:     CompletedEvent
 
 Every event is a frozen dataclass with a ``kind`` (a ``Literal``, handy for JSON) and a
-``timestamp`` (``time.time()`` when it was produced).
+``timestamp`` (``time.time()`` when it was produced). Names and fields are mellea's
+(``chunk_index``, ``passed``, ``results``, ...), so its ``match`` statements run unchanged.
 """
 
 from __future__ import annotations
@@ -51,21 +52,29 @@ class StreamingEvent:
 
 @dataclass(frozen=True)
 class ChunkEvent(StreamingEvent):
-    """A chunk that passed every check on its way to the consumer (``index`` counts from 0)."""
+    """A chunk that passed every check on its way to the consumer (``chunk_index`` counts
+    from 0)."""
 
     kind: ClassVar[EventKind] = "chunk"
     text: str
-    index: int
+    chunk_index: int
+
+    @property
+    def index(self) -> int:
+        """``chunk_index`` (llmring's earlier name)."""
+        return self.chunk_index
 
 
 @dataclass(frozen=True)
 class QuickCheckEvent(StreamingEvent):
-    """One requirement's verdict on one chunk, before the chunk is released."""
+    """The requirements' verdicts on one chunk, before the chunk is released: ``results`` in
+    requirement order (each names its ``requirement``; after a failure, only the verdicts
+    given by then), ``passed`` when none failed."""
 
     kind: ClassVar[EventKind] = "quick_check"
     chunk_index: int
-    requirement: str
-    result: PartialValidationResult
+    passed: bool
+    results: list[PartialValidationResult]
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,7 @@ class FullValidationEvent(StreamingEvent):
     """Every requirement's verdict on the full text, in the order the requirements were given."""
 
     kind: ClassVar[EventKind] = "full_validation"
-    results: tuple[ValidationResult, ...]
+    results: list[ValidationResult]
 
     @property
     def passed(self) -> bool:
@@ -94,6 +103,16 @@ class ErrorEvent(StreamingEvent):
 
     kind: ClassVar[EventKind] = "error"
     error: Exception
+
+    @property
+    def exception_type(self) -> str:
+        """The error's class name (mellea's field)."""
+        return type(self.error).__name__
+
+    @property
+    def detail(self) -> str:
+        """The error's message (mellea's field)."""
+        return str(self.error)
 
 
 @dataclass(frozen=True)

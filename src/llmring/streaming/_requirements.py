@@ -1,8 +1,10 @@
 """Requirements: what each chunk (quickly) and the full text (finally) must satisfy.
 
 A :class:`Requirement` answers ``stream_validate(chunk)`` with ``"pass"``, ``"fail"`` or
-``"unknown"`` and ``validate(full_text)`` with passed or not. :func:`judge_chunk` and
-:func:`validate_text` run every requirement of a run concurrently
+``"unknown"`` and ``validate(full_text)`` with passed or not. Requirements written the mellea
+way, ``stream_validate(chunk, *, backend, ctx)`` and ``validate(backend, ctx, *, format=None,
+model_options=None)``, work too: :func:`bind_checks` decides once per run how to call each one,
+and :func:`judge_chunk` and :func:`validate_text` run every requirement of a run concurrently
 (docs/validation.md).
 """
 
@@ -11,17 +13,26 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
+
+if TYPE_CHECKING:
+    from llmring._stream import ChatStream
+    from llmring.schemas import LLMRequest, LLMResponse
 
 __all__ = [
+    "Backend",
+    "Check",
+    "Context",
     "Forbidden",
     "MaxLength",
     "PartialValidationResult",
     "Requirement",
     "ValidationResult",
+    "bind_checks",
     "judge_chunk",
     "validate_text",
 ]
@@ -29,15 +40,40 @@ __all__ = [
 CheckStatus = Literal["pass", "fail", "unknown"]
 _T = TypeVar("_T")
 
+class Backend(Protocol):
+    """What a mellea-style requirement gets as ``backend``: the ``LLMRing`` of the run (its
+    ``ring=``, else the shared ring of the event loop), for a requirement that asks a model
+    itself. Named as in mellea, for annotations."""
 
-@dataclass(frozen=True)
+    def chat_stream(self, request: LLMRequest, profile: str | None = None) -> ChatStream: ...
+
+    async def chat(self, request: LLMRequest, profile: str | None = None) -> LLMResponse: ...
+
+
+class Context(Protocol):
+    """What a mellea-style requirement gets as ``ctx``: the run itself (a ``ChunkedStream``):
+    ``full_text`` is the text released so far, ``chunks`` its chunks. Named as in mellea."""
+
+    chunks: list[str]
+
+    @property
+    def full_text(self) -> str: ...
+
+
+@dataclass(frozen=True, repr=False)
 class PartialValidationResult:
     """A requirement's verdict on one chunk: ``"pass"``, ``"fail"`` (stops the run) or
-    ``"unknown"`` (cannot tell yet). The run fills in ``requirement`` with its name."""
+    ``"unknown"`` (cannot tell yet). The run fills in ``requirement`` with its name.
+
+    As mellea's: ``PartialValidationResult("fail", reason=..., score=...)``, ``success`` (the
+    status), ``as_bool()`` and ``bool()`` (true only for ``"pass"``), and its ``repr`` with
+    ``requirement`` added.
+    """
 
     status: CheckStatus
     reason: str = ""
     requirement: str = ""
+    score: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in ("pass", "fail", "unknown"):
@@ -47,14 +83,56 @@ class PartialValidationResult:
     def failed(self) -> bool:
         return self.status == "fail"
 
+    @property
+    def success(self) -> CheckStatus:
+        """The status, under mellea's name."""
+        return self.status
 
-@dataclass(frozen=True)
+    def as_bool(self) -> bool:
+        return self.status == "pass"
+
+    __bool__ = as_bool
+
+    def __repr__(self) -> str:
+        return (f"PartialValidationResult({self.status!r}, reason={self.reason!r}, "
+                f"score={self.score!r}, requirement={self.requirement!r})")
+
+
+@dataclass(frozen=True, init=False, repr=False)
 class ValidationResult:
-    """A requirement's verdict on the full text. The run fills in ``requirement``."""
+    """A requirement's verdict on the full text. The run fills in ``requirement``.
+
+    ``ValidationResult(passed, reason="")``, or mellea's ``ValidationResult(result=...,
+    reason=..., score=...)``; ``result``, ``as_bool()`` and ``bool()`` say whether it passed.
+    """
 
     passed: bool
-    reason: str = ""
-    requirement: str = ""
+    reason: str
+    requirement: str
+    score: float | None
+
+    def __init__(self, passed: bool | None = None, reason: str = "", requirement: str = "",
+                 *, result: bool | None = None, score: float | None = None) -> None:
+        if (passed is None) == (result is None):
+            raise TypeError("ValidationResult takes passed (or mellea's result=), exactly one")
+        object.__setattr__(self, "passed", bool(passed if result is None else result))
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "requirement", requirement)
+        object.__setattr__(self, "score", score)
+
+    @property
+    def result(self) -> bool:
+        """Whether it passed, under mellea's name."""
+        return self.passed
+
+    def as_bool(self) -> bool:
+        return self.passed
+
+    __bool__ = as_bool
+
+    def __repr__(self) -> str:
+        return (f"ValidationResult({self.passed!r}, reason={self.reason!r}, "
+                f"score={self.score!r}, requirement={self.requirement!r})")
 
 
 class Requirement:
@@ -76,11 +154,17 @@ class Requirement:
 
     async def stream_validate(self, chunk: str) -> PartialValidationResult:
         """Judge one chunk (chunks arrive in order). May raise: the run then ends with an
-        :class:`ErrorEvent`. The default cannot tell: ``"unknown"``."""
+        :class:`ErrorEvent`. The default cannot tell: ``"unknown"``.
+
+        An override may take mellea's keywords instead, ``(chunk, *, backend, ctx)``: it then
+        gets the run's :data:`Backend` and :data:`Context`."""
         return PartialValidationResult("unknown")
 
     async def validate(self, full_text: str) -> ValidationResult:
-        """Judge the whole text once the source has ended. The default passes."""
+        """Judge the whole text once the source has ended. The default passes.
+
+        An override may take mellea's ``(backend, ctx, *, format=None, model_options=None)``
+        instead; ``ctx.full_text`` is then the text."""
         return ValidationResult(True)
 
     def fresh(self) -> Self:
@@ -179,6 +263,52 @@ class Forbidden(Requirement):
         return ValidationResult(found is None, f"contains {found!r}" if found else "")
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One requirement of a run and how to call it: its own way (llmring's or mellea's),
+    decided once by :func:`bind_checks`, not on every chunk."""
+
+    requirement: Requirement
+    on_chunk: Callable[[str], Awaitable[object]]
+    on_text: Callable[[str], Awaitable[object]]
+
+
+def _mellea_style(method: Callable[..., Any]) -> bool:
+    """Whether ``method`` wants mellea's ``backend`` and ``ctx`` rather than text alone."""
+    try:
+        parameters = inspect.signature(method).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): called with the text
+        return False
+    return "backend" in parameters or "ctx" in parameters
+
+
+def bind_checks(requirements: list[Requirement], backend: Callable[[], Backend],
+                ctx: Context) -> list[Check]:
+    """How to call each requirement in this run: mellea-style methods get ``backend()`` (only
+    called if one needs it) and ``ctx`` (the text being in ``ctx.full_text``), llmring's get
+    the text."""
+    checks = []
+    for requirement in requirements:
+        on_chunk: Callable[[str], Awaitable[object]] = requirement.stream_validate
+        if _mellea_style(on_chunk):
+            on_chunk = functools.partial(_chunk_mellea_style, on_chunk, backend(), ctx)
+        on_text: Callable[[str], Awaitable[object]] = requirement.validate
+        if _mellea_style(on_text):
+            on_text = functools.partial(_text_mellea_style, on_text, backend(), ctx)
+        checks.append(Check(requirement, on_chunk, on_text))
+    return checks
+
+
+def _chunk_mellea_style(stream_validate: Callable[..., Awaitable[object]], backend: Backend,
+                        ctx: Context, chunk: str) -> Awaitable[object]:
+    return stream_validate(chunk, backend=backend, ctx=ctx)
+
+
+def _text_mellea_style(validate: Callable[..., Awaitable[object]], backend: Backend,
+                       ctx: Context, full_text: str) -> Awaitable[object]:
+    return validate(backend, ctx)  # the text is ctx.full_text
+
+
 _R = TypeVar("_R", PartialValidationResult, ValidationResult)
 
 
@@ -188,15 +318,13 @@ def _named(result: object, requirement: Requirement, kind: type[_R]) -> _R:
     return result if result.requirement else dataclasses.replace(result, requirement=requirement.name)
 
 
-async def judge_chunk(
-    requirements: list[Requirement], chunk: str
-) -> list[PartialValidationResult]:
+async def judge_chunk(checks: list[Check], chunk: str) -> list[PartialValidationResult]:
     """Every requirement's verdict, in requirement order; the first failure cancels the rest
     (only the verdicts given by then are returned). A requirement's exception propagates."""
-    if len(requirements) == 1:  # nothing to run alongside: no task needed
-        only = requirements[0]
-        return [_named(await only.stream_validate(chunk), only, PartialValidationResult)]
-    tasks = [asyncio.ensure_future(r.stream_validate(chunk)) for r in requirements]
+    if len(checks) == 1:  # nothing to run alongside: no task needed
+        only = checks[0]
+        return [_named(await only.on_chunk(chunk), only.requirement, PartialValidationResult)]
+    tasks = [asyncio.ensure_future(c.on_chunk(chunk)) for c in checks]
     verdicts: dict[int, PartialValidationResult] = {}
     try:
         pending = set(tasks)
@@ -204,7 +332,7 @@ async def judge_chunk(
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 position = tasks.index(task)
-                verdicts[position] = _named(task.result(), requirements[position],
+                verdicts[position] = _named(task.result(), checks[position].requirement,
                                             PartialValidationResult)
             if any(v.failed for v in verdicts.values()):
                 break
@@ -213,11 +341,11 @@ async def judge_chunk(
     return [verdicts[i] for i in sorted(verdicts)]
 
 
-async def validate_text(requirements: list[Requirement], text: str) -> list[ValidationResult]:
+async def validate_text(checks: list[Check], text: str) -> list[ValidationResult]:
     """Every requirement's verdict on the full text, run concurrently, in requirement order."""
-    results = await _gather_or_cancel([r.validate(text) for r in requirements])
-    return [_named(result, r, ValidationResult)
-            for result, r in zip(results, requirements, strict=True)]
+    results = await _gather_or_cancel([c.on_text(text) for c in checks])
+    return [_named(result, c.requirement, ValidationResult)
+            for result, c in zip(results, checks, strict=True)]
 
 
 async def _gather_or_cancel(coros: list[Awaitable[_T]]) -> list[_T]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from llmring._text import TextPieces
@@ -108,7 +108,7 @@ class StreamingResponse:
         return self._terminal.tool_calls if self._terminal else None
 
     @property
-    def metadata(self) -> dict[str, Any] | None:
+    def metadata(self) -> Mapping[str, Any] | None:
         return self._terminal.metadata if self._terminal else None
 
     # -- timing ---------------------------------------------------------------------------

@@ -72,7 +72,7 @@ class ChatSession:
     @property
     def busy(self) -> bool:
         """True while a turn is running."""
-        return self._turn is not None and not self._turn.is_computed()
+        return self._turn is not None and not self._turn.done()
 
     def send(self, text: str, *, buffer: int = 256) -> GenerationThunk:
         """Start a turn and return its thunk at once (read it like any thunk).

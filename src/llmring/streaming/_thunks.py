@@ -7,6 +7,10 @@ reader (``astream`` or ``async for``) keeps a cursor into that list; the task pa
 ``avalue()`` wants everything anyway, so it lifts that limit. Failures are stored, never left
 in the task, and raised to whoever reads; ``aclose()`` cancels the task, and the stream's
 ``finally`` closes the provider's connection.
+
+Two ends, as in mellea's ``ModelOutputThunk``: :meth:`done` is the end of the generation,
+:meth:`is_computed` the end of the reading (set by the read that consumes the end), so the loop
+``while not thunk.is_computed(): await thunk.astream()`` never stops with text unread.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class GenerationThunk(AsyncResource):
         self._pieces: list[str] = []
         self._cursor = 0  # pieces already handed to the reader
         self._reading = False
+        self._computed = False  # the whole outcome has been handed out (see is_computed)
         self._error: BaseException | None = None
         self._response: LLMResponse | None = None
         self._progress = asyncio.Event()  # a piece arrived or the generation finished
@@ -83,7 +88,7 @@ class GenerationThunk(AsyncResource):
         self._task.add_done_callback(self._settle)
 
     def __repr__(self) -> str:
-        state = "computed" if self.is_computed() else "running"
+        state = "computed" if self._computed else "done" if self.done() else "running"
         return f"<GenerationThunk {self.request.model!r} {state} chars={len(self.text_so_far)}>"
 
     # -- the background work ----------------------------------------------------------------
@@ -121,10 +126,27 @@ class GenerationThunk(AsyncResource):
 
     # -- state ------------------------------------------------------------------------------
 
-    def is_computed(self) -> bool:
+    def done(self) -> bool:
         """True once nothing more will come: completed, failed or closed (``avalue()`` would
-        not wait)."""
+        not wait), whether or not the text has been read."""
         return self._finished.is_set()
+
+    def is_computed(self) -> bool:
+        """True once the whole outcome has been handed out: by the reader's read that reached
+        the end (returning the last text, or raising the generation's error), by ``avalue()``,
+        or by ``aclose()`` stopping the generation. Mellea's meaning: a reader looping until
+        it is true gets all the text."""
+        return self._computed
+
+    @property
+    def value(self) -> str | None:
+        """The whole text once :meth:`is_computed` (``None`` before, as in mellea); raises the
+        generation's error if it failed."""
+        if not self._computed:
+            return None
+        if self._error is not None:
+            raise self._error
+        return "".join(self._pieces)
 
     @property
     def text_so_far(self) -> str:
@@ -137,7 +159,7 @@ class GenerationThunk(AsyncResource):
 
         Raises ``RuntimeError`` while running, and the generation's error if it failed.
         """
-        if not self.is_computed():
+        if not self.done():
             raise RuntimeError("the generation is still running; await avalue() first")
         if self._error is not None:
             raise self._error
@@ -154,6 +176,7 @@ class GenerationThunk(AsyncResource):
         self._bounded = False  # the caller wants everything: pacing would only deadlock
         self._drained.set()
         await self._finished.wait()
+        self._computed = True
         if self._error is not None:
             raise self._error
         return "".join(self._pieces)
@@ -163,8 +186,9 @@ class GenerationThunk(AsyncResource):
         there is any.
 
         Returns ``""`` only at the end: the generation completed and everything has been
-        returned (``is_computed()`` is then true). Raises the generation's error once the
-        text received before it has been returned.
+        returned. Raises the generation's error once the text received before it has been
+        returned. ``is_computed()`` becomes true on the call that returns the last text after
+        the generation ended (or returns ``""``, or raises).
         """
         with self._one_reader():
             await self._wait_for_text()
@@ -180,6 +204,7 @@ class GenerationThunk(AsyncResource):
         with self._one_reader():
             await self._wait_for_text()
             if self._cursor == len(self._pieces):
+                self._computed = True
                 raise StopAsyncIteration
             piece = self._pieces[self._cursor]
             self._advance(self._cursor + 1)
@@ -202,15 +227,18 @@ class GenerationThunk(AsyncResource):
     async def _wait_for_text(self) -> None:
         """Wait for an unread piece or the end; at the end with nothing unread, raise the
         generation's error if there is one."""
-        while self._cursor == len(self._pieces) and not self.is_computed():
+        while self._cursor == len(self._pieces) and not self.done():
             self._progress.clear()
             await self._progress.wait()
         if self._cursor == len(self._pieces) and self._error is not None:
+            self._computed = True
             raise self._error
 
     def _advance(self, cursor: int) -> None:
         self._cursor = cursor
         self._drained.set()
+        if cursor == len(self._pieces) and self.done() and self._error is None:
+            self._computed = True  # this read consumed the end
 
     # -- closing ----------------------------------------------------------------------------
 
@@ -225,6 +253,7 @@ class GenerationThunk(AsyncResource):
                 self._error = GenerationClosedError(
                     f"{self.request.model}: the generation was closed before it completed")
             self._task.cancel()
+            self._computed = True  # nothing more will be read: the reading loop must stop
         # asyncio.wait never raises the task's outcome; our own cancellation still propagates
         await asyncio.wait([self._task])
         self._finish()

@@ -1,15 +1,18 @@
 """Chunked streaming with validation: check each chunk before it is released (docs/validation.md).
 
 ``stream_with_chunking(source, "sentence", [requirements])`` returns a :class:`ChunkedStream` at
-once; nothing runs until it is consumed. Deltas from the source are cut into chunks; each
-chunk is checked by every requirement concurrently and released only when all have answered.
-The first ``"fail"`` closes the source at once (the provider connection is dropped) and ends
-the run. When the source ends, each requirement checks the full text.
+once (``await``-ing it, as mellea's code does, gives the same stream); nothing runs until it is
+read. Deltas from the source are cut into chunks; each chunk is checked by every requirement
+concurrently and released only when all have answered. The first ``"fail"`` closes the source
+at once (the provider connection is dropped) and ends the run. When the source ends, each
+requirement checks the full text. ``astream()`` and ``events()`` may read one run together:
+a :class:`Fanout` hands every event to both, with no background task.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Self
 
 from llmring._resource import AsyncResource
@@ -25,13 +28,17 @@ from llmring.streaming._events import (
     StreamingDoneEvent,
     StreamingEvent,
 )
+from llmring.streaming._fanout import Fanout
 from llmring.streaming._requirements import (
+    Check,
     PartialValidationResult,
     Requirement,
     ValidationResult,
+    bind_checks,
     judge_chunk,
     validate_text,
 )
+from llmring.streaming._thunks import GenerationClosedError
 
 if TYPE_CHECKING:
     from llmring.service import LLMRing
@@ -55,6 +62,7 @@ def stream_with_chunking(
     :class:`StreamChunk` or ``str`` (a ``GenerationThunk``). The returned stream owns the source
     and closes it. Raises ``ValueError`` for an unknown chunking and ``TypeError`` for a source
     that is not async-iterable or a requirement that is not a :class:`Requirement`.
+    Requirements may be written llmring's way or mellea's (see :class:`Requirement`).
     """
     if not isinstance(source, LLMRequest) and not hasattr(source, "__aiter__"):
         raise TypeError(
@@ -70,13 +78,15 @@ def stream_with_chunking(
 
 
 class ChunkedStream(AsyncResource):
-    """One run of :func:`stream_with_chunking`; consume it once, with exactly one of
-    :meth:`astream` (the released chunks), :meth:`events` (typed events) or :meth:`acomplete`.
+    """One run of :func:`stream_with_chunking`. Read it with :meth:`astream` (the released
+    chunks), :meth:`events` (typed events) or both at once (say in ``asyncio.gather``), each
+    once; :meth:`acomplete` runs it to the end alongside them, or alone.
 
     An async context manager; :meth:`aclose` (idempotent) closes the source. Once the run has
-    ended, ``completed`` is true and ``success``, ``outcome``, ``full_text`` (the text released),
-    ``chunks``, ``streaming_failures``, ``final_validations`` and ``error`` describe it.
-    ``final_validations`` stays empty when a chunk check failed or an error ended the run.
+    ended, ``outcome`` says how, and ``success``, ``completed``, ``full_text`` (the text
+    released), ``chunks``, ``streaming_failures``, ``final_validations`` and ``error``
+    describe it. ``final_validations`` stays empty when a chunk check failed or an error ended
+    the run.
     """
 
     def __init__(
@@ -93,14 +103,26 @@ class ChunkedStream(AsyncResource):
         self._source, self._ring = source, ring
         self._upstream: Any = None  # what we iterate: the source, or ring.chat_stream(source)
         self._iterator: Any = None
-        self._consumer: str | None = None
+        self._checks: list[Check] = []
+        self._claimed: set[str] = set()
         self._run: AsyncGenerator[StreamingEvent, None] | None = None
+        self._fanout: Fanout[StreamingEvent] | None = None
         self._closed = False
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        """``await stream_with_chunking(...)``, as mellea's code writes it, is the stream
+        itself; nothing starts until it is read."""
+        return self._itself().__await__()
+
+    async def _itself(self) -> Self:
+        return self
 
     @property
     def completed(self) -> bool:
-        """The run has ended (whatever the outcome)."""
-        return self.outcome is not None
+        """The source ran to its end with no chunk check failing and no error: mellea's
+        meaning. False while running, after a failed chunk check, an error or an early close
+        (``outcome`` tells them apart; ``success`` also needs the full-text checks)."""
+        return self.outcome in ("passed", "full_check_failed")
 
     @property
     def success(self) -> bool:
@@ -111,62 +133,58 @@ class ChunkedStream(AsyncResource):
         """The text released so far: every chunk that passed its checks."""
         return "".join(self.chunks)
 
-    # -- the three ways to consume ---------------------------------------------------------
+    # -- reading ---------------------------------------------------------------------------
 
     def astream(self) -> AsyncIterator[str]:
         """The chunks that passed their checks. Ends early when a check fails; raises the
         exception of the source or of a requirement (after closing the source)."""
-        run = self._claim("astream()")
-        return self._texts(run)
+        return self._texts(self._view("astream()"))
 
     def events(self) -> AsyncIterator[StreamingEvent]:
         """Every event of the run, :class:`CompletedEvent` last. Never raises the run's errors:
         they arrive as :class:`ErrorEvent` (``CancelledError`` is never caught)."""
-        run = self._claim("events()")
-        return self._all(run)
+        return self._view("events()")
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self.astream()
 
     async def acomplete(self) -> Self:
-        """Run to the end and return ``self``; raises like :meth:`astream`. After a consumer
-        has finished, returns ``self`` at once."""
-        if self._consumer is not None and self.completed:
-            if self.error is not None:
-                raise self.error
-            return self
-        async for _ in self._texts(self._claim("acomplete()")):
-            pass
+        """Run to the end and return ``self``; raises like :meth:`astream`. Reads alongside
+        :meth:`astream` and :meth:`events` if they run; after the end, returns at once.
+        Raises :class:`GenerationClosedError` if the stream was closed before its end."""
+        if self.outcome is None and not self._closed:
+            async with aclosing(self._view(None)) as events:
+                async for _ in events:
+                    pass
+        if self.error is not None:
+            raise self.error
+        if self.outcome is None:
+            raise GenerationClosedError("the chunked stream was closed before its run ended")
         return self
 
-    def _claim(self, how: str) -> AsyncGenerator[StreamingEvent, None]:
-        if self._consumer is not None:
-            raise RuntimeError(
-                f"a ChunkedStream has one consumer and is already consumed by {self._consumer}; "
-                f"{how} cannot read it again (call stream_with_chunking again for a new run)"
-            )
-        self._consumer = how
-        self._run = self._generate()
-        return self._run
+    def _view(self, how: str | None) -> AsyncGenerator[StreamingEvent, None]:
+        """A reader of the run's events, from now on; ``how`` names a view read at most once."""
+        if how is not None:
+            if how in self._claimed:
+                raise RuntimeError(
+                    f"{how} was already called on this ChunkedStream: each view has one "
+                    "consumer (astream() and events() may read the same run together; call "
+                    "stream_with_chunking again for a new run)"
+                )
+            self._claimed.add(how)
+        if self._fanout is None:  # the last reader gone, nobody needs the source: close it
+            self._run = self._generate()
+            self._fanout = Fanout(self._run, "the chunked stream", self.aclose)
+        return self._fanout.reader()
 
-    async def _texts(self, run: AsyncGenerator[StreamingEvent, None]) -> AsyncGenerator[str, None]:
-        try:
-            async for event in run:
+    async def _texts(self, events: AsyncGenerator[StreamingEvent, None]
+                     ) -> AsyncGenerator[str, None]:
+        async with aclosing(events):
+            async for event in events:
                 if isinstance(event, ChunkEvent):
                     yield event.text
-            if self.error is not None:
-                raise self.error
-        finally:
-            await self.aclose()
-
-    async def _all(
-        self, run: AsyncGenerator[StreamingEvent, None]
-    ) -> AsyncGenerator[StreamingEvent, None]:
-        try:
-            async for event in run:
-                yield event
-        finally:
-            await self.aclose()
+        if self.error is not None:
+            raise self.error
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -184,7 +202,7 @@ class ChunkedStream(AsyncResource):
                 await self._close_source()
                 yield StreamingDoneEvent(self.full_text)
                 results = await self._full_checks()
-                yield FullValidationEvent(tuple(results))
+                yield FullValidationEvent(results)
                 passed = all(result.passed for result in results)
                 yield self._finish("passed" if passed else "full_check_failed")
         except Exception as exc:  # noqa: BLE001 - reported as ErrorEvent, re-raised by astream()
@@ -197,32 +215,39 @@ class ChunkedStream(AsyncResource):
 
     def _open(self) -> AsyncIterator[Any]:
         if isinstance(self._source, LLMRequest):
-            self._upstream = (self._ring or _shared_ring()).chat_stream(self._source)
+            self._ring = self._ring or _shared_ring()
+            self._upstream = self._ring.chat_stream(self._source)
         else:
             self._upstream = self._source
+        self._checks = bind_checks(self.requirements, self._backend, self)
         iterator: AsyncIterator[Any] = aiter(self._upstream)
         self._iterator = iterator
         return iterator
+
+    def _backend(self) -> LLMRing:
+        """What mellea-style requirements get as ``backend``: the ring of this run."""
+        self._ring = self._ring or _shared_ring()
+        return self._ring
 
     async def _release(self, chunks: list[str]) -> list[StreamingEvent]:
         events: list[StreamingEvent] = []
         for chunk in chunks:
             index = len(self.chunks)
-            verdicts = await judge_chunk(self.requirements, chunk)
-            events += [QuickCheckEvent(index, r.requirement, r) for r in verdicts]
-            failures = [r for r in verdicts if r.failed]
-            if failures:
-                self.streaming_failures += failures
-                await self._close_source()  # drop the provider connection before anything else
-                events.append(self._finish("chunk_check_failed"))
-                return events
+            if self._checks:
+                verdicts = await judge_chunk(self._checks, chunk)
+                failures = [r for r in verdicts if r.failed]
+                events.append(QuickCheckEvent(index, not failures, verdicts))
+                if failures:
+                    self.streaming_failures += failures
+                    await self._close_source()  # drop the provider connection first
+                    events.append(self._finish("chunk_check_failed"))
+                    return events
             self.chunks.append(chunk)
             events.append(ChunkEvent(chunk, index))
         return events
 
     async def _full_checks(self) -> list[ValidationResult]:
-        text = self.full_text
-        self.final_validations = await validate_text(self.requirements, text)
+        self.final_validations = await validate_text(self._checks, self.full_text)
         return self.final_validations
 
     def _finish(self, outcome: Outcome) -> CompletedEvent:
@@ -256,7 +281,7 @@ class ChunkedStream(AsyncResource):
 
 
     def __repr__(self) -> str:
-        state = self.outcome or ("running" if self._consumer else "not started")
+        state = self.outcome or ("running" if self._fanout else "not started")
         return f"<ChunkedStream {type(self.chunker).__name__} {state} chunks={len(self.chunks)}>"
 
 
