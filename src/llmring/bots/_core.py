@@ -12,6 +12,7 @@ import weakref
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from llmring._defaults import default_alias
 from llmring.bots._options import split_options
 from llmring.bots._targets import StreamTarget, check_target
 from llmring.bots.memory import ChatMemory
@@ -19,11 +20,11 @@ from llmring.bots.messages import AIMessage, BaseMessage, SystemMessage, ToolCal
 from llmring.schemas import LLMRequest, LLMResponse, StreamChunk
 from llmring.service import LLMRing
 
-__all__ = ["DEFAULT_ALIAS", "MODEL_ENV", "BotCore", "ai_message", "settled"]
+__all__ = ["MODEL_ENV", "BotCore", "ai_message", "settled"]
 
-#: the environment variable that names the default model of bots, then this lockfile alias
+#: the environment variable that names the default model of bots; without it, the default
+#: alias of every entry point (llmring._defaults: $LLMRING_DEFAULT_ALIAS, else chatbot)
 MODEL_ENV = "LLMRING_BOT_MODEL"
-DEFAULT_ALIAS = "chatbot"
 MOCK_MODEL = "mock:bot"
 
 _rings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LLMRing] = weakref.WeakKeyDictionary()
@@ -90,7 +91,7 @@ class BotCore:
             else SystemMessage(content=system_prompt)
         self.mock_response = mock_response
         self.model_name = MOCK_MODEL if mock_response is not None else (
-            model_name or os.environ.get(MODEL_ENV) or DEFAULT_ALIAS)
+            model_name or os.environ.get(MODEL_ENV) or default_alias())
         self.temperature = temperature
         self.memory = memory
         self.stream_target = stream_target

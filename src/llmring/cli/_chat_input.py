@@ -14,20 +14,18 @@ prompt ``-`` is stdin itself.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from llmring._defaults import default_alias
+
 if TYPE_CHECKING:
     from llmring.resolver import Resolver
 
-__all__ = ["DEFAULT_ALIAS", "DEFAULT_ALIAS_ENV", "extra_params", "model_and_prompt", "read_prompt"]
-
-DEFAULT_ALIAS_ENV = "LLMRING_DEFAULT_ALIAS"
-DEFAULT_ALIAS = "chatbot"
+__all__ = ["extra_params", "model_and_prompt", "read_prompt"]
 
 _MODEL_HINT = "'-m' / '--model'"
 _OPTION_HINT = "'-o' / '--option'"
@@ -47,7 +45,7 @@ def model_and_prompt(
         return first or "", second
     if first is not None and names_a_model(resolver, first):
         return first, None
-    return os.environ.get(DEFAULT_ALIAS_ENV) or DEFAULT_ALIAS, first
+    return default_alias(), first
 
 
 def names_a_model(resolver: Resolver, word: str) -> bool:
