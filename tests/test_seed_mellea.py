@@ -119,7 +119,7 @@ async def test_seed_004_over_the_limit_stops_the_model(capsys: pytest.CaptureFix
         "  chunk[1]: 'Two. '",
         "  chunk[2]: 'Three. '",
         ("  FAIL at chunk 3: [PartialValidationResult('fail', reason='Too many sentences', "
-         "score=None, requirement='MaxSentencesReq')]"),
+         "score=None)]"),
         "  completed — success=False",
         "completed=False, failures=1",
     ]
@@ -260,7 +260,7 @@ def test_validation_result_takes_mellea_and_llmring_arguments() -> None:
         with pytest.raises(TypeError, match="exactly one"):
             ValidationResult(**wrong)
     assert repr(ValidationResult(result=True)) == (
-        "ValidationResult(True, reason='', score=None, requirement='')")
+        "ValidationResult(True, reason='', score=None)")
 
 
 def test_partial_validation_result_speaks_mellea() -> None:

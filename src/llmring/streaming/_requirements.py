@@ -94,8 +94,9 @@ class PartialValidationResult:
     __bool__ = as_bool
 
     def __repr__(self) -> str:
+        # mellea's repr, so code that prints results prints what mellea prints
         return (f"PartialValidationResult({self.status!r}, reason={self.reason!r}, "
-                f"score={self.score!r}, requirement={self.requirement!r})")
+                f"score={self.score!r})")
 
 
 @dataclass(frozen=True, init=False, repr=False)
@@ -131,8 +132,7 @@ class ValidationResult:
     __bool__ = as_bool
 
     def __repr__(self) -> str:
-        return (f"ValidationResult({self.passed!r}, reason={self.reason!r}, "
-                f"score={self.score!r}, requirement={self.requirement!r})")
+        return f"ValidationResult({self.passed!r}, reason={self.reason!r}, score={self.score!r})"
 
 
 class Requirement:
