@@ -57,7 +57,7 @@ def one_round(writers: int) -> float | None:
 def measure(rounds: int) -> dict[int, list[float | None]]:
     times: dict[int, list[float | None]] = {n: [] for n in WRITERS}
     for number in range(rounds):
-        order = WRITERS[number % len(WRITERS):] + WRITERS[:number % len(WRITERS)]
+        order = WRITERS[number % len(WRITERS) :] + WRITERS[: number % len(WRITERS)]
         for writers in order:
             times[writers].append(one_round(writers))
             log(f"round {number + 1}/{rounds}: {writers} writer(s)")
@@ -65,16 +65,19 @@ def measure(rounds: int) -> dict[int, list[float | None]]:
 
 
 def table(times: dict[int, list[float | None]]) -> str:
-    lines = ["| writers | ms until all have exited, median (min-max) | ms per bind |",
-             "|---|---|---|"]
+    lines = [
+        "| writers | ms until all have exited, median (min-max) | ms per bind |",
+        "|---|---|---|",
+    ]
     for writers, values in times.items():
         if None in values:
             lines.append(f"| {writers} | failed | - |")
             continue
         ms = [value * 1000 for value in values if value is not None]
         median = statistics.median(ms)
-        lines.append(f"| {writers} | {median:.0f} ({min(ms):.0f}-{max(ms):.0f}) | "
-                     f"{median / writers:.0f} |")
+        lines.append(
+            f"| {writers} | {median:.0f} ({min(ms):.0f}-{max(ms):.0f}) | {median / writers:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -111,8 +114,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 5)")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
-    command = "python bench/binds.py" + (" --quick" if args.quick else "") + (
-        f" --rounds {args.rounds}" if args.rounds else "")
+    command = (
+        "python bench/binds.py"
+        + (" --quick" if args.quick else "")
+        + (f" --rounds {args.rounds}" if args.rounds else "")
+    )
     started = time.perf_counter()
     print(write(measure(rounds), rounds, command))
     log(f"done in {time.perf_counter() - started:.0f}s; wrote {OUT.relative_to(ROOT)}")

@@ -45,11 +45,22 @@ from llmring.lockfile import (
 
 
 def lockfile_text(aliases: int) -> str:
-    lines = ['version = "1.0"', 'default_profile = "default"', "", "[profiles.default]",
-             'name = "default"', ""]
+    lines = [
+        'version = "1.0"',
+        'default_profile = "default"',
+        "",
+        "[profiles.default]",
+        'name = "default"',
+        "",
+    ]
     for i in range(aliases):
-        lines += [f"# alias{i}: generated", "[[profiles.default.bindings]]", f'alias = "alias{i}"',
-                  f'models = ["mock:model{i}", "mock:fallback{i}"]', ""]
+        lines += [
+            f"# alias{i}: generated",
+            "[[profiles.default.bindings]]",
+            f'alias = "alias{i}"',
+            f'models = ["mock:model{i}", "mock:fallback{i}"]',
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -68,7 +79,8 @@ def contenders(path: Path) -> dict[str, Callable[[], object]]:
         "unbind": edit(lambda text: remove_binding(text, "default", "extra")),
         "bind (rebind)": edit(lambda text: bind_alias(text, "default", "alias0", next(rebinds))),
         "edit_lockfile (tomlkit)": lambda: edit_lockfile(
-            path, lambda document: set_binding(document, "default", "alias1", next(rebinds))),
+            path, lambda document: set_binding(document, "default", "alias1", next(rebinds))
+        ),
     }
 
 
@@ -87,8 +99,10 @@ def measure(path: Path, rounds: int) -> dict[str, list[float]]:
 def table(times: dict[str, list[float]]) -> str:
     rows = ["| step | median | min-max |", "|---|---:|---:|"]
     for name, values in times.items():
-        rows.append(f"| `{name}` | {statistics.median(values) * 1000:.0f} ms | "
-                    f"{min(values) * 1000:.0f}-{max(values) * 1000:.0f} ms |")
+        rows.append(
+            f"| `{name}` | {statistics.median(values) * 1000:.0f} ms | "
+            f"{min(values) * 1000:.0f}-{max(values) * 1000:.0f} ms |"
+        )
     return "\n".join(rows)
 
 

@@ -53,30 +53,56 @@ class Sample:
         return statistics.median(values) if values else None
 
 
-def run_runner(contender: Contender, provider: str, root: str, *, streams: int, warmup: int = 1,
-               concurrency: int = 1, timeout: float = 900) -> dict[str, Any]:
-    command = [str(contender.python), str(contender.runner), "--contender", contender.name,
-               "--provider", provider, "--root", root, "--streams", str(streams),
-               "--warmup", str(warmup), "--concurrency", str(concurrency)]
+def run_runner(
+    contender: Contender,
+    provider: str,
+    root: str,
+    *,
+    streams: int,
+    warmup: int = 1,
+    concurrency: int = 1,
+    timeout: float = 900,
+) -> dict[str, Any]:
+    command = [
+        str(contender.python),
+        str(contender.runner),
+        "--contender",
+        contender.name,
+        "--provider",
+        provider,
+        "--root",
+        root,
+        "--streams",
+        str(streams),
+        "--warmup",
+        str(warmup),
+        "--concurrency",
+        str(concurrency),
+    ]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=ROOT, check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, check=False
+        )
     except subprocess.TimeoutExpired:
         return {"streams": [], "errors": [f"timed out after {timeout}s"], "peak_rss_kb": 0}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
-        return {"streams": [], "peak_rss_kb": 0,
-                "errors": [f"exit {done.returncode}: {done.stderr.strip()[-800:]}"]}
+        return {
+            "streams": [],
+            "peak_rss_kb": 0,
+            "errors": [f"exit {done.returncode}: {done.stderr.strip()[-800:]}"],
+        }
     return dict(json.loads(lines[-1]))
 
 
-def sample_rounds(contenders: list[Contender], provider: str, root: str, *, rounds: int,
-                  streams: int) -> dict[str, Sample]:
+def sample_rounds(
+    contenders: list[Contender], provider: str, root: str, *, rounds: int, streams: int
+) -> dict[str, Sample]:
     """Alternate the contenders for ``rounds`` rounds; collect every timed stream."""
     samples = {c.name: Sample() for c in contenders}
     for number in range(rounds):
-        order = contenders[number % len(contenders):] + contenders[:number % len(contenders)]
+        order = contenders[number % len(contenders) :] + contenders[: number % len(contenders)]
         for contender in order:
             result = run_runner(contender, provider, root, streams=streams)
             sample = samples[contender.name]
@@ -95,8 +121,9 @@ def wall_times(command: list[str], repeats: int, env: dict[str, str] | None = No
     times = []
     for index in range(repeats + 1):
         started = time.perf_counter()
-        subprocess.run(command, capture_output=True, check=False, cwd=ROOT,
-                       env={**os.environ, **(env or {})})
+        subprocess.run(
+            command, capture_output=True, check=False, cwd=ROOT, env={**os.environ, **(env or {})}
+        )
         if index:
             times.append(time.perf_counter() - started)
     return times

@@ -59,15 +59,22 @@ PEERS: dict[str, PeerSpec] = {
         packages=("litellm==1.106.2", "openai==2.54.0"),
         runner=RUNNERS / "litellm_runner.py",
         providers=("openai", "anthropic", "google", "ollama"),
-        notes=("model prefixes openai/, anthropic/, gemini/, ollama_chat/; importing litellm "
-               "takes about 2 s; its ollama_chat path also looks the model up (/api/show) at "
-               "OLLAMA_API_BASE or http://localhost:11434, whatever api_base says, a few times "
-               "per stream (refused at once when nothing listens there)"),
+        notes=(
+            "model prefixes openai/, anthropic/, gemini/, ollama_chat/; importing litellm "
+            "takes about 2 s; its ollama_chat path also looks the model up (/api/show) at "
+            "OLLAMA_API_BASE or http://localhost:11434, whatever api_base says, a few times "
+            "per stream (refused at once when nothing listens there)"
+        ),
     ),
     "llmring140": PeerSpec(
         name="llmring140",
-        packages=("llmring==1.4.0", "openai==3.54.0", "anthropic==0.125.0",
-                  "google-genai==3.4.0", "ollama==0.6.3"),
+        packages=(
+            "llmring==1.4.0",
+            "openai==3.54.0",
+            "anthropic==0.125.0",
+            "google-genai==3.4.0",
+            "ollama==0.6.3",
+        ),
         runner=RUNNERS / "llmring140_runner.py",
         providers=("openai", "anthropic"),
         broken={
@@ -77,16 +84,20 @@ PEERS: dict[str, PeerSpec] = {
                 "reader runs ahead, QueueFull drops chunks and the end-of-stream marker, and the "
                 "stream hangs (the runner reports TimeoutError 'stream stalled'). Works on "
                 "paced streams (/s/google-N-d1/) and short ones. 1.4.0 also ignores base_url "
-                "for Google: the runner sets google-genai's GOOGLE_GEMINI_BASE_URL."),
+                "for Google: the runner sets google-genai's GOOGLE_GEMINI_BASE_URL."
+            ),
             "ollama": (
                 "1.4.0 iterates ollama.AsyncClient.chat(...) without awaiting it (a coroutine in "
-                "every ollama release it allows, >=0.4): ProviderResponseError \"Ollama error: "
-                "'async for' requires an object with __aiter__ method, got coroutine\"."),
+                'every ollama release it allows, >=0.4): ProviderResponseError "Ollama error: '
+                "'async for' requires an object with __aiter__ method, got coroutine\"."
+            ),
         },
-        notes=("openai, anthropic and ollama are pointed at the server with "
-               "LLMRing.register_provider(name, api_key=..., base_url=...); the runner gives "
-               "1.4.0 a file:// registry and a temporary HOME so it never fetches its registry "
-               "or touches ~/.cache/llmring"),
+        notes=(
+            "openai, anthropic and ollama are pointed at the server with "
+            "LLMRing.register_provider(name, api_key=..., base_url=...); the runner gives "
+            "1.4.0 a file:// registry and a temporary HOME so it never fetches its registry "
+            "or touches ~/.cache/llmring"
+        ),
     ),
 }
 
@@ -96,8 +107,10 @@ def _python(env: Path) -> Path:
 
 
 def _wanted(spec: PeerSpec) -> dict[str, object]:
-    return {"packages": list(spec.packages),
-            "python": f"{sys.version_info.major}.{sys.version_info.minor}"}
+    return {
+        "packages": list(spec.packages),
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+    }
 
 
 def _say(message: str) -> None:
@@ -125,21 +138,33 @@ def ensure_peer(name: str) -> Path:
         _say(f"{name}: creating {env.relative_to(BENCH.parent)} with {base}")
         _run([base, "-m", "venv", str(env)])
         _say(f"{name}: installing {' '.join(spec.packages)} (about a minute)")
-        _run([str(_python(env)), "-m", "pip", "install", "--disable-pip-version-check",
-              "--no-input", "--quiet", *spec.packages])
+        _run(
+            [
+                str(_python(env)),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--quiet",
+                *spec.packages,
+            ]
+        )
         marker.write_text(json.dumps(_wanted(spec)))
         _say(f"{name}: ready in {time.monotonic() - started:.0f} s")
         return _python(env)
 
 
 def _run(command: list[str]) -> None:
-    done = subprocess.run(command, check=False, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        command, check=False, stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
     if done.returncode != 0:
         noise = "is ignored: it is neither a file nor a directory"  # local index warnings
         output = [line for line in (done.stdout + done.stderr).splitlines() if noise not in line]
-        raise RuntimeError(f"{' '.join(command[:4])} ... failed ({done.returncode}):\n"
-                           + "\n".join(output[-30:]))
+        raise RuntimeError(
+            f"{' '.join(command[:4])} ... failed ({done.returncode}):\n" + "\n".join(output[-30:])
+        )
 
 
 if __name__ == "__main__":

@@ -30,13 +30,19 @@ PEER_LABELS = {"litellm": "LiteLLM", "llmring140": "llmring 1.4.0 (PyPI)"}
 OURS = BENCH / "runners" / "ours.py"
 
 #: (label, chunks, milliseconds between events or None for one write)
-WORKLOADS = [("200", 200, None), ("2000", 2000, None), ("20000", 20000, None),
-             ("200 paced 2 ms", 200, 2.0)]
+WORKLOADS = [
+    ("200", 200, None),
+    ("2000", 2000, None),
+    ("20000", 20000, None),
+    ("200 paced 2 ms", 200, 2.0),
+]
 #: recorded text streams replayed from tests/wire (text only, so every contender agrees)
-RECORDED = {"openai": "openai/chat-gpt-4o-mini-text-usage.sse",
-            "anthropic": "anthropic/claude-sonnet-4-thinking-text.sse",
-            "google": "gemini/gemini-2.5-pro-text.sse",
-            "ollama": "ollama/gemma3-1b-long-text.ndjson"}
+RECORDED = {
+    "openai": "openai/chat-gpt-4o-mini-text-usage.sse",
+    "anthropic": "anthropic/claude-sonnet-4-thinking-text.sse",
+    "google": "gemini/gemini-2.5-pro-text.sse",
+    "ollama": "ollama/gemma3-1b-long-text.ndjson",
+}
 
 
 @dataclass
@@ -54,8 +60,12 @@ class BenchServer:
     """``bench/server.py`` in its own process, so its work is not timed with the client's."""
 
     def __enter__(self) -> Self:
-        self.process = subprocess.Popen([str(PROJECT_PYTHON), str(BENCH / "server.py")],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [str(PROJECT_PYTHON), str(BENCH / "server.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
         return self
@@ -78,9 +88,11 @@ def text_key(text: str) -> str:
 
 
 def contenders(with_peers: bool) -> list[Contender]:
-    ours = [Contender("floor", PROJECT_PYTHON, OURS, PROVIDERS, "bare httpx (floor)"),
-            Contender("raw", PROJECT_PYTHON, OURS, PROVIDERS, "raw SDK"),
-            Contender("llmring", PROJECT_PYTHON, OURS, PROVIDERS, "llmring")]
+    ours = [
+        Contender("floor", PROJECT_PYTHON, OURS, PROVIDERS, "bare httpx (floor)"),
+        Contender("raw", PROJECT_PYTHON, OURS, PROVIDERS, "raw SDK"),
+        Contender("llmring", PROJECT_PYTHON, OURS, PROVIDERS, "llmring"),
+    ]
     if not with_peers:
         return ours
     from peers import PEERS, ensure_peer
@@ -92,8 +104,15 @@ def contenders(with_peers: bool) -> list[Contender]:
         except Exception as exc:  # noqa: BLE001 - a peer that will not install is reported
             log(f"peer {spec.name} not available: {exc}")
             continue
-        found.append(Contender(spec.contender, python, spec.runner, tuple(spec.providers),
-                               PEER_LABELS.get(spec.name, spec.name)))
+        found.append(
+            Contender(
+                spec.contender,
+                python,
+                spec.runner,
+                tuple(spec.providers),
+                PEER_LABELS.get(spec.name, spec.name),
+            )
+        )
     return ours + found
 
 
@@ -113,15 +132,20 @@ def run_workloads(server: BenchServer, results: Results, rounds: int, quick: boo
                 continue
             streams = 1 if chunks >= 20000 else 3
             log(f"{provider} {label}: {', '.join(c.name for c in taking)} x {rounds} rounds")
-            samples = sample_rounds(taking, provider, server.root(provider, chunks, delay),
-                                    rounds=rounds if chunks < 20000 else max(2, rounds // 2),
-                                    streams=streams)
+            samples = sample_rounds(
+                taking,
+                provider,
+                server.root(provider, chunks, delay),
+                rounds=rounds if chunks < 20000 else max(2, rounds // 2),
+                streams=streams,
+            )
             check_texts(samples, text_key(expected_text(chunks)), f"{provider} {label}")
             results.workloads[(provider, label)] = samples
         relative = RECORDED[provider]
         log(f"{provider} recorded {relative}")
-        samples = sample_rounds(taking, provider, server.recorded_root(relative), rounds=rounds,
-                                streams=3)
+        samples = sample_rounds(
+            taking, provider, server.recorded_root(relative), rounds=rounds, streams=3
+        )
         texts = {t for s in samples.values() for t in s.texts}
         check_texts(samples, next(iter(texts)) if len(texts) == 1 else None, relative)
         results.recorded[provider] = samples
@@ -132,8 +156,15 @@ def run_scale(server: BenchServer, results: Results) -> None:
         if "openai" not in contender.providers or contender.name == "floor":
             continue
         log(f"scale: 1,000 concurrent openai streams of 200 chunks via {contender.name}")
-        outcome = run_runner(contender, "openai", server.root("openai", 200), streams=1,
-                             warmup=1, concurrency=1000, timeout=600)
+        outcome = run_runner(
+            contender,
+            "openai",
+            server.root("openai", 200),
+            streams=1,
+            warmup=1,
+            concurrency=1000,
+            timeout=600,
+        )
         results.scale[contender.name] = outcome
     for contender in results.contenders:
         if contender.name not in ("llmring", "raw"):
@@ -141,8 +172,9 @@ def run_scale(server: BenchServer, results: Results) -> None:
         results.memory[contender.name] = {}
         for chunks in (1000, 100000):
             log(f"memory: one {chunks:,}-chunk openai stream via {contender.name}")
-            outcome = run_runner(contender, "openai", server.root("openai", chunks), streams=1,
-                                 warmup=0, timeout=600)
+            outcome = run_runner(
+                contender, "openai", server.root("openai", chunks), streams=1, warmup=0, timeout=600
+            )
             results.memory[contender.name][chunks] = int(outcome.get("peak_rss_kb", 0))
 
 

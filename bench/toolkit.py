@@ -41,8 +41,26 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 OUT = ROOT / "docs" / "benchmarks-toolkit.md"
 CHUNK_SIZE = 4
-WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
-         "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo")
+WORDS = (
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+)
 
 
 def make_text(chunks: int) -> str:
@@ -58,7 +76,7 @@ def make_text(chunks: int) -> str:
         parts.append(piece)
         size += len(piece)
         index += 1
-    return "".join(parts)[:target - 1] + "."
+    return "".join(parts)[: target - 1] + "."
 
 
 def digest(text: str) -> str:
@@ -81,9 +99,11 @@ def contenders(ring: LLMRing, text: str) -> dict[str, Run]:
         stream_with_chunking,
     )
 
-    request = LLMRequest(model=f"mock:bench?chunk_size={CHUNK_SIZE}",
-                         messages=[Message(role="user", content="go")],
-                         extra_params={"mock_response": text})
+    request = LLMRequest(
+        model=f"mock:bench?chunk_size={CHUNK_SIZE}",
+        messages=[Message(role="user", content="go")],
+        extra_params={"mock_response": text},
+    )
 
     async def baseline() -> str:
         parts = []
@@ -104,8 +124,9 @@ def contenders(ring: LLMRing, text: str) -> dict[str, Run]:
     async def managed(timeout: float | None) -> str:
         async with StreamingManager() as manager:
             parts = []
-            async with manager.stream_with_timeout(ring.chat_stream(request),
-                                                   timeout=timeout) as stream:
+            async with manager.stream_with_timeout(
+                ring.chat_stream(request), timeout=timeout
+            ) as stream:
                 async for chunk in stream:
                     if chunk.delta:
                         parts.append(chunk.delta)
@@ -128,8 +149,9 @@ def contenders(ring: LLMRing, text: str) -> dict[str, Run]:
 
     async def chunked(chunking: str, checks: int) -> str:
         requirements = [Trivial() for _ in range(checks)]
-        async with stream_with_chunking(ring.chat_stream(request), chunking,
-                                        requirements) as stream:
+        async with stream_with_chunking(
+            ring.chat_stream(request), chunking, requirements
+        ) as stream:
             return "".join([piece async for piece in stream.astream()])
 
     return {
@@ -168,7 +190,7 @@ async def overhead(chunks: int, rounds: int) -> tuple[dict[str, list[float]], di
             if digest(got) != expected:
                 failures[name] = f"text differs: {len(got)} chars, hash {digest(got)}"
         for number in range(rounds):
-            order = names[number % len(names):] + names[:number % len(names)]
+            order = names[number % len(names) :] + names[: number % len(names)]
             for name in order:
                 if name in failures:
                     continue
@@ -226,7 +248,11 @@ def memory(sizes: tuple[int, ...], repeats: int) -> dict[tuple[str, int], list[i
             for kind in MEMORY_KINDS[turn:] + MEMORY_KINDS[:turn]:
                 done = subprocess.run(
                     [sys.executable, __file__, "--memory-child", kind, str(chunks)],
-                    capture_output=True, text=True, check=False, cwd=ROOT)
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    cwd=ROOT,
+                )
                 try:
                     result = json.loads(done.stdout.strip().splitlines()[-1])
                 except (IndexError, json.JSONDecodeError):
@@ -248,6 +274,7 @@ def pieces(chunking: str, chunks: int) -> int:
 
 # -- report ----------------------------------------------------------------------------------
 
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
@@ -266,12 +293,22 @@ def overhead_table(times: dict[str, list[float]], failures: dict[str, str], chun
         ratio = f"{median / base:.2f}" if base else "-"
         over = f"{(median - base) / chunks * 1e6:+.2f}" if base else "-"
         rows.append([name, cell, ratio, f"{median / chunks * 1e6:.2f}", over])
-    return _table(["contender", "ms per stream, median (min-max)", "÷ baseline",
-                   "µs per chunk", "µs per chunk over baseline"], rows)
+    return _table(
+        [
+            "contender",
+            "ms per stream, median (min-max)",
+            "÷ baseline",
+            "µs per chunk",
+            "µs per chunk over baseline",
+        ],
+        rows,
+    )
 
 
-LABELS = {"source": "the source alone (`async for _ in stream: pass`)",
-          "baseline": "baseline: `async for`, deltas appended to a list, joined"}
+LABELS = {
+    "source": "the source alone (`async for _ in stream: pass`)",
+    "baseline": "baseline: `async for`, deltas appended to a list, joined",
+}
 
 
 def memory_table(peaks: dict[tuple[str, int], list[int]], sizes: tuple[int, ...]) -> str:
@@ -280,21 +317,34 @@ def memory_table(peaks: dict[tuple[str, int], list[int]], sizes: tuple[int, ...]
         row = [LABELS.get(kind, f"`collect_stream({kind})`")]
         for chunks in sizes:
             values = peaks[(kind, chunks)]
-            row.append(f"{statistics.median(values) / 2**20:.2f} "
-                       f"({min(values) / 2**20:.2f}-{max(values) / 2**20:.2f})")
+            row.append(
+                f"{statistics.median(values) / 2**20:.2f} "
+                f"({min(values) / 2**20:.2f}-{max(values) / 2**20:.2f})"
+            )
         low, high = sizes[0], sizes[-1]
-        slope = ((statistics.median(peaks[(kind, high)]) - statistics.median(peaks[(kind, low)]))
-                 / (high - low))
+        slope = (statistics.median(peaks[(kind, high)]) - statistics.median(peaks[(kind, low)])) / (
+            high - low
+        )
         row.append(f"{slope:.0f}")
         rows.append(row)
-    header = (["consumer"] + [f"peak MB at {n:,} chunks, median (min-max)" for n in sizes]
-              + [f"bytes per extra chunk ({sizes[0]:,} to {sizes[-1]:,})"])
+    header = (
+        ["consumer"]
+        + [f"peak MB at {n:,} chunks, median (min-max)" for n in sizes]
+        + [f"bytes per extra chunk ({sizes[0]:,} to {sizes[-1]:,})"]
+    )
     return _table(header, rows)
 
 
-def write(times: dict[str, list[float]], failures: dict[str, str], chunks: int, rounds: int,
-          peaks: dict[tuple[str, int], list[int]], sizes: tuple[int, ...], repeats: int,
-          command: str) -> str:
+def write(
+    times: dict[str, list[float]],
+    failures: dict[str, str],
+    chunks: int,
+    rounds: int,
+    peaks: dict[tuple[str, int], list[int]],
+    sizes: tuple[int, ...],
+    repeats: int,
+    command: str,
+) -> str:
     text = (
         "# Benchmarks: the streaming toolkit\n\n"
         f"Measured {datetime.date.today().isoformat()} on {machine()} with `{command}` "
@@ -302,7 +352,7 @@ def write(times: dict[str, list[float]], failures: dict[str, str], chunks: int, 
         "[benchmarks.md](benchmarks.md)).\n\n"
         "## Method\n\n"
         f"- **Source.** The offline `mock` provider through `LLMRing.chat_stream`, "
-        f"`mock:bench?chunk_size={CHUNK_SIZE}` with `extra_params={{\"mock_response\": text}}` and "
+        f'`mock:bench?chunk_size={CHUNK_SIZE}` with `extra_params={{"mock_response": text}}` and '
         f"no delay: a text of words and sentences, {chunks * CHUNK_SIZE:,} characters, "
         f"{chunks:,} content chunks plus the terminal one ({pieces('word', chunks):,} words, "
         f"{pieces('sentence', chunks):,} sentences). The source is fast, so what differs "
@@ -310,11 +360,11 @@ def write(times: dict[str, list[float]], failures: dict[str, str], chunks: int, 
         "- **Contenders** run in one process, one event loop, one `LLMRing`. The baseline is "
         "`async for chunk in ring.chat_stream(request)` appending each delta to a list. "
         "The requirements are `Requirement` subclasses whose `stream_validate` is "
-        "`async def ...: return PartialValidationResult(\"pass\")`.\n"
+        '`async def ...: return PartialValidationResult("pass")`.\n'
         f"- **Rounds.** One unmeasured warm-up stream per contender, then {rounds} rounds, "
         "each running every contender once, the order rotated each round; `gc.collect()` "
         "before each timed stream. Figures are medians (min-max) over the rounds; "
-        "\"µs per chunk over baseline\" is (median − baseline median) ÷ chunks. Every "
+        '"µs per chunk over baseline" is (median − baseline median) ÷ chunks. Every '
         "contender's text is compared (sha-256) with the source text, or it is marked failed.\n"
         f"- **Memory.** Peak `tracemalloc` memory of consuming `create_mock_stream(text, "
         f"chunk_size={CHUNK_SIZE}, delay=0)` (a generator: the source builds nothing up front), "
@@ -331,8 +381,13 @@ def write(times: dict[str, list[float]], failures: dict[str, str], chunks: int, 
     return text
 
 
-def findings(times: dict[str, list[float]], failures: dict[str, str], chunks: int,
-             peaks: dict[tuple[str, int], list[int]], sizes: tuple[int, ...]) -> str:
+def findings(
+    times: dict[str, list[float]],
+    failures: dict[str, str],
+    chunks: int,
+    peaks: dict[tuple[str, int], list[int]],
+    sizes: tuple[int, ...],
+) -> str:
     """Plain findings, with the figures of this run (the same rounding as the tables)."""
     names = list(times)
 
@@ -355,33 +410,44 @@ def findings(times: dict[str, list[float]], failures: dict[str, str], chunks: in
     words = pieces("word", chunks)
     base = statistics.median(times[names[0]])
     two = next(n for n in names if "2 async" in n)
-    per_word = ((statistics.median(times[two]) - base) / words * 1e6
-                if two not in failures else float("nan"))
+    per_word = (
+        (statistics.median(times[two]) - base) / words * 1e6
+        if two not in failures
+        else float("nan")
+    )
     lines = [
-        (f"- **Cheap** (per chunk, over the baseline): `collect_stream(keep_chunks=False)` "
-        f"{over('keep_chunks=False')}, `stream_to_string` {over('stream_to_string')}, "
-        f"`GenerationThunk.avalue()` {over('avalue')}, `ManagedStream` without a deadline "
-        f"{over('no deadline')}, `GenerationThunk` read with `async for` {over('Thunk, async for')}, "
-        f"the chunkers without requirements {over('word, 0')} (word) and "
-        f"{over('sentence, 0')} (sentence)."),
-        (f"- **A deadline costs**: `ManagedStream` with `timeout=3600` is {over('timeout=3600')} "
-        f"per chunk against {over('no deadline')} without one: every wait goes through the "
-        "clock (`ProviderClock.next_event`: an `asyncio.timeout` scope, so a timer scheduled "
-        "and cancelled, per chunk)."),
-        (f"- **Requirements**: the word chunker with 1 trivial async requirement is "
-        f"{over('1 async')} per stream chunk (awaited directly), with 2 {over('2 async')} "
-        f"(about {per_word:.1f} µs per released word): with several, `judge_chunk` runs one "
-        "task per requirement per released chunk, so the cost is event-loop round trips, not "
-        "the checks."),
-        (f"- **Memory**: on {high:,} chunks `collect_stream(keep_chunks=False)` peaks at "
-        f"{mb('keep_chunks=False', high)} against {mb('source', high)} for the source alone: "
-        f"{int(slope('keep_chunks=False')) - int(slope('source'))} bytes per chunk over the "
-        f"source, i.e. the text itself ({CHUNK_SIZE} characters a chunk; deltas are joined in "
-        f"blocks). The plain loop that keeps a list of deltas peaks at {mb('baseline', high)}, "
-        f"and `keep_chunks=True` at {mb('keep_chunks=True', high)} "
-        f"({slope('keep_chunks=True')} bytes per `StreamChunk` kept). The source's own "
-        f"{slope('source')} bytes per chunk are `create_mock_stream` counting usage with "
-        "`re.findall` over the whole text."),
+        (
+            f"- **Cheap** (per chunk, over the baseline): `collect_stream(keep_chunks=False)` "
+            f"{over('keep_chunks=False')}, `stream_to_string` {over('stream_to_string')}, "
+            f"`GenerationThunk.avalue()` {over('avalue')}, `ManagedStream` without a deadline "
+            f"{over('no deadline')}, `GenerationThunk` read with `async for` {over('Thunk, async for')}, "
+            f"the chunkers without requirements {over('word, 0')} (word) and "
+            f"{over('sentence, 0')} (sentence)."
+        ),
+        (
+            f"- **A deadline costs**: `ManagedStream` with `timeout=3600` is {over('timeout=3600')} "
+            f"per chunk against {over('no deadline')} without one: every wait goes through the "
+            "clock (`ProviderClock.next_event`: an `asyncio.timeout` scope, so a timer scheduled "
+            "and cancelled, per chunk)."
+        ),
+        (
+            f"- **Requirements**: the word chunker with 1 trivial async requirement is "
+            f"{over('1 async')} per stream chunk (awaited directly), with 2 {over('2 async')} "
+            f"(about {per_word:.1f} µs per released word): with several, `judge_chunk` runs one "
+            "task per requirement per released chunk, so the cost is event-loop round trips, not "
+            "the checks."
+        ),
+        (
+            f"- **Memory**: on {high:,} chunks `collect_stream(keep_chunks=False)` peaks at "
+            f"{mb('keep_chunks=False', high)} against {mb('source', high)} for the source alone: "
+            f"{int(slope('keep_chunks=False')) - int(slope('source'))} bytes per chunk over the "
+            f"source, i.e. the text itself ({CHUNK_SIZE} characters a chunk; deltas are joined in "
+            f"blocks). The plain loop that keeps a list of deltas peaks at {mb('baseline', high)}, "
+            f"and `keep_chunks=True` at {mb('keep_chunks=True', high)} "
+            f"({slope('keep_chunks=True')} bytes per `StreamChunk` kept). The source's own "
+            f"{slope('source')} bytes per chunk are `create_mock_stream` counting usage with "
+            "`re.findall` over the whole text."
+        ),
     ]
     return "\n".join(lines)
 
@@ -403,8 +469,11 @@ def main() -> None:
     rounds = args.rounds or (3 if args.quick else 7)
     sizes = (10_000, 100_000)
     repeats = 1 if args.quick else 3
-    command = "python bench/toolkit.py" + (" --quick" if args.quick else "") + (
-        f" --rounds {args.rounds}" if args.rounds else "")
+    command = (
+        "python bench/toolkit.py"
+        + (" --quick" if args.quick else "")
+        + (f" --rounds {args.rounds}" if args.rounds else "")
+    )
     started = time.perf_counter()
     log(f"per-chunk overhead: {chunks:,} chunks, {rounds} rounds")
     times, failures = asyncio.run(overhead(chunks, rounds))

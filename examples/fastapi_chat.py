@@ -36,8 +36,11 @@ class Turn(BaseModel):
     content: str = Field(max_length=20_000)
 
     def to_message(self) -> BaseMessage:
-        return HumanMessage(content=self.content) if self.role == "user" else AIMessage(
-            content=self.content)
+        return (
+            HumanMessage(content=self.content)
+            if self.role == "user"
+            else AIMessage(content=self.content)
+        )
 
 
 class ChatRequest(BaseModel):

@@ -23,11 +23,13 @@ def serve(app: Any, *, startup_timeout: float = 10.0) -> Iterator[str]:
     """Run ``app`` until the block ends; yields its base URL (``http://127.0.0.1:<port>``)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, ws="none", lifespan="off", log_config=None,
-                            timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app, ws="none", lifespan="off", log_config=None, timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              name="uvicorn", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
+    )
     thread.start()
     try:
         deadline = time.monotonic() + startup_timeout

@@ -59,10 +59,23 @@ def start_writers(sync: Path, project: Path, path: Path, count: int) -> tuple[Pr
     go = sync / "go"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(sync / f"ready{i}"), str(go),
-             "bind", f"alias{i}", f"mock:model{i}", "--file", str(path)],
-            cwd=project, env=dict(os.environ), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                str(sync / f"ready{i}"),
+                str(go),
+                "bind",
+                f"alias{i}",
+                f"mock:model{i}",
+                "--file",
+                str(path),
+            ],
+            cwd=project,
+            env=dict(os.environ),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for i in range(count)
     ]

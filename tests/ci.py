@@ -21,6 +21,5 @@ def require_or_skip(available: bool, reason: str) -> None:
     if available:
         return
     if IN_CI:
-        pytest.fail(f"{reason}; LLMRING_CI=1, so a missing requirement is a failure",
-                    pytrace=False)
+        pytest.fail(f"{reason}; LLMRING_CI=1, so a missing requirement is a failure", pytrace=False)
     pytest.skip(reason)

@@ -37,7 +37,9 @@ def _check_address(sock: socket.socket, address: object) -> None:
         return
     host = address[0] if isinstance(address, tuple) else address
     if not _is_loopback(host):
-        raise NetworkAccessError(f"tests must not use the network (tried to connect to {address!r})")
+        raise NetworkAccessError(
+            f"tests must not use the network (tried to connect to {address!r})"
+        )
 
 
 _real_connect = socket.socket.connect
@@ -56,7 +58,9 @@ def _guarded_connect_ex(self: socket.socket, address: object) -> int:
 
 
 def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
-    if host is not None and not _is_loopback(host if not isinstance(host, bytes) else host.decode()):
+    if host is not None and not _is_loopback(
+        host if not isinstance(host, bytes) else host.decode()
+    ):
         raise NetworkAccessError(f"tests must not resolve non-loopback host names ({host!r})")
     return _real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
 

@@ -132,7 +132,9 @@ class FaultContract:
         assert error.partial_response == outcome.text and outcome.text
         assert "idle" in str(error)
 
-    async def test_malformed_json_line(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def test_malformed_json_line(
+        self, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         reply = self.stream_reply(self.malformed_body)
         async with provider_ring(self.provider, reply, project, monkeypatch) as (ring, _):
             outcome = await run_stream(ring, self.request())
@@ -156,8 +158,12 @@ class FaultContract:
 
     @pytest.mark.parametrize(("status", "error_class", "retryable"), HTTP_ERRORS)
     async def test_http_error_before_the_body(
-        self, status: int, error_class: type[ProviderError], retryable: bool,
-        project: Path, monkeypatch: pytest.MonkeyPatch,
+        self,
+        status: int,
+        error_class: type[ProviderError],
+        retryable: bool,
+        project: Path,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         message = f"simulated failure {status}"
         headers = {"retry-after": "7"} if status == 429 else {}
@@ -167,7 +173,11 @@ class FaultContract:
         error = outcome.error
         assert type(error) is error_class, error
         assert isinstance(error, ProviderError)
-        assert (error.provider, error.model, error.status_code) == (self.provider, self.model, status)
+        assert (error.provider, error.model, error.status_code) == (
+            self.provider,
+            self.model,
+            status,
+        )
         assert error.retryable is retryable
         assert message in str(error)
         if status == 429:
@@ -193,7 +203,9 @@ class FaultContract:
 
         set_fake_key(self.provider, monkeypatch)
         path = project / "refused.lock"
-        path.write_text(lockfile_text({self.provider: f"http://127.0.0.1:{port}{PROVIDERS[self.provider][2]}"}))
+        path.write_text(
+            lockfile_text({self.provider: f"http://127.0.0.1:{port}{PROVIDERS[self.provider][2]}"})
+        )
         async with LLMRing(path) as ring:
             outcome = await run_stream(ring, self.request())
         assert isinstance(outcome.error, ProviderConnectionError), outcome.error
@@ -204,8 +216,9 @@ class FaultContract:
     ) -> None:
         # The adapter reads the body to its end after the end marker, so the connection goes
         # back to the pool instead of being closed and opened again for the next request.
-        async with provider_ring(self.provider, self.stream_reply(wire_body), project,
-                                 monkeypatch) as (ring, server):
+        async with provider_ring(
+            self.provider, self.stream_reply(wire_body), project, monkeypatch
+        ) as (ring, server):
             for _ in range(3):
                 outcome = await run_stream(ring, self.request())
                 assert outcome.text == self.expected_text
@@ -268,10 +281,16 @@ class FaultContract:
         self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         delivered = ""
-        async with provider_ring(self.provider, self.paced(wire_body), project,
-                                 monkeypatch) as (ring, server), StreamingManager() as manager:
-            stream = manager.stream_with_timeout(ring.chat_stream(self.request()),
-                                                 stream_id="chat-1")
+        async with (
+            provider_ring(self.provider, self.paced(wire_body), project, monkeypatch) as (
+                ring,
+                server,
+            ),
+            StreamingManager() as manager,
+        ):
+            stream = manager.stream_with_timeout(
+                ring.chat_stream(self.request()), stream_id="chat-1"
+            )
             with pytest.raises(StreamInterruptedError) as caught:
                 async for chunk in stream:
                     delivered += chunk.delta
@@ -291,9 +310,13 @@ class FaultContract:
         # counted); then the provider stalls, which is.
         stalled = self.stream_reply(wire_body, stall_after=len(wire_body) * 2 // 3)
         delivered = ""
-        async with (provider_ring(self.provider, self.stream_reply(wire_body), project,
-                                  monkeypatch) as (ring, server),
-                    StreamingManager(idle_timeout=0.3) as manager):
+        async with (
+            provider_ring(self.provider, self.stream_reply(wire_body), project, monkeypatch) as (
+                ring,
+                server,
+            ),
+            StreamingManager(idle_timeout=0.3) as manager,
+        ):
             # One whole stream first: the SDK's import and client set-up (seconds when this
             # test runs first in a process) would count against the first chunk's 0.3 s.
             assert (await run_stream(ring, self.request())).text == self.expected_text
@@ -313,8 +336,10 @@ class FaultContract:
     async def test_failed_chunk_check_closes_the_connection(
         self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        async with provider_ring(self.provider, self.paced(wire_body), project,
-                                 monkeypatch) as (ring, server):
+        async with provider_ring(self.provider, self.paced(wire_body), project, monkeypatch) as (
+            ring,
+            server,
+        ):
             stream = stream_with_chunking(self.request(), "word", [OneWordOnly()], ring=ring)
             released = [chunk async for chunk in stream.astream()]
             disconnect = await server.wait_for_disconnect(1.0)
@@ -326,8 +351,10 @@ class FaultContract:
     async def test_closing_a_generation_closes_the_connection(
         self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        async with provider_ring(self.provider, self.paced(wire_body), project,
-                                 monkeypatch) as (ring, server):
+        async with provider_ring(self.provider, self.paced(wire_body), project, monkeypatch) as (
+            ring,
+            server,
+        ):
             thunk = ring.generate(self.request())
             first = await thunk.astream()
             await thunk.aclose()

@@ -11,8 +11,14 @@ from llmring.cli import app
 
 def write_lockfile(path: Path, bindings: dict[str, list[str]], extra: str = "") -> Path:
     """Write a simple lockfile with ``bindings`` in the default profile (for tests)."""
-    lines = ['version = "1.0"', 'default_profile = "default"', "", "[profiles.default]",
-             'name = "default"', ""]
+    lines = [
+        'version = "1.0"',
+        'default_profile = "default"',
+        "",
+        "[profiles.default]",
+        'name = "default"',
+        "",
+    ]
     for alias, models in bindings.items():
         quoted = ", ".join(f'"{m}"' for m in models)
         lines += ["[[profiles.default.bindings]]", f'alias = "{alias}"', f"models = [{quoted}]", ""]
@@ -25,7 +31,9 @@ def run(*args: str, input: str | bytes | None = None) -> Result:
     fail on any traceback or exception that escaped the wrapper."""
     result = CliRunner().invoke(app, list(args), input=input)
     assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
     return result
 
 

@@ -50,8 +50,11 @@ class Target:
         return _CONTRACTS[self.wire]
 
     def request(self, **kwargs: Any) -> LLMRequest:
-        return LLMRequest(model=f"{self.name}:test-model",
-                          messages=[{"role": "user", "content": "hello"}], **kwargs)
+        return LLMRequest(
+            model=f"{self.name}:test-model",
+            messages=[{"role": "user", "content": "hello"}],
+            **kwargs,
+        )
 
     def stream_reply(self, body: bytes, **kwargs: Any) -> Reply:
         return self.contract.stream_reply(body, **kwargs)
@@ -66,9 +69,13 @@ def _builtin(name: str) -> Target:
 TARGETS: dict[str, Target] = {
     **{name: _builtin(name) for name in ("openai", "anthropic", "google", "ollama")},
     # neither *_API_KEY, *_TOKEN, *_SECRET nor *_KEY: only api_key_env marks it as a secret
-    "corp": Target("corp", "openai", "CORP_LLM_PASSPHRASE",
-                   '[providers.corp]\ntype = "openai"\nbase_url = "{url}/v1"\n'
-                   'api_key_env = "CORP_LLM_PASSPHRASE"\n'),
+    "corp": Target(
+        "corp",
+        "openai",
+        "CORP_LLM_PASSPHRASE",
+        '[providers.corp]\ntype = "openai"\nbase_url = "{url}/v1"\n'
+        'api_key_env = "CORP_LLM_PASSPHRASE"\n',
+    ),
 }
 
 

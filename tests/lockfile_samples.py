@@ -46,8 +46,10 @@ def _write(path: Path, text: str) -> Path:
 
 def bound(path: Path, profile: str = "default") -> dict[str, list[str]]:
     """The bindings of ``profile`` in the lockfile at ``path``, as the library reads them."""
-    return {alias: [str(ref) for ref in binding.models]
-            for alias, binding in load_lockfile(path).profile(profile).bindings.items()}
+    return {
+        alias: [str(ref) for ref in binding.models]
+        for alias, binding in load_lockfile(path).profile(profile).bindings.items()
+    }
 
 
 def comment_lines(text: str) -> list[str]:

@@ -21,8 +21,11 @@ from typing import Any, Self
 #: the recorded provider streams kept with the tests (see tests/wire/README.md)
 WIRE = Path(__file__).resolve().parent / "wire"
 
-CONTENT_TYPES = {".sse": "text/event-stream; charset=utf-8", ".ndjson": "application/x-ndjson",
-                 ".json": "application/json"}
+CONTENT_TYPES = {
+    ".sse": "text/event-stream; charset=utf-8",
+    ".ndjson": "application/x-ndjson",
+    ".json": "application/json",
+}
 
 
 @dataclass
@@ -49,9 +52,15 @@ class Reply:
         return cls(body=path.read_bytes(), headers=headers, **kwargs)
 
     @classmethod
-    def error(cls, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Reply:
-        return cls(body=json.dumps(payload).encode(), status=status,
-                   headers={"content-type": "application/json", **(headers or {})}, chunked=False)
+    def error(
+        cls, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> Reply:
+        return cls(
+            body=json.dumps(payload).encode(),
+            status=status,
+            headers={"content-type": "application/json", **(headers or {})},
+            chunked=False,
+        )
 
 
 @dataclass
@@ -72,9 +81,17 @@ class Disconnect:
     bytes_sent: int
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
-            529: "Overloaded"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    529: "Overloaded",
+}
 
 
 class LoopbackServer:
@@ -155,7 +172,9 @@ class LoopbackServer:
         return self.reply
 
     @staticmethod
-    async def _read_request(reader: asyncio.StreamReader, leftover: bytes) -> RecordedRequest | None:
+    async def _read_request(
+        reader: asyncio.StreamReader, leftover: bytes
+    ) -> RecordedRequest | None:
         try:
             head = leftover + await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError:
@@ -179,13 +198,20 @@ class LoopbackServer:
             body = await reader.readexactly(int(headers.get("content-length", "0")))
         return RecordedRequest(method, path, headers, body)
 
-    async def _send(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    request: RecordedRequest, reply: Reply) -> tuple[bool, bytes]:
+    async def _send(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request: RecordedRequest,
+        reply: Reply,
+    ) -> tuple[bool, bytes]:
         """Send ``reply``. Returns whether the connection stays open, and any bytes of the
         client's next request that the hang-up watcher read meanwhile."""
         head = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Status')}"]
         head += [f"{k}: {v}" for k, v in reply.headers.items()]
-        head.append("transfer-encoding: chunked" if reply.chunked else f"content-length: {len(reply.body)}")
+        head.append(
+            "transfer-encoding: chunked" if reply.chunked else f"content-length: {len(reply.body)}"
+        )
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         await writer.drain()
         hangup = asyncio.ensure_future(reader.read(1))  # b"" when the client closes
@@ -201,9 +227,16 @@ class LoopbackServer:
             return False, b""  # the client closed the connection
         return keep_open, hangup.result()
 
-    async def _body(self, writer: asyncio.StreamWriter, request: RecordedRequest, reply: Reply,
-                    hangup: asyncio.Future[bytes]) -> bool:
-        limit = min(x for x in (reply.cut_after, reply.stall_after, len(reply.body)) if x is not None)
+    async def _body(
+        self,
+        writer: asyncio.StreamWriter,
+        request: RecordedRequest,
+        reply: Reply,
+        hangup: asyncio.Future[bytes],
+    ) -> bool:
+        limit = min(
+            x for x in (reply.cut_after, reply.stall_after, len(reply.body)) if x is not None
+        )
         bounds = sorted({0, *(s for s in reply.splits if 0 < s < limit), limit})
         sent = 0
         try:
@@ -230,8 +263,9 @@ class LoopbackServer:
             self.disconnects.append(Disconnect(request.path, time.monotonic(), sent))
             return False
 
-    async def _client_left(self, hangup: asyncio.Future[bytes], wait: float | None,
-                           request: RecordedRequest, sent: int) -> bool:
+    async def _client_left(
+        self, hangup: asyncio.Future[bytes], wait: float | None, request: RecordedRequest, sent: int
+    ) -> bool:
         """Wait up to ``wait`` seconds (forever with ``None``); record and report a hang-up."""
         done, _ = await asyncio.wait({hangup}, timeout=wait)
         if done and not hangup.exception() and hangup.result() == b"":

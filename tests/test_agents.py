@@ -52,12 +52,25 @@ async def collect(stream: AgentStream) -> list[StreamChunk]:
         return [chunk async for chunk in stream]
 
 
-ROUND_1 = {"round": 1, "provider": "mock", "model": "test", "finish_reason": "tool_calls",
-           "usage": {"prompt_tokens": 9, "completion_tokens": 14, "total_tokens": 23}}
-ROUND_2 = {"round": 2, "provider": "mock", "model": "test", "finish_reason": "stop",
-           "usage": {"prompt_tokens": 24, "completion_tokens": 5, "total_tokens": 29}}
-CALL = {"id": "call_mock_0", "type": "function",
-        "function": {"name": "add", "arguments": '{"a": 1, "b": 1}'}}
+ROUND_1 = {
+    "round": 1,
+    "provider": "mock",
+    "model": "test",
+    "finish_reason": "tool_calls",
+    "usage": {"prompt_tokens": 9, "completion_tokens": 14, "total_tokens": 23},
+}
+ROUND_2 = {
+    "round": 2,
+    "provider": "mock",
+    "model": "test",
+    "finish_reason": "stop",
+    "usage": {"prompt_tokens": 24, "completion_tokens": 5, "total_tokens": 29},
+}
+CALL = {
+    "id": "call_mock_0",
+    "type": "function",
+    "function": {"name": "add", "arguments": '{"a": 1, "b": 1}'},
+}
 
 
 async def test_two_rounds_exact_chunk_sequence() -> None:
@@ -68,19 +81,36 @@ async def test_two_rounds_exact_chunk_sequence() -> None:
     assert [describe(c) for c in chunks] == [
         ("tool_call_delta", "add", '{"a": 1,'),
         ("tool_call_delta", None, ' "b": 1}'),
-        {"type": "tool_call", "tool_call": {"id": "call_mock_0", "name": "add",
-                                            "arguments": {"a": 1, "b": 1}}, "round": 1},
-        {"type": "tool_result", "tool_call_id": "call_mock_0", "name": "add", "result": "2",
-         "round": 1},
-        "The", " tool", " returned:", " 2",
-        ("terminal", "stop", {"prompt_tokens": 33, "completion_tokens": 19, "total_tokens": 52},
-         {"round": 2, "rounds": [ROUND_1, ROUND_2]}),
+        {
+            "type": "tool_call",
+            "tool_call": {"id": "call_mock_0", "name": "add", "arguments": {"a": 1, "b": 1}},
+            "round": 1,
+        },
+        {
+            "type": "tool_result",
+            "tool_call_id": "call_mock_0",
+            "name": "add",
+            "result": "2",
+            "round": 1,
+        },
+        "The",
+        " tool",
+        " returned:",
+        " 2",
+        (
+            "terminal",
+            "stop",
+            {"prompt_tokens": 33, "completion_tokens": 19, "total_tokens": 52},
+            {"round": 2, "rounds": [ROUND_1, ROUND_2]},
+        ),
     ]
     assert sum(c.is_terminal for c in chunks) == 1
-    turn = [Message(role="user", content="What is 1+1?"),
-            Message(role="assistant", tool_calls=[CALL]),
-            Message(role="tool", tool_call_id="call_mock_0", content="2"),
-            Message(role="assistant", content="The tool returned: 2")]
+    turn = [
+        Message(role="user", content="What is 1+1?"),
+        Message(role="assistant", tool_calls=[CALL]),
+        Message(role="tool", tool_call_id="call_mock_0", content="2"),
+        Message(role="assistant", content="The tool returned: 2"),
+    ]
     assert agent.history == turn
     assert stream.result.content == "The tool returned: 2"
     assert stream.result.messages == turn
@@ -94,7 +124,8 @@ async def test_two_rounds_exact_chunk_sequence() -> None:
 
 async def test_arun_returns_the_result_with_summed_usage() -> None:
     result = await Agent("calc", model="mock:test", instructions="Be brief.", tools=[add]).arun(
-        "What is 1+1?")
+        "What is 1+1?"
+    )
     assert isinstance(result, AgentResult)
     assert result.content == "The tool returned: 2"
     assert result.response.usage == ROUND_2["usage"]
@@ -154,7 +185,8 @@ async def test_invalid_arguments_go_back_to_the_model_as_the_result() -> None:
     tool_message = agent.history[2]
     assert tool_message.role == "tool" and tool_message.text == "Error: " + events[1]["error"]
     assert chunks[-1].is_terminal and agent.history[-1].text.startswith(
-        "The tool returned: Error: invalid arguments for pick")
+        "The tool returned: Error: invalid arguments for pick"
+    )
 
 
 async def test_a_raising_tool_does_not_end_the_run() -> None:
@@ -212,8 +244,11 @@ async def test_the_next_run_continues_the_conversation_and_reset_clears_it() -> 
     await agent.arun("two")
     assert ledger.last.request is not None
     assert ledger.last.request.messages == [
-        Message(role="system", content="Repeat."), Message(role="user", content="one"),
-        Message(role="assistant", content="one"), Message(role="user", content="two")]
+        Message(role="system", content="Repeat."),
+        Message(role="user", content="one"),
+        Message(role="assistant", content="one"),
+        Message(role="user", content="two"),
+    ]
     agent.reset()
     assert agent.history == []
 
@@ -288,8 +323,12 @@ async def test_cancellation_inside_a_tool_is_not_a_tool_error() -> None:
 
 async def test_get_provider_info_uses_the_rings_capabilities() -> None:
     assert Agent("a", model="chatbot").get_provider_info() == {
-        "provider": "mock", "model": "chatbot", "supports_streaming": True,
-        "supports_tools": True, "supports_reasoning": True}
+        "provider": "mock",
+        "model": "chatbot",
+        "supports_streaming": True,
+        "supports_tools": True,
+        "supports_reasoning": True,
+    }
     async with LLMRing() as ring:
         agent = Agent("b", model="mock:other", ring=ring)
         assert agent.get_provider_info()["model"] == "other"
@@ -301,8 +340,10 @@ def test_the_agents_package_exports_its_surface_without_vendor_sdks() -> None:
 
     for name in agents.__all__:
         assert getattr(agents, name).__name__ == name
-    code = ("import sys, llmring.agents\n"
-            "print([m for m in ('openai', 'anthropic', 'google.genai', 'ollama')"
-            " if m in sys.modules])")
+    code = (
+        "import sys, llmring.agents\n"
+        "print([m for m in ('openai', 'anthropic', 'google.genai', 'ollama')"
+        " if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -43,18 +43,34 @@ class Case:
 
 def openai_body(body: dict[str, Any], call_id: str, result: str) -> None:
     assert body["messages"][1:] == [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": call_id, "type": "function",
-             "function": {"name": "get_capital", "arguments": '{"country":"UK"}'}}]},
-        {"role": "tool", "tool_call_id": call_id, "content": result}]
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": "get_capital", "arguments": '{"country":"UK"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call_id, "content": result},
+    ]
 
 
 def anthropic_body(body: dict[str, Any], call_id: str, result: str) -> None:
     assert body["messages"][1:] == [
-        {"role": "assistant", "content": [
-            {"type": "tool_use", "id": call_id, "name": "pelican_name_generator", "input": {}}]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": call_id, "content": result}]}]
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": call_id, "name": "pelican_name_generator", "input": {}}
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": call_id, "content": result}],
+        },
+    ]
 
 
 def gemini_body(body: dict[str, Any], call_id: str, result: str) -> None:
@@ -65,17 +81,24 @@ def gemini_body(body: dict[str, Any], call_id: str, result: str) -> None:
     # the thought signature travelled back through provider_data
     assert part["thoughtSignature"].startswith("CiQBvj72+xCKZ6n2")
     assert len(part["thoughtSignature"]) == 400
-    assert results == {"role": "user", "parts": [
-        {"functionResponse": {"name": "weather", "response": {"output": result}}}]}
+    assert results == {
+        "role": "user",
+        "parts": [{"functionResponse": {"name": "weather", "response": {"output": result}}}],
+    }
 
 
 def ollama_body(body: dict[str, Any], call_id: str, result: str) -> None:
     assistant, answer = body["messages"][1:]
     assert assistant["role"] == "assistant"
     assert [c["function"] for c in assistant["tool_calls"]] == [
-        {"name": "weather", "arguments": {"city": "Detroit"}}]
-    assert answer == {"role": "tool", "content": result, "tool_name": "weather",
-                      "tool_call_id": call_id}
+        {"name": "weather", "arguments": {"city": "Detroit"}}
+    ]
+    assert answer == {
+        "role": "tool",
+        "content": result,
+        "tool_name": "weather",
+        "tool_call_id": call_id,
+    }
 
 
 def get_capital_tool(calls: Calls) -> Tool[..., Any]:
@@ -83,6 +106,7 @@ def get_capital_tool(calls: Calls) -> Tool[..., Any]:
         """The capital of a country."""
         calls.append({"country": country})
         return "London"
+
     return Tool(get_capital)
 
 
@@ -91,6 +115,7 @@ def pelican_tool(calls: Calls) -> Tool[..., Any]:
         """Names for a pelican."""
         calls.append({})
         return "Pete"
+
     return Tool(pelican_name_generator)
 
 
@@ -99,6 +124,7 @@ def gemini_weather_tool(calls: Calls) -> Tool[..., Any]:
         """The weather at a location."""
         calls.append({"location": location})
         return "sunny, 24 C"
+
     return Tool(weather)
 
 
@@ -107,27 +133,57 @@ def ollama_weather_tool(calls: Calls) -> Tool[..., Any]:
         """The weather in a city."""
         calls.append({"city": city})
         return "cloudy, 12 C"
+
     return Tool(weather)
 
 
-GEMINI_TEXT = ('Of course!\n\nThe most common way to say "hi" in Portuguese is:\n\n**Oi**\n\n'
-               'You can also say:\n\n**Olá** (This is a bit more like "Hello" and can be used in '
-               "any situation.)")
+GEMINI_TEXT = (
+    'Of course!\n\nThe most common way to say "hi" in Portuguese is:\n\n**Oi**\n\n'
+    'You can also say:\n\n**Olá** (This is a bit more like "Hello" and can be used in '
+    "any situation.)"
+)
 
 CASES = {
-    "openai": Case("openai:gpt-test", "openai/chat-gpt-4o-mini-single-tool-call-usage.sse",
-                   "openai/chat-gpt-4o-mini-text-usage.sse", "get_capital", get_capital_tool,
-                   {"country": "UK"}, "The capital of the UK is London.", openai_body),
-    "anthropic": Case("anthropic:test-model", "anthropic/claude-haiku-4-5-tool-use.sse",
-                      "anthropic/claude-sonnet-4-6-text.sse", "pelican_name_generator", pelican_tool, {},
-                      "**Pete** or **Scoop**", anthropic_body),
-    "google": Case("google:gemini-test", "gemini/gemini-2.5-flash-function-call.sse",
-                   "gemini/gemini-2.5-pro-text.sse", "weather", gemini_weather_tool,
-                   {"location": "Florence,Italy"}, GEMINI_TEXT, gemini_body),
-    "ollama": Case("ollama:test-model", "ollama/qwen3-14b-single-tool-call.ndjson",
-                   "ollama/gemma3-1b-text-chunked.ndjson", "weather", ollama_weather_tool,
-                   {"city": "Detroit"},
-                   "Okay, here we go!\n\n1, 2, 3, 4, 5\n", ollama_body),
+    "openai": Case(
+        "openai:gpt-test",
+        "openai/chat-gpt-4o-mini-single-tool-call-usage.sse",
+        "openai/chat-gpt-4o-mini-text-usage.sse",
+        "get_capital",
+        get_capital_tool,
+        {"country": "UK"},
+        "The capital of the UK is London.",
+        openai_body,
+    ),
+    "anthropic": Case(
+        "anthropic:test-model",
+        "anthropic/claude-haiku-4-5-tool-use.sse",
+        "anthropic/claude-sonnet-4-6-text.sse",
+        "pelican_name_generator",
+        pelican_tool,
+        {},
+        "**Pete** or **Scoop**",
+        anthropic_body,
+    ),
+    "google": Case(
+        "google:gemini-test",
+        "gemini/gemini-2.5-flash-function-call.sse",
+        "gemini/gemini-2.5-pro-text.sse",
+        "weather",
+        gemini_weather_tool,
+        {"location": "Florence,Italy"},
+        GEMINI_TEXT,
+        gemini_body,
+    ),
+    "ollama": Case(
+        "ollama:test-model",
+        "ollama/qwen3-14b-single-tool-call.ndjson",
+        "ollama/gemma3-1b-text-chunked.ndjson",
+        "weather",
+        ollama_weather_tool,
+        {"city": "Detroit"},
+        "Okay, here we go!\n\n1, 2, 3, 4, 5\n",
+        ollama_body,
+    ),
 }
 
 
@@ -184,8 +240,9 @@ async def test_three_rounds_with_parallel_calls_within_the_limit(
 ) -> None:
     tools: list[Callable[..., Any]] = [get_capital, GetWeatherArgs, get_stock_price]
     async with provider_ring("openai", Reply(), project, monkeypatch) as (ring, server):
-        server.routes["/"] = in_order(Reply.wire(OPENAI_TOOL), Reply.wire(OPENAI_PARALLEL),
-                                      Reply.wire(OPENAI_TEXT))
+        server.routes["/"] = in_order(
+            Reply.wire(OPENAI_TOOL), Reply.wire(OPENAI_PARALLEL), Reply.wire(OPENAI_TEXT)
+        )
         agent = Agent("three", model="openai:gpt-test", tools=tools, max_tool_rounds=2, ring=ring)
         result = await agent.arun("go")
     assert [o.result for o in result.tool_outcomes] == ["London", "12 c in Edinburgh, GB", "189.5"]
@@ -193,7 +250,9 @@ async def test_three_rounds_with_parallel_calls_within_the_limit(
     third = server.requests[2].json()["messages"]
     assert [m["role"] for m in third] == ["user", "assistant", "tool", "assistant", "tool", "tool"]
     assert [m.get("tool_call_id") for m in third[-2:]] == [
-        "call_JMW1whyEaYG438VE1OIflxA2", "call_DNYTawLBoN8fj3KN6qU9N1Ou"]
+        "call_JMW1whyEaYG438VE1OIflxA2",
+        "call_DNYTawLBoN8fj3KN6qU9N1Ou",
+    ]
     # usage: 68 + 209 + 87 tokens over the three recordings
     assert result.usage is not None and result.usage["total_tokens"] == 68 + 209 + 87
 
@@ -204,8 +263,9 @@ async def test_a_second_tool_round_past_the_limit_raises(
     tools: list[Callable[..., Any]] = [get_capital, GetWeatherArgs, get_stock_price]
     async with provider_ring("openai", Reply(), project, monkeypatch) as (ring, server):
         server.routes["/"] = in_order(Reply.wire(OPENAI_TOOL), Reply.wire(OPENAI_PARALLEL))
-        agent = Agent("one-round", model="openai:gpt-test", tools=tools, max_tool_rounds=1,
-                      ring=ring)
+        agent = Agent(
+            "one-round", model="openai:gpt-test", tools=tools, max_tool_rounds=1, ring=ring
+        )
         with pytest.raises(ToolRoundLimitError, match="'one-round' reached max_tool_rounds=1"):
             await agent.arun("go")
     assert len(server.requests) == 2 and agent.history == []
@@ -221,5 +281,8 @@ async def test_an_unknown_tool_name_is_answered_with_an_error(
     error = "there is no tool named 'get_capital' (tools: get_stock_price)"
     assert result.tool_outcomes[0].error == error
     assert server.requests[1].json()["messages"][-1] == {
-        "role": "tool", "tool_call_id": "call_ZR5UUuTt3pf61kjwAJIYdVMj", "content": "Error: " + error}
+        "role": "tool",
+        "tool_call_id": "call_ZR5UUuTt3pf61kjwAJIYdVMj",
+        "content": "Error: " + error,
+    }
     assert result.content == "The capital of the UK is London."

@@ -40,7 +40,11 @@ def test_interleaved_tool_fragments_are_keyed_by_index() -> None:
     assembler, chunks = feed_all(events)
     assert len(chunks) == 5  # a first fragment with empty arguments still names its call
     assert assembler.tool_calls == [
-        {"id": "call_a", "type": "function", "function": {"name": "add", "arguments": '{"a": 1, "b": 2}'}},
+        {
+            "id": "call_a",
+            "type": "function",
+            "function": {"name": "add", "arguments": '{"a": 1, "b": 2}'},
+        },
         {"id": "call_b", "type": "function", "function": {"name": "mul", "arguments": '{"x": 2}'}},
     ]
     terminal = assembler.terminal()
@@ -59,8 +63,9 @@ def test_calls_without_ids_get_stable_ids_and_empty_arguments_become_an_object()
 
 
 def test_provider_data_travels_with_the_call() -> None:
-    assembler, _ = feed_all([ToolCallFragment(0, id="c", name="f", arguments="{}",
-                                              extra={"thought_signature": "sig"})])
+    assembler, _ = feed_all(
+        [ToolCallFragment(0, id="c", name="f", arguments="{}", extra={"thought_signature": "sig"})]
+    )
     assert (assembler.tool_calls or [])[0]["provider_data"] == {"thought_signature": "sig"}
 
 
@@ -71,13 +76,18 @@ def test_usage_fields_merge_last_value_wins_never_summed() -> None:
         UsageReport({"completion_tokens": 7, "reasoning_tokens": 2}),  # last wins
     ]
     assembler, _ = feed_all(events)
-    assert assembler.usage == {"prompt_tokens": 10, "completion_tokens": 7,
-                               "reasoning_tokens": 2, "total_tokens": 17}
+    assert assembler.usage == {
+        "prompt_tokens": 10,
+        "completion_tokens": 7,
+        "reasoning_tokens": 2,
+        "total_tokens": 17,
+    }
 
 
 def test_reported_total_is_kept() -> None:
-    assembler, _ = feed_all([UsageReport({"prompt_tokens": 1, "completion_tokens": 2,
-                                          "total_tokens": 9})])
+    assembler, _ = feed_all(
+        [UsageReport({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 9})]
+    )
     assert assembler.usage == {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 9}
 
 
@@ -108,11 +118,20 @@ def test_long_text_is_kept_exactly() -> None:
 
 
 def test_response_matches_terminal() -> None:
-    assembler, _ = feed_all([ReasoningDelta("think"), TextDelta("hi"),
-                             UsageReport({"prompt_tokens": 1, "completion_tokens": 1}),
-                             Finish("length", "max_tokens"), StreamEnd()])
+    assembler, _ = feed_all(
+        [
+            ReasoningDelta("think"),
+            TextDelta("hi"),
+            UsageReport({"prompt_tokens": 1, "completion_tokens": 1}),
+            Finish("length", "max_tokens"),
+            StreamEnd(),
+        ]
+    )
     response, terminal = assembler.response(), assembler.terminal()
     assert response.content == "hi" and response.reasoning == "think"
     assert (response.finish_reason, response.finish_reason_raw) == ("length", "max_tokens")
     assert (terminal.finish_reason, terminal.finish_reason_raw, terminal.usage) == (
-        response.finish_reason, response.finish_reason_raw, response.usage)
+        response.finish_reason,
+        response.finish_reason_raw,
+        response.usage,
+    )

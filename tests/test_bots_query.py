@@ -55,6 +55,7 @@ def sent_texts() -> list[tuple[str, str]]:
 
 # -- BM25DocStore ---------------------------------------------------------------------------------
 
+
 def test_bm25_ranks_by_relevance_and_leaves_out_non_matching_documents() -> None:
     store = BM25DocStore(DOCS)
     assert store.retrieve("capital city") == RANKED
@@ -93,25 +94,29 @@ def test_documents_must_be_strings() -> None:
 
 def test_missing_bm25s_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "bm25s", None)  # what an absent package looks like
-    with pytest.raises(ImportError, match="BM25DocStore needs the bm25s package: "
-                                          + re.escape(install_hint("rag"))):
+    with pytest.raises(
+        ImportError, match="BM25DocStore needs the bm25s package: " + re.escape(install_hint("rag"))
+    ):
         BM25DocStore()
 
 
 def test_importing_the_bots_does_not_import_bm25s_or_numpy() -> None:
     script = "import llmring.bots, sys; print('bm25s' in sys.modules, 'numpy' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     assert result.stdout.split() == ["False", "False"]
 
 
 # -- AsyncQueryBot ---------------------------------------------------------------------------------
 
+
 def test_query_prompt_layout() -> None:
     assert query_prompt("Why?", []) == "Why?"
     assert query_prompt("Why?", ["first", "second"]) == (
         'Documents, most relevant first:\n\n<document rank="1">\nfirst\n</document>\n\n'
-        '<document rank="2">\nsecond\n</document>\n\nQuery: Why?')
+        '<document rank="2">\nsecond\n</document>\n\nQuery: Why?'
+    )
 
 
 async def test_documents_reach_the_prompt_deduplicated_in_rank_order() -> None:
@@ -147,16 +152,21 @@ async def test_memory_keeps_the_bare_query_and_the_reply() -> None:
     bot = AsyncQueryBot("S", FixedStore(["doc one"]), memory=memory, model_name="mock:echo")
     first = await bot("q1")
     assert [(m.role, m.content) for m in memory.messages] == [
-        ("user", "q1"), ("assistant", first.content)]
+        ("user", "q1"),
+        ("assistant", first.content),
+    ]
     await bot("q2")
-    assert sent_texts() == [("system", "S"), ("user", "q1"), ("assistant", first.content),
-                            ("user", query_prompt("q2", ["doc one"]))]
+    assert sent_texts() == [
+        ("system", "S"),
+        ("user", "q1"),
+        ("assistant", first.content),
+        ("user", query_prompt("q2", ["doc one"])),
+    ]
 
 
 async def test_memory_is_untouched_by_a_break_or_a_cut_stream() -> None:
     memory = ChatMemory()
-    bot = AsyncQueryBot("S", FixedStore(["doc"]), memory=memory,
-                        model_name="mock:echo?delay=0.01")
+    bot = AsyncQueryBot("S", FixedStore(["doc"]), memory=memory, model_name="mock:echo?delay=0.01")
     async with aclosing(bot.stream_async("one two three")) as deltas:
         async for delta in deltas:
             assert delta == "Documents,"
@@ -172,6 +182,7 @@ async def test_memory_is_untouched_by_a_break_or_a_cut_stream() -> None:
 
 # -- QueryBot --------------------------------------------------------------------------------------
 
+
 def test_sync_query_bot_prints_and_returns(capsys: pytest.CaptureFixture[str]) -> None:
     bot = QueryBot("S", FixedStore(["b", "a", "b"]), mock_response="Found it.")
     reply = bot("where?")
@@ -183,9 +194,13 @@ def test_sync_query_bot_prints_and_returns(capsys: pytest.CaptureFixture[str]) -
 def test_sync_query_bot_stream_targets() -> None:
     store = FixedStore([])
     assert list(QueryBot("", store, model_name="mock:echo", stream_target="api")("a b")) == [
-        "a", " b"]
+        "a",
+        " b",
+    ]
     assert list(QueryBot("", store, model_name="mock:echo", stream_target="panel")("a b")) == [
-        "a", "a b"]
+        "a",
+        "a b",
+    ]
     quiet = QueryBot("", store, memory=ChatMemory(), model_name="mock:echo", stream_target="none")
     assert quiet("c d").content == "c d" and len(quiet.memory or []) == 2
     assert list(quiet.stream("e f")) == ["e", " f"]
@@ -195,21 +210,31 @@ def test_sync_query_bot_stream_targets() -> None:
 
 # -- through a real adapter ------------------------------------------------------------------------
 
+
 async def test_query_bot_over_a_recorded_stream_through_the_openai_adapter(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reply = Reply.wire("openai/chat-gpt-4o-mini-text-usage.sse")
     async with provider_ring("openai", reply, project, monkeypatch) as (ring, server):
-        bot = AsyncQueryBot("Answer from the documents.", BM25DocStore(DOCS),
-                            model_name="openai:gpt-test", ring=ring)
+        bot = AsyncQueryBot(
+            "Answer from the documents.",
+            BM25DocStore(DOCS),
+            model_name="openai:gpt-test",
+            ring=ring,
+        )
         answer = await bot("capital city")
     assert answer.content == "The capital of the UK is London."
     assert server.requests[-1].json()["messages"] == [
         {"role": "system", "content": "Answer from the documents."},
-        {"role": "user", "content": (
-            'Documents, most relevant first:\n\n'
-            '<document rank="1">\nLondon, capital city: the capital of the UK.\n</document>\n\n'
-            '<document rank="2">\nParis is the capital of France, a city on the Seine.\n'
-            '</document>\n\n'
-            '<document rank="3">\nBerlin is a city in Germany.\n</document>\n\n'
-            'Query: capital city')}]
+        {
+            "role": "user",
+            "content": (
+                "Documents, most relevant first:\n\n"
+                '<document rank="1">\nLondon, capital city: the capital of the UK.\n</document>\n\n'
+                '<document rank="2">\nParis is the capital of France, a city on the Seine.\n'
+                "</document>\n\n"
+                '<document rank="3">\nBerlin is a city in Germany.\n</document>\n\n'
+                "Query: capital city"
+            ),
+        },
+    ]

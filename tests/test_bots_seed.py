@@ -52,6 +52,7 @@ class OneDocument:
 
 # -- the helpers ----------------------------------------------------------------------------------
 
+
 def test_model_supports_token_streaming() -> None:
     assert model_supports_token_streaming("gpt-4o-mini") is True
     assert model_supports_token_streaming("o1-preview") is False
@@ -65,14 +66,21 @@ def test_completion_kwargs_for_messages() -> None:
     messages = [bot.system_prompt, HumanMessage(content="hi")]
     kwargs = completion_kwargs_for_messages(bot, messages, stream=True)
     assert kwargs["model"] == "gpt-4o-mini" and kwargs["stream"] is True
-    assert [(m.role, m.text) for m in kwargs["messages"]] == [("system", "system text"),
-                                                              ("user", "hi")]
+    assert [(m.role, m.text) for m in kwargs["messages"]] == [
+        ("system", "system text"),
+        ("user", "hi"),
+    ]
     assert kwargs["temperature"] == 0.0 and "stream_target" not in str(kwargs)
     assert model_supports_token_streaming(bot.model_name)
     quiet = AsyncSimpleBot("s", mock_response="ok", max_tokens=5, top_p=0.5, stream_target="none")
     assert completion_kwargs_for_messages(quiet, ["hi"], stream=False) == {
-        "model": "mock:bot", "messages": [Message(role="user", content="hi")], "temperature": 0.0,
-        "max_tokens": 5, "extra_params": {"top_p": 0.5, "mock_response": "ok"}, "stream": False}
+        "model": "mock:bot",
+        "messages": [Message(role="user", content="hi")],
+        "temperature": 0.0,
+        "max_tokens": 5,
+        "extra_params": {"top_p": 0.5, "mock_response": "ok"},
+        "stream": False,
+    }
     tools = completion_kwargs_for_messages(AsyncToolBot("s", "mock:x", tools=[get_capital]), ["hi"])
     assert [t["function"]["name"] for t in tools["tools"]] == ["get_capital"]
 
@@ -110,11 +118,17 @@ async def test_compose_messages_for_human_messages() -> None:
     await bot("first")
     messages, processed = bot.compose_messages_for_human_messages("second", ["third"])
     assert [(m.role, m.content) for m in messages] == [
-        ("system", "Be brief."), ("user", "first"), ("assistant", "first"), ("user", "second"),
-        ("user", "third")]
+        ("system", "Be brief."),
+        ("user", "first"),
+        ("assistant", "first"),
+        ("user", "second"),
+        ("user", "third"),
+    ]
     assert processed == [HumanMessage(content="second"), HumanMessage(content="third")]
     assert SimpleBot("Be brief.").compose_messages_for_human_messages("x")[0] == [
-        SystemMessage(content="Be brief."), HumanMessage(content="x")]
+        SystemMessage(content="Be brief."),
+        HumanMessage(content="x"),
+    ]
 
 
 async def test_compose_rag_messages_feed_the_helpers() -> None:
@@ -122,7 +136,9 @@ async def test_compose_rag_messages_feed_the_helpers() -> None:
     messages, processed = bot.compose_rag_messages("Which model?", 5)
     prompt = query_prompt("Which model?", ["Aliases choose the models."])
     assert [(m.role, m.content) for m in processed] == [
-        ("system", "Answer from the documents."), ("user", prompt)]
+        ("system", "Answer from the documents."),
+        ("user", prompt),
+    ]
     assert messages == processed and messages is not processed
     assert bot.last_documents == ["Aliases choose the models."]
     assert "".join([d async for d in stream_tokens_for_messages(bot, processed)]) == prompt
@@ -158,7 +174,7 @@ async def test_await_bot_prints_by_default_and_stream_target_silences_it(
 
 
 def test_sync_tool_and_structured_bots_print_through_their_async_bot(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert StructuredBot("S", Person, mock_response=ADA)("hi") == Person(name="Ada", age=36)
     assert ToolBot("S", tools=[get_capital], mock_response="No tool.")("hi") == []
@@ -171,14 +187,15 @@ def test_sync_tool_and_structured_bots_print_through_their_async_bot(
 
 
 async def test_a_retried_structured_reply_prints_each_attempt_on_its_own_line(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     replies = iter(['{"name": "Ada"}', ADA])
 
     class Twice(AsyncStructuredBot[Person]):
         def request(self, conversation: Any, **overrides: Any) -> Any:
-            return super().request(conversation, extra_params={"mock_response": next(replies)},
-                                   **overrides)
+            return super().request(
+                conversation, extra_params={"mock_response": next(replies)}, **overrides
+            )
 
     assert await Twice("S", Person, model_name="mock:x")("hi") == Person(name="Ada", age=36)
     assert capsys.readouterr().out == '{"name": "Ada"}\n' + ADA + "\n"
@@ -186,14 +203,22 @@ async def test_a_retried_structured_reply_prints_each_attempt_on_its_own_line(
 
 # -- message objects as queries -------------------------------------------------------------------
 
-@pytest.mark.parametrize("query", [
-    HumanMessage(content="Which model?"), Message(role="user", content="Which model?"),
-    {"role": "user", "content": "Which model?"}, "Which model?",
-], ids=["HumanMessage", "Message", "dict", "str"])
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        HumanMessage(content="Which model?"),
+        Message(role="user", content="Which model?"),
+        {"role": "user", "content": "Which model?"},
+        "Which model?",
+    ],
+    ids=["HumanMessage", "Message", "dict", "str"],
+)
 async def test_a_query_may_be_a_message_object(query: Any) -> None:
     memory = ChatMemory()
-    bot = AsyncQueryBot("S", OneDocument(), memory=memory, model_name="mock:echo",
-                        stream_target="none")
+    bot = AsyncQueryBot(
+        "S", OneDocument(), memory=memory, model_name="mock:echo", stream_target="none"
+    )
     prompt = query_prompt("Which model?", ["Aliases choose the models."])
     assert "".join([d async for d in bot.stream_async(query)]) == prompt
     assert (await bot(query)).content == prompt
@@ -212,29 +237,44 @@ async def test_a_query_is_one_message() -> None:
 async def test_the_seeds_async_tests() -> None:
     docstore = MagicMock()
     docstore.retrieve.return_value = set()
-    query_bot = AsyncQueryBot(system_prompt="You answer from docs.", docstore=docstore,
-                              model_name="gpt-4o-mini", mock_response="rag answer",
-                              stream_target="none")
+    query_bot = AsyncQueryBot(
+        system_prompt="You answer from docs.",
+        docstore=docstore,
+        model_name="gpt-4o-mini",
+        mock_response="rag answer",
+        stream_target="none",
+    )
     assert "".join([d async for d in query_bot.stream_async("what is up")]) == "rag answer"
     docstore.retrieve.assert_called()
-    structured = AsyncStructuredBot(system_prompt="Return JSON matching the schema.",
-                                    pydantic_model=Person, model_name="gpt-4o-mini",
-                                    mock_response=ADA, stream_target="none")
+    structured = AsyncStructuredBot(
+        system_prompt="Return JSON matching the schema.",
+        pydantic_model=Person,
+        model_name="gpt-4o-mini",
+        mock_response=ADA,
+        stream_target="none",
+    )
     assert "".join([d async for d in structured.stream_async("give me data")]) == ADA
 
 
 # -- no bot setting reaches a provider ------------------------------------------------------------
 
-@pytest.mark.parametrize(("keyword", "complaint"), [
-    ("stram_target", "unexpected keyword argument 'stram_target'"),
-    ("json_mode", r"extra_params=\{'json_mode': ...\}"),
-    ("api_key", "takes no api_key: llmring reads API keys from the environment"),
-])
+
+@pytest.mark.parametrize(
+    ("keyword", "complaint"),
+    [
+        ("stram_target", "unexpected keyword argument 'stram_target'"),
+        ("json_mode", r"extra_params=\{'json_mode': ...\}"),
+        ("api_key", "takes no api_key: llmring reads API keys from the environment"),
+    ],
+)
 def test_an_unknown_keyword_is_refused_naming_it(keyword: str, complaint: str) -> None:
-    for make in (*ASYNC_BOTS.values(), lambda **kw: SimpleBot("S", **kw),
-                 lambda **kw: QueryBot("S", OneDocument(), **kw),
-                 lambda **kw: ToolBot("S", tools=[get_capital], **kw),
-                 lambda **kw: StructuredBot("S", Person, **kw)):
+    for make in (
+        *ASYNC_BOTS.values(),
+        lambda **kw: SimpleBot("S", **kw),
+        lambda **kw: QueryBot("S", OneDocument(), **kw),
+        lambda **kw: ToolBot("S", tools=[get_capital], **kw),
+        lambda **kw: StructuredBot("S", Person, **kw),
+    ):
         with pytest.raises(TypeError, match=complaint) as caught:
             make(**{keyword: "sk-secret-0123456789"})
         assert "sk-secret" not in str(caught.value)
@@ -246,7 +286,9 @@ async def test_per_call_keywords_are_split_the_same_way() -> None:
     request = ledger.last.request
     assert request is not None and request.max_tokens == 4
     assert request.extra_params == {"logit_bias": {"1": 2}, "top_p": 0.3}
-    with pytest.raises(TypeError, match="AsyncSimpleBot got an unexpected keyword argument 'n_result'"):
+    with pytest.raises(
+        TypeError, match="AsyncSimpleBot got an unexpected keyword argument 'n_result'"
+    ):
         await bot("hi", n_result=3)
 
 
@@ -266,12 +308,20 @@ EVERY_BOT: list[tuple[str, Callable[..., Any], set[str]]] = [
 @pytest.mark.parametrize(("name", "make", "own"), EVERY_BOT, ids=[b[0] for b in EVERY_BOT])
 @pytest.mark.parametrize("stream_target", ["none", "stdout"])
 async def test_the_request_body_holds_no_bot_setting(
-    name: str, make: Callable[..., Any], own: set[str], stream_target: str, project: Path,
+    name: str,
+    make: Callable[..., Any],
+    own: set[str],
+    stream_target: str,
+    project: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # every bot, with its settings and one generation parameter, through the real openai SDK
-    settings = {"model_name": "openai:gpt-test", "stream_target": stream_target,
-                "memory": ChatMemory(), "top_p": 0.5}
+    settings = {
+        "model_name": "openai:gpt-test",
+        "stream_target": stream_target,
+        "memory": ChatMemory(),
+        "top_p": 0.5,
+    }
     reply = Reply(body=sse([ADA]))
     async with provider_ring("openai", reply, project, monkeypatch) as (ring, server):
         if name.startswith("Async"):

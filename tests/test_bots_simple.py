@@ -33,21 +33,31 @@ CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '
 
 # -- messages -----------------------------------------------------------------------------------
 
+
 def test_inputs_are_flattened_in_order() -> None:
-    messages = to_messages("hi", [system("be kind"), ["nested", ("deeper",)]],
-                           Message(role="assistant", tool_calls=[CALL]),
-                           Message(role="tool", tool_call_id="c1", content="42"),
-                           DeveloperMessage(content="dev"))
+    messages = to_messages(
+        "hi",
+        [system("be kind"), ["nested", ("deeper",)]],
+        Message(role="assistant", tool_calls=[CALL]),
+        Message(role="tool", tool_call_id="c1", content="42"),
+        DeveloperMessage(content="dev"),
+    )
     assert [(type(m).__name__, m.content) for m in messages] == [
-        ("HumanMessage", "hi"), ("SystemMessage", "be kind"), ("HumanMessage", "nested"),
-        ("HumanMessage", "deeper"), ("AIMessage", ""), ("ToolMessage", "42"),
-        ("DeveloperMessage", "dev")]
+        ("HumanMessage", "hi"),
+        ("SystemMessage", "be kind"),
+        ("HumanMessage", "nested"),
+        ("HumanMessage", "deeper"),
+        ("AIMessage", ""),
+        ("ToolMessage", "42"),
+        ("DeveloperMessage", "dev"),
+    ]
     assert messages[4].tool_calls == [ToolCall(id="c1", name="f", arguments={"x": 1})]  # type: ignore[attr-defined]
 
 
 def test_json_message_dicts_are_accepted() -> None:
-    assert to_messages([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]) == [
-        HumanMessage(content="hi"), AIMessage(content="yo")]
+    assert to_messages(
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    ) == [HumanMessage(content="hi"), AIMessage(content="yo")]
 
 
 def test_bad_input_is_a_type_error() -> None:
@@ -60,17 +70,26 @@ def test_helpers_and_round_trip_to_facade_messages() -> None:
     assert system("s").to_message() == Message(role="system", content="s")
     reply = AIMessage(content="", tool_calls=[ToolCall(id="c1", name="f", arguments={"x": 1})])
     assert reply.to_message().model_dump(exclude_none=True) == {
-        "role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                             "function": {"name": "f", "arguments": '{"x": 1}'}}]}
+        "role": "assistant",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
+        ],
+    }
     assert ToolMessage(content="42", tool_call_id="c1").to_message().tool_call_id == "c1"
 
 
 # -- memory ---------------------------------------------------------------------------------------
 
+
 def test_memory_window_and_orphan_tool_results() -> None:
     memory = ChatMemory(context_depth=3)
-    memory.append(user("1"), AIMessage(content="", tool_calls=[ToolCall(id="c", name="f")]),
-                  ToolMessage(content="r", tool_call_id="c"), AIMessage(content="done"), user("2"))
+    memory.append(
+        user("1"),
+        AIMessage(content="", tool_calls=[ToolCall(id="c", name="f")]),
+        ToolMessage(content="r", tool_call_id="c"),
+        AIMessage(content="done"),
+        user("2"),
+    )
     # the window of 3 would start with a tool result whose call was cut off: dropped
     assert [m.content for m in memory.retrieve()] == ["done", "2"]
     assert [m.content for m in memory.retrieve(n_results=2)] == ["done", "2"]
@@ -81,6 +100,7 @@ def test_memory_window_and_orphan_tool_results() -> None:
 
 
 # -- AsyncSimpleBot -------------------------------------------------------------------------------
+
 
 async def test_stream_async_yields_non_empty_deltas_then_the_reply() -> None:
     bot = AsyncSimpleBot("Be brief.", mock_response=REPLY)
@@ -95,7 +115,9 @@ async def test_stream_async_yields_non_empty_deltas_then_the_reply() -> None:
     assert sent.temperature == 0.0
 
 
-async def test_default_model_env_then_lockfile_alias(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_default_model_env_then_lockfile_alias(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_lockfile(project / "llmring.lock", {"chatbot": ["mock:echo"]})
     assert AsyncSimpleBot().model_name == "chatbot"
     assert (await AsyncSimpleBot()("through the alias")).content == "through the alias"
@@ -118,7 +140,9 @@ async def test_memory_is_committed_only_when_a_reply_completes() -> None:
     bot = AsyncSimpleBot(model_name="mock:echo", memory=memory)
     await bot("first turn")
     assert [(m.role, m.content) for m in memory.messages] == [
-        ("user", "first turn"), ("assistant", "first turn")]
+        ("user", "first turn"),
+        ("assistant", "first turn"),
+    ]
     async for _delta in bot.stream_async("broken off early"):
         break
     await asyncio.sleep(0)
@@ -127,11 +151,15 @@ async def test_memory_is_committed_only_when_a_reply_completes() -> None:
     assert len(memory) == 2  # neither the break nor the failure left a half-turn
     await bot("second turn")
     sent = ledger.last.request
-    assert sent is not None and [m.text for m in sent.messages] == ["first turn", "first turn",
-                                                                     "second turn"]
+    assert sent is not None and [m.text for m in sent.messages] == [
+        "first turn",
+        "first turn",
+        "second turn",
+    ]
 
 
 # -- SimpleBot ------------------------------------------------------------------------------------
+
 
 def test_stream_target_is_checked_at_construction() -> None:
     with pytest.raises(ValueError, match="stream_target must be one of stdout, panel, api, none"):
@@ -164,7 +192,9 @@ def test_leaving_a_sync_generator_early_closes_the_provider_stream() -> None:
     assert ledger.last.closed and not ledger.last.completed
 
 
-async def test_sync_bot_works_inside_a_running_event_loop(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_sync_bot_works_inside_a_running_event_loop(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # what a notebook cell does: a blocking bot called while an event loop runs
     bot = SimpleBot(model_name="mock:echo", stream_target="none", memory=ChatMemory())
     assert bot("from a notebook").content == "from a notebook"
@@ -181,10 +211,16 @@ async def test_bot_over_a_recorded_stream_through_the_openai_adapter(
         deltas = [d async for d in bot.stream_async("Capital of the UK?")]
     assert "".join(deltas) == "The capital of the UK is London."
     assert bot.last_message is not None and bot.last_message.usage == {
-        "prompt_tokens": 78, "completion_tokens": 9, "total_tokens": 87, "cached_tokens": 0,
-        "reasoning_tokens": 0}
+        "prompt_tokens": 78,
+        "completion_tokens": 9,
+        "total_tokens": 87,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+    }
     assert server.requests[0].json()["messages"] == [
-        {"role": "system", "content": "Answer."}, {"role": "user", "content": "Capital of the UK?"}]
+        {"role": "system", "content": "Answer."},
+        {"role": "user", "content": "Capital of the UK?"},
+    ]
 
 
 def test_bots_share_nothing_with_an_explicit_ring(project: Path) -> None:

@@ -55,9 +55,15 @@ class Page(BaseModel, Generic[T]):
 
 ADA = '{"name": "Ada", "age": 36}'
 TEA = '{"name": "Tea", "steps": [{"title": "Boil", "minutes": 3}], "vegetarian": true}'
-PERSON_SCHEMA = {"properties": {"name": {"title": "Name", "type": "string"},
-                                "age": {"title": "Age", "type": "integer"}},
-                 "required": ["name", "age"], "title": "Person", "type": "object"}
+PERSON_SCHEMA = {
+    "properties": {
+        "name": {"title": "Name", "type": "string"},
+        "age": {"title": "Age", "type": "integer"},
+    },
+    "required": ["name", "age"],
+    "title": "Person",
+    "type": "object",
+}
 INSTRUCTION = "Reply with only a JSON object that matches this JSON schema, with no other text:\n"
 RETRY = "Reply again with only the corrected JSON object, matching the schema."
 M = TypeVar("M", bound=BaseModel)
@@ -71,8 +77,9 @@ class Scripted(AsyncStructuredBot[M]):
         self.replies = iter(replies)
 
     def request(self, conversation: Any, **overrides: Any) -> LLMRequest:
-        return super().request(conversation, extra_params={"mock_response": next(self.replies)},
-                               **overrides)
+        return super().request(
+            conversation, extra_params={"mock_response": next(self.replies)}, **overrides
+        )
 
 
 def sent(index: int) -> list[tuple[str, str]]:
@@ -87,6 +94,7 @@ def rejected(*problems: str) -> str:
 
 # -- one attempt ----------------------------------------------------------------------------------
 
+
 async def test_valid_first_time_and_the_request_it_sends() -> None:
     bot = AsyncStructuredBot("Extract the person.", Person, mock_response=ADA)
     assert await bot("Ada Lovelace, 36") == Person(name="Ada", age=36)
@@ -94,9 +102,12 @@ async def test_valid_first_time_and_the_request_it_sends() -> None:
     request = ledger.last.request
     assert request is not None and request.response_format == {
         "type": "json_schema",
-        "json_schema": {"name": "Person", "schema": PERSON_SCHEMA, "strict": False}}
-    assert sent(0) == [("system", "Extract the person.\n\n" + INSTRUCTION + json.dumps(PERSON_SCHEMA)),
-                       ("user", "Ada Lovelace, 36")]
+        "json_schema": {"name": "Person", "schema": PERSON_SCHEMA, "strict": False},
+    }
+    assert sent(0) == [
+        ("system", "Extract the person.\n\n" + INSTRUCTION + json.dumps(PERSON_SCHEMA)),
+        ("user", "Ada Lovelace, 36"),
+    ]
     assert bot.last_message is not None and bot.last_message.content == ADA
     assert bot.last_error is None
 
@@ -121,13 +132,14 @@ async def test_a_fence_around_the_reply_is_removed_but_prose_is_not_guessed() ->
     with pytest.raises(StructuredOutputError) as caught:
         await Scripted(["Here it is: " + ADA], Person)("x", num_attempts=1)
     assert str(caught.value) == (
-        "no valid Person in 1 attempt(s):\nattempt 1: Invalid JSON: expected value at line 1 column 1")
+        "no valid Person in 1 attempt(s):\nattempt 1: Invalid JSON: expected value at line 1 column 1"
+    )
 
 
 def test_strip_fences() -> None:
     assert strip_fences("```json\n{}\n```") == "{}"
-    assert strip_fences("  ```\n{\"a\": 1}\n  ```  \n") == '{"a": 1}'
-    assert strip_fences("```json\n{\"a\": ") == '{"a": '  # still streaming: no closing fence
+    assert strip_fences('  ```\n{"a": 1}\n  ```  \n') == '{"a": 1}'
+    assert strip_fences('```json\n{"a": ') == '{"a": '  # still streaming: no closing fence
     assert strip_fences("```json") == "```json"  # the opening line is not complete yet
     assert strip_fences('{"a": "```"}') == '{"a": "```"}'
     assert strip_fences("text ```json\n{}\n```") == "text ```json\n{}\n```"
@@ -135,13 +147,16 @@ def test_strip_fences() -> None:
 
 # -- retries --------------------------------------------------------------------------------------
 
+
 async def test_invalid_json_is_fed_back_and_retried() -> None:
     bot = Scripted(['{"name": "Ada", "age": ', ADA], Person)
     assert await bot("Ada, 36") == Person(name="Ada", age=36)
     assert len(ledger.records) == 2
     assert sent(1)[1:] == [
-        ("user", "Ada, 36"), ("assistant", '{"name": "Ada", "age": '),
-        ("user", rejected("Invalid JSON: EOF while parsing a value at line 1 column 23"))]
+        ("user", "Ada, 36"),
+        ("assistant", '{"name": "Ada", "age": '),
+        ("user", rejected("Invalid JSON: EOF while parsing a value at line 1 column 23")),
+    ]
     assert bot.last_error is None
 
 
@@ -151,9 +166,13 @@ async def test_schema_violations_are_fed_back_and_retried() -> None:
     assert sent(2)[1:] == [
         ("user", "Ada, 36"),
         ("assistant", '{"name": "Ada", "age": "old"}'),
-        ("user", rejected("age: Input should be a valid integer, unable to parse string as an integer")),
+        (
+            "user",
+            rejected("age: Input should be a valid integer, unable to parse string as an integer"),
+        ),
         ("assistant", '{"name": "Ada"}'),
-        ("user", rejected("age: Field required"))]
+        ("user", rejected("age: Field required")),
+    ]
 
 
 async def test_nested_models_and_lists_are_validated_with_their_paths() -> None:
@@ -174,12 +193,16 @@ async def test_all_attempts_failing_raises_with_every_error_and_text() -> None:
     assert isinstance(error, LLMRingError) and bot.last_error is error
     assert (error.model, error.texts, error.last_text) == (Person, texts, texts[-1])
     assert [e.errors(include_url=False)[0]["type"] for e in error.errors] == [
-        "json_invalid", "string_type", "json_invalid"]
+        "json_invalid",
+        "string_type",
+        "json_invalid",
+    ]
     assert str(error) == (
         "no valid Person in 3 attempt(s):\n"
         "attempt 1: Invalid JSON: expected ident at line 1 column 2\n"
         "attempt 2: name: Input should be a valid string\n"
-        "attempt 3: Invalid JSON: EOF while parsing a value at line 1 column 23")
+        "attempt 3: Invalid JSON: EOF while parsing a value at line 1 column 23"
+    )
     assert len(ledger.records) == 3 and len(memory) == 0
     with pytest.raises(ValueError, match="num_attempts must be at least 1"):
         await bot("x", num_attempts=0)
@@ -189,13 +212,20 @@ async def test_allow_failed_validation_returns_the_partial_object_of_the_last_re
     bot = Scripted(['{"name": "Ada", "age": "old"}', '{"name": "Ada", "ag', ADA], Person)
     result = await bot("x", num_attempts=2, allow_failed_validation=True)
     assert (type(result), result.name, result.age, result.model_fields_set) == (
-        Person, "Ada", None, {"name"})
+        Person,
+        "Ada",
+        None,
+        {"name"},
+    )
     assert bot.last_error is not None and bot.last_error.texts == [
-        '{"name": "Ada", "age": "old"}', '{"name": "Ada", "ag']
+        '{"name": "Ada", "age": "old"}',
+        '{"name": "Ada", "ag',
+    ]
     assert await bot("again", allow_failed_validation=True) == Person(name="Ada", age=36)
     assert bot.last_error is None  # a success clears it
     not_json = await Scripted(["I cannot help."], Person)(
-        "x", num_attempts=1, allow_failed_validation=True)
+        "x", num_attempts=1, allow_failed_validation=True
+    )
     assert (not_json.name, not_json.age, not_json.model_fields_set) == (None, None, set())
 
 
@@ -211,19 +241,30 @@ async def test_memory_keeps_only_the_validated_turn() -> None:
 
 # -- streaming ------------------------------------------------------------------------------------
 
+
 def chunked(text: str, size: int) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size)]
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 async def test_stream_async_yields_the_raw_json_text_then_validates() -> None:
     memory = ChatMemory()
-    bot = AsyncStructuredBot("s", Person, model_name="mock:x?chunk_size=5", memory=memory,
-                             extra_params={"mock_response": "```json\n" + ADA + "\n```"})
+    bot = AsyncStructuredBot(
+        "s",
+        Person,
+        model_name="mock:x?chunk_size=5",
+        memory=memory,
+        extra_params={"mock_response": "```json\n" + ADA + "\n```"},
+    )
     deltas = [d async for d in bot.stream_async("who?")]
     assert deltas == chunked("```json\n" + ADA + "\n```", 5)
     assert [m.role for m in memory.messages] == ["user", "assistant"]
-    bad = AsyncStructuredBot("s", Person, model_name="mock:x?chunk_size=5", memory=memory,
-                             extra_params={"mock_response": '{"name": "Ada"}'})
+    bad = AsyncStructuredBot(
+        "s",
+        Person,
+        model_name="mock:x?chunk_size=5",
+        memory=memory,
+        extra_params={"mock_response": '{"name": "Ada"}'},
+    )
     seen: list[str] = []
     with pytest.raises(StructuredOutputError, match="attempt 1: age: Field required"):
         async for delta in bad.stream_async("who?"):
@@ -258,14 +299,20 @@ FENCED_TEA_PARTIALS = [
 ]
 
 
-@pytest.mark.parametrize(("reply", "expected"), [(TEA, TEA_PARTIALS),
-                                                 ("```json\n" + TEA + "\n```", FENCED_TEA_PARTIALS)])
+@pytest.mark.parametrize(
+    ("reply", "expected"), [(TEA, TEA_PARTIALS), ("```json\n" + TEA + "\n```", FENCED_TEA_PARTIALS)]
+)
 async def test_stream_partial_yields_progressing_partials_ending_with_the_result(
     reply: str, expected: list[tuple[Any, ...]]
 ) -> None:
     memory = ChatMemory()
-    bot = AsyncStructuredBot("s", Recipe, model_name="mock:x?chunk_size=3", memory=memory,
-                             extra_params={"mock_response": reply})
+    bot = AsyncStructuredBot(
+        "s",
+        Recipe,
+        model_name="mock:x?chunk_size=3",
+        memory=memory,
+        extra_params={"mock_response": reply},
+    )
     partials = [p async for p in bot.stream_partial("tea")]
     assert [described(p) for p in partials] == expected
     assert all(type(p) is Recipe for p in partials)
@@ -284,23 +331,37 @@ async def test_stream_partial_yields_the_validated_object_when_it_differs() -> N
         def upper(cls, value: str) -> str:  # the model's validators run on the result only
             return value.upper()
 
-    bot = AsyncStructuredBot("s", Tagged, model_name="mock:x?chunk_size=1",
-                             extra_params={"mock_response": '{"tag": "ab"}'})
+    bot = AsyncStructuredBot(
+        "s",
+        Tagged,
+        model_name="mock:x?chunk_size=1",
+        extra_params={"mock_response": '{"tag": "ab"}'},
+    )
     partials = [p async for p in bot.stream_partial("x")]
     assert [p.tag for p in partials] == ["", "a", "ab", "AB"]
 
 
 async def test_stream_partial_invalid_at_the_end_raises_and_breaking_off_closes() -> None:
     memory = ChatMemory()
-    bot = AsyncStructuredBot("s", Person, model_name="mock:x?chunk_size=4", memory=memory,
-                             extra_params={"mock_response": '{"name": "Ada", "age": "x"}'})
+    bot = AsyncStructuredBot(
+        "s",
+        Person,
+        model_name="mock:x?chunk_size=4",
+        memory=memory,
+        extra_params={"mock_response": '{"name": "Ada", "age": "x"}'},
+    )
     names: list[str | None] = []
     with pytest.raises(StructuredOutputError, match="age: Input should be a valid integer"):
         async for partial in bot.stream_partial("x"):
             names.append(partial.name)
     assert names == ["Ad", "Ada"] and len(memory) == 0
-    slow = AsyncStructuredBot("s", Person, model_name="mock:x?chunk_size=4&delay=0.01",
-                              memory=memory, extra_params={"mock_response": ADA})
+    slow = AsyncStructuredBot(
+        "s",
+        Person,
+        model_name="mock:x?chunk_size=4&delay=0.01",
+        memory=memory,
+        extra_params={"mock_response": ADA},
+    )
     async with aclosing(slow.stream_partial("x")) as partials:
         async for _partial in partials:
             break
@@ -308,6 +369,7 @@ async def test_stream_partial_invalid_at_the_end_raises_and_breaking_off_closes(
 
 
 # -- partial objects ------------------------------------------------------------------------------
+
 
 class Inner(BaseModel):
     code: Annotated[str, Field(min_length=3)]
@@ -320,16 +382,23 @@ class Outer(BaseModel):
     numbers: list[int] = []
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("", None),
-    ("[1, 2", None),
-    # "ab" is too short for min_length=3: left out until the third character arrives
-    ('{"Label": "x", "inner": {"code": "ab', ("x", (None, 0, set()), [], {"label", "inner"})),
-    ('{"Label": "x", "inner": {"code": "abc"}, "numbers": [1, "t', (
-        "x", ("abc", 0, {"code"}), [1], {"label", "inner", "numbers"})),
-    ('{"inner": {"count": "many"}, "numbers": ["a", 2]', (None, (None, 0, set()), [2],
-                                                          {"inner", "numbers"})),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", None),
+        ("[1, 2", None),
+        # "ab" is too short for min_length=3: left out until the third character arrives
+        ('{"Label": "x", "inner": {"code": "ab', ("x", (None, 0, set()), [], {"label", "inner"})),
+        (
+            '{"Label": "x", "inner": {"code": "abc"}, "numbers": [1, "t',
+            ("x", ("abc", 0, {"code"}), [1], {"label", "inner", "numbers"}),
+        ),
+        (
+            '{"inner": {"count": "many"}, "numbers": ["a", 2]',
+            (None, (None, 0, set()), [2], {"inner", "numbers"}),
+        ),
+    ],
+)
 def test_partial_object_rules(text: str, expected: Any) -> None:
     partial = partial_object(Outer, text)
     if expected is None:
@@ -342,14 +411,25 @@ def test_partial_object_rules(text: str, expected: Any) -> None:
 
 def test_salvage_of_no_json_is_the_empty_object() -> None:
     empty = salvage(Outer, "sorry")
-    assert (empty.label, empty.inner, empty.numbers, empty.model_fields_set) == (None, None, [], set())
+    assert (empty.label, empty.inner, empty.numbers, empty.model_fields_set) == (
+        None,
+        None,
+        [],
+        set(),
+    )
 
 
 # -- sync -----------------------------------------------------------------------------------------
 
+
 def test_sync_structured_bot() -> None:
-    bot = StructuredBot("s", Recipe, model_name="mock:x?chunk_size=3",
-                        extra_params={"mock_response": TEA}, memory=ChatMemory())
+    bot = StructuredBot(
+        "s",
+        Recipe,
+        model_name="mock:x?chunk_size=3",
+        extra_params={"mock_response": TEA},
+        memory=ChatMemory(),
+    )
     assert bot("tea") == Recipe.model_validate_json(TEA)
     assert "".join(bot.stream("tea")) == TEA
     assert [described(p) for p in bot.stream_partial("tea")] == TEA_PARTIALS
@@ -368,10 +448,15 @@ async def test_sync_bot_inside_a_running_event_loop() -> None:
 
 # -- a real adapter -------------------------------------------------------------------------------
 
+
 def sse(pieces: list[str]) -> bytes:
     def event(choice: dict[str, Any]) -> bytes:
-        data = {"id": "c", "object": "chat.completion.chunk", "model": "gpt-test",
-                "choices": [{"index": 0, **choice}]}
+        data = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "model": "gpt-test",
+            "choices": [{"index": 0, **choice}],
+        }
         return b"data: " + json.dumps(data).encode() + b"\n\n"
 
     body = b"".join(event({"delta": {"content": p}, "finish_reason": None}) for p in pieces)
@@ -387,23 +472,35 @@ async def test_over_the_openai_adapter(project: Path, monkeypatch: pytest.Monkey
     async with provider_ring("openai", Reply(), project, monkeypatch) as (ring, server):
         server.routes["/v1/chat/completions"] = replies(
             sse(['{"name": "Tea", ', '"steps": [']),
-            sse(['{"name": "Tea", "st', 'eps": [{"title": "Bo', 'il", "minutes": 3}], ',
-                 '"vegetarian": true}']),
-            sse(chunked(TEA, 3)))
+            sse(
+                [
+                    '{"name": "Tea", "st',
+                    'eps": [{"title": "Bo',
+                    'il", "minutes": 3}], ',
+                    '"vegetarian": true}',
+                ]
+            ),
+            sse(chunked(TEA, 3)),
+        )
         bot = AsyncStructuredBot("Recipes.", Recipe, model_name="openai:gpt-test", ring=ring)
         assert await bot("tea?") == Recipe.model_validate_json(TEA)
         partials = [described(p) async for p in bot.stream_partial("tea?")]
     first, second = (r.json() for r in server.requests[:2])
     assert first["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "Recipe", "schema": Recipe.model_json_schema(), "strict": False}}
+        "json_schema": {"name": "Recipe", "schema": Recipe.model_json_schema(), "strict": False},
+    }
     assert first["messages"][1:] == [{"role": "user", "content": "tea?"}]
     assert second["messages"][1:] == [
         {"role": "user", "content": "tea?"},
         {"role": "assistant", "content": '{"name": "Tea", "steps": ['},
-        {"role": "user",
-         "content": rejected("Invalid JSON: EOF while parsing a list at line 1 column 26")}]
+        {
+            "role": "user",
+            "content": rejected("Invalid JSON: EOF while parsing a list at line 1 column 26"),
+        },
+    ]
     assert partials == TEA_PARTIALS
     assert first["messages"][0] == {
         "role": "system",
-        "content": "Recipes.\n\n" + INSTRUCTION + json.dumps(Recipe.model_json_schema())}
+        "content": "Recipes.\n\n" + INSTRUCTION + json.dumps(Recipe.model_json_schema()),
+    }

@@ -76,10 +76,20 @@ def add(a: int, b: int = 1) -> int:
     return a + b
 
 
-CAPITAL_SCHEMA = {"type": "function", "function": {
-    "name": "get_capital", "description": "Look up the capital city of a country.",
-    "parameters": {"type": "object", "required": ["country"], "properties": {
-        "country": {"type": "string", "description": "The country's English name."}}}}}
+CAPITAL_SCHEMA = {
+    "type": "function",
+    "function": {
+        "name": "get_capital",
+        "description": "Look up the capital city of a country.",
+        "parameters": {
+            "type": "object",
+            "required": ["country"],
+            "properties": {
+                "country": {"type": "string", "description": "The country's English name."}
+            },
+        },
+    },
+}
 CALL = ToolCall(id="call_mock_0", name="get_capital", arguments={"country": "mock"})
 
 
@@ -90,6 +100,7 @@ def sent_messages() -> list[tuple[str, str, list[dict[str, Any]] | None]]:
 
 
 # -- @tool ----------------------------------------------------------------------------------------
+
 
 def test_schema_of_a_simple_tool() -> None:
     assert get_capital.json_schema == CAPITAL_SCHEMA
@@ -102,36 +113,71 @@ def test_schema_types_defaults_and_docstring_sections() -> None:
     assert plot.parameters == {
         "type": "object",
         "required": ["points"],
-        "$defs": {"Point": {"type": "object", "required": ["x"], "properties": {
-            "x": {"type": "integer"}, "y": {"type": "integer", "default": 0}}}},
+        "$defs": {
+            "Point": {
+                "type": "object",
+                "required": ["x"],
+                "properties": {"x": {"type": "integer"}, "y": {"type": "integer", "default": 0}},
+            }
+        },
         "properties": {
-            "points": {"type": "array", "items": {"$ref": "#/$defs/Point"},
-                       "description": "What to draw, in order."},
-            "style": {"type": "string", "enum": ["line", "bar"], "default": "line",
-                      "description": "How to draw them."},
+            "points": {
+                "type": "array",
+                "items": {"$ref": "#/$defs/Point"},
+                "description": "What to draw, in order.",
+            },
+            "style": {
+                "type": "string",
+                "enum": ["line", "bar"],
+                "default": "line",
+                "description": "How to draw them.",
+            },
             # a *property* named title survives the removal of pydantic's title keys
-            "title": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None,
-                      "description": "A heading. Not required."},
-            "labels": {"anyOf": [{"type": "array", "items": {"type": "string"}},
-                                 {"type": "null"}], "default": None},
+            "title": {
+                "anyOf": [{"type": "string"}, {"type": "null"}],
+                "default": None,
+                "description": "A heading. Not required.",
+            },
+            "labels": {
+                "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
+                "default": None,
+            },
             "width": {"type": "integer", "default": 80},
         },
     }
 
 
 def test_sphinx_params_and_missing_docstrings() -> None:
-    assert Tool(add).json_schema == {"type": "function", "function": {
-        "name": "add", "description": "Add two numbers.", "parameters": {
-            "type": "object", "required": ["a"], "properties": {
-                "a": {"type": "integer", "description": "The first number."},
-                "b": {"type": "integer", "default": 1, "description": "The second number."}}}}}
+    assert Tool(add).json_schema == {
+        "type": "function",
+        "function": {
+            "name": "add",
+            "description": "Add two numbers.",
+            "parameters": {
+                "type": "object",
+                "required": ["a"],
+                "properties": {
+                    "a": {"type": "integer", "description": "The first number."},
+                    "b": {"type": "integer", "default": 1, "description": "The second number."},
+                },
+            },
+        },
+    }
 
     def bare(thing, count: int):  # type: ignore[no-untyped-def]
         return thing
 
-    assert Tool(bare, name="renamed").json_schema == {"type": "function", "function": {
-        "name": "renamed", "parameters": {"type": "object", "required": ["thing", "count"],
-                                          "properties": {"thing": {}, "count": {"type": "integer"}}}}}
+    assert Tool(bare, name="renamed").json_schema == {
+        "type": "function",
+        "function": {
+            "name": "renamed",
+            "parameters": {
+                "type": "object",
+                "required": ["thing", "count"],
+                "properties": {"thing": {}, "count": {"type": "integer"}},
+            },
+        },
+    }
 
 
 def test_parse_docstring_continuations_and_other_sections() -> None:
@@ -185,6 +231,7 @@ def test_tool_specs_decorated_plain_or_raw_dicts() -> None:
 
 # -- AsyncToolBot ---------------------------------------------------------------------------------
 
+
 async def test_the_bot_returns_the_selected_calls_without_running_them() -> None:
     bot = AsyncToolBot("Pick a tool.", "mock:x", tools=[get_capital, add])
     assert await bot("Capital of the UK?") == [CALL]
@@ -194,7 +241,8 @@ async def test_the_bot_returns_the_selected_calls_without_running_them() -> None
     assert bot.last_message.finish_reason == "tool_calls"
     choose_add = {"type": "function", "function": {"name": "add"}}
     assert await bot("1 + 1?", tool_choice=choose_add) == [
-        ToolCall(id="call_mock_0", name="add", arguments={"a": 1})]
+        ToolCall(id="call_mock_0", name="add", arguments={"a": 1})
+    ]
 
 
 async def test_stream_events_gives_text_then_the_complete_calls() -> None:
@@ -222,8 +270,12 @@ async def test_execution_history_follows_the_new_messages() -> None:
     assert await bot("Capital of the UK?", execution_history=history) == []
     assert bot.last_message is not None
     assert bot.last_message.content == "The tool returned: London"
-    assert sent_messages() == [("system", "S", None), ("user", "Capital of the UK?", None),
-                               ("assistant", "", [call.to_openai()]), ("tool", "London", None)]
+    assert sent_messages() == [
+        ("system", "S", None),
+        ("user", "Capital of the UK?", None),
+        ("assistant", "", [call.to_openai()]),
+        ("tool", "London", None),
+    ]
 
 
 async def test_memory_keeps_the_turn_and_recalls_unanswered_calls_as_text() -> None:
@@ -235,15 +287,18 @@ async def test_memory_keeps_the_turn_and_recalls_unanswered_calls_as_text() -> N
     await bot("And France?")
     # providers refuse a recalled tool call without its result: it is sent as text
     assert sent_messages() == [
-        ("system", "S", None), ("user", "Capital of the UK?", None),
+        ("system", "S", None),
+        ("user", "Capital of the UK?", None),
         ("assistant", 'Selected tool calls:\n- get_capital({"country": "mock"})', None),
-        ("user", "And France?", None)]
+        ("user", "And France?", None),
+    ]
 
 
 async def test_memory_and_last_calls_untouched_by_a_break_or_a_cut_stream() -> None:
     memory = ChatMemory()
-    bot = AsyncToolBot("S", "mock:x?delay=0.01", tools=[get_capital], memory=memory,
-                       mock_response="one two three")
+    bot = AsyncToolBot(
+        "S", "mock:x?delay=0.01", tools=[get_capital], memory=memory, mock_response="one two three"
+    )
     async with aclosing(bot.stream_async("Hi")) as deltas:
         async for delta in deltas:
             assert delta == "one"
@@ -258,6 +313,7 @@ async def test_memory_and_last_calls_untouched_by_a_break_or_a_cut_stream() -> N
 
 # -- ToolBot --------------------------------------------------------------------------------------
 
+
 def test_sync_tool_bot() -> None:
     bot = ToolBot("S", "mock:x", tools=[get_capital], memory=ChatMemory())
     assert bot("Capital?") == [CALL] and bot.last_tool_calls == [CALL]
@@ -269,11 +325,13 @@ def test_sync_tool_bot() -> None:
 
 # -- through a real adapter -----------------------------------------------------------------------
 
+
 async def test_tool_bot_over_a_recorded_stream_through_the_openai_adapter(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    expected = ToolCall(id="call_ZR5UUuTt3pf61kjwAJIYdVMj", name="get_capital",
-                        arguments={"country": "UK"})
+    expected = ToolCall(
+        id="call_ZR5UUuTt3pf61kjwAJIYdVMj", name="get_capital", arguments={"country": "UK"}
+    )
     reply = Reply.wire("openai/chat-gpt-4o-mini-single-tool-call-usage.sse")
     async with provider_ring("openai", reply, project, monkeypatch) as (ring, server):
         bot = AsyncToolBot("Pick a tool.", "openai:gpt-test", tools=[get_capital], ring=ring)
@@ -283,8 +341,14 @@ async def test_tool_bot_over_a_recorded_stream_through_the_openai_adapter(
         assert bot.last_tool_calls == [expected]
     sent = server.requests[-1].json()
     assert sent["tools"] == [CAPITAL_SCHEMA]
-    assert sent["messages"] == [{"role": "system", "content": "Pick a tool."},
-                                {"role": "user", "content": "Once more?"}]
+    assert sent["messages"] == [
+        {"role": "system", "content": "Pick a tool."},
+        {"role": "user", "content": "Once more?"},
+    ]
     assert bot.last_message is not None and bot.last_message.usage == {
-        "prompt_tokens": 53, "completion_tokens": 15, "total_tokens": 68, "cached_tokens": 0,
-        "reasoning_tokens": 0}
+        "prompt_tokens": 53,
+        "completion_tokens": 15,
+        "total_tokens": 68,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+    }

@@ -39,9 +39,13 @@ def test_a_missing_requirement_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -
         ci.require_or_skip(False, "the probe tool is missing")
 
 
-@pytest.mark.parametrize(("variable", "code", "outcome"), [
-    (None, 0, "1 skipped"), ("1", 1, "1 failed"),
-])
+@pytest.mark.parametrize(
+    ("variable", "code", "outcome"),
+    [
+        (None, 0, "1 skipped"),
+        ("1", 1, "1 failed"),
+    ],
+)
 def test_llmring_ci_in_the_environment_of_a_real_run(
     variable: str | None, code: int, outcome: str, tmp_path: Path
 ) -> None:
@@ -53,7 +57,12 @@ def test_llmring_ci_in_the_environment_of_a_real_run(
         env["LLMRING_CI"] = variable
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == code, result.stdout + result.stderr
     assert outcome in result.stdout
     assert "the probe tool is missing (apt-get install probe)" in result.stdout

@@ -37,7 +37,11 @@ def test_help_lists_every_command() -> None:
 
 def test_version_prints_the_package_version() -> None:
     result = run("--version")
-    assert (result.exit_code, result.stdout, result.stderr) == (0, f"llmring {llmring.__version__}\n", "")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        f"llmring {llmring.__version__}\n",
+        "",
+    )
 
 
 def test_no_arguments_shows_help_as_a_usage_error() -> None:
@@ -54,10 +58,19 @@ def test_lock_without_subcommand_lists_init_and_validate() -> None:
     assert "init" in result.output and "validate" in result.output
 
 
-@pytest.mark.parametrize("args", [
-    ["bind"], ["bind", "chatbot"], ["unbind"], ["chat"], ["chat", "chatbot"],
-    ["aliases", "--profile"], ["lock", "validate", "--bogus"], ["nosuchcommand"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bind"],
+        ["bind", "chatbot"],
+        ["unbind"],
+        ["chat"],
+        ["chat", "chatbot"],
+        ["aliases", "--profile"],
+        ["lock", "validate", "--bogus"],
+        ["nosuchcommand"],
+    ],
+)
 def test_bad_usage_exits_2_with_the_error_on_stderr(args: list[str]) -> None:
     result = run(*args)
     assert result.exit_code == 2
@@ -67,6 +80,7 @@ def test_bad_usage_exits_2_with_the_error_on_stderr(args: list[str]) -> None:
 
 # -- lock init --------------------------------------------------------------------------------
 
+
 def test_lock_init_creates_a_valid_lockfile_bound_to_mock_models(project: Path) -> None:
     result = run("lock", "init")
     path = project.resolve() / "llmring.lock"
@@ -75,7 +89,11 @@ def test_lock_init_creates_a_valid_lockfile_bound_to_mock_models(project: Path) 
     assert f"created {path}" in result.stderr
     for alias in ("chatbot", "fast", "deep"):
         assert alias in result.stderr
-    assert bound(path) == {"chatbot": ["mock:chatbot"], "fast": ["mock:fast"], "deep": ["mock:deep"]}
+    assert bound(path) == {
+        "chatbot": ["mock:chatbot"],
+        "fast": ["mock:fast"],
+        "deep": ["mock:deep"],
+    }
     comments = "\n".join(comment_lines(path.read_text(encoding="utf-8")))
     assert "real model" in comments and "llmring bind chatbot" in comments
     validated = run("lock", "validate")
@@ -113,6 +131,7 @@ def test_lock_init_file_option_writes_there_creating_directories(project: Path) 
 
 # -- lock validate ----------------------------------------------------------------------------
 
+
 def test_validate_ok_for_a_valid_file(project: Path) -> None:
     path = write_lockfile(project / "llmring.lock", {"a": ["mock:a"], "b": ["mock:b", "mock:echo"]})
     result = run("lock", "validate")
@@ -124,20 +143,34 @@ def test_validate_ok_for_a_valid_file(project: Path) -> None:
 
 def test_validate_malformed_toml_names_file_and_line(project: Path) -> None:
     path = project / "bad.lock"
-    path.write_text('version = "1.0"\ndefault_profile = "default"\n[profiles.default\n', encoding="utf-8")
+    path.write_text(
+        'version = "1.0"\ndefault_profile = "default"\n[profiles.default\n', encoding="utf-8"
+    )
     assert_user_error(run("lock", "validate", "--file", str(path)), f"{path}:3:", "invalid TOML")
 
 
 BAD_SHAPES = {
-    "version-not-string": ('version = 1\n', ["version", "string"]),
+    "version-not-string": ("version = 1\n", ["version", "string"]),
     "bindings-not-array": ('[profiles.default]\nbindings = "x"\n', ["'default'", "bindings"]),
-    "models-not-list": (('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\n'
-                        'models = "mock:a"\n'), ["alias 'a'", "models"]),
-    "unknown-provider": (('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\n'
-                         'models = ["zzz:a"]\n'), ["alias 'a'", "'zzz'", "known: anthropic, google, mock, ollama, openai"]),
-    "alias-twice": (('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\nmodels = ["mock:a"]\n'
-                    '[[profiles.default.bindings]]\nalias = "a"\nmodels = ["mock:b"]\n'), ["'a'", "twice"]),
-    "no-default-profile": ('default_profile = "prod"\n[profiles.default]\n', ["default_profile", "'prod'"]),
+    "models-not-list": (
+        ('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\nmodels = "mock:a"\n'),
+        ["alias 'a'", "models"],
+    ),
+    "unknown-provider": (
+        ('[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\nmodels = ["zzz:a"]\n'),
+        ["alias 'a'", "'zzz'", "known: anthropic, google, mock, ollama, openai"],
+    ),
+    "alias-twice": (
+        (
+            '[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\nmodels = ["mock:a"]\n'
+            '[[profiles.default.bindings]]\nalias = "a"\nmodels = ["mock:b"]\n'
+        ),
+        ["'a'", "twice"],
+    ),
+    "no-default-profile": (
+        'default_profile = "prod"\n[profiles.default]\n',
+        ["default_profile", "'prod'"],
+    ),
     "provider-bad-type": ('[providers.x]\ntype = "nope"\n', ["[providers.x]", "'nope'"]),
 }
 
@@ -150,10 +183,14 @@ def test_validate_rejects_wrong_shapes(project: Path, text: str, fragments: list
 
 
 def test_validate_missing_file_option_names_the_file(project: Path) -> None:
-    assert_user_error(run("lock", "validate", "--file", "nope.lock"), "nope.lock", "llmring lock init")
+    assert_user_error(
+        run("lock", "validate", "--file", "nope.lock"), "nope.lock", "llmring lock init"
+    )
 
 
-def test_validate_missing_env_path_names_the_variable(monkeypatch: pytest.MonkeyPatch, project: Path) -> None:
+def test_validate_missing_env_path_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, project: Path
+) -> None:
     monkeypatch.setenv("LLMRING_LOCKFILE_PATH", str(project / "gone.lock"))
     assert_user_error(run("lock", "validate"), "LLMRING_LOCKFILE_PATH", "gone.lock")
 
@@ -166,10 +203,14 @@ def test_validate_without_a_project_lockfile_says_where_it_looked_and_exits_1(
     (project / "src" / "pkg").mkdir(parents=True)
     monkeypatch.chdir(project / "src" / "pkg")
     root = project.resolve()
-    assert_user_error(run("lock", "validate"), "no project lockfile",
-                      f"in {root / 'src' / 'pkg'} or its parents up to {root}",
-                      "the project root: it holds .git", "LLMRING_LOCKFILE_PATH",
-                      f"create {root / 'llmring.lock'} with: llmring lock init")
+    assert_user_error(
+        run("lock", "validate"),
+        "no project lockfile",
+        f"in {root / 'src' / 'pkg'} or its parents up to {root}",
+        "the project root: it holds .git",
+        "LLMRING_LOCKFILE_PATH",
+        f"create {root / 'llmring.lock'} with: llmring lock init",
+    )
 
 
 def test_validate_the_bundled_default_when_asked_for_by_name(project: Path) -> None:
@@ -188,6 +229,7 @@ def test_validate_finds_the_nearest_lockfile_from_a_subdirectory(
 
 
 # -- bind -------------------------------------------------------------------------------------
+
 
 def test_bind_creates_the_lockfile_when_none_exists(project: Path) -> None:
     result = run("bind", "greet", "mock:echo")
@@ -212,8 +254,11 @@ def test_rebind_replaces_and_keeps_comments(project: Path) -> None:
     path = project / "llmring.lock"
     comments = comment_lines(path.read_text(encoding="utf-8"))
     assert run("bind", "chatbot", "mock:echo,mock:chatbot").exit_code == 0
-    assert bound(path) == {"chatbot": ["mock:echo", "mock:chatbot"], "fast": ["mock:fast"],
-                           "deep": ["mock:deep"]}
+    assert bound(path) == {
+        "chatbot": ["mock:echo", "mock:chatbot"],
+        "fast": ["mock:fast"],
+        "deep": ["mock:deep"],
+    }
     assert comment_lines(path.read_text(encoding="utf-8")) == comments
 
 
@@ -233,7 +278,9 @@ def test_bind_uses_llmring_profile_env(project: Path, monkeypatch: pytest.Monkey
     assert bound(path) == {"a": ["mock:a"]}
 
 
-def test_bind_file_option_and_subdirectory_discovery(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bind_file_option_and_subdirectory_discovery(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = write_lockfile(project / "llmring.lock", {"a": ["mock:a"]})
     (project / "sub").mkdir()
     monkeypatch.chdir(project / "sub")
@@ -302,6 +349,7 @@ def test_bind_into_a_malformed_lockfile_names_it_and_leaves_it(project: Path) ->
 
 # -- unbind -----------------------------------------------------------------------------------
 
+
 def test_unbind_removes_the_alias(project: Path) -> None:
     path = write_lockfile(project / "llmring.lock", {"a": ["mock:a"], "b": ["mock:b"]})
     result = run("unbind", "a")
@@ -319,10 +367,13 @@ def test_unbind_in_a_profile_from_env(project: Path, monkeypatch: pytest.MonkeyP
     assert bound(path) == {"a": ["mock:a"]}
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["unbind", "nope"], ["'nope'", "'default'"]),
-    (["unbind", "a", "--profile", "prod"], ["'a'", "'prod'"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["unbind", "nope"], ["'nope'", "'default'"]),
+        (["unbind", "a", "--profile", "prod"], ["'a'", "'prod'"]),
+    ],
+)
 def test_unbind_unknown_alias_names_alias_and_profile(
     project: Path, args: list[str], fragments: list[str]
 ) -> None:
@@ -341,7 +392,11 @@ def test_unbind_without_lockfile_says_how_to_create_one(project: Path) -> None:
 def test_unbind_keeps_the_other_comments(project: Path, alias: str) -> None:
     run("lock", "init")
     path = project / "llmring.lock"
-    kept = [c for c in comment_lines(path.read_text(encoding="utf-8")) if not c.startswith(f"# {alias}:")]
+    kept = [
+        c
+        for c in comment_lines(path.read_text(encoding="utf-8"))
+        if not c.startswith(f"# {alias}:")
+    ]
     assert run("unbind", alias).exit_code == 0
     after = comment_lines(path.read_text(encoding="utf-8"))
     assert [c for c in kept if c not in after] == []
@@ -349,6 +404,7 @@ def test_unbind_keeps_the_other_comments(project: Path, alias: str) -> None:
 
 
 # -- aliases ----------------------------------------------------------------------------------
+
 
 def test_aliases_text_lists_each_alias_and_models(project: Path) -> None:
     table = {"chatbot": ["mock:chatbot"], "fb": ["mock:a?fail=rate_limit", "mock:echo"]}
@@ -365,14 +421,19 @@ def test_aliases_json(project: Path) -> None:
     path = write_lockfile(project / "llmring.lock", table)
     result = run("aliases", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"lockfile": str(path.resolve()), "profile": "default",
-                                         "aliases": table}
+    assert json.loads(result.stdout) == {
+        "lockfile": str(path.resolve()),
+        "profile": "default",
+        "aliases": table,
+    }
 
 
 def test_aliases_of_another_profile(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_lockfile(project / "llmring.lock", {"a": ["mock:a"]})
     run("bind", "p", "mock:echo", "--profile", "prod")
-    assert json.loads(run("aliases", "--json", "--profile", "prod").stdout)["aliases"] == {"p": ["mock:echo"]}
+    assert json.loads(run("aliases", "--json", "--profile", "prod").stdout)["aliases"] == {
+        "p": ["mock:echo"]
+    }
     monkeypatch.setenv("LLMRING_PROFILE", "prod")
     data = json.loads(run("aliases", "--json").stdout)
     assert data["profile"] == "prod" and data["aliases"] == {"p": ["mock:echo"]}
@@ -382,9 +443,24 @@ def test_aliases_without_lockfile_shows_the_bundled_default() -> None:
     data = json.loads(run("aliases", "--json").stdout)
     assert data["lockfile"] == str(bundled_lockfile_path())
     assert data["aliases"] == {
-        "chatbot": ["anthropic:claude-haiku-4-5", "openai:gpt-5-mini", "google:gemini-2.5-flash", "mock:chatbot"],
-        "fast": ["openai:gpt-5-mini", "google:gemini-2.5-flash", "anthropic:claude-haiku-4-5", "mock:fast"],
-        "deep": ["anthropic:claude-sonnet-4-5", "openai:gpt-5", "google:gemini-2.5-pro", "mock:deep"],
+        "chatbot": [
+            "anthropic:claude-haiku-4-5",
+            "openai:gpt-5-mini",
+            "google:gemini-2.5-flash",
+            "mock:chatbot",
+        ],
+        "fast": [
+            "openai:gpt-5-mini",
+            "google:gemini-2.5-flash",
+            "anthropic:claude-haiku-4-5",
+            "mock:fast",
+        ],
+        "deep": [
+            "anthropic:claude-sonnet-4-5",
+            "openai:gpt-5",
+            "google:gemini-2.5-pro",
+            "mock:deep",
+        ],
     }
 
 
@@ -395,7 +471,9 @@ def test_aliases_unknown_profile_lists_the_profiles(project: Path) -> None:
 
 
 def test_aliases_default_profile_missing_is_an_error(project: Path) -> None:
-    (project / "llmring.lock").write_text('default_profile = "prod"\n[profiles.default]\n', encoding="utf-8")
+    (project / "llmring.lock").write_text(
+        'default_profile = "prod"\n[profiles.default]\n', encoding="utf-8"
+    )
     assert_user_error(run("aliases"), "'prod'")
 
 
@@ -411,7 +489,9 @@ SECRET_SPOTS = {
 
 
 @pytest.mark.parametrize("text", SECRET_SPOTS.values(), ids=SECRET_SPOTS.keys())
-def test_lockfile_errors_never_show_a_secret(project: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+def test_lockfile_errors_never_show_a_secret(
+    project: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     (project / "llmring.lock").write_text(text, encoding="utf-8")
     result = run("lock", "validate")
@@ -419,15 +499,21 @@ def test_lockfile_errors_never_show_a_secret(project: Path, monkeypatch: pytest.
     assert SECRET not in result.output
 
 
-def test_env_secret_without_key_shape_is_masked(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_secret_without_key_shape_is_masked(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MY_SERVICE_TOKEN", "plain-secret-value-42")
-    (project / "llmring.lock").write_text('[providers.x]\ntype = "plain-secret-value-42"\n', encoding="utf-8")
+    (project / "llmring.lock").write_text(
+        '[providers.x]\ntype = "plain-secret-value-42"\n', encoding="utf-8"
+    )
     result = run("lock", "validate")
     assert_user_error(result, "[providers.x]")
     assert "plain-secret-value-42" not in result.output
 
 
-def test_internal_error_exits_70_without_traceback_or_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_error_exits_70_without_traceback_or_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
 
     def broken(*args: object, **kwargs: object) -> None:

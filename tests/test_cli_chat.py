@@ -24,6 +24,7 @@ def json_lines(stdout: str) -> list[dict]:
 
 # -- chat: successful streams -----------------------------------------------------------------
 
+
 def test_chat_echo_prints_exactly_the_reply() -> None:
     result = run("chat", "mock:echo", "hello there")
     assert result.exit_code == 0
@@ -40,7 +41,9 @@ def test_chat_summary_goes_to_stderr() -> None:
     assert prompt not in result.stderr
 
 
-@pytest.mark.parametrize("options", ["chunk_size=1", "chunk_size=3", "chunk_size=100", "delay=0.001"])
+@pytest.mark.parametrize(
+    "options", ["chunk_size=1", "chunk_size=3", "chunk_size=100", "delay=0.001"]
+)
 def test_chat_output_does_not_depend_on_chunking(options: str) -> None:
     prompt = "streams, split anywhere: ünïcode ✓ too"
     result = run("chat", f"mock:echo?{options}", prompt)
@@ -53,7 +56,10 @@ def test_chat_system_prompt_is_sent_first() -> None:
     assert result.exit_code == 0
     assert result.stdout == "the question\n"
     messages = ledger.last.request.messages
-    assert [(m.role, m.text) for m in messages] == [("system", "be brief"), ("user", "the question")]
+    assert [(m.role, m.text) for m in messages] == [
+        ("system", "be brief"),
+        ("user", "the question"),
+    ]
     assert f"in={count_tokens('be brief the question')} " in result.stderr
 
 
@@ -84,7 +90,7 @@ def test_chat_json_prints_one_object_per_chunk() -> None:
     assert result.exit_code == 0
     chunks = json_lines(result.stdout)
     *content, last = chunks
-    assert [c["delta"] for c in content] == [prompt[i:i + 4] for i in range(0, len(prompt), 4)]
+    assert [c["delta"] for c in content] == [prompt[i : i + 4] for i in range(0, len(prompt), 4)]
     assert all(c["delta"] and "finish_reason" not in c for c in content)
     assert "".join(c["delta"] for c in chunks) == prompt
     assert last["finish_reason"] == "stop"
@@ -100,6 +106,7 @@ def test_chat_file_and_profile_options(project: Path) -> None:
 
 
 # -- chat: which argument is the model, which the prompt -------------------------------------
+
 
 def user_text() -> str:
     """The user message the last mock stream was asked."""
@@ -133,11 +140,14 @@ def test_chat_single_argument_naming_a_model_takes_the_prompt_from_stdin(
     assert result.stderr.startswith("[mock:echo] ")
 
 
-@pytest.mark.parametrize("word", [
-    "greeting",  # not an alias of the profile
-    "Translate: bonjour",  # 'Translate' is no provider
-    "mock: is this a model?",  # a known provider, but not a model reference
-])
+@pytest.mark.parametrize(
+    "word",
+    [
+        "greeting",  # not an alias of the profile
+        "Translate: bonjour",  # 'Translate' is no provider
+        "mock: is this a model?",  # a known provider, but not a model reference
+    ],
+)
 def test_chat_single_argument_naming_no_model_is_the_prompt(project: Path, word: str) -> None:
     write_lockfile(project / "llmring.lock", {"chatbot": ["mock:echo"], "greet": ["mock:echo"]})
     result = run("chat", word)
@@ -179,14 +189,17 @@ def test_chat_model_option_makes_the_argument_the_prompt() -> None:
     assert (result.exit_code, result.stdout) == (0, "from stdin\n")
 
 
-@pytest.mark.parametrize("args, stdin, fragments", [
-    (["mock:echo"], "", ["'PROMPT'", "no prompt", "stdin"]),
-    (["mock:echo"], " \n", ["no prompt"]),
-    (["mock:echo", "-"], "", ["no prompt"]),
-    (["-m", "mock:echo"], None, ["no prompt"]),
-    (["-m", "mock:echo", "chatbot", "hi"], None, ["--model", "given twice", "'chatbot'"]),
-    (["mock:echo"], b"caf\xe9", ["stdin is not UTF-8", "0xe9", "offset 3"]),
-])
+@pytest.mark.parametrize(
+    "args, stdin, fragments",
+    [
+        (["mock:echo"], "", ["'PROMPT'", "no prompt", "stdin"]),
+        (["mock:echo"], " \n", ["no prompt"]),
+        (["mock:echo", "-"], "", ["no prompt"]),
+        (["-m", "mock:echo"], None, ["no prompt"]),
+        (["-m", "mock:echo", "chatbot", "hi"], None, ["--model", "given twice", "'chatbot'"]),
+        (["mock:echo"], b"caf\xe9", ["stdin is not UTF-8", "0xe9", "offset 3"]),
+    ],
+)
 def test_chat_prompt_problems_are_usage_errors(
     args: list[str], stdin: str | bytes | None, fragments: list[str]
 ) -> None:
@@ -201,33 +214,65 @@ def test_chat_prompt_problems_are_usage_errors(
 
 # -- chat: request options --------------------------------------------------------------------
 
+
 def test_chat_temperature_and_max_tokens_reach_the_request() -> None:
-    result = run("chat", "mock:echo", "one two three four", "--temperature", "0.2",
-                 "--max-tokens", "2")
+    result = run(
+        "chat", "mock:echo", "one two three four", "--temperature", "0.2", "--max-tokens", "2"
+    )
     assert (result.exit_code, result.stdout) == (0, "one two\n")
     assert "finish=length" in result.stderr
     request = ledger.last.request
     assert (request.temperature, request.max_tokens) == (0.2, 2)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--temperature", "7"], "temperature"),
-    (["--max-tokens", "0"], "max_tokens"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--temperature", "7"], "temperature"),
+        (["--max-tokens", "0"], "max_tokens"),
+    ],
+)
 def test_chat_out_of_range_request_options_exit_1(args: list[str], fragment: str) -> None:
     assert_user_error(run("chat", "mock:echo", "hi", *args), "invalid request", fragment)
 
 
 def test_chat_option_values_are_json_when_they_parse() -> None:
-    result = run("chat", "mock:echo", "hi",
-                 "-o", "top_p", "0.9", "-o", "stop", '["x", "y"]', "--option", "user", "alice",
-                 "-o", "thinking", '{"type": "enabled", "budget_tokens": 1024}',
-                 "-o", "logprobs", "true", "-o", "seed", '"42"', "-o", "odd", "NaN")
+    result = run(
+        "chat",
+        "mock:echo",
+        "hi",
+        "-o",
+        "top_p",
+        "0.9",
+        "-o",
+        "stop",
+        '["x", "y"]',
+        "--option",
+        "user",
+        "alice",
+        "-o",
+        "thinking",
+        '{"type": "enabled", "budget_tokens": 1024}',
+        "-o",
+        "logprobs",
+        "true",
+        "-o",
+        "seed",
+        '"42"',
+        "-o",
+        "odd",
+        "NaN",
+    )
     assert result.exit_code == 0, result.stderr
     assert ledger.last.request.extra_params == {
-        "top_p": 0.9, "stop": ["x", "y"], "user": "alice",
-        "thinking": {"type": "enabled", "budget_tokens": 1024}, "logprobs": True, "seed": "42",
-        "odd": "NaN"}
+        "top_p": 0.9,
+        "stop": ["x", "y"],
+        "user": "alice",
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "logprobs": True,
+        "seed": "42",
+        "odd": "NaN",
+    }
 
 
 def test_chat_option_reaches_the_provider() -> None:
@@ -235,11 +280,14 @@ def test_chat_option_reaches_the_provider() -> None:
     assert (result.exit_code, result.stdout) == (0, "set by -o\n")
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["-o", "top_p"], ["'-o'", "2 arguments"]),
-    (["-o", " ", "1"], ["--option", "KEY", "empty"]),
-    (["-o", "top_p", "0.9", "-o", "top_p", "0.5"], ["--option", "'top_p'", "twice"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["-o", "top_p"], ["'-o'", "2 arguments"]),
+        (["-o", " ", "1"], ["--option", "KEY", "empty"]),
+        (["-o", "top_p", "0.9", "-o", "top_p", "0.5"], ["--option", "'top_p'", "twice"]),
+    ],
+)
 def test_chat_bad_option_is_a_usage_error(args: list[str], fragments: list[str]) -> None:
     result = run("chat", "mock:echo", "hi", *args)
     assert (result.exit_code, result.stdout) == (2, "")
@@ -284,6 +332,7 @@ def test_chat_json_keeps_reasoning_chunks() -> None:
 
 # -- chat: fallback and failures --------------------------------------------------------------
 
+
 def test_chat_falls_back_before_any_output(project: Path) -> None:
     write_lockfile(project / "llmring.lock", {"fb": ["mock:a?fail=rate_limit", "mock:echo"]})
     result = run("chat", "fb", "answered by echo")
@@ -302,16 +351,27 @@ def test_chat_falls_back_past_a_provider_without_key(project: Path) -> None:
     assert "fell back from remote:echo (REMOTE_KEY is not set)" in result.stderr
 
 
-@pytest.mark.parametrize("kind, fragment", [
-    ("rate_limit", "rate limit"), ("auth", "invalid API key"), ("server", "internal server error"),
-    ("not_found", "no such model"), ("connection", "connection refused"), ("bad_request", "invalid request"),
-])
+@pytest.mark.parametrize(
+    "kind, fragment",
+    [
+        ("rate_limit", "rate limit"),
+        ("auth", "invalid API key"),
+        ("server", "internal server error"),
+        ("not_found", "no such model"),
+        ("connection", "connection refused"),
+        ("bad_request", "invalid request"),
+    ],
+)
 def test_chat_provider_failure_before_output_exits_3(kind: str, fragment: str) -> None:
-    assert_user_error(run("chat", f"mock:x?fail={kind}", "hi"), f"mock:x?fail={kind}", fragment, code=3)
+    assert_user_error(
+        run("chat", f"mock:x?fail={kind}", "hi"), f"mock:x?fail={kind}", fragment, code=3
+    )
 
 
 def test_chat_all_fallbacks_failing_exits_3_naming_each(project: Path) -> None:
-    write_lockfile(project / "llmring.lock", {"fb": ["mock:a?fail=rate_limit", "mock:b?fail=server"]})
+    write_lockfile(
+        project / "llmring.lock", {"fb": ["mock:a?fail=rate_limit", "mock:b?fail=server"]}
+    )
     result = run("chat", "fb", "hi")
     assert result.exit_code == 3
     assert result.stdout == ""
@@ -319,7 +379,9 @@ def test_chat_all_fallbacks_failing_exits_3_naming_each(project: Path) -> None:
     assert "mock:a?fail=rate_limit" in result.stderr
 
 
-@pytest.mark.parametrize("target", ["mock:echo?cut_after=2", "mock:echo?fail=server&fail_after=2", "cut"])
+@pytest.mark.parametrize(
+    "target", ["mock:echo?cut_after=2", "mock:echo?fail=server&fail_after=2", "cut"]
+)
 def test_chat_stream_broken_after_output_exits_4_keeping_the_partial_text(
     project: Path, target: str
 ) -> None:
@@ -341,11 +403,15 @@ def test_chat_stream_broken_in_json_mode_exits_4() -> None:
 
 # -- chat: configuration errors ---------------------------------------------------------------
 
+
 def test_chat_unknown_alias_suggests_a_close_one(project: Path) -> None:
-    path = write_lockfile(project / "llmring.lock", {"chatbot": ["mock:chatbot"], "deep": ["mock:deep"]})
+    path = write_lockfile(
+        project / "llmring.lock", {"chatbot": ["mock:chatbot"], "deep": ["mock:deep"]}
+    )
     result = run("chat", "chatbto", "hi")
-    assert_user_error(result, "'chatbto'", "did you mean 'chatbot'", str(path.resolve()),
-                      "llmring bind chatbto")
+    assert_user_error(
+        result, "'chatbto'", "did you mean 'chatbot'", str(path.resolve()), "llmring bind chatbto"
+    )
     assert "'deep'" not in result.stderr
 
 
@@ -360,7 +426,10 @@ def test_chat_unknown_alias_without_lockfile_mentions_the_bundled_default() -> N
 
 
 BAD_TARGETS = {
-    "unknown-provider": ("foo:bar", ["'foo'", "known providers: anthropic, google, mock, ollama, openai", "[providers.foo]"]),
+    "unknown-provider": (
+        "foo:bar",
+        ["'foo'", "known providers: anthropic, google, mock, ollama, openai", "[providers.foo]"],
+    ),
     "space-in-model": ("mock:a b", ["'mock:a b'", "provider:model"]),
     "empty-model": ("mock:", ["'mock:'", "provider:model"]),
     "unknown-mock-option": ("mock:echo?bogus=1", ["'bogus'", "chunk_size"]),
@@ -396,6 +465,7 @@ def test_chat_missing_file_option_names_it(project: Path) -> None:
 
 # -- providers --------------------------------------------------------------------------------
 
+
 def test_providers_lists_mock_as_usable() -> None:
     result = run("providers")
     assert result.exit_code == 0
@@ -415,18 +485,34 @@ def test_providers_json() -> None:
     statuses = json.loads(result.stdout)
     assert isinstance(statuses, list)
     assert [{k: s[k] for k in ("name", "type", "usable", "reason")} for s in statuses] == [
-        {"name": "anthropic", "type": "anthropic", "usable": False,
-         "reason": "ANTHROPIC_API_KEY is not set"},
-        {"name": "openai", "type": "openai", "usable": False, "reason": "OPENAI_API_KEY is not set"},
-        {"name": "google", "type": "google", "usable": False,
-         "reason": "GEMINI_API_KEY or GOOGLE_API_KEY is not set"},
+        {
+            "name": "anthropic",
+            "type": "anthropic",
+            "usable": False,
+            "reason": "ANTHROPIC_API_KEY is not set",
+        },
+        {
+            "name": "openai",
+            "type": "openai",
+            "usable": False,
+            "reason": "OPENAI_API_KEY is not set",
+        },
+        {
+            "name": "google",
+            "type": "google",
+            "usable": False,
+            "reason": "GEMINI_API_KEY or GOOGLE_API_KEY is not set",
+        },
         {"name": "ollama", "type": "ollama", "usable": True, "reason": None},
-        {"name": "mock", "type": "mock", "usable": True, "reason": None}]
+        {"name": "mock", "type": "mock", "usable": True, "reason": None},
+    ]
 
 
 def test_providers_include_lockfile_entries(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    extra = ('\n[providers.local]\ntype = "mock"\n'
-             '\n[providers.remote]\ntype = "mock"\napi_key_env = "REMOTE_KEY"\n')
+    extra = (
+        '\n[providers.local]\ntype = "mock"\n'
+        '\n[providers.remote]\ntype = "mock"\napi_key_env = "REMOTE_KEY"\n'
+    )
     write_lockfile(project / "llmring.lock", {}, extra=extra)
     by_name = {s["name"]: s for s in json.loads(run("providers", "--json").stdout)}
     assert set(by_name) == {"anthropic", "openai", "google", "ollama", "mock", "local", "remote"}

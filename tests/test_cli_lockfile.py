@@ -56,7 +56,9 @@ def test_bind_and_unbind_refuse_an_unprintable_profile_name(project: Path, profi
 def test_a_lockfile_with_a_spoofing_alias_is_refused_by_aliases(project: Path) -> None:
     (project / "llmring.lock").write_text(
         '[profiles.default]\n[[profiles.default.bindings]]\nalias = "chatbot\\nevil  mock-x"\n'
-        'models = ["mock:a"]\n', encoding="utf-8")
+        'models = ["mock:a"]\n',
+        encoding="utf-8",
+    )
     result = run("aliases")
     assert_user_error(result, "llmring.lock:3:", "U+000A")
     assert "evil" not in result.stdout
@@ -73,8 +75,11 @@ def test_bind_then_unbind_gives_back_the_lock_init_file(project: Path) -> None:
 
 
 def test_bind_then_unbind_keeps_a_trailing_comment(project: Path) -> None:
-    path = write_lockfile(project / "llmring.lock", {"a": ["mock:a"]},
-                          extra="# Reviewed by the platform team; ask before changing.\n")
+    path = write_lockfile(
+        project / "llmring.lock",
+        {"a": ["mock:a"]},
+        extra="# Reviewed by the platform team; ask before changing.\n",
+    )
     original = path.read_bytes()
     assert run("bind", "b", "mock:b").exit_code == 0
     assert bound(path) == {"a": ["mock:a"], "b": ["mock:b"]}
@@ -102,7 +107,11 @@ def test_bind_in_a_read_only_directory_exits_1_naming_the_file(
     before = path.read_bytes()
     make_read_only(directory, monkeypatch)
     result = run("bind", "b", "mock:b", "--file", str(path))
-    assert_user_error(result, f"cannot write {path}", "Permission denied",
-                      f"make the directory {directory} writable")
+    assert_user_error(
+        result,
+        f"cannot write {path}",
+        "Permission denied",
+        f"make the directory {directory} writable",
+    )
     assert "internal error" not in result.stderr
     assert path.read_bytes() == before

@@ -51,8 +51,9 @@ def command(*args: str) -> list[str]:
 
 def run_cli(*args: str, **io: Any) -> subprocess.CompletedProcess[bytes]:
     """Run the CLI to its end; ``io`` says what stdin is (``input=`` bytes or ``stdin=``)."""
-    return subprocess.run(command(*args), capture_output=True, timeout=HANG_GUARD, check=False,
-                          **io)
+    return subprocess.run(
+        command(*args), capture_output=True, timeout=HANG_GUARD, check=False, **io
+    )
 
 
 def streams(path: Path) -> list[dict[str, object]]:
@@ -61,15 +62,22 @@ def streams(path: Path) -> list[dict[str, object]]:
 
 # -- a reader that goes away ------------------------------------------------------------------
 
-def test_a_closed_pipe_ends_quietly_with_the_sigpipe_status(ledger_path: Path, tmp_path: Path) -> None:
+
+def test_a_closed_pipe_ends_quietly_with_the_sigpipe_status(
+    ledger_path: Path, tmp_path: Path
+) -> None:
     # More than a pipe buffer holds (64 KiB on Linux), so the child is still writing when the
     # reader leaves, whatever the timing; less than one argument may hold (128 KiB).
     words = 24_000
     target = "mock:x?chunk_size=1000&response=" + "word+" * words  # '+' is a space in the query
     errors = tmp_path / "stderr"
     with errors.open("wb") as stderr:
-        proc = subprocess.Popen(command("chat", target, "hi"), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=stderr)
+        proc = subprocess.Popen(
+            command("chat", target, "hi"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
         assert proc.stdout is not None
         head = proc.stdout.read(20)  # what `head -c 20` does before it exits
         proc.stdout.close()
@@ -84,6 +92,7 @@ def test_a_closed_pipe_ends_quietly_with_the_sigpipe_status(ledger_path: Path, t
 
 
 # -- stdin ------------------------------------------------------------------------------------
+
 
 def test_piped_stdin_is_the_prompt(ledger_path: Path) -> None:
     result = run_cli("chat", "mock:echo", input=b"hi")
@@ -115,14 +124,16 @@ def test_a_terminal_on_stdin_is_not_read(ledger_path: Path) -> None:
 
 # -- reasoning on a terminal ------------------------------------------------------------------
 
+
 def run_with_terminal_stderr(*args: str) -> tuple[int, bytes, str]:
     """Run the CLI with stderr on a pseudo-terminal: exit code, stdout and what the terminal
     showed (its line discipline turns ``\\n`` into ``\\r\\n``)."""
     import pty
 
     controller, terminal = pty.openpty()
-    proc = subprocess.Popen(command(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=terminal)
+    proc = subprocess.Popen(
+        command(*args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal
+    )
     os.close(terminal)
     shown = b""
     try:

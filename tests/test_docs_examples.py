@@ -15,8 +15,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: pages whose every python block is a complete, offline script
-RUNNABLE_PAGES = ("docs/streaming.md", "docs/generation.md", "docs/validation.md",
-                  "docs/agents.md", "docs/bots.md")
+RUNNABLE_PAGES = (
+    "docs/streaming.md",
+    "docs/generation.md",
+    "docs/validation.md",
+    "docs/agents.md",
+    "docs/bots.md",
+)
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 

@@ -19,13 +19,19 @@ from tests.loopback import LoopbackServer, Reply
 from tests.wire_harness import lockfile_text, run_stream, set_fake_key, user_request
 
 ANTHROPIC_TEXT = "anthropic/claude-sonnet-4-6-text.sse"
-RATE_LIMITED = Reply.error(429, {"error": {"message": "Rate limit reached", "type": "requests",
-                                           "code": "rate_limit_exceeded"}}, {"retry-after": "3"})
+RATE_LIMITED = Reply.error(
+    429,
+    {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
+    {"retry-after": "3"},
+)
 
 
 def _openai_chunk(content: str) -> bytes:
-    data = {"object": "chat.completion.chunk", "model": "gpt-test",
-            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
+    data = {
+        "object": "chat.completion.chunk",
+        "model": "gpt-test",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}],
+    }
     return b"data: " + json.dumps(data).encode() + b"\n\n"
 
 
@@ -33,9 +39,13 @@ async def _ring(server: LoopbackServer, project: Path, monkeypatch: pytest.Monke
     set_fake_key("openai", monkeypatch)
     set_fake_key("anthropic", monkeypatch)
     path = project / "llmring.lock"
-    path.write_text(lockfile_text(
-        {"openai": f"{server.base_url}/v1", "anthropic": server.base_url},
-        {"chatbot": ["openai:gpt-test", "anthropic:claude-test"]}), encoding="utf-8")
+    path.write_text(
+        lockfile_text(
+            {"openai": f"{server.base_url}/v1", "anthropic": server.base_url},
+            {"chatbot": ["openai:gpt-test", "anthropic:claude-test"]},
+        ),
+        encoding="utf-8",
+    )
     return LLMRing(path)
 
 
@@ -53,15 +63,19 @@ async def test_rate_limited_primary_falls_back_to_anthropic(
     assert terminal.model == "claude-sonnet-4-6"  # the model the recorded stream reports
     assert outcome.text  # the recorded Anthropic text streamed through
     assert terminal.metadata["failed_attempts"] == [
-        {"model": "openai:gpt-test", "error": "Rate limit reached"}]
+        {"model": "openai:gpt-test", "error": "Rate limit reached"}
+    ]
     assert [r.path for r in server.requests] == ["/v1/chat/completions", "/v1/messages"]
 
 
 async def test_rate_limit_after_content_does_not_fall_back(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    body = (_openai_chunk("Partial") + _openai_chunk(" answer")
-            + b'data: {"error": {"message": "Rate limit reached mid-stream", "code": 429}}\n\n')
+    body = (
+        _openai_chunk("Partial")
+        + _openai_chunk(" answer")
+        + b'data: {"error": {"message": "Rate limit reached mid-stream", "code": 429}}\n\n'
+    )
     async with LoopbackServer() as server:
         server.routes["/v1/chat/completions"] = Reply(body)
         server.routes["/v1/messages"] = Reply.wire(ANTHROPIC_TEXT)
@@ -76,15 +90,26 @@ async def test_rate_limit_after_content_does_not_fall_back(
 
 # -- keys: a missing one is skipped, a rejected one raises -------------------------------------
 
-REJECTED_KEY = Reply.error(401, {"error": {"message": "Incorrect API key provided",
-                                           "type": "invalid_request_error",
-                                           "code": "invalid_api_key"}})
+REJECTED_KEY = Reply.error(
+    401,
+    {
+        "error": {
+            "message": "Incorrect API key provided",
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+        }
+    },
+)
 
 
 def _openai_then_mock(server: LoopbackServer, project: Path) -> LLMRing:
     path = project / "llmring.lock"
-    path.write_text(lockfile_text({"openai": f"{server.base_url}/v1"},
-                                  {"chatbot": ["openai:gpt-test", "mock:chatbot"]}), encoding="utf-8")
+    path.write_text(
+        lockfile_text(
+            {"openai": f"{server.base_url}/v1"}, {"chatbot": ["openai:gpt-test", "mock:chatbot"]}
+        ),
+        encoding="utf-8",
+    )
     return LLMRing(path)
 
 
@@ -95,7 +120,8 @@ async def test_a_rejected_key_raises_instead_of_falling_back(
     set_fake_key("openai", monkeypatch)
     async with LoopbackServer() as server:
         server.routes["/v1/chat/completions"] = Reply.error(
-            status, {"error": {"message": "Incorrect API key provided"}})
+            status, {"error": {"message": "Incorrect API key provided"}}
+        )
         async with _openai_then_mock(server, project) as ring:
             outcome = await run_stream(ring, user_request("chatbot"))
     error = outcome.error
@@ -114,5 +140,6 @@ async def test_a_missing_key_falls_back(project: Path) -> None:
     outcome.check_contract()
     assert outcome.terminal.provider == "mock" and outcome.text
     assert outcome.terminal.metadata["failed_attempts"] == [
-        {"model": "openai:gpt-test", "error": "OPENAI_API_KEY is not set"}]
+        {"model": "openai:gpt-test", "error": "OPENAI_API_KEY is not set"}
+    ]
     assert server.requests == []  # a key that is not set is never sent

@@ -23,29 +23,40 @@ from tests.loopback import WIRE, Reply
 from tests.wire_harness import provider_ring, user_request
 
 #: HTTP status → google.rpc status name, as the Gemini API reports them
-GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-                 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
-                 503: "UNAVAILABLE", 529: "UNAVAILABLE"}
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    529: "UNAVAILABLE",
+}
 
 
 def _chunk(text: str) -> bytes:
-    data = {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}],
-            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1,
-                              "totalTokenCount": 4},
-            "modelVersion": "test-model"}
+    data = {
+        "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}],
+        "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4},
+        "modelVersion": "test-model",
+    }
     return b"data: " + json.dumps(data).encode() + b"\r\n\r\n"
 
 
 class TestGoogleFaults(FaultContract):
     provider = "google"
     text_wire = "gemini/gemini-2.5-pro-text.sse"
-    expected_text = ('Of course!\n\nThe most common way to say "hi" in Portuguese is:\n\n**Oi**\n\n'
-                     'You can also say:\n\n**Olá** (This is a bit more like "Hello" and can be '
-                     "used in any situation.)")
+    expected_text = (
+        'Of course!\n\nThe most common way to say "hi" in Portuguese is:\n\n**Oi**\n\n'
+        'You can also say:\n\n**Olá** (This is a bit more like "Hello" and can be '
+        "used in any situation.)"
+    )
     inband_error_body = (
-        _chunk("Hello") + _chunk(" there")
+        _chunk("Hello")
+        + _chunk(" there")
         + b'data: {"error": {"code": 500, "message": "upstream overloaded", '
-          b'"status": "INTERNAL"}}\r\n\r\n'
+        b'"status": "INTERNAL"}}\r\n\r\n'
     )
     inband_partial = "Hello there"
     inband_message = "upstream overloaded"

@@ -23,8 +23,13 @@ FAKE_OLLAMA_KEY = "ollama-cloud-test-key-0123456789abcdef"
 
 
 def _line(content: str, **fields: Any) -> bytes:
-    data = {"model": "test-model", "created_at": "2025-08-20T13:48:23.241046Z",
-            "message": {"role": "assistant", "content": content}, "done": False, **fields}
+    data = {
+        "model": "test-model",
+        "created_at": "2025-08-20T13:48:23.241046Z",
+        "message": {"role": "assistant", "content": content},
+        "done": False,
+        **fields,
+    }
     return json.dumps(data).encode() + b"\n"
 
 
@@ -35,7 +40,8 @@ class TestOllamaFaults(FaultContract):
     expected_text = "Okay, here we go!\n\n1, 2, 3, 4, 5\n"
     # Ollama reports a failure during generation as an {"error": ...} line, then ends the body.
     inband_error_body = (
-        _line("Hello") + _line(" there")
+        _line("Hello")
+        + _line(" there")
         + b'{"error":"an error was encountered while running the model: unexpected EOF"}\n'
     )
     inband_partial = "Hello there"

@@ -9,8 +9,12 @@ from tests.fault_contract import FaultContract
 
 
 def _chunk(content: str) -> bytes:
-    data = {"id": "c", "object": "chat.completion.chunk", "model": "test-model",
-            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
+    data = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "model": "test-model",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}],
+    }
     return b"data: " + json.dumps(data).encode() + b"\n\n"
 
 
@@ -19,7 +23,8 @@ class TestOpenAIFaults(FaultContract):
     text_wire = "openai/chat-gpt-4o-mini-text-usage.sse"
     expected_text = "The capital of the UK is London."
     inband_error_body = (
-        _chunk("Hello") + _chunk(" there")
+        _chunk("Hello")
+        + _chunk(" there")
         + b'event: error\ndata: {"error": {"message": "upstream overloaded", "type": "server_error"}}\n\n'
     )
     inband_partial = "Hello there"

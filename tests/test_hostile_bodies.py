@@ -97,11 +97,14 @@ async def test_several_choices_are_refused_before_any_request(
 
 
 async def test_the_mock_refuses_several_choices_too() -> None:
-    request = LLMRequest(model="mock:echo", messages=[{"role": "user", "content": "hi"}],
-                         extra_params={"n": 2})
+    request = LLMRequest(
+        model="mock:echo", messages=[{"role": "user", "content": "hi"}], extra_params={"n": 2}
+    )
     async with LLMRing() as ring:
         outcome = await run_stream(ring, request)
-    assert isinstance(outcome.error, ConfigurationError) and "extra_params n=2" in str(outcome.error)
+    assert isinstance(outcome.error, ConfigurationError) and "extra_params n=2" in str(
+        outcome.error
+    )
 
 
 @pytest.mark.parametrize("name", ["openai", "google"])
@@ -117,8 +120,10 @@ async def test_one_choice_asked_for_explicitly_is_fine(
 
 
 def _gemini_chunk(text: str, index: int) -> bytes:
-    data = {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
-                            "index": index}], "modelVersion": "test-model"}
+    data = {
+        "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "index": index}],
+        "modelVersion": "test-model",
+    }
     return b"data: " + json.dumps(data).encode() + b"\r\n\r\n"
 
 
@@ -146,53 +151,105 @@ def _openai_body(usage: dict[str, Any]) -> bytes:
         {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
         {"choices": [], "usage": usage},
     ]
-    return b"".join(b"data: " + json.dumps({"id": "c", "model": "test-model", **c}).encode()
-                    + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+    return (
+        b"".join(
+            b"data: " + json.dumps({"id": "c", "model": "test-model", **c}).encode() + b"\n\n"
+            for c in chunks
+        )
+        + b"data: [DONE]\n\n"
+    )
 
 
 def _anthropic_body(usage: dict[str, Any]) -> bytes:
     events = [
-        {"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant",
-                                              "model": "test-model", "content": [],
-                                              "usage": usage}},
+        {
+            "type": "message_start",
+            "message": {
+                "id": "m",
+                "type": "message",
+                "role": "assistant",
+                "model": "test-model",
+                "content": [],
+                "usage": usage,
+            },
+        },
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
         {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
-         "usage": {"output_tokens": 1}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 1},
+        },
         {"type": "message_stop"},
     ]
     return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
 
 
 def _google_body(usage: dict[str, Any]) -> bytes:
-    data = {"candidates": [{"content": {"parts": [{"text": "Hi"}], "role": "model"},
-                            "finishReason": "STOP", "index": 0}],
-            "usageMetadata": usage, "modelVersion": "test-model"}
+    data = {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": "Hi"}], "role": "model"},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": usage,
+        "modelVersion": "test-model",
+    }
     return b"data: " + json.dumps(data).encode() + b"\r\n\r\n"
 
 
 def _ollama_body(usage: dict[str, Any]) -> bytes:
-    lines = [{"model": "test-model", "message": {"role": "assistant", "content": "Hi"},
-              "done": False},
-             {"model": "test-model", "message": {"role": "assistant", "content": ""},
-              "done": True, "done_reason": "stop", **usage}]
+    lines = [
+        {"model": "test-model", "message": {"role": "assistant", "content": "Hi"}, "done": False},
+        {
+            "model": "test-model",
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+            **usage,
+        },
+    ]
     return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
 
 
 HOSTILE_USAGE = [
     ("openai", _openai_body({"prompt_tokens": -5, "completion_tokens": 1, "total_tokens": -4})),
-    ("openai", _openai_body({"prompt_tokens": 10**30, "completion_tokens": 1,
-                             "total_tokens": 10**30 + 1})),
-    ("openai", _openai_body({"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6,
-                             "completion_tokens_details": {"reasoning_tokens": -1}})),
+    (
+        "openai",
+        _openai_body({"prompt_tokens": 10**30, "completion_tokens": 1, "total_tokens": 10**30 + 1}),
+    ),
+    (
+        "openai",
+        _openai_body(
+            {
+                "prompt_tokens": 5,
+                "completion_tokens": 1,
+                "total_tokens": 6,
+                "completion_tokens_details": {"reasoning_tokens": -1},
+            }
+        ),
+    ),
     ("corp", _openai_body({"prompt_tokens": True, "completion_tokens": 1})),
     # a negative part must not hide in a plausible sum (input + cache read = prompt)
-    ("anthropic", _anthropic_body({"input_tokens": -5, "cache_read_input_tokens": 100,
-                                   "output_tokens": 1})),
+    (
+        "anthropic",
+        _anthropic_body({"input_tokens": -5, "cache_read_input_tokens": 100, "output_tokens": 1}),
+    ),
     ("anthropic", _anthropic_body({"input_tokens": 10**30, "output_tokens": 1})),
-    ("google", _google_body({"promptTokenCount": -5, "toolUsePromptTokenCount": 10,
-                             "candidatesTokenCount": 1, "totalTokenCount": 6})),
+    (
+        "google",
+        _google_body(
+            {
+                "promptTokenCount": -5,
+                "toolUsePromptTokenCount": 10,
+                "candidatesTokenCount": 1,
+                "totalTokenCount": 6,
+            }
+        ),
+    ),
     ("google", _google_body({"promptTokenCount": 3, "candidatesTokenCount": 10**30})),
     ("ollama", _ollama_body({"prompt_eval_count": -5, "eval_count": 1})),
     ("ollama", _ollama_body({"prompt_eval_count": 3, "eval_count": 10**30})),
@@ -201,7 +258,10 @@ HOSTILE_USAGE = [
 
 @pytest.mark.parametrize(("name", "body"), HOSTILE_USAGE)
 async def test_implausible_token_counts_make_the_usage_unreported(
-    name: str, body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    body: bytes,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     target = TARGETS[name]
@@ -216,16 +276,33 @@ async def test_implausible_token_counts_make_the_usage_unreported(
     assert "usage is treated as unreported" in caplog.text
 
 
-@pytest.mark.parametrize(("name", "body", "expected"), [
-    ("openai", _openai_body({"prompt_tokens": 0, "completion_tokens": 10**9,
-                             "total_tokens": 10**9}),
-     {"prompt_tokens": 0, "completion_tokens": 10**9, "total_tokens": 10**9}),
-    ("anthropic", _anthropic_body({"input_tokens": 5, "cache_read_input_tokens": 100,
-                                   "output_tokens": 1}),
-     {"prompt_tokens": 105, "completion_tokens": 1, "total_tokens": 106, "cached_tokens": 100}),
-])
+@pytest.mark.parametrize(
+    ("name", "body", "expected"),
+    [
+        (
+            "openai",
+            _openai_body({"prompt_tokens": 0, "completion_tokens": 10**9, "total_tokens": 10**9}),
+            {"prompt_tokens": 0, "completion_tokens": 10**9, "total_tokens": 10**9},
+        ),
+        (
+            "anthropic",
+            _anthropic_body(
+                {"input_tokens": 5, "cache_read_input_tokens": 100, "output_tokens": 1}
+            ),
+            {
+                "prompt_tokens": 105,
+                "completion_tokens": 1,
+                "total_tokens": 106,
+                "cached_tokens": 100,
+            },
+        ),
+    ],
+)
 async def test_plausible_token_counts_pass_as_they_are(
-    name: str, body: bytes, expected: dict[str, int], project: Path,
+    name: str,
+    body: bytes,
+    expected: dict[str, int],
+    project: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     target = TARGETS[name]
@@ -251,22 +328,30 @@ async def test_implausible_usage_is_not_kept_by_an_interrupted_stream(
 M = MAX_TOKEN_COUNT
 
 
-@pytest.mark.parametrize(("reports", "expected"), [
-    ([{"prompt_tokens": 0, "completion_tokens": M}],
-     {"prompt_tokens": 0, "completion_tokens": M, "total_tokens": M}),
-    ([{"prompt_tokens": M + 1, "completion_tokens": 1}], None),
-    ([{"prompt_tokens": -1, "completion_tokens": 1}], None),
-    ([{"prompt_tokens": True, "completion_tokens": 1}], None),
-    ([{"prompt_tokens": 1.0, "completion_tokens": 1}], None),
-    ([{"prompt_tokens": "7", "completion_tokens": 1}], None),
-    ([{"prompt_tokens": 1, "completion_tokens": 1, "cached_tokens": -1}], None),
-    ([{"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 10**30}], None),
-    # cumulative reports: the last value of each field is the one judged
-    ([{"prompt_tokens": -5, "completion_tokens": 1}, {"prompt_tokens": 5}],
-     {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}),
-])
-def test_the_usage_rule(reports: list[dict[str, Any]], expected: dict[str, int] | None,
-                        caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("reports", "expected"),
+    [
+        (
+            [{"prompt_tokens": 0, "completion_tokens": M}],
+            {"prompt_tokens": 0, "completion_tokens": M, "total_tokens": M},
+        ),
+        ([{"prompt_tokens": M + 1, "completion_tokens": 1}], None),
+        ([{"prompt_tokens": -1, "completion_tokens": 1}], None),
+        ([{"prompt_tokens": True, "completion_tokens": 1}], None),
+        ([{"prompt_tokens": 1.0, "completion_tokens": 1}], None),
+        ([{"prompt_tokens": "7", "completion_tokens": 1}], None),
+        ([{"prompt_tokens": 1, "completion_tokens": 1, "cached_tokens": -1}], None),
+        ([{"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 10**30}], None),
+        # cumulative reports: the last value of each field is the one judged
+        (
+            [{"prompt_tokens": -5, "completion_tokens": 1}, {"prompt_tokens": 5}],
+            {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+        ),
+    ],
+)
+def test_the_usage_rule(
+    reports: list[dict[str, Any]], expected: dict[str, int] | None, caplog: pytest.LogCaptureFixture
+) -> None:
     assembler = StreamAssembler("p", "m")
     for report in reports:
         assembler.feed(UsageReport(report))
@@ -276,9 +361,17 @@ def test_the_usage_rule(reports: list[dict[str, Any]], expected: dict[str, int] 
     assert len(warnings) == (0 if expected is not None else 1)  # once, however often it is read
 
 
-@pytest.mark.parametrize(("parts", "expected"), [
-    ((1, 2, 0), 3), ((-5, 100), -5), ((100, -5), -5), ((True, 1), True), ((2, 1.5), 1.5),
-    ((10**30, 1), 10**30 + 1)])
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        ((1, 2, 0), 3),
+        ((-5, 100), -5),
+        ((100, -5), -5),
+        ((True, 1), True),
+        ((2, 1.5), 1.5),
+        ((10**30, 1), 10**30 + 1),
+    ],
+)
 def test_add_counts_keeps_a_bad_part_visible(parts: tuple[Any, ...], expected: Any) -> None:
     result = add_counts(*parts)
     assert result == expected and type(result) is type(expected)

@@ -77,19 +77,30 @@ def assert_no_key(key: str, errors: list[BaseException], logged: str) -> None:
     assert key not in logged
 
 
-async def failures(target: Target, reply: Callable[[RecordedRequest], Reply], project: Path,
-                   monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-                   *, fallback: bool = False) -> tuple[str, list[BaseException]]:
+async def failures(
+    target: Target,
+    reply: Callable[[RecordedRequest], Reply],
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    fallback: bool = False,
+) -> tuple[str, list[BaseException]]:
     """Run one stream against a server answering with ``reply``; return the sentinel key and
     every error the stream produced (the raised one, then those of earlier candidates)."""
     key = f"sentinel{uuid.uuid4().hex}"
     caplog.set_level(logging.DEBUG, logger="llmring")
     models = [f"{target.name}:first-model", f"{target.name}:second-model"]
-    async with target_ring(target, project, monkeypatch, key=key,
-                           bindings={"pair": models}) as (ring, server):
+    async with target_ring(target, project, monkeypatch, key=key, bindings={"pair": models}) as (
+        ring,
+        server,
+    ):
         server.routes[""] = reply
-        request = LLMRequest(model="pair", messages=[{"role": "user", "content": "hello"}]) \
-            if fallback else target.request()
+        request = (
+            LLMRequest(model="pair", messages=[{"role": "user", "content": "hello"}])
+            if fallback
+            else target.request()
+        )
         error, earlier = await _consume(ring, request)
     # the key really went out, and the server really echoed it
     assert server.requests and all(key in credentials(r) for r in server.requests)
@@ -116,6 +127,7 @@ def _echo_status(target: Target, status: int) -> Callable[[RecordedRequest], Rep
         echoed = credentials(request)
         body = error_body(target, status, f"Incorrect API key provided: {echoed}")
         return Reply.error(status, body, {"x-echo": echoed, "retry-after": "1"})
+
     return reply
 
 
@@ -126,12 +138,17 @@ HTTP_CASES = [(status, False) for status in STATUSES] + [(503, True)]
 @pytest.mark.parametrize(("status", "fallback"), HTTP_CASES)
 @pytest.mark.parametrize("name", sorted(TARGETS))
 async def test_an_echoed_key_is_nowhere_in_an_http_error(
-    name: str, status: int, fallback: bool, project: Path, monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    status: int,
+    fallback: bool,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     target = TARGETS[name]
-    key, errors = await failures(target, _echo_status(target, status), project, monkeypatch,
-                                 caplog, fallback=fallback)
+    key, errors = await failures(
+        target, _echo_status(target, status), project, monkeypatch, caplog, fallback=fallback
+    )
     error = errors[0]
     assert isinstance(error, ProviderError) and error.status_code == status
     assert "Incorrect API key provided: " in str(error) and "***" in str(error)
@@ -141,7 +158,10 @@ async def test_an_echoed_key_is_nowhere_in_an_http_error(
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
 async def test_an_echoed_key_is_nowhere_in_an_inband_error(
-    name: str, project: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    name: str,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     target = TARGETS[name]
     contract = target.contract
@@ -149,7 +169,8 @@ async def test_an_echoed_key_is_nowhere_in_an_inband_error(
     def reply(request: RecordedRequest) -> Reply:
         echoed = credentials(request)
         body = contract.inband_error_body.replace(
-            contract.inband_message.encode(), json_text(f"{contract.inband_message} {echoed}"))
+            contract.inband_message.encode(), json_text(f"{contract.inband_message} {echoed}")
+        )
         return Reply(body, headers={"content-type": contract.content_type, "x-echo": echoed})
 
     key, errors = await failures(target, reply, project, monkeypatch, caplog)
@@ -162,15 +183,17 @@ async def test_an_echoed_key_is_nowhere_in_an_inband_error(
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
 async def test_an_echoed_key_is_nowhere_when_the_stream_is_cut(
-    name: str, project: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    name: str,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     target = TARGETS[name]
     recorded = Reply.wire(target.contract.text_wire)
 
     def reply(request: RecordedRequest) -> Reply:
         headers = {**recorded.headers, "x-echo": credentials(request)}
-        return dataclasses.replace(recorded, headers=headers,
-                                   cut_after=len(recorded.body) * 2 // 3)
+        return dataclasses.replace(recorded, headers=headers, cut_after=len(recorded.body) * 2 // 3)
 
     key, errors = await failures(target, reply, project, monkeypatch, caplog)
     error = errors[0]
@@ -212,8 +235,9 @@ async def test_the_candidate_loop_scrubs_what_any_adapter_raises(
     monkeypatch.setenv("LEAKY_API_KEY", key)
     adapter = LeakyAdapter(key, text, wrap)
     request = LLMRequest(model="leaky:m", messages=[{"role": "user", "content": "hi"}])
-    stream = ChatStream(request, [Candidate("leaky", "m")], lambda _: adapter,
-                        lambda _: StreamTimeouts())
+    stream = ChatStream(
+        request, [Candidate("leaky", "m")], lambda _: adapter, lambda _: StreamTimeouts()
+    )
     error, _ = await _consume_stream(stream)
     if text:  # after content: interrupted, the foreign failure as a scrubbed cause
         assert isinstance(error, StreamInterruptedError) and error.partial_response == "Hello"

@@ -24,6 +24,7 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 
 # -- the version ------------------------------------------------------------------------------
 
+
 def test_the_version_has_one_source() -> None:
     assert llmring.__version__ == metadata.version("llmring")
 
@@ -36,19 +37,34 @@ def test_the_version_is_past_the_1x_line_on_pypi() -> None:
 
 # -- install hints: each kind of origin (PEP 610 direct_url.json) ------------------------------
 
-@pytest.mark.parametrize(("origin", "command"), [
-    (None, "pip install 'llmring[sse]'"),
-    ({"url": "file:///src/llmring", "dir_info": {"editable": True}},
-     "pip install -e '/src/llmring[sse]'"),
-    ({"url": "file:///src/llmring", "dir_info": {}}, "pip install '/src/llmring[sse]'"),
-    ({"url": "file:///home/me/my%20code/llmring", "dir_info": {"editable": True}},
-     "pip install -e '/home/me/my code/llmring[sse]'"),
-    ({"url": "https://github.com/o/llmring.git",
-      "vcs_info": {"vcs": "git", "commit_id": "abc123", "requested_revision": "main"}},
-     "pip install 'llmring[sse] @ git+https://github.com/o/llmring.git@abc123'"),
-    ({"url": "file:///tmp/llmring-2.0.0a1-py3-none-any.whl", "archive_info": {}},
-     "pip install 'llmring[sse] @ file:///tmp/llmring-2.0.0a1-py3-none-any.whl'"),
-], ids=["index", "editable", "directory", "quoted-path", "vcs", "archive"])
+
+@pytest.mark.parametrize(
+    ("origin", "command"),
+    [
+        (None, "pip install 'llmring[sse]'"),
+        (
+            {"url": "file:///src/llmring", "dir_info": {"editable": True}},
+            "pip install -e '/src/llmring[sse]'",
+        ),
+        ({"url": "file:///src/llmring", "dir_info": {}}, "pip install '/src/llmring[sse]'"),
+        (
+            {"url": "file:///home/me/my%20code/llmring", "dir_info": {"editable": True}},
+            "pip install -e '/home/me/my code/llmring[sse]'",
+        ),
+        (
+            {
+                "url": "https://github.com/o/llmring.git",
+                "vcs_info": {"vcs": "git", "commit_id": "abc123", "requested_revision": "main"},
+            },
+            "pip install 'llmring[sse] @ git+https://github.com/o/llmring.git@abc123'",
+        ),
+        (
+            {"url": "file:///tmp/llmring-2.0.0a1-py3-none-any.whl", "archive_info": {}},
+            "pip install 'llmring[sse] @ file:///tmp/llmring-2.0.0a1-py3-none-any.whl'",
+        ),
+    ],
+    ids=["index", "editable", "directory", "quoted-path", "vcs", "archive"],
+)
 def test_install_command_for_each_origin(origin: dict[str, Any] | None, command: str) -> None:
     assert install_command("sse", origin) == command
 
@@ -68,26 +84,42 @@ def origin_cache() -> Any:
     _install._origin.cache_clear()
 
 
-@pytest.mark.parametrize(("direct_url", "command"), [
-    (None, "pip install 'llmring[rag]'"),  # installed from an index: no direct_url.json
-    (json.dumps({"url": "file:///w/llmring", "dir_info": {"editable": True}}),
-     "pip install -e '/w/llmring[rag]'"),
-    (json.dumps({"url": "file:///w/llmring", "dir_info": {}}), "pip install '/w/llmring[rag]'"),
-    ("not json", "pip install 'llmring[rag]'"),
-], ids=["index", "editable", "directory", "unreadable"])
+@pytest.mark.parametrize(
+    ("direct_url", "command"),
+    [
+        (None, "pip install 'llmring[rag]'"),  # installed from an index: no direct_url.json
+        (
+            json.dumps({"url": "file:///w/llmring", "dir_info": {"editable": True}}),
+            "pip install -e '/w/llmring[rag]'",
+        ),
+        (json.dumps({"url": "file:///w/llmring", "dir_info": {}}), "pip install '/w/llmring[rag]'"),
+        ("not json", "pip install 'llmring[rag]'"),
+    ],
+    ids=["index", "editable", "directory", "unreadable"],
+)
 def test_install_hint_reads_the_installed_distribution(
-    direct_url: str | None, command: str, monkeypatch: pytest.MonkeyPatch, origin_cache: None,
+    direct_url: str | None,
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+    origin_cache: None,
 ) -> None:
     monkeypatch.setattr(metadata, "distribution", lambda name: _Distribution(direct_url))
     assert install_hint("rag") == command
 
 
-@pytest.mark.parametrize(("in_checkout", "command"), [
-    (True, f"pip install -e '{CHECKOUT}[rag]'"),
-    (False, "pip install 'llmring[rag]'"),  # files copied somewhere: nothing better to say
-], ids=["checkout", "elsewhere"])
+@pytest.mark.parametrize(
+    ("in_checkout", "command"),
+    [
+        (True, f"pip install -e '{CHECKOUT}[rag]'"),
+        (False, "pip install 'llmring[rag]'"),  # files copied somewhere: nothing better to say
+    ],
+    ids=["checkout", "elsewhere"],
+)
 def test_llmring_run_without_being_installed(
-    in_checkout: bool, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    in_checkout: bool,
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     origin_cache: None,
 ) -> None:
     def missing(name: str) -> Any:

@@ -89,23 +89,33 @@ def test_loads_the_original_file_without_provider_tables(project: Path) -> None:
     path = _write(project / "llmring.lock", LEGACY.split("[providers.openai]")[0])
     lockfile = load_lockfile(path)
     assert (lockfile.version, lockfile.default_profile, dict(lockfile.providers)) == (
-        "1.0", "default", {})
+        "1.0",
+        "default",
+        {},
+    )
     assert lockfile.profile("default").bindings["long_context"].models == (
-        ModelRef("openai", "gpt-4-turbo-preview"),)
+        ModelRef("openai", "gpt-4-turbo-preview"),
+    )
 
 
 def test_loads_the_original_projects_format_unchanged(project: Path) -> None:
     lockfile = load_lockfile(_write(project / "llmring.lock", LEGACY))
     assert (lockfile.path, lockfile.version, lockfile.default_profile, lockfile.bundled) == (
-        project / "llmring.lock", "1.0", "default", False)
+        project / "llmring.lock",
+        "1.0",
+        "default",
+        False,
+    )
     assert list(lockfile.profiles) == ["default", "prod"]
     assert dict(lockfile.profile("default").bindings) == {
         "long_context": Binding("long_context", (ModelRef("openai", "gpt-4-turbo-preview"),)),
         "advisor": Binding("advisor", (ModelRef("anthropic", "claude-opus-4-1-20250805"),)),
     }
     assert dict(lockfile.profile("prod").bindings) == {}
-    assert dict(lockfile.providers) == {"openai": ProviderEntry("openai", "mock"),
-                                        "anthropic": ProviderEntry("anthropic", "mock")}
+    assert dict(lockfile.providers) == {
+        "openai": ProviderEntry("openai", "mock"),
+        "anthropic": ProviderEntry("anthropic", "mock"),
+    }
 
 
 def test_rebinding_changes_only_the_models_value_and_keeps_its_comment(project: Path) -> None:
@@ -114,7 +124,9 @@ def test_rebinding_changes_only_the_models_value_and_keeps_its_comment(project: 
     new_line = 'models = ["mock:x", "mock:y"]   # primary then fallback'
     assert path.read_text(encoding="utf-8") == COMMENTED.replace(CHATBOT_LINE, new_line)
     assert load_lockfile(path).profile().bindings["chatbot"].models == (
-        ModelRef("mock", "x"), ModelRef("mock", "y"))
+        ModelRef("mock", "x"),
+        ModelRef("mock", "y"),
+    )
 
 
 def test_new_alias_appends_a_bindings_table_after_the_profiles_last(project: Path) -> None:
@@ -131,7 +143,7 @@ def test_binding_into_a_new_profile_creates_it_with_a_name(project: Path) -> Non
     _edit(path, "staging", "s1", ["mock:s"])
     text = path.read_text(encoding="utf-8")
     assert text.startswith(COMMENTED)
-    assert '[profiles.staging]\nname = "staging"\n' in text[len(COMMENTED):]
+    assert '[profiles.staging]\nname = "staging"\n' in text[len(COMMENTED) :]
     profile = load_lockfile(path).profile("staging")
     assert profile.name == "staging"
     assert dict(profile.bindings) == {"s1": Binding("s1", (ModelRef("mock", "s"),))}
@@ -141,8 +153,10 @@ def test_binding_into_a_new_profile_creates_it_with_a_name(project: Path) -> Non
 def test_rebinding_a_legacy_binding_rewrites_it_to_models(project: Path) -> None:
     path = _write(project / "llmring.lock", LEGACY)
     _edit(path, "default", "long_context", ["anthropic:claude-x", "openai:gpt-4o"])
-    expected = LEGACY.replace('provider = "openai"\nmodel = "gpt-4-turbo-preview"\n',
-                              'models = ["anthropic:claude-x", "openai:gpt-4o"]\n')
+    expected = LEGACY.replace(
+        'provider = "openai"\nmodel = "gpt-4-turbo-preview"\n',
+        'models = ["anthropic:claude-x", "openai:gpt-4o"]\n',
+    )
     assert path.read_text(encoding="utf-8") == expected
 
 
@@ -150,20 +164,23 @@ def test_edit_adds_no_timestamps_and_keeps_extra_keys(project: Path) -> None:
     path = _write(project / "llmring.lock", LEGACY)
     _edit(path, "default", "advisor", ["openai:gpt-4o"])
     assert path.read_text(encoding="utf-8") == LEGACY.replace(
-        'models = ["anthropic:claude-opus-4-1-20250805"]', 'models = ["openai:gpt-4o"]')
+        'models = ["anthropic:claude-opus-4-1-20250805"]', 'models = ["openai:gpt-4o"]'
+    )
 
 
 def test_empty_bindings_array_profile_gets_a_binding(project: Path) -> None:
     path = _write(project / "llmring.lock", LEGACY)
     _edit(path, "prod", "p1", ["openai:gpt-4o"])
     text = path.read_text(encoding="utf-8")
-    head, tail = LEGACY.split('bindings = []\n')  # the bytes outside the prod table stay
+    head, tail = LEGACY.split("bindings = []\n")  # the bytes outside the prod table stay
     assert text.startswith(head) and text.endswith(tail)
-    assert text[len(head):-len(tail)].strip() == (
-        '[[profiles.prod.bindings]]\nalias = "p1"\nmodels = ["openai:gpt-4o"]')
+    assert text[len(head) : -len(tail)].strip() == (
+        '[[profiles.prod.bindings]]\nalias = "p1"\nmodels = ["openai:gpt-4o"]'
+    )
     lockfile = load_lockfile(path)
     assert dict(lockfile.profile("prod").bindings) == {
-        "p1": Binding("p1", (ModelRef("openai", "gpt-4o"),))}
+        "p1": Binding("p1", (ModelRef("openai", "gpt-4o"),))
+    }
     assert list(lockfile.profile("default").bindings) == ["long_context", "advisor"]
 
 
@@ -192,8 +209,10 @@ def test_remove_binding_removes_exactly_that_table_and_its_own_comment(project: 
 def test_remove_binding_keeps_the_next_bindings_comment(project: Path) -> None:
     path = _write(project / "llmring.lock", COMMENTED)
     assert _remove(path, "default", "chatbot") is True
-    block = ('# chatbot: general chat\n[[profiles.default.bindings]]\n'
-             f'alias   =   "chatbot"\n{CHATBOT_LINE}\n\n')
+    block = (
+        "# chatbot: general chat\n[[profiles.default.bindings]]\n"
+        f'alias   =   "chatbot"\n{CHATBOT_LINE}\n\n'
+    )
     assert path.read_text(encoding="utf-8") == COMMENTED.replace(block, "")
 
 
@@ -247,13 +266,17 @@ def test_an_edit_that_fails_validation_leaves_the_file_untouched(project: Path) 
     assert "unknown provider 'nope'" in str(info.value) and info.value.path == str(path)
     assert path.read_text(encoding="utf-8") == COMMENTED
     # only the file, and the (empty) inter-process lock file: no temp file left behind
-    assert sorted(p.name for p in project.iterdir()) == [".git", ".llmring.lock.lck",
-                                                         "llmring.lock"]
+    assert sorted(p.name for p in project.iterdir()) == [
+        ".git",
+        ".llmring.lock.lck",
+        "llmring.lock",
+    ]
 
 
 PROV = BIND + 'models = ["mock:a"]\n\n[providers.local]\n'
-TWICE = ('models = ["mock:a"]\n'
-         '[[profiles.staging.bindings]]\nalias = "helper"\nmodels = ["mock:b"]\n')
+TWICE = (
+    'models = ["mock:a"]\n[[profiles.staging.bindings]]\nalias = "helper"\nmodels = ["mock:b"]\n'
+)
 
 
 def _parse_error(path: Path, text: str, line: int) -> LockfileParseError:
@@ -268,15 +291,28 @@ def _parse_error(path: Path, text: str, line: int) -> LockfileParseError:
     return error
 
 
-@pytest.mark.parametrize(("text", "line", "key", "fragment"), [
-    ("default_profile = 3\n", 1, "default_profile", "default_profile: must be a non-empty string"),
-    ("version = 1\n", 1, "version", "version: must be a non-empty string, got 1"),
-    ("profiles = 3\n", 1, "profiles", "profiles: must be a table"),
-    ("[profiles]\nstaging = 3\n", 2, "profiles.staging", "profile 'staging': must be a table"),
-    (HEAD + 'bindings = "x"\n', 6, "bindings", "profile 'staging': bindings must be an array"),
-    (HEAD + "bindings = [1]\n", 6, "bindings", "profile 'staging': each binding must be a table"),
-    ("providers = 3\n", 1, "providers", "providers: must be a table"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "key", "fragment"),
+    [
+        (
+            "default_profile = 3\n",
+            1,
+            "default_profile",
+            "default_profile: must be a non-empty string",
+        ),
+        ("version = 1\n", 1, "version", "version: must be a non-empty string, got 1"),
+        ("profiles = 3\n", 1, "profiles", "profiles: must be a table"),
+        ("[profiles]\nstaging = 3\n", 2, "profiles.staging", "profile 'staging': must be a table"),
+        (HEAD + 'bindings = "x"\n', 6, "bindings", "profile 'staging': bindings must be an array"),
+        (
+            HEAD + "bindings = [1]\n",
+            6,
+            "bindings",
+            "profile 'staging': each binding must be a table",
+        ),
+        ("providers = 3\n", 1, "providers", "providers: must be a table"),
+    ],
+)
 def test_wrong_shapes_raise_parse_error(
     project: Path, text: str, line: int, key: str, fragment: str
 ) -> None:
@@ -285,19 +321,36 @@ def test_wrong_shapes_raise_parse_error(
     assert fragment in str(error)
 
 
-@pytest.mark.parametrize(("body", "line", "key", "fragment"), [
-    ('models = "mock:a"\n', 8, "models", 'models must be a list like ["openai:gpt-4o"], got'),
-    ("models = []\n", 8, "models", "models is empty"),
-    ('models = [""]\n', 8, "models", "a model reference is empty"),
-    ('models = ["openai"]\n', 8, "models", "'openai' is not a model reference"),
-    ('models = [":gpt"]\n', 8, "models", "':gpt' is not a model reference"),
-    ('models = ["mock:"]\n', 8, "models", "'mock:' is not a model reference"),
-    ('models = ["mock: x"]\n', 8, "models", "'mock: x' is not a valid model reference"),
-    ('models = ["mock:a", "nope:b"]\n', 8, "models",
-     f"unknown provider 'nope' in 'nope:b' (known: {KNOWN})"),
-    (TWICE, 10, "alias", "alias 'helper' is bound twice"),
-], ids=["str", "empty-list", "empty-ref", "no-colon", "no-provider", "no-model", "space",
-        "unknown-provider", "bound-twice"])
+@pytest.mark.parametrize(
+    ("body", "line", "key", "fragment"),
+    [
+        ('models = "mock:a"\n', 8, "models", 'models must be a list like ["openai:gpt-4o"], got'),
+        ("models = []\n", 8, "models", "models is empty"),
+        ('models = [""]\n', 8, "models", "a model reference is empty"),
+        ('models = ["openai"]\n', 8, "models", "'openai' is not a model reference"),
+        ('models = [":gpt"]\n', 8, "models", "':gpt' is not a model reference"),
+        ('models = ["mock:"]\n', 8, "models", "'mock:' is not a model reference"),
+        ('models = ["mock: x"]\n', 8, "models", "'mock: x' is not a valid model reference"),
+        (
+            'models = ["mock:a", "nope:b"]\n',
+            8,
+            "models",
+            f"unknown provider 'nope' in 'nope:b' (known: {KNOWN})",
+        ),
+        (TWICE, 10, "alias", "alias 'helper' is bound twice"),
+    ],
+    ids=[
+        "str",
+        "empty-list",
+        "empty-ref",
+        "no-colon",
+        "no-provider",
+        "no-model",
+        "space",
+        "unknown-provider",
+        "bound-twice",
+    ],
+)
 def test_bad_binding_names_profile_alias_and_key(
     project: Path, body: str, line: int, key: str, fragment: str
 ) -> None:
@@ -313,8 +366,10 @@ def test_bad_alias_is_refused(project: Path, alias: str) -> None:
     text = HEAD + f'[[profiles.staging.bindings]]\nalias = "{alias}"\nmodels = ["mock:a"]\n'
     error = _parse_error(project / "llmring.lock", text, 7)
     assert error.key == "alias"
-    assert f"profile 'staging': binding alias {alias!r} must be a non-empty name without ':'" \
+    assert (
+        f"profile 'staging': binding alias {alias!r} must be a non-empty name without ':'"
         in str(error)
+    )
 
 
 def test_an_alias_that_loads_can_be_resolved(project: Path) -> None:
@@ -330,18 +385,35 @@ def test_an_alias_that_loads_can_be_resolved(project: Path) -> None:
     assert [candidate.ref for candidate in resolver.resolve("chat")] == ["mock:a"]
 
 
-@pytest.mark.parametrize(("body", "line", "key", "fragment"), [
-    ('type = "mock"\nbase_ur = "http://x"\n', 12, "base_ur", "unknown key 'base_ur'"),
-    ('type = "nope"\n', 11, "type", f"type 'nope' is not a provider type (one of: {KNOWN})"),
-    ('base_url = "http://x"\n', 10, "type", "type 'local' is not a provider type"),
-    ('type = "mock"\nbase_url = "ftp://h/v1"\n', 12, "base_url",
-     "base_url must start with http://"),
-    ('type = "mock"\ntimeout = "5"\n', 12, "timeout", "timeout must be a number of seconds >= 0"),
-    ('type = "mock"\nidle_timeout = -1\n', 12, "idle_timeout", "idle_timeout must be a number"),
-    ('type = "mock"\nfirst_chunk_timeout = true\n', 12, "first_chunk_timeout", "got True"),
-    ('type = "mock"\nmax_retries = -1\n', 12, "max_retries", "max_retries must be a whole number"),
-    ('type = "mock"\nmax_retries = 1.5\n', 12, "max_retries", "got 1.5"),
-])
+@pytest.mark.parametrize(
+    ("body", "line", "key", "fragment"),
+    [
+        ('type = "mock"\nbase_ur = "http://x"\n', 12, "base_ur", "unknown key 'base_ur'"),
+        ('type = "nope"\n', 11, "type", f"type 'nope' is not a provider type (one of: {KNOWN})"),
+        ('base_url = "http://x"\n', 10, "type", "type 'local' is not a provider type"),
+        (
+            'type = "mock"\nbase_url = "ftp://h/v1"\n',
+            12,
+            "base_url",
+            "base_url must start with http://",
+        ),
+        (
+            'type = "mock"\ntimeout = "5"\n',
+            12,
+            "timeout",
+            "timeout must be a number of seconds >= 0",
+        ),
+        ('type = "mock"\nidle_timeout = -1\n', 12, "idle_timeout", "idle_timeout must be a number"),
+        ('type = "mock"\nfirst_chunk_timeout = true\n', 12, "first_chunk_timeout", "got True"),
+        (
+            'type = "mock"\nmax_retries = -1\n',
+            12,
+            "max_retries",
+            "max_retries must be a whole number",
+        ),
+        ('type = "mock"\nmax_retries = 1.5\n', 12, "max_retries", "got 1.5"),
+    ],
+)
 def test_bad_providers_table_names_it_and_the_key(
     project: Path, body: str, line: int, key: str, fragment: str
 ) -> None:
@@ -365,8 +437,9 @@ def test_malformed_toml_names_the_line(project: Path) -> None:
 def test_api_key_in_a_providers_table_is_refused_without_echoing_it(
     project: Path, secret: str
 ) -> None:
-    error = _parse_error(project / "llmring.lock", PROV + f'type = "mock"\napi_key = "{secret}"\n',
-                         12)
+    error = _parse_error(
+        project / "llmring.lock", PROV + f'type = "mock"\napi_key = "{secret}"\n', 12
+    )
     assert error.key == "api_key"
     assert "[providers.local]: never put an API key in the lockfile" in str(error)
     assert secret not in str(error) and secret not in repr(error.args)
@@ -382,15 +455,19 @@ def test_api_key_env_must_be_a_variable_name(project: Path, value: str) -> None:
 
 
 def test_providers_table_parses_into_a_provider_entry(project: Path) -> None:
-    text = BIND + ('models = ["local:anything", "mock:b"]\n\n[providers.local]\ntype = "mock"\n'
-                   'base_url = "http://127.0.0.1:9/v1"\napi_key_env = "LOCAL_KEY"\n'
-                   'timeout = 5\nidle_timeout = 1\nmax_retries = 2\n')
+    text = BIND + (
+        'models = ["local:anything", "mock:b"]\n\n[providers.local]\ntype = "mock"\n'
+        'base_url = "http://127.0.0.1:9/v1"\napi_key_env = "LOCAL_KEY"\n'
+        "timeout = 5\nidle_timeout = 1\nmax_retries = 2\n"
+    )
     lockfile = load_lockfile(_write(project / "llmring.lock", text))
     timeouts = StreamTimeouts(total=5.0, idle=1.0)
     entry = ProviderEntry("local", "mock", "http://127.0.0.1:9/v1", "LOCAL_KEY", timeouts, 2)
     assert dict(lockfile.providers) == {"local": entry}
     assert lockfile.profile("staging").bindings["helper"].models == (
-        ModelRef("local", "anything"), ModelRef("mock", "b"))
+        ModelRef("local", "anything"),
+        ModelRef("mock", "b"),
+    )
 
 
 def test_non_utf8_file_is_a_lockfile_error_naming_it(project: Path) -> None:

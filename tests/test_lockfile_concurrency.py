@@ -32,8 +32,9 @@ def _check_final_file(path: Path, project: Path, results: list[tuple[int, str]])
     # the original bytes (comments included) are untouched; the new tables follow them
     assert text.startswith(ORIGINAL)
     bindings = load_lockfile(path).profile("default").bindings
-    expected = {f"alias{i}": Binding(f"alias{i}", (ModelRef("mock", f"model{i}"),))
-                for i in range(WRITERS)}
+    expected = {
+        f"alias{i}": Binding(f"alias{i}", (ModelRef("mock", f"model{i}"),)) for i in range(WRITERS)
+    }
     chatbot = (ModelRef("mock", "chatbot"), ModelRef("mock", "fast"))
     expected["chatbot"] = Binding("chatbot", chatbot)
     expected["deep"] = Binding("deep", (ModelRef("mock", "deep"),))

@@ -100,8 +100,10 @@ def test_walk_stops_at_the_project_root(
     assert write_target() == (root / "llmring.lock").resolve()
 
 
-PROFILES = BIND.replace("staging", "default") + ('models = ["mock:d"]\n\n[profiles.prod]\n'
-    'name = "prod"\n[[profiles.prod.bindings]]\nalias = "helper"\nmodels = ["mock:p"]\n')
+PROFILES = BIND.replace("staging", "default") + (
+    'models = ["mock:d"]\n\n[profiles.prod]\n'
+    'name = "prod"\n[[profiles.prod.bindings]]\nalias = "helper"\nmodels = ["mock:p"]\n'
+)
 
 
 def test_lockfile_profile_lookup(project: Path) -> None:

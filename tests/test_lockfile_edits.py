@@ -25,8 +25,10 @@ from llmring.lockfile import (
 from llmring.lockfile._template import empty_lockfile_text, initial_lockfile_text
 from tests.lockfile_samples import COMMENTED, _write, make_read_only
 
-SIMPLE = 'version = "1.0"\n\n[profiles.default]\nname = "default"\n\n' \
-         '[[profiles.default.bindings]]\nalias = "a"\nmodels = ["mock:a"]\n'
+SIMPLE = (
+    'version = "1.0"\n\n[profiles.default]\nname = "default"\n\n'
+    '[[profiles.default.bindings]]\nalias = "a"\nmodels = ["mock:a"]\n'
+)
 
 TEXTS = {
     "init-template-mock": initial_lockfile_text([]),
@@ -38,10 +40,12 @@ TEXTS = {
     "ends-with-comment-after-blank": SIMPLE + "\n# keep me\n# and me\n",
     "ends-with-blank-lines": SIMPLE + "\n\n",
     "no-final-newline-comment": SIMPLE + "# no newline at the end",
-    "comment-then-next-profile": SIMPLE + "# about prod\n[profiles.prod]\nname = \"prod\"\n",
+    "comment-then-next-profile": SIMPLE + '# about prod\n[profiles.prod]\nname = "prod"\n',
     "crlf": (SIMPLE + "# closing comment\n").replace("\n", "\r\n"),
     "quoted-profile": SIMPLE.replace("profiles.default", 'profiles."my team"').replace(
-        'name = "default"', 'name = "my team"') + "# end\n",
+        'name = "default"', 'name = "my team"'
+    )
+    + "# end\n",
 }
 
 
@@ -84,7 +88,7 @@ def test_a_new_binding_follows_the_profiles_last_one_not_the_closing_note() -> N
     added = '\n[[profiles.default.bindings]]\nalias = "extra"\nmodels = ["mock:echo"]\n'
     assert deep + added in bound
     assert bound.index(added) < bound.index("# Extra endpoints")
-    assert bound.endswith(text[text.index("\n\n# Extra endpoints"):])
+    assert bound.endswith(text[text.index("\n\n# Extra endpoints") :])
 
 
 def test_crlf_files_get_crlf_lines() -> None:
@@ -101,16 +105,22 @@ def test_rebinding_keeps_the_models_lines_comment_and_unbinding_twice_is_none() 
 
 
 def test_an_unusual_file_falls_back_to_the_structural_edit() -> None:
-    inline = ('version = "1.0"\n[profiles.default]\nname = "default"\n'
-              'bindings = [{alias = "a", models = ["mock:a"]}]\n')
+    inline = (
+        'version = "1.0"\n[profiles.default]\nname = "default"\n'
+        'bindings = [{alias = "a", models = ["mock:a"]}]\n'
+    )
     bound = bind_alias(inline, "default", "b", ["mock:b"])
-    assert [b["alias"] for b in tomllib.loads(bound)["profiles"]["default"]["bindings"]] == ["a", "b"]
+    assert [b["alias"] for b in tomllib.loads(bound)["profiles"]["default"]["bindings"]] == [
+        "a",
+        "b",
+    ]
     unbound = remove_binding(bound, "default", "b")
     assert unbound is not None
     assert [b["alias"] for b in tomllib.loads(unbound)["profiles"]["default"]["bindings"]] == ["a"]
 
 
 # -- symlinks ---------------------------------------------------------------------------------
+
 
 def test_a_symlinked_lockfile_is_edited_where_it_points(project: Path) -> None:
     real_dir = project / "config"
@@ -138,6 +148,7 @@ def test_write_lockfile_through_a_symlink_keeps_the_link(project: Path) -> None:
 
 
 # -- unwritable directories -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("locked_before", [False, True], ids=["fresh", "lock-file-exists"])
 def test_an_unwritable_directory_is_a_lockfile_error_naming_the_file(

@@ -41,24 +41,54 @@ def _assert_at(error: LockfileParseError, project: Path, line: int, *fragments: 
 # -- unknown keys -----------------------------------------------------------------------------
 
 UNKNOWN = {
-    "binding-model-for-models": (BINDING + 'model = ["mock:a"]\n', 9, "model",
-                                 ["profile 'default'", "unknown key 'model'",
-                                  "did you mean 'models'?"]),
-    "binding-fallback": (BINDING + 'models = ["mock:a"]\nfallback = "mock:b"\n', 10, "fallback",
-                         ["unknown key 'fallback'", "fallbacks go in a binding's models list"]),
-    "binding-misspelt-alias": (TOP + '[[profiles.default.bindings]]\naliass = "a"\n'
-                               'models = ["mock:a"]\n', 8, "aliass", ["did you mean 'alias'?"]),
-    "top-level": ('version = "1.0"\nmodel = ["mock:a"]\n', 2, "model",
-                  ["top level: unknown key 'model'", "allowed here: version, default_profile"]),
-    "top-level-misspelt": ('default_profle = "x"\n', 1, "default_profle",
-                           ["did you mean 'default_profile'?"]),
-    "profile": (TOP + 'fallback = ["mock:b"]\n', 7, "fallback",
-                ["profile 'default': unknown key 'fallback'", "fallbacks go in"]),
-    "profile-dotted": (TOP.replace('name = "default"\n', 'name = "default"\nbinding.x = 1\n'), 6,
-                       "binding", ["profile 'default': unknown key 'binding'",
-                                   "did you mean 'bindings'?"]),
-    "provider-table": ('[providers.local]\ntype = "mock"\nbase_ur = "http://x"\n', 3, "base_ur",
-                       ["[providers.local]: unknown key 'base_ur'", "did you mean 'base_url'?"]),
+    "binding-model-for-models": (
+        BINDING + 'model = ["mock:a"]\n',
+        9,
+        "model",
+        ["profile 'default'", "unknown key 'model'", "did you mean 'models'?"],
+    ),
+    "binding-fallback": (
+        BINDING + 'models = ["mock:a"]\nfallback = "mock:b"\n',
+        10,
+        "fallback",
+        ["unknown key 'fallback'", "fallbacks go in a binding's models list"],
+    ),
+    "binding-misspelt-alias": (
+        TOP + '[[profiles.default.bindings]]\naliass = "a"\nmodels = ["mock:a"]\n',
+        8,
+        "aliass",
+        ["did you mean 'alias'?"],
+    ),
+    "top-level": (
+        'version = "1.0"\nmodel = ["mock:a"]\n',
+        2,
+        "model",
+        ["top level: unknown key 'model'", "allowed here: version, default_profile"],
+    ),
+    "top-level-misspelt": (
+        'default_profle = "x"\n',
+        1,
+        "default_profle",
+        ["did you mean 'default_profile'?"],
+    ),
+    "profile": (
+        TOP + 'fallback = ["mock:b"]\n',
+        7,
+        "fallback",
+        ["profile 'default': unknown key 'fallback'", "fallbacks go in"],
+    ),
+    "profile-dotted": (
+        TOP.replace('name = "default"\n', 'name = "default"\nbinding.x = 1\n'),
+        6,
+        "binding",
+        ["profile 'default': unknown key 'binding'", "did you mean 'bindings'?"],
+    ),
+    "provider-table": (
+        '[providers.local]\ntype = "mock"\nbase_ur = "http://x"\n',
+        3,
+        "base_ur",
+        ["[providers.local]: unknown key 'base_ur'", "did you mean 'base_url'?"],
+    ),
 }
 
 
@@ -72,16 +102,20 @@ def test_unknown_keys_are_reported_with_file_and_line(
 
 
 def test_the_legacy_keys_of_llmring_1x_stay_accepted(project: Path) -> None:
-    text = ('version = "1.0"\ncreated_at = "2025-08-20T10:00:52+00:00"\n'
-            "updated_at = 2025-08-20T10:00:52Z\ndefault_profile = \"default\"\n\n"
-            '[metadata]\ndescription = "x"\n\n[profiles.default]\nname = "default"\n\n'
-            '[profiles.default.registry_versions]\nopenai = 3\n\n'
-            '[[profiles.default.bindings]]\nalias = "old"\nprovider = "mock"\nmodel = "m"\n\n'
-            '[[profiles.default.bindings]]\nalias = "new"\nmodels = ["mock:n"]\n'
-            '[profiles.default.bindings.constraints]\nmax_tokens = 10\n')
+    text = (
+        'version = "1.0"\ncreated_at = "2025-08-20T10:00:52+00:00"\n'
+        'updated_at = 2025-08-20T10:00:52Z\ndefault_profile = "default"\n\n'
+        '[metadata]\ndescription = "x"\n\n[profiles.default]\nname = "default"\n\n'
+        "[profiles.default.registry_versions]\nopenai = 3\n\n"
+        '[[profiles.default.bindings]]\nalias = "old"\nprovider = "mock"\nmodel = "m"\n\n'
+        '[[profiles.default.bindings]]\nalias = "new"\nmodels = ["mock:n"]\n'
+        "[profiles.default.bindings.constraints]\nmax_tokens = 10\n"
+    )
     bindings = load_lockfile(_write(project / "llmring.lock", text)).profile().bindings
     assert {alias: b.models for alias, b in bindings.items()} == {
-        "old": (ModelRef("mock", "m"),), "new": (ModelRef("mock", "n"),)}
+        "old": (ModelRef("mock", "m"),),
+        "new": (ModelRef("mock", "n"),),
+    }
 
 
 def test_the_older_pair_and_models_together_are_refused(project: Path) -> None:
@@ -90,6 +124,7 @@ def test_the_older_pair_and_models_together_are_refused(project: Path) -> None:
 
 
 # -- version ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("version", ["2.0", "1", "1.0.0", "latest"])
 def test_an_unknown_version_is_refused_with_its_line(project: Path, version: str) -> None:
@@ -101,14 +136,21 @@ def test_an_unknown_version_is_refused_with_its_line(project: Path, version: str
 def test_the_known_version_loads_and_may_be_left_out(project: Path) -> None:
     assert KNOWN_VERSIONS == ("1.0",)
     assert load_lockfile(_write(project / "llmring.lock", TOP)).version == "1.0"
-    assert load_lockfile(_write(project / "llmring.lock", TOP.replace('version = "1.0"\n', ""))
-                         ).version == "1.0"
+    assert (
+        load_lockfile(
+            _write(project / "llmring.lock", TOP.replace('version = "1.0"\n', ""))
+        ).version
+        == "1.0"
+    )
 
 
 # -- a model listed twice -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("models", ['["mock:a", "mock:a"]', '["mock:a", "mock:b", " mock:a"]',
-                                    '[\n  "mock:a",\n  "mock:a",\n]'])
+
+@pytest.mark.parametrize(
+    "models",
+    ['["mock:a", "mock:a"]', '["mock:a", "mock:b", " mock:a"]', '[\n  "mock:a",\n  "mock:a",\n]'],
+)
 def test_a_model_listed_twice_is_reported_at_its_binding(project: Path, models: str) -> None:
     error = _error(project, BINDING + f"models = {models}\n")
     assert error.key == "models"
@@ -118,13 +160,24 @@ def test_a_model_listed_twice_is_reported_at_its_binding(project: Path, models: 
 # -- TOML left open ---------------------------------------------------------------------------
 
 OPEN = {
-    "array-at-end": (BINDING + 'models = ["mock:a"', 9, "the array opened on line 9 is never closed"),
+    "array-at-end": (
+        BINDING + 'models = ["mock:a"',
+        9,
+        "the array opened on line 9 is never closed",
+    ),
     "array-at-end-newline": (BINDING + 'models = ["mock:a"\n', 9, "the array opened on line 9"),
-    "array-before-a-table": (BINDING + 'models = ["mock:a",\n\n[[profiles.default.bindings]]\n'
-                             'alias = "b"\nmodels = ["mock:b"]\n', 9, "the array opened on line 9"),
+    "array-before-a-table": (
+        BINDING + 'models = ["mock:a",\n\n[[profiles.default.bindings]]\n'
+        'alias = "b"\nmodels = ["mock:b"]\n',
+        9,
+        "the array opened on line 9",
+    ),
     "inline-table": ('version = "1.0"\nx = {a = 1\n', 2, "inline table opened on line 2"),
-    "multi-line-string": ('version = "1.0"\n\nx = """abc\n\ny = 1\n', 3,
-                          "multi-line string opened on line 3 is never closed"),
+    "multi-line-string": (
+        'version = "1.0"\n\nx = """abc\n\ny = 1\n',
+        3,
+        "multi-line string opened on line 3 is never closed",
+    ),
 }
 
 
@@ -164,11 +217,11 @@ BAD_NAMES = {
 def test_an_alias_with_an_unprintable_character_is_refused(
     project: Path, escaped: str, described: str
 ) -> None:
-    error = _error(project, TOP + f'[[profiles.default.bindings]]\nalias = "{escaped}"\n'
-                   'models = ["mock:a"]\n')
+    error = _error(
+        project, TOP + f'[[profiles.default.bindings]]\nalias = "{escaped}"\nmodels = ["mock:a"]\n'
+    )
     assert error.key == "alias"
-    _assert_at(error, project, 8, "profile 'default': binding alias", described,
-               "printable text")
+    _assert_at(error, project, 8, "profile 'default': binding alias", described, "printable text")
 
 
 @pytest.mark.parametrize(("escaped", "described"), BAD_NAMES.values(), ids=BAD_NAMES.keys())
@@ -181,15 +234,23 @@ def test_a_profile_with_an_unprintable_character_is_refused(
 
 @pytest.mark.parametrize("alias", [" lead", "trail ", " both "])
 def test_an_alias_with_surrounding_spaces_is_refused(project: Path, alias: str) -> None:
-    error = _error(project, TOP + f'[[profiles.default.bindings]]\nalias = "{alias}"\n'
-                   'models = ["mock:a"]\n')
-    _assert_at(error, project, 8, f"binding alias {alias!r} has spaces around it",
-               f"write {alias.strip()!r}")
+    error = _error(
+        project, TOP + f'[[profiles.default.bindings]]\nalias = "{alias}"\nmodels = ["mock:a"]\n'
+    )
+    _assert_at(
+        error,
+        project,
+        8,
+        f"binding alias {alias!r} has spaces around it",
+        f"write {alias.strip()!r}",
+    )
 
 
 def test_names_with_inner_spaces_and_letters_of_any_script_load(project: Path) -> None:
-    text = (TOP + '[[profiles.default.bindings]]\nalias = "résumé writer 文"\nmodels = ["mock:a"]\n'
-            '\n[profiles."prod eu"]\nname = "prod eu"\n')
+    text = (
+        TOP + '[[profiles.default.bindings]]\nalias = "résumé writer 文"\nmodels = ["mock:a"]\n'
+        '\n[profiles."prod eu"]\nname = "prod eu"\n'
+    )
     lockfile = load_lockfile(_write(project / "llmring.lock", text))
     assert list(lockfile.profile().bindings) == ["résumé writer 文"]
     assert "prod eu" in lockfile.profiles
@@ -202,19 +263,25 @@ def test_a_model_reference_with_an_unprintable_character_is_refused(project: Pat
 
 # -- the read path ----------------------------------------------------------------------------
 
+
 def test_reading_a_lockfile_never_loads_tomlkit(project: Path) -> None:
     """Reading uses the stdlib parser; tomlkit (slow on large files) is for edits only."""
     path = _write(project / "llmring.lock", BINDING + 'models = ["mock:a"]\n')
-    script = ("import sys\nfrom llmring import LLMRing\nfrom llmring.lockfile import load_lockfile\n"
-              f"LLMRing({str(path)!r})\nload_lockfile({str(path)!r})\n"
-              "print('tomlkit' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          check=True)
+    script = (
+        "import sys\nfrom llmring import LLMRing\nfrom llmring.lockfile import load_lockfile\n"
+        f"LLMRing({str(path)!r})\nload_lockfile({str(path)!r})\n"
+        "print('tomlkit' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip() == "False"
 
 
 def test_parse_lockfile_takes_text_and_gives_the_validated_view() -> None:
     lockfile = parse_lockfile(BINDING + 'models = ["mock:a", "mock:b"]\n')
     assert lockfile.path is None
-    assert lockfile.profile().bindings["chatbot"].models == (ModelRef("mock", "a"),
-                                                             ModelRef("mock", "b"))
+    assert lockfile.profile().bindings["chatbot"].models == (
+        ModelRef("mock", "a"),
+        ModelRef("mock", "b"),
+    )

@@ -24,7 +24,10 @@ async def test_serves_the_body_in_pieces_and_records_the_request() -> None:
 
 
 async def test_cut_after_breaks_the_body() -> None:
-    async with LoopbackServer(Reply(b"0123456789", cut_after=4)) as server, httpx.AsyncClient() as client:
+    async with (
+        LoopbackServer(Reply(b"0123456789", cut_after=4)) as server,
+        httpx.AsyncClient() as client,
+    ):
         received = b""
         with pytest.raises(httpx.RemoteProtocolError):
             async with client.stream("GET", server.base_url) as response:
@@ -34,7 +37,10 @@ async def test_cut_after_breaks_the_body() -> None:
 
 
 async def test_client_hang_up_during_a_stall_is_seen() -> None:
-    async with LoopbackServer(Reply(b"0123456789", stall_after=2)) as server, httpx.AsyncClient() as client:
+    async with (
+        LoopbackServer(Reply(b"0123456789", stall_after=2)) as server,
+        httpx.AsyncClient() as client,
+    ):
         async with client.stream("GET", server.base_url + "/slow") as response:
             async for piece in response.aiter_raw():
                 assert piece == b"01"
@@ -49,7 +55,11 @@ async def test_routes_choose_the_reply() -> None:
         server.routes["/b"] = lambda request: Reply(request.body[::-1])
         first = await client.post(server.base_url + "/a", content=b"x")
         second = await client.post(server.base_url + "/b", content=b"abc")
-    assert (first.status_code, first.headers["retry-after"], first.json()) == (429, "3", {"error": "slow"})
+    assert (first.status_code, first.headers["retry-after"], first.json()) == (
+        429,
+        "3",
+        {"error": "slow"},
+    )
     assert second.content == b"cba"
 
 

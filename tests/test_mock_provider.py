@@ -22,9 +22,14 @@ def req(model: str, text: str = "hello mock", **kwargs: object) -> LLMRequest:
 
 
 async def test_echo_returns_the_last_user_message() -> None:
-    request = LLMRequest(model="mock:echo", messages=[
-        {"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
-        {"role": "user", "content": "second one"}])
+    request = LLMRequest(
+        model="mock:echo",
+        messages=[
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "second one"},
+        ],
+    )
     async with LLMRing() as ring:
         assert (await ring.chat(request)).content == "second one"
 
@@ -35,14 +40,19 @@ async def test_named_models_give_a_deterministic_multi_sentence_text() -> None:
         two = await ring.chat(req("mock:writer", "something else"))
     assert one.content == two.content
     assert one.content.startswith("Hello! This is mock:writer") and one.content.count(". ") >= 2
-    assert one.usage == {"prompt_tokens": 2, "completion_tokens": count_tokens(one.content),
-                         "total_tokens": 2 + count_tokens(one.content)}
+    assert one.usage == {
+        "prompt_tokens": 2,
+        "completion_tokens": count_tokens(one.content),
+        "total_tokens": 2 + count_tokens(one.content),
+    }
 
 
 async def test_mock_response_streams_exactly_that_text() -> None:
     text = "  Exactly\nthis,  text.\n"
     async with LLMRing() as ring:
-        chunks = [c async for c in ring.chat_stream(req("mock:any", extra_params={"mock_response": text}))]
+        chunks = [
+            c async for c in ring.chat_stream(req("mock:any", extra_params={"mock_response": text}))
+        ]
     assert "".join(c.delta for c in chunks) == text
 
 
@@ -54,21 +64,28 @@ async def test_chunk_size_splits_by_characters() -> None:
 
 async def test_extra_params_options_override_the_model_name() -> None:
     async with LLMRing() as ring:
-        chunks = [c async for c in ring.chat_stream(
-            req("mock:echo?chunk_size=4", "abcdefghij", extra_params={"mock_chunk_size": 5}))]
+        chunks = [
+            c
+            async for c in ring.chat_stream(
+                req("mock:echo?chunk_size=4", "abcdefghij", extra_params={"mock_chunk_size": 5})
+            )
+        ]
     assert [c.delta for c in chunks[:-1]] == ["abcde", "fghij"]
 
 
-@pytest.mark.parametrize(("kind", "error", "status"), [
-    ("rate_limit", ProviderRateLimitError, 429),
-    ("auth", ProviderAuthenticationError, 401),
-    ("not_found", ModelNotFoundError, 404),
-    ("server", ProviderResponseError, 500),
-    ("overloaded", ProviderResponseError, 529),
-    ("bad_request", ProviderResponseError, 400),
-    ("timeout", ProviderTimeoutError, None),
-    ("connection", ProviderConnectionError, None),
-])
+@pytest.mark.parametrize(
+    ("kind", "error", "status"),
+    [
+        ("rate_limit", ProviderRateLimitError, 429),
+        ("auth", ProviderAuthenticationError, 401),
+        ("not_found", ModelNotFoundError, 404),
+        ("server", ProviderResponseError, 500),
+        ("overloaded", ProviderResponseError, 529),
+        ("bad_request", ProviderResponseError, 400),
+        ("timeout", ProviderTimeoutError, None),
+        ("connection", ProviderConnectionError, None),
+    ],
+)
 async def test_simulated_failures(kind: str, error: type[Exception], status: int | None) -> None:
     async with LLMRing() as ring:
         with pytest.raises(error) as caught:
@@ -78,11 +95,14 @@ async def test_simulated_failures(kind: str, error: type[Exception], status: int
     assert ledger.last.closed and ledger.last.chunks_sent == 0
 
 
-@pytest.mark.parametrize(("model", "complaint"), [
-    ("mock:x?speed=3", "unknown mock option 'speed'"),
-    ("mock:x?fail=meteor", "unknown mock failure 'meteor'"),
-    ("mock:x?delay=soon", "delay='soon' is not a number"),
-])
+@pytest.mark.parametrize(
+    ("model", "complaint"),
+    [
+        ("mock:x?speed=3", "unknown mock option 'speed'"),
+        ("mock:x?fail=meteor", "unknown mock failure 'meteor'"),
+        ("mock:x?delay=soon", "delay='soon' is not a number"),
+    ],
+)
 async def test_bad_options_are_configuration_errors(model: str, complaint: str) -> None:
     async with LLMRing() as ring:
         with pytest.raises(ConfigurationError, match=complaint):
@@ -90,12 +110,26 @@ async def test_bad_options_are_configuration_errors(model: str, complaint: str) 
 
 
 async def test_tool_choice_names_the_tool_and_none_disables_tools() -> None:
-    tools = [{"type": "function", "function": {"name": n, "parameters": {
-        "type": "object", "properties": {"q": {"type": "string", "enum": ["x", "y"]},
-                                         "n": {"type": "integer"}}}}} for n in ("a", "b")]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": n,
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "q": {"type": "string", "enum": ["x", "y"]},
+                        "n": {"type": "integer"},
+                    },
+                },
+            },
+        }
+        for n in ("a", "b")
+    ]
     async with LLMRing() as ring:
-        picked = await ring.chat(req("mock:t", tools=tools,
-                                     tool_choice={"type": "function", "function": {"name": "b"}}))
+        picked = await ring.chat(
+            req("mock:t", tools=tools, tool_choice={"type": "function", "function": {"name": "b"}})
+        )
         none = await ring.chat(req("mock:echo", "plain", tools=tools, tool_choice="none"))
     assert picked.tool_calls[0]["function"] == {"name": "b", "arguments": '{"q": "x", "n": 1}'}
     assert none.content == "plain" and none.tool_calls is None and none.finish_reason == "stop"
@@ -104,9 +138,15 @@ async def test_tool_choice_names_the_tool_and_none_disables_tools() -> None:
 async def test_after_a_tool_result_the_mock_answers_in_text() -> None:
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     call = {"id": "call_mock_0", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-    request = LLMRequest(model="mock:t", tools=[tool], messages=[
-        {"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": "call_mock_0", "content": "sunny"}])
+    request = LLMRequest(
+        model="mock:t",
+        tools=[tool],
+        messages=[
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_mock_0", "content": "sunny"},
+        ],
+    )
     async with LLMRing() as ring:
         response = await ring.chat(request)
     assert response.content == "The tool returned: sunny" and response.finish_reason == "stop"

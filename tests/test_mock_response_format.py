@@ -124,8 +124,18 @@ class Deep(BaseModel):
     rest: list[Deep] = []
 
 
-MODELS: list[type[BaseModel]] = [Person, Recipe, Choices, Bounded, Formats, Containers, Node,
-                                  Link, Owner, Deep]
+MODELS: list[type[BaseModel]] = [
+    Person,
+    Recipe,
+    Choices,
+    Bounded,
+    Formats,
+    Containers,
+    Node,
+    Link,
+    Owner,
+    Deep,
+]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
@@ -138,49 +148,82 @@ def test_the_instance_validates_against_the_model_it_came_from(model: type[BaseM
 def test_what_the_instances_look_like() -> None:
     assert schema_instance(Person.model_json_schema()) == {"name": "mock", "age": 1}
     assert schema_instance(Recipe.model_json_schema()) == {
-        "name": "mock", "steps": [{"title": "mock", "minutes": 1}], "vegetarian": True,
-        "notes": "mock"}
+        "name": "mock",
+        "steps": [{"title": "mock", "minutes": 1}],
+        "vegetarian": True,
+        "notes": "mock",
+    }
     bounded = Bounded.model_validate(schema_instance(Bounded.model_json_schema()))
     assert (bounded.small, bounded.sevens, bounded.ratio, bounded.code) == (5, 14, 2.5, "mockxxxx")
     # a recursive model ends: deep down only what is required, and null where allowed
     assert schema_instance(Link.model_json_schema()) == {
-        "value": 1, "next": {"value": 1, "next": None}}
+        "value": 1,
+        "next": {"value": 1, "next": None},
+    }
     assert len(schema_instance(Containers.model_json_schema())["triple"]) == 3
 
 
 def test_top_level_arrays_and_hand_written_schemas() -> None:
     people = TypeAdapter(list[Person])
     assert people.validate_python(schema_instance(people.json_schema())) == [
-        Person(name="mock", age=1)]
+        Person(name="mock", age=1)
+    ]
     assert schema_instance({"type": ["null", "integer"]}) == 1
-    assert schema_instance({"type": "object", "minProperties": 2,
-                            "additionalProperties": {"type": "boolean"}}) == {
-        "key1": True, "key2": False}
-    assert schema_instance({"allOf": [{"properties": {"a": {"type": "integer"}}, "required": ["a"]},
-                                      {"properties": {"b": {"const": 2}}}]}) == {"a": 1, "b": 2}
+    assert schema_instance(
+        {"type": "object", "minProperties": 2, "additionalProperties": {"type": "boolean"}}
+    ) == {"key1": True, "key2": False}
+    assert schema_instance(
+        {
+            "allOf": [
+                {"properties": {"a": {"type": "integer"}}, "required": ["a"]},
+                {"properties": {"b": {"const": 2}}},
+            ]
+        }
+    ) == {"a": 1, "b": 2}
     assert schema_instance({"$defs": {"a/b": {"type": "boolean"}}, "$ref": "#/$defs/a~1b"}) is True
 
 
-@pytest.mark.parametrize(("schema", "complaint"), [
-    ({"$ref": "#/$defs/Missing"}, "points nowhere"),
-    ({"$ref": "https://example.com/schema.json"}, "not local"),
-    ({"$defs": {"N": {"type": "object", "properties": {"n": {"$ref": "#/$defs/N"}},
-                      "required": ["n"]}}, "$ref": "#/$defs/N"}, "no finite instance"),
-    ({"$defs": {"A": {"$ref": "#/$defs/A"}}, "$ref": "#/$defs/A"}, "refer to themselves"),
-])
-def test_impossible_schemas_are_configuration_errors(schema: dict[str, Any], complaint: str) -> None:
+@pytest.mark.parametrize(
+    ("schema", "complaint"),
+    [
+        ({"$ref": "#/$defs/Missing"}, "points nowhere"),
+        ({"$ref": "https://example.com/schema.json"}, "not local"),
+        (
+            {
+                "$defs": {
+                    "N": {
+                        "type": "object",
+                        "properties": {"n": {"$ref": "#/$defs/N"}},
+                        "required": ["n"],
+                    }
+                },
+                "$ref": "#/$defs/N",
+            },
+            "no finite instance",
+        ),
+        ({"$defs": {"A": {"$ref": "#/$defs/A"}}, "$ref": "#/$defs/A"}, "refer to themselves"),
+    ],
+)
+def test_impossible_schemas_are_configuration_errors(
+    schema: dict[str, Any], complaint: str
+) -> None:
     with pytest.raises(ConfigurationError, match=complaint):
         schema_instance(schema)
 
 
 def json_schema_format(model: type[BaseModel]) -> dict[str, Any]:
-    return {"type": "json_schema",
-            "json_schema": {"name": model.__name__, "schema": model.model_json_schema()}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": model.__name__, "schema": model.model_json_schema()},
+    }
 
 
 async def test_the_mock_answers_a_json_schema_request_with_a_valid_instance() -> None:
-    request = LLMRequest(model="mock:chatbot", messages=[{"role": "user", "content": "A recipe"}],
-                         response_format=json_schema_format(Recipe))
+    request = LLMRequest(
+        model="mock:chatbot",
+        messages=[{"role": "user", "content": "A recipe"}],
+        response_format=json_schema_format(Recipe),
+    )
     async with LLMRing() as ring:
         deltas = [chunk.delta async for chunk in ring.chat_stream(request) if chunk.delta]
         again = await ring.chat(request)
@@ -194,18 +237,40 @@ async def test_mock_response_and_tools_still_win_and_json_object_gets_an_object(
     messages = [{"role": "user", "content": "hi"}]
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     async with LLMRing() as ring:
-        scripted = await ring.chat(LLMRequest(
-            model="mock:x", messages=messages, response_format=json_schema_format(Person),
-            extra_params={"mock_response": "not json"}))
-        called = await ring.chat(LLMRequest(model="mock:x", messages=messages, tools=[tool],
-                                            response_format=json_schema_format(Person)))
-        plain = await ring.chat(LLMRequest(model="mock:echo", messages=messages,
-                                           response_format={"type": "json_object"}))
+        scripted = await ring.chat(
+            LLMRequest(
+                model="mock:x",
+                messages=messages,
+                response_format=json_schema_format(Person),
+                extra_params={"mock_response": "not json"},
+            )
+        )
+        called = await ring.chat(
+            LLMRequest(
+                model="mock:x",
+                messages=messages,
+                tools=[tool],
+                response_format=json_schema_format(Person),
+            )
+        )
+        plain = await ring.chat(
+            LLMRequest(
+                model="mock:echo", messages=messages, response_format={"type": "json_object"}
+            )
+        )
         call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-        answered = await ring.chat(LLMRequest(
-            model="mock:x", tools=[tool], response_format=json_schema_format(Person),
-            messages=[*messages, {"role": "assistant", "tool_calls": [call]},
-                      {"role": "tool", "tool_call_id": "c", "content": "Ada, 36"}]))
+        answered = await ring.chat(
+            LLMRequest(
+                model="mock:x",
+                tools=[tool],
+                response_format=json_schema_format(Person),
+                messages=[
+                    *messages,
+                    {"role": "assistant", "tool_calls": [call]},
+                    {"role": "tool", "tool_call_id": "c", "content": "Ada, 36"},
+                ],
+            )
+        )
     assert scripted.content == "not json"
     assert called.finish_reason == "tool_calls"
     assert plain.content == "{}"

@@ -74,6 +74,7 @@ providers = pytest.mark.parametrize("provider", list(PROVIDERS))
 
 # -- the one rule -------------------------------------------------------------------------------
 
+
 @providers
 def test_the_rule_says_the_sdk_is_missing_even_with_a_key(provider: str, dummy_keys: None) -> None:
     # google.genai's parent package "google" is missing too: find_spec raised before
@@ -88,8 +89,12 @@ def test_the_rule_says_the_sdk_is_missing_even_with_a_key(provider: str, dummy_k
 def test_an_sdk_installed_after_the_hint_is_seen_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = _registry.ProviderSpec("ghost", "llmring.providers.mock:MockAdapter",
-                                  sdk_module="ghost_sdk.client", pip_extra="ghost")
+    spec = _registry.ProviderSpec(
+        "ghost",
+        "llmring.providers.mock:MockAdapter",
+        sdk_module="ghost_sdk.client",
+        pip_extra="ghost",
+    )
     monkeypatch.setitem(_registry.BUILTIN_PROVIDERS, "ghost", spec)  # type: ignore[index]
     config = provider_configs()["ghost"]
     why = unavailable(config)
@@ -106,7 +111,9 @@ def test_an_sdk_installed_after_the_hint_is_seen_at_once(
 
 
 @providers
-def test_resolve_calls_a_candidate_without_its_sdk_unusable(provider: str, dummy_keys: None) -> None:
+def test_resolve_calls_a_candidate_without_its_sdk_unusable(
+    provider: str, dummy_keys: None
+) -> None:
     model = PROVIDERS[provider][0]
     [candidate] = LLMRing().resolve(f"{provider}:{model}")
     assert not candidate.usable
@@ -115,8 +122,11 @@ def test_resolve_calls_a_candidate_without_its_sdk_unusable(provider: str, dummy
 
 
 def test_a_missing_key_is_its_own_kind(monkeypatch: pytest.MonkeyPatch, project: Path) -> None:
-    write_lockfile(project / "llmring.lock", {"k": ["keyed:m"]},
-                   '\n[providers.keyed]\ntype = "mock"\napi_key_env = "KEYED_KEY"\n')
+    write_lockfile(
+        project / "llmring.lock",
+        {"k": ["keyed:m"]},
+        '\n[providers.keyed]\ntype = "mock"\napi_key_env = "KEYED_KEY"\n',
+    )
     [candidate] = LLMRing().resolve("k")
     assert candidate.unavailable == Unavailable("missing_key", "KEYED_KEY is not set")
     error = candidate.unavailable.error("keyed", "m")
@@ -150,6 +160,7 @@ def test_capabilities_pick_a_usable_candidate_or_say_what_to_install(dummy_keys:
 
 # -- the stream -----------------------------------------------------------------------------
 
+
 def _request(model: str) -> LLMRequest:
     return LLMRequest(model=model, messages=[{"role": "user", "content": "hi"}])
 
@@ -180,12 +191,15 @@ async def test_an_alias_skips_a_model_without_its_sdk(
 
 # -- the command line (the four commands, for every provider) --------------------------
 
+
 def test_cli_providers_exits_0(dummy_keys: None) -> None:
     result = run("providers")
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line for line in result.stdout.splitlines()}
     for provider in PROVIDERS:
-        assert f"unavailable: the {_sdk_module(provider)!r} {sdk_missing(provider)}" in lines[provider]
+        assert (
+            f"unavailable: the {_sdk_module(provider)!r} {sdk_missing(provider)}" in lines[provider]
+        )
     assert lines["mock"].split()[1:] == ["usable"]
 
 
@@ -199,8 +213,10 @@ def test_cli_chat_bundled_chatbot_falls_back_to_mock_with_the_hints(dummy_keys: 
     assert "mock:chatbot" in result.stdout
     for ref in ("anthropic:claude-haiku-4-5", "openai:gpt-5-mini", "google:gemini-2.5-flash"):
         provider = ref.split(":")[0]
-        assert f"fell back from {ref} (the {_sdk_module(provider)!r} {sdk_missing(provider)})" \
+        assert (
+            f"fell back from {ref} (the {_sdk_module(provider)!r} {sdk_missing(provider)})"
             in result.stderr
+        )
 
 
 @providers
@@ -226,8 +242,15 @@ def test_a_fresh_interpreter_without_sdks_runs_the_cli(project: Path) -> None:
     hide = f"import sys; sys.modules.update(dict.fromkeys({SDK_PACKAGES!r}))"
     script = f"{hide}\nfrom llmring.cli import main\nsys.argv = ['llmring', 'providers']\nmain()"
     env = {**os.environ, "GEMINI_API_KEY": DUMMY_KEY, "OPENAI_API_KEY": DUMMY_KEY}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=project, env=env, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert sdk_missing("google") in result.stdout and sdk_missing("openai") in result.stdout

@@ -29,13 +29,20 @@ def test_unknown_provider_lists_the_known_ones() -> None:
     with pytest.raises(ProviderNotFoundError) as caught:
         lookup("nope", provider_configs())
     assert isinstance(caught.value, ConfigurationError)
-    assert "unknown provider 'nope'; known providers: anthropic, google, mock, ollama, openai" in str(caught.value)
+    assert (
+        "unknown provider 'nope'; known providers: anthropic, google, mock, ollama, openai"
+        in str(caught.value)
+    )
     assert "[providers.nope]" in str(caught.value)
 
 
 def test_missing_sdk_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = ProviderSpec("ghost", "llmring.providers.mock:MockAdapter",
-                        sdk_module="ghost_sdk_not_installed", pip_extra="ghost")
+    spec = ProviderSpec(
+        "ghost",
+        "llmring.providers.mock:MockAdapter",
+        sdk_module="ghost_sdk_not_installed",
+        pip_extra="ghost",
+    )
     monkeypatch.setitem(_registry.BUILTIN_PROVIDERS, "ghost", spec)  # type: ignore[index]
     config = provider_configs()["ghost"]
     with pytest.raises(ProviderUnavailableError) as caught:
@@ -44,12 +51,15 @@ def test_missing_sdk_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) 
     assert caught.value.retryable  # an alias may fall back to a provider that is installed
     assert _registry.unavailable(config) == _registry.Unavailable(
         "missing_sdk",
-        f"the 'ghost_sdk_not_installed' package is not installed; run: {install_hint('ghost')}")
+        f"the 'ghost_sdk_not_installed' package is not installed; run: {install_hint('ghost')}",
+    )
 
 
 def test_lockfile_provider_entries_become_configs(project: Path) -> None:
-    extra = ('\n[providers.local]\ntype = "mock"\nbase_url = "http://127.0.0.1:9/v1"\n'
-             'api_key_env = "LOCAL_KEY"\n\n[providers.open]\ntype = "mock"\n')
+    extra = (
+        '\n[providers.local]\ntype = "mock"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'api_key_env = "LOCAL_KEY"\n\n[providers.open]\ntype = "mock"\n'
+    )
     write_lockfile(project / "llmring.lock", {"chatbot": ["local:m"]}, extra)
     ring = LLMRing()
     statuses = {s.name: s for s in ring.providers()}
@@ -59,7 +69,9 @@ def test_lockfile_provider_entries_become_configs(project: Path) -> None:
     assert statuses["open"].usable and statuses["open"].reason is None  # keyless endpoint
 
 
-def test_provider_config_reads_keys_late_and_never_shows_them(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_provider_config_reads_keys_late_and_never_shows_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     config = ProviderConfig("p", "mock", key_envs=("P_API_KEY",), key_required=True)
     assert config.credentials_problem() == "P_API_KEY is not set"
     monkeypatch.setenv("P_API_KEY", SECRET)
@@ -71,13 +83,18 @@ def test_error_messages_are_scrubbed_of_keys(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OPENAI_API_KEY", "plain-looking-secret-value")
     error = ProviderRateLimitError(
         f"Incorrect API key provided: {SECRET}; also plain-looking-secret-value",
-        provider="openai", model="gpt", status_code=429)
+        provider="openai",
+        model="gpt",
+        status_code=429,
+    )
     text = str(error)
     assert SECRET not in text and "plain-looking-secret-value" not in text
     assert text == "openai:gpt: Incorrect API key provided: ***; also *** (HTTP 429)"
 
 
-def test_lockfile_key_env_names_are_registered_as_secrets(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lockfile_key_env_names_are_registered_as_secrets(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     extra = '\n[providers.corp]\ntype = "mock"\napi_key_env = "CORP_CREDENTIAL"\n'
     write_lockfile(project / "llmring.lock", {"chatbot": ["corp:m"]}, extra)
     monkeypatch.setenv("CORP_CREDENTIAL", "corp-credential-value-123")
@@ -86,7 +103,10 @@ def test_lockfile_key_env_names_are_registered_as_secrets(project: Path, monkeyp
 
 
 def test_the_network_guard_refuses_other_hosts() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock, pytest.raises(NetworkAccessError):
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock,
+        pytest.raises(NetworkAccessError),
+    ):
         sock.connect(("93.184.216.34", 443))
     with pytest.raises(NetworkAccessError):
         socket.getaddrinfo("example.com", 443)

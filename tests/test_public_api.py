@@ -16,7 +16,7 @@ from tests.helpers import write_lockfile
 SDK_MODULES = ("openai", "anthropic", "google.genai", "ollama")
 
 # The seed's snippet (DESIGN §1), verbatim, as docs/stream-contract.md shows it: it must run unchanged.
-SEED_SNIPPET = '''\
+SEED_SNIPPET = """\
 from llmring import LLMRing, LLMRequest, Message
 from llmring.schemas import StreamChunk
 
@@ -26,18 +26,31 @@ async with LLMRing() as service:
         print(chunk.delta, end="", flush=True)
         if chunk.usage:
             print(chunk.usage["total_tokens"])
-'''
+"""
 
 
 def test_all_is_the_seed_surface_plus_bots_agent_and_streaming_tools() -> None:
     from llmring import bots, streaming
 
     seed = {"LLMRequest", "LLMResponse", "LLMRing", "Message", "StreamChunk"}
-    toolkit = {"Agent", "ChatSession", "StreamingManager", "StreamingResponse", "collect_stream",
-               "create_mock_stream", "stream_to_string", "stream_with_chunking", "wait_for_all"}
+    toolkit = {
+        "Agent",
+        "ChatSession",
+        "StreamingManager",
+        "StreamingResponse",
+        "collect_stream",
+        "create_mock_stream",
+        "stream_to_string",
+        "stream_with_chunking",
+        "wait_for_all",
+    }
     assert seed <= set(llmring.__all__)
     assert set(llmring.__all__) - seed - toolkit == set(bots.__all__) - {
-        "BaseMessage", "DocStore", "StructuredOutputError", "to_messages"}
+        "BaseMessage",
+        "DocStore",
+        "StructuredOutputError",
+        "to_messages",
+    }
     assert toolkit - {"Agent"} <= set(streaming.__all__)
     for name in llmring.__all__:
         assert getattr(llmring, name).__name__ == name
@@ -66,7 +79,9 @@ def test_exceptions_module_exports_the_error_tree() -> None:
 
 def _modules_after(code: str) -> set[str]:
     script = f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     return set(result.stdout.split())
 
 
@@ -98,7 +113,9 @@ def test_using_the_mock_provider_imports_no_sdk(project: Path) -> None:
 def test_seed_snippet_in_the_docs_is_the_one_tested() -> None:
     # docs/stream-contract.md shows the seed's snippet as a python block: it must be this text,
     # so the page never shows code that the next test does not run.
-    page = (Path(__file__).resolve().parents[1] / "docs" / "stream-contract.md").read_text(encoding="utf-8")
+    page = (Path(__file__).resolve().parents[1] / "docs" / "stream-contract.md").read_text(
+        encoding="utf-8"
+    )
     blocks = re.findall(r"^```python\n(.*?)^```", page, re.MULTILINE | re.DOTALL)
     assert SEED_SNIPPET in blocks
 
@@ -107,8 +124,9 @@ def test_seed_snippet_runs_unchanged(project: Path) -> None:
     write_lockfile(project / "llmring.lock", {"chatbot": ["mock:counter?chunk_size=7"]})
     body = "\n".join("    " + line for line in SEED_SNIPPET.splitlines())
     script = f"import asyncio\nasync def main():\n{body}\nasyncio.run(main())\n"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=project, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=project, check=True
+    )
     reply = (
         "Hello! This is mock:counter, llmring's offline mock model. It streams a fixed reply in "
         "small chunks, so you can try aliases, fallbacks and streaming code without an API key. "

@@ -13,14 +13,29 @@ from tests.loopback import Reply
 from tests.wire_harness import PROVIDERS, provider_ring, run_stream
 
 TEXT = "openai/chat-gpt-4o-mini-text-usage.sse"
-TOOL = {"type": "function", "function": {"name": "get_capital", "description": "Capital of a country",
-                                         "parameters": {"type": "object", "properties": {"country": {"type": "string"}},
-                                                        "required": ["country"]}}}
-CALL = {"id": "call_1", "type": "function", "function": {"name": "get_capital", "arguments": '{"country": "UK"}'},
-        "provider_data": {"thought_signature": "abc"}}
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_capital",
+        "description": "Capital of a country",
+        "parameters": {
+            "type": "object",
+            "properties": {"country": {"type": "string"}},
+            "required": ["country"],
+        },
+    },
+}
+CALL = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "get_capital", "arguments": '{"country": "UK"}'},
+    "provider_data": {"thought_signature": "abc"},
+}
 
 
-async def sent(request: LLMRequest, project: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], Any]:
+async def sent(
+    request: LLMRequest, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], Any]:
     async with provider_ring("openai", Reply.wire(TEXT), project, monkeypatch) as (ring, server):
         outcome = await run_stream(ring, request)
     assert outcome.error is None, outcome.error
@@ -29,7 +44,9 @@ async def sent(request: LLMRequest, project: Path, monkeypatch: pytest.MonkeyPat
     return recorded.json(), recorded
 
 
-async def test_conversation_tools_and_options(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_conversation_tools_and_options(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     request = LLMRequest(
         model="openai:gpt-4o-mini",
         messages=[
@@ -39,8 +56,12 @@ async def test_conversation_tools_and_options(project: Path, monkeypatch: pytest
             {"role": "tool", "tool_call_id": "call_1", "content": "London"},
             {"role": "user", "content": [{"type": "text", "text": "Thanks"}]},
         ],
-        temperature=0.3, max_tokens=77, tools=[TOOL], tool_choice="auto",
-        response_format={"type": "json_object"}, extra_params={"top_p": 0.5, "seed": 7},
+        temperature=0.3,
+        max_tokens=77,
+        tools=[TOOL],
+        tool_choice="auto",
+        response_format={"type": "json_object"},
+        extra_params={"top_p": 0.5, "seed": 7},
     )
     body, recorded = await sent(request, project, monkeypatch)
     assert body == {
@@ -48,9 +69,17 @@ async def test_conversation_tools_and_options(project: Path, monkeypatch: pytest
         "messages": [
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": "Capital of the UK?"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function",
-                 "function": {"name": "get_capital", "arguments": '{"country": "UK"}'}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_capital", "arguments": '{"country": "UK"}'},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_1", "content": "London"},
             {"role": "user", "content": [{"type": "text", "text": "Thanks"}]},
         ],
@@ -67,25 +96,41 @@ async def test_conversation_tools_and_options(project: Path, monkeypatch: pytest
     assert recorded.headers["authorization"] == f"Bearer {PROVIDERS['openai'][1]}"
 
 
-async def test_compatible_servers_get_max_tokens_and_no_key(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_compatible_servers_get_max_tokens_and_no_key(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with provider_ring("openai", Reply.wire(TEXT), project, monkeypatch) as (_, server):
         path = project / "local.lock"
-        path.write_text(f'version = "1.0"\n[profiles.default]\nname = "default"\n'
-                        f'[providers.local]\ntype = "openai"\nbase_url = "{server.base_url}/v1"\n')
+        path.write_text(
+            f'version = "1.0"\n[profiles.default]\nname = "default"\n'
+            f'[providers.local]\ntype = "openai"\nbase_url = "{server.base_url}/v1"\n'
+        )
         from llmring import LLMRing
 
         async with LLMRing(path) as ring:
-            outcome = await run_stream(ring, LLMRequest(
-                model="local:qwen", messages=[{"role": "user", "content": "hi"}], max_tokens=5))
+            outcome = await run_stream(
+                ring,
+                LLMRequest(
+                    model="local:qwen", messages=[{"role": "user", "content": "hi"}], max_tokens=5
+                ),
+            )
     assert outcome.terminal.provider == "local"
     body = server.requests[0].json()
     assert body["max_tokens"] == 5 and "max_completion_tokens" not in body
     assert server.requests[0].headers["authorization"] == "Bearer no-key"
 
 
-async def test_several_choices_are_refused_before_any_request(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_several_choices_are_refused_before_any_request(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with provider_ring("openai", Reply.wire(TEXT), project, monkeypatch) as (ring, server):
-        outcome = await run_stream(ring, LLMRequest(
-            model="openai:gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], extra_params={"n": 2}))
+        outcome = await run_stream(
+            ring,
+            LLMRequest(
+                model="openai:gpt-4o-mini",
+                messages=[{"role": "user", "content": "hi"}],
+                extra_params={"n": 2},
+            ),
+        )
     assert isinstance(outcome.error, ConfigurationError) and "n=2" in str(outcome.error)
     assert server.requests == []

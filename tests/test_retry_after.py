@@ -68,8 +68,13 @@ def test_an_http_date_ahead_gives_the_seconds_until_then() -> None:
     assert seconds is not None and 3500 < seconds <= 3600
 
 
-JUNK = [{"retry-after": "inf", "retry-after-ms": "nan"}, {"retry-after": "1e400"},
-        {"retry-after": "-1000"}, {"retry-after-ms": "-1000"}, {"retry-after": "nan"}]
+JUNK = [
+    {"retry-after": "inf", "retry-after-ms": "nan"},
+    {"retry-after": "1e400"},
+    {"retry-after": "-1000"},
+    {"retry-after-ms": "-1000"},
+    {"retry-after": "nan"},
+]
 
 
 @pytest.mark.parametrize("headers", JUNK, ids=lambda h: ",".join(f"{k}={v}" for k, v in h.items()))
@@ -84,16 +89,28 @@ async def test_junk_retry_after_through_the_real_sdk_is_none(
     assert error.retry_after is None
 
 
-@pytest.mark.parametrize(("delay", "expected"), [
-    ("37s", 37.0), ("1.5s", 1.5), ("0.000001s", 0.000001), ("infs", None), ("nans", None),
-    ("1e400s", None), ("-5s", None), ("5", None), (37, None)])
+@pytest.mark.parametrize(
+    ("delay", "expected"),
+    [
+        ("37s", 37.0),
+        ("1.5s", 1.5),
+        ("0.000001s", 0.000001),
+        ("infs", None),
+        ("nans", None),
+        ("1e400s", None),
+        ("-5s", None),
+        ("5", None),
+        (37, None),
+    ],
+)
 async def test_gemini_retry_info_delay(
     delay: object, expected: float | None, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = TARGETS["google"]
     body = error_body(target, 429, "quota exceeded")
-    body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                                 "retryDelay": delay}]
+    body["error"]["details"] = [
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+    ]
     async with target_ring(target, project, monkeypatch) as (ring, server):
         server.reply = Reply.error(429, body)
         error = await _rate_limited(ring, target.request())

@@ -32,14 +32,20 @@ TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type"
         ({"tools": [{"type": "retrieval"}]}, "OpenAI function format"),
         ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "name"),
         ({"tool_choice": "required"}, "needs tools"),
-        ({"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "other"}}},
-         "not among tools"),
+        (
+            {"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "other"}}},
+            "not among tools",
+        ),
         ({"messages": [{"role": "tool", "content": "42"}]}, "tool_call_id"),
         ({"messages": [{"role": "user"}]}, "needs content"),
-        ({"messages": [{"role": "user", "content": "x", "tool_calls": [{"id": "c"}]}]},
-         "only assistant"),
-        ({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {}}]}]},
-         "'function'"),
+        (
+            {"messages": [{"role": "user", "content": "x", "tool_calls": [{"id": "c"}]}]},
+            "only assistant",
+        ),
+        (
+            {"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {}}]}]},
+            "'function'",
+        ),
         ({"messages": [{"role": "user", "content": [{"text": "no type"}]}]}, "type"),
         ({"unknown_option": 1}, "unknown_option"),
     ],
@@ -60,10 +66,18 @@ def test_a_valid_request_with_everything() -> None:
             USER,
             {"role": "assistant", "tool_calls": [call]},
             {"role": "tool", "tool_call_id": "c1", "content": "42"},
-            {"role": "user", "content": [{"type": "text", "text": "and "}, {"type": "text", "text": "then?"}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "and "}, {"type": "text", "text": "then?"}],
+            },
         ],
-        temperature=0.2, max_tokens=100, tools=[TOOL], tool_choice="required",
-        response_format={"type": "json_object"}, timeout=30, extra_params={"top_p": 0.9},
+        temperature=0.2,
+        max_tokens=100,
+        tools=[TOOL],
+        tool_choice="required",
+        response_format={"type": "json_object"},
+        timeout=30,
+        extra_params={"top_p": 0.9},
     )
     assert request.model == "chatbot"
     assert request.messages[-1].text == "and then?"
@@ -105,7 +119,10 @@ def test_empty_metadata_serialises_as_before() -> None:
     # exclude_none (the CLI's --json lines) leaves an empty metadata out, as it did None
     assert chunk.model_dump(exclude_none=True) == {"delta": "hi", "model": "m", "provider": "mock"}
     assert json.loads(chunk.model_dump_json(exclude_none=True)) == {
-        "delta": "hi", "model": "m", "provider": "mock"}
+        "delta": "hi",
+        "model": "m",
+        "provider": "mock",
+    }
     assert chunk.model_dump()["metadata"] == {} and json.dumps(chunk.metadata) == "{}"
     full = StreamChunk(metadata={"round": 2})
     assert full.model_dump(exclude_none=True) == {"delta": "", "metadata": {"round": 2}}
@@ -115,13 +132,22 @@ def test_empty_metadata_serialises_as_before() -> None:
     assert StreamChunk.model_validate_json(chunk.model_dump_json()) == chunk
     assert StreamChunk.model_validate_json(full.model_dump_json()) == full
     # copies and pickles keep the shared empty mapping
-    for copied in (copy.deepcopy(chunk), chunk.model_copy(deep=True), pickle.loads(pickle.dumps(chunk))):
+    for copied in (
+        copy.deepcopy(chunk),
+        chunk.model_copy(deep=True),
+        pickle.loads(pickle.dumps(chunk)),
+    ):
         assert copied == chunk and copied.metadata is chunk.metadata
     assert "metadata" in StreamChunk.model_json_schema()["properties"]
 
 
 def test_tool_call_delta_defaults() -> None:
-    assert ToolCallDelta(index=2).model_dump() == {"index": 2, "id": None, "name": None, "arguments": ""}
+    assert ToolCallDelta(index=2).model_dump() == {
+        "index": 2,
+        "id": None,
+        "name": None,
+        "arguments": "",
+    }
 
 
 def test_message_positional_free_constructor() -> None:

@@ -59,7 +59,9 @@ async def test_chat_takes_the_profile_of_one_call(lockfile: Path) -> None:
 
 async def test_an_unknown_profile_is_an_error_at_the_call(lockfile: Path) -> None:
     async with LLMRing(lockfile) as service:
-        with pytest.raises(ProfileNotFoundError, match=r"'qa' is not in .*\(profiles: default, prod\)"):
+        with pytest.raises(
+            ProfileNotFoundError, match=r"'qa' is not in .*\(profiles: default, prod\)"
+        ):
             service.chat_stream(ask(), profile="qa")
         with pytest.raises(ProfileNotFoundError, match="'qa'"):
             await service.chat(ask(), profile="qa")

@@ -36,9 +36,11 @@ from llmring.streaming import (
 
 def request(reply: str, options: str = "delay=0.001") -> LLMRequest:
     """What ``Instruction(...)`` and ``m.backend, m.ctx`` stood for: a request to a model."""
-    return LLMRequest(model=f"mock:writer?{options}",
-                      messages=[Message(role="user", content="Summarise the water cycle.")],
-                      extra_params={"mock_response": reply})
+    return LLMRequest(
+        model=f"mock:writer?{options}",
+        messages=[Message(role="user", content="Summarise the water cycle.")],
+        extra_params={"mock_response": reply},
+    )
 
 
 # -- seed 004, as mellea writes it ----------------------------------------------------------
@@ -73,9 +75,7 @@ async def main(reply: str) -> None:
     action = request(reply)
     req = MaxSentencesReq(limit=3)
 
-    result = await stream_with_chunking(
-        action, requirements=[req], chunking="sentence"
-    )
+    result = await stream_with_chunking(action, requirements=[req], chunking="sentence")
 
     async for event in result.events():
         match event:
@@ -118,8 +118,10 @@ async def test_seed_004_over_the_limit_stops_the_model(capsys: pytest.CaptureFix
         "  chunk[0]: 'One. '",
         "  chunk[1]: 'Two. '",
         "  chunk[2]: 'Three. '",
-        ("  FAIL at chunk 3: [PartialValidationResult('fail', reason='Too many sentences', "
-         "score=None)]"),
+        (
+            "  FAIL at chunk 3: [PartialValidationResult('fail', reason='Too many sentences', "
+            "score=None)]"
+        ),
         "  completed — success=False",
         "completed=False, failures=1",
     ]
@@ -129,8 +131,9 @@ async def test_seed_004_over_the_limit_stops_the_model(capsys: pytest.CaptureFix
 async def test_astream_and_events_read_one_run_together_with_gather() -> None:
     """mellea: "They use independent queues, so you can run them concurrently with
     asyncio.gather"."""
-    result = await stream_with_chunking(request("A one. A two. A three."),
-                                        requirements=[MaxSentencesReq(limit=5)])
+    result = await stream_with_chunking(
+        request("A one. A two. A three."), requirements=[MaxSentencesReq(limit=5)]
+    )
 
     async def chunks() -> list[str]:
         return [chunk async for chunk in result.astream()]
@@ -141,7 +144,10 @@ async def test_astream_and_events_read_one_run_together_with_gather() -> None:
     texts, events = await asyncio.gather(chunks(), kinds())
     assert texts == ["A one. ", "A two. ", "A three."]
     assert events == ["quick_check", "chunk"] * 3 + [
-        "streaming_done", "full_validation", "completed"]
+        "streaming_done",
+        "full_validation",
+        "completed",
+    ]
     await result.acomplete()
     assert result.completed and len(ledger.records) == 1  # one run, one request
 
@@ -165,8 +171,11 @@ async def test_readers_started_together_all_see_the_run_from_its_start() -> None
 
     texts, names, completed = await asyncio.gather(chunks(), events(), complete())
     assert texts == ["A. ", "B. ", "C."] and completed
-    assert names == ["ChunkEvent"] * 3 + ["StreamingDoneEvent", "FullValidationEvent",
-                                          "CompletedEvent"]
+    assert names == ["ChunkEvent"] * 3 + [
+        "StreamingDoneEvent",
+        "FullValidationEvent",
+        "CompletedEvent",
+    ]
 
 
 async def test_one_reader_stopping_early_leaves_the_run_to_the_other() -> None:
@@ -201,13 +210,20 @@ class Seen(Requirement):
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any, Any]] = []
 
-    async def stream_validate(self, chunk: str, *, backend: Backend,
-                              ctx: Context) -> PartialValidationResult:
+    async def stream_validate(
+        self, chunk: str, *, backend: Backend, ctx: Context
+    ) -> PartialValidationResult:
         self.calls.append((chunk, backend, ctx))
         return PartialValidationResult("pass", score=0.9)
 
-    async def validate(self, backend: Backend, ctx: Context, *, format: type | None = None,
-                       model_options: dict[str, Any] | None = None) -> ValidationResult:
+    async def validate(
+        self,
+        backend: Backend,
+        ctx: Context,
+        *,
+        format: type | None = None,
+        model_options: dict[str, Any] | None = None,
+    ) -> ValidationResult:
         assert ctx is not None
         return ValidationResult(result=ctx.full_text.endswith("."), reason="ends well")
 
@@ -224,15 +240,18 @@ class Short(Requirement):
 
 async def test_mellea_style_and_llmring_style_requirements_run_together() -> None:
     async with LLMRing() as ring:
-        result = stream_with_chunking(request("Hi there. Bye now."), "sentence",
-                                      [Seen(), Short()], ring=ring)
+        result = stream_with_chunking(
+            request("Hi there. Bye now."), "sentence", [Seen(), Short()], ring=ring
+        )
         await result.acomplete()
     seen = result.requirements[0]
     assert isinstance(seen, Seen)
     assert [chunk for chunk, _, _ in seen.calls] == ["Hi there. ", "Bye now."]
     assert all(backend is ring and ctx is result for _, backend, ctx in seen.calls)
     assert [(v.requirement, v.passed, v.reason) for v in result.final_validations] == [
-        ("Seen", True, "ends well"), ("Short", True, "")]
+        ("Seen", True, "ends well"),
+        ("Short", True, ""),
+    ]
     assert result.success and result.completed
 
 
@@ -259,8 +278,7 @@ def test_validation_result_takes_mellea_and_llmring_arguments() -> None:
     for wrong in ({}, {"passed": True, "result": True}):
         with pytest.raises(TypeError, match="exactly one"):
             ValidationResult(**wrong)
-    assert repr(ValidationResult(result=True)) == (
-        "ValidationResult(True, reason='', score=None)")
+    assert repr(ValidationResult(result=True)) == ("ValidationResult(True, reason='', score=None)")
 
 
 def test_partial_validation_result_speaks_mellea() -> None:
@@ -273,8 +291,9 @@ def test_partial_validation_result_speaks_mellea() -> None:
 def test_event_fields_have_mellea_names() -> None:
     chunk = ChunkEvent("Hi. ", 2)
     assert chunk.chunk_index == chunk.index == 2
-    check = QuickCheckEvent(chunk_index=0, passed=False,
-                            results=[PartialValidationResult("fail", "x")])
+    check = QuickCheckEvent(
+        chunk_index=0, passed=False, results=[PartialValidationResult("fail", "x")]
+    )
     match check:
         case QuickCheckEvent(passed=False, results=[first]):
             assert first.reason == "x"
@@ -296,8 +315,9 @@ async def test_completed_is_false_after_a_failed_check_or_an_error_and_while_run
     assert judged.completed and not judged.success  # it ran to its end; the text failed
 
     class Broken(Requirement):
-        async def stream_validate(self, chunk: str, *, backend: Backend,
-                                  ctx: Context) -> PartialValidationResult:
+        async def stream_validate(
+            self, chunk: str, *, backend: Backend, ctx: Context
+        ) -> PartialValidationResult:
             raise ValueError("broken")
 
     broken = stream_with_chunking(instant("A. B."), "sentence", [Broken()])

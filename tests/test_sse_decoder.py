@@ -16,7 +16,7 @@ def decode(chunks: list[bytes]) -> list[ServerSentEvent]:
 
 
 def test_basic_events_with_names_and_comments() -> None:
-    body = b': keep-alive\n\nevent: ping\ndata: {}\n\ndata: one\ndata: two\nid: 7\nretry: 300\n\n'
+    body = b": keep-alive\n\nevent: ping\ndata: {}\n\ndata: one\ndata: two\nid: 7\nretry: 300\n\n"
     assert decode([body]) == [
         ServerSentEvent("{}", "ping"),
         ServerSentEvent("one\ntwo", None, "7", 300),
@@ -69,8 +69,10 @@ def test_eof_discards_a_cut_line() -> None:
 
 
 def test_random_splits_give_the_same_events() -> None:
-    body = ("".join(f"event: e{i}\r\ndata: {{\"n\": {i}, \"t\": \"é\u2028\"}}\r\n\r\n"
-                    for i in range(50)) + ": done\r\n").encode()
+    body = (
+        "".join(f'event: e{i}\r\ndata: {{"n": {i}, "t": "é\u2028"}}\r\n\r\n' for i in range(50))
+        + ": done\r\n"
+    ).encode()
     expected = decode([body])
     assert len(expected) == 50
     rng = random.Random(1234)

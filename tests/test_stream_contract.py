@@ -49,7 +49,15 @@ async def test_text_stream_has_one_terminal_chunk_last() -> None:
         chunks = await collect(ring, request())
     terminal = check_contract(chunks)
     assert "".join(c.delta for c in chunks) == REPLY
-    assert [c.delta for c in chunks[:-1]] == ["One", " two", " three.", " Four", " five", " six!", " Seven?"]
+    assert [c.delta for c in chunks[:-1]] == [
+        "One",
+        " two",
+        " three.",
+        " Four",
+        " five",
+        " six!",
+        " Seven?",
+    ]
     assert (terminal.finish_reason, terminal.finish_reason_raw) == ("stop", "stop")
     assert (terminal.provider, terminal.model) == ("mock", "echo")
     assert terminal.usage == {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
@@ -69,13 +77,26 @@ async def test_reasoning_chunks_come_before_text() -> None:
         chunks = await collect(ring, request("mock:echo?reasoning=Let+me+think.", text="Hi"))
     check_contract(chunks)
     assert [(c.reasoning, c.delta) for c in chunks[:-1]] == [
-        ("Let", ""), (" me", ""), (" think.", ""), (None, "Hi")]
+        ("Let", ""),
+        (" me", ""),
+        (" think.", ""),
+        (None, "Hi"),
+    ]
     assert chunks[-1].usage == {"prompt_tokens": 1, "completion_tokens": 5, "total_tokens": 6}
 
 
 async def test_tool_call_fragments_and_assembled_calls() -> None:
-    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
     async with LLMRing() as ring:
         chunks = await collect(ring, request("mock:agent", tools=[tool]))
     terminal = check_contract(chunks)
@@ -85,8 +106,13 @@ async def test_tool_call_fragments_and_assembled_calls() -> None:
     assert all(f.id is None and f.name is None for f in fragments[1:])
     assert "".join(f.arguments for f in fragments) == '{"city": "mock"}'
     assert terminal.finish_reason == "tool_calls"
-    assert terminal.tool_calls == [{"id": "call_mock_0", "type": "function",
-                                    "function": {"name": "get_weather", "arguments": '{"city": "mock"}'}}]
+    assert terminal.tool_calls == [
+        {
+            "id": "call_mock_0",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "mock"}'},
+        }
+    ]
 
 
 async def test_chat_equals_what_the_stream_assembles() -> None:
@@ -97,7 +123,11 @@ async def test_chat_equals_what_the_stream_assembles() -> None:
     assert response.content == "".join(c.delta for c in chunks)
     assert response.reasoning == "Hmm"
     assert (response.finish_reason, response.usage, response.tool_calls, response.model) == (
-        terminal.finish_reason, terminal.usage, terminal.tool_calls, terminal.model)
+        terminal.finish_reason,
+        terminal.usage,
+        terminal.tool_calls,
+        terminal.model,
+    )
 
 
 async def test_max_tokens_truncates_with_length() -> None:
@@ -193,8 +223,10 @@ async def test_cut_stream_raises_with_the_exact_partial_text() -> None:
 
 
 async def test_error_after_content_is_an_interruption_not_a_fallback(project: Path) -> None:
-    write_lockfile(project / "llmring.lock",
-                   {"chatbot": ["mock:echo?fail=rate_limit&fail_after=2", "mock:second"]})
+    write_lockfile(
+        project / "llmring.lock",
+        {"chatbot": ["mock:echo?fail=rate_limit&fail_after=2", "mock:second"]},
+    )
     async with LLMRing() as ring:
         with pytest.raises(StreamInterruptedError) as caught:
             await collect(ring, request("chatbot"))
@@ -210,20 +242,25 @@ async def test_empty_reply_cut_before_content_is_a_provider_error() -> None:
 
 
 async def test_fallback_before_content(project: Path) -> None:
-    write_lockfile(project / "llmring.lock", {"chatbot": ["mock:first?fail=rate_limit", "mock:echo"]})
+    write_lockfile(
+        project / "llmring.lock", {"chatbot": ["mock:first?fail=rate_limit", "mock:echo"]}
+    )
     async with LLMRing() as ring:
         chunks = await collect(ring, request("chatbot"))
     terminal = check_contract(chunks)
     assert "".join(c.delta for c in chunks) == REPLY
     assert terminal.model == "echo"
     assert terminal.metadata["failed_attempts"] == [
-        {"model": "mock:first?fail=rate_limit", "error": "mock rate limit: slow down"}]
+        {"model": "mock:first?fail=rate_limit", "error": "mock rate limit: slow down"}
+    ]
     assert [r.model for r in ledger.records] == ["first", "echo"]
     assert all(r.closed for r in ledger.records)
 
 
 async def test_non_retryable_error_does_not_fall_back(project: Path) -> None:
-    write_lockfile(project / "llmring.lock", {"chatbot": ["mock:first?fail=bad_request", "mock:echo"]})
+    write_lockfile(
+        project / "llmring.lock", {"chatbot": ["mock:first?fail=bad_request", "mock:echo"]}
+    )
     async with LLMRing() as ring:
         with pytest.raises(ProviderResponseError) as caught:
             await collect(ring, request("chatbot"))
@@ -232,8 +269,10 @@ async def test_non_retryable_error_does_not_fall_back(project: Path) -> None:
 
 
 async def test_all_candidates_failing_raises_the_last_with_the_others(project: Path) -> None:
-    write_lockfile(project / "llmring.lock",
-                   {"chatbot": ["mock:a?fail=server", "mock:b?fail=rate_limit&retry_after=7"]})
+    write_lockfile(
+        project / "llmring.lock",
+        {"chatbot": ["mock:a?fail=server", "mock:b?fail=rate_limit&retry_after=7"]},
+    )
     async with LLMRing() as ring:
         with pytest.raises(ProviderRateLimitError) as caught:
             await collect(ring, request("chatbot"))
@@ -245,14 +284,20 @@ async def test_all_candidates_failing_raises_the_last_with_the_others(project: P
 
 async def test_candidates_without_credentials_are_skipped_with_the_reason(project: Path) -> None:
     extra = '\n[providers.keyed]\ntype = "mock"\napi_key_env = "KEYED_API_KEY"\n'
-    write_lockfile(project / "llmring.lock", {"chatbot": ["keyed:one", "mock:echo"],
-                                              "only": ["keyed:one"]}, extra)
+    write_lockfile(
+        project / "llmring.lock",
+        {"chatbot": ["keyed:one", "mock:echo"], "only": ["keyed:one"]},
+        extra,
+    )
     async with LLMRing() as ring:
         chunks = await collect(ring, request("chatbot"))
         assert chunks[-1].provider == "mock"
         assert chunks[-1].metadata["failed_attempts"] == [
-            {"model": "keyed:one", "error": "KEYED_API_KEY is not set"}]
-        with pytest.raises(ProviderAuthenticationError, match="keyed:one: KEYED_API_KEY is not set"):
+            {"model": "keyed:one", "error": "KEYED_API_KEY is not set"}
+        ]
+        with pytest.raises(
+            ProviderAuthenticationError, match="keyed:one: KEYED_API_KEY is not set"
+        ):
             await collect(ring, request("only"))
     assert [r.model for r in ledger.records] == ["echo"]
 
@@ -281,7 +326,9 @@ async def test_idle_timeout_after_content_interrupts_with_partial_text() -> None
 async def test_deadlines_do_not_count_the_consumers_time() -> None:
     # Each provider wait is ~10 ms; the consumer sleeps 60 ms per chunk. A 50 ms idle limit
     # and a 150 ms total would both expire if consumer time counted.
-    req = request("mock:echo?delay=0.01", timeout={"idle": 0.05, "total": 0.15, "first_chunk": 0.05})
+    req = request(
+        "mock:echo?delay=0.01", timeout={"idle": 0.05, "total": 0.15, "first_chunk": 0.05}
+    )
     async with LLMRing() as ring:
         deltas = []
         async for chunk in ring.chat_stream(req):

@@ -20,7 +20,7 @@ CHUNKERS = [SentenceChunker, WordChunker, ParagraphChunker]
 
 # Characters that matter to the chunkers, plus some unicode, so hypothesis hits the edges often.
 _INTERESTING = list(" \t\n\r.!?…\"')]*_”’«(1234567890aAeEgiMr") + ["é", "漢", "😀", "\u2028"]
-_TOKENS = ["word", "e.g.", "Mr.", "3.14", "1.", "\n\n", "\r\n", "  ", ". ", "?\" ", ".\n\n"]
+_TOKENS = ["word", "e.g.", "Mr.", "3.14", "1.", "\n\n", "\r\n", "  ", ". ", '?" ', ".\n\n"]
 texts = st.lists(
     st.one_of(st.sampled_from(_INTERESTING), st.sampled_from(_TOKENS), st.characters()),
     max_size=60,
@@ -64,8 +64,10 @@ def test_a_chunker_is_reusable_after_flush(chunker_class: type[Chunker]) -> None
 SENTENCE_EXAMPLES = [
     ("Hello there. How are you? Fine!", ["Hello there. ", "How are you? ", "Fine!"]),
     ("Pi is 3.14 today. Yes.", ["Pi is 3.14 today. ", "Yes."]),
-    ("Use e.g. tea, i.e. a drink. Mr. Smith agrees.",
-     ["Use e.g. tea, i.e. a drink. ", "Mr. Smith agrees."]),
+    (
+        "Use e.g. tea, i.e. a drink. Mr. Smith agrees.",
+        ["Use e.g. tea, i.e. a drink. ", "Mr. Smith agrees."],
+    ),
     ('He said "Stop." Then left.', ['He said "Stop." ', "Then left."]),
     ("Really?!  (Yes.)\nOk", ["Really?!  ", "(Yes.)\n", "Ok"]),
     ("Wait... what", ["Wait... ", "what"]),

@@ -21,8 +21,9 @@ def request(options: str = "", **kwargs: Any) -> LLMRequest:
     return LLMRequest(model=model, messages=[Message(role="user", content=TEXT)], **kwargs)
 
 
-async def tracked(source: AsyncIterator[StreamChunk], events: list[str]) -> AsyncIterator[
-        StreamChunk]:
+async def tracked(
+    source: AsyncIterator[StreamChunk], events: list[str]
+) -> AsyncIterator[StreamChunk]:
     """``source``, noting in ``events`` when it is first asked and when it is closed."""
     events.append("started")
     try:
@@ -54,8 +55,11 @@ async def test_a_slow_consumer_does_not_trip_the_deadlines() -> None:
     # every provider wait is ~10 ms; the consumer sleeps 60 ms per chunk, far past both limits
     received: list[str] = []
     async with LLMRing() as ring, StreamingManager(timeout=0.1, idle_timeout=0.04) as manager:
-        await read(manager.stream_with_timeout(ring.chat_stream(request("delay=0.01"))),
-                   received, pause=0.06)
+        await read(
+            manager.stream_with_timeout(ring.chat_stream(request("delay=0.01"))),
+            received,
+            pause=0.06,
+        )
     assert "".join(received) == TEXT
     assert ledger.last.completed and ledger.last.closed
 
@@ -63,8 +67,9 @@ async def test_a_slow_consumer_does_not_trip_the_deadlines() -> None:
 async def test_a_stalled_provider_trips_the_total_deadline() -> None:
     received: list[str] = []
     async with LLMRing() as ring, StreamingManager(timeout=0.1) as manager:
-        stream = manager.stream_with_timeout(ring.chat_stream(request("stall_after=2")),
-                                             stream_id="s1")
+        stream = manager.stream_with_timeout(
+            ring.chat_stream(request("stall_after=2")), stream_id="s1"
+        )
         assert manager.active == ["s1"]
         with pytest.raises(StreamInterruptedError) as caught:
             await read(stream, received)
@@ -101,7 +106,8 @@ async def test_idle_timeout_before_the_first_chunk() -> None:
     events: list[str] = []
     async with StreamingManager() as manager:
         stream = manager.stream_with_timeout(
-            tracked(create_mock_stream(TEXT, delay=1), events), idle_timeout=0.03)
+            tracked(create_mock_stream(TEXT, delay=1), events), idle_timeout=0.03
+        )
         with pytest.raises(StreamInterruptedError) as caught:
             await read(stream, [])
         assert events == ["started", "closed"]  # closed before the error reached the consumer
@@ -143,8 +149,9 @@ async def test_the_sources_own_errors_pass_unchanged() -> None:
 async def test_interrupt_from_another_task_stops_a_blocked_consumer() -> None:
     received: list[str] = []
     async with LLMRing() as ring, StreamingManager(timeout=10) as manager:
-        stream = manager.stream_with_timeout(ring.chat_stream(request("stall_after=2")),
-                                             stream_id="chat-1")
+        stream = manager.stream_with_timeout(
+            ring.chat_stream(request("stall_after=2")), stream_id="chat-1"
+        )
         consumer = asyncio.create_task(read(stream, received))
         while len(received) < 2:
             await asyncio.sleep(0.005)
@@ -244,7 +251,8 @@ async def test_aclose_is_idempotent_and_ids_are_unique() -> None:
     events: list[str] = []
     async with StreamingManager() as manager:
         async with manager.stream_with_timeout(
-                tracked(create_mock_stream(TEXT, delay=0), events), stream_id="x") as stream:
+            tracked(create_mock_stream(TEXT, delay=0), events), stream_id="x"
+        ) as stream:
             with pytest.raises(ValueError, match="already running"):
                 manager.stream_with_timeout(create_mock_stream(TEXT), stream_id="x")
             assert (await anext(stream)).delta == "One two th"

@@ -20,10 +20,13 @@ from llmring.streaming import (
 )
 
 REPLY = "One two three. Four five six! Seven?"
-TOOL = {"type": "function", "function": {
-    "name": "get_weather",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}}
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
 
 
 def request(model: str = "mock:echo?chunk_size=4", **kwargs: Any) -> LLMRequest:
@@ -54,8 +57,16 @@ async def test_mock_stream_default_chunk_size_and_empty_text() -> None:
     assert only[0].usage == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 
-@pytest.mark.parametrize("kwargs", [{"chunk_size": 0}, {"chunk_size": -2}, {"chunk_size": 1.5},
-                                    {"delay": -0.01}, {"delay": math.nan}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"chunk_size": 0},
+        {"chunk_size": -2},
+        {"chunk_size": 1.5},
+        {"delay": -0.01},
+        {"delay": math.nan},
+    ],
+)
 def test_mock_stream_rejects_bad_arguments_at_call_time(kwargs: dict[str, float]) -> None:
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=name):
@@ -66,7 +77,11 @@ async def test_mock_stream_waits_before_each_chunk() -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     assert await deltas(create_mock_stream("abcdef", chunk_size=2, delay=0.02)) == [
-        "ab", "cd", "ef", ""]
+        "ab",
+        "cd",
+        "ef",
+        "",
+    ]
     assert loop.time() - started >= 0.06
 
 
@@ -83,7 +98,10 @@ async def test_mock_stream_closes() -> None:
 async def test_response_fields_follow_the_chunks() -> None:
     response = StreamingResponse("abc123")
     assert (response.duration, response.first_chunk_latency, response.finish_reason) == (
-        None, None, None)
+        None,
+        None,
+        None,
+    )
     async for chunk in create_mock_stream("Test response text", chunk_size=5, delay=0.01):
         response.add_chunk(chunk)
         if not chunk.is_terminal:
@@ -132,8 +150,11 @@ async def test_collect_a_chat_stream() -> None:
     assert [c.delta for c in response.chunks[:3]] == ["One ", "two ", "thre"]
     assert response.chunk_count == len(response.chunks) == math.ceil(len(REPLY) / 4) + 1
     assert (response.provider, response.model, response.finish_reason) == ("mock", "echo", "stop")
-    assert response.usage == reply.usage == {
-        "prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+    assert (
+        response.usage
+        == reply.usage
+        == {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+    )
     assert response.metadata is not None and "duration" in response.metadata
     assert response.duration is not None and response.first_chunk_latency is not None
     assert ledger.last.completed and ledger.last.closed
@@ -143,8 +164,13 @@ async def test_collect_takes_the_tool_calls_of_the_terminal_chunk() -> None:
     async with LLMRing() as ring:
         response = await collect_stream(ring.chat_stream(request("mock:agent", tools=[TOOL])))
     assert response.finish_reason == "tool_calls"
-    assert response.tool_calls == [{"id": "call_mock_0", "type": "function", "function": {
-        "name": "get_weather", "arguments": '{"city": "mock"}'}}]
+    assert response.tool_calls == [
+        {
+            "id": "call_mock_0",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "mock"}'},
+        }
+    ]
     assert response.complete_text == ""
 
 

@@ -34,10 +34,18 @@ async def test_turns_build_a_history_that_is_sent_each_time(ring: LLMRing) -> No
     thunk = session.send("again")
     assert isinstance(thunk, GenerationThunk)
     assert [d async for d in thunk] == ["again"]
-    assert sent() == [("system", "Be brief."), ("user", "hello"), ("assistant", "hello"),
-                      ("user", "again")]
+    assert sent() == [
+        ("system", "Be brief."),
+        ("user", "hello"),
+        ("assistant", "hello"),
+        ("user", "again"),
+    ]
     assert [(m.role, m.text) for m in session.history] == [
-        ("user", "hello"), ("assistant", "hello"), ("user", "again"), ("assistant", "again")]
+        ("user", "hello"),
+        ("assistant", "hello"),
+        ("user", "again"),
+        ("assistant", "again"),
+    ]
     assert session.messages[0].role == "system" and not session.busy
 
 
@@ -122,8 +130,11 @@ async def test_independent_sessions_and_generations_run_in_parallel(ring: LLMRin
     delay = 0.03  # five chunks: about 0.15 s a turn
     sessions = [ChatSession(ring, f"mock:echo?delay={delay}") for _ in range(3)]
     started = time.perf_counter()
-    extra = ring.generate(LLMRequest(model=f"mock:echo?delay={delay}",
-                                     messages=[{"role": "user", "content": "a b c d e"}]))
+    extra = ring.generate(
+        LLMRequest(
+            model=f"mock:echo?delay={delay}", messages=[{"role": "user", "content": "a b c d e"}]
+        )
+    )
     replies = await asyncio.gather(*(s.ask(f"s{i} b c d e") for i, s in enumerate(sessions)))
     assert await extra.avalue() == "a b c d e"
     assert replies == [f"s{i} b c d e" for i in range(3)]
@@ -131,8 +142,9 @@ async def test_independent_sessions_and_generations_run_in_parallel(ring: LLMRin
 
 
 async def test_request_options_are_used_and_checked_at_once(ring: LLMRing) -> None:
-    session = ChatSession(ring, "mock:anything", max_tokens=2,
-                          extra_params={"mock_response": "alpha beta gamma"})
+    session = ChatSession(
+        ring, "mock:anything", max_tokens=2, extra_params={"mock_response": "alpha beta gamma"}
+    )
     assert await session.ask("hi") == "alpha beta"
     assert ledger.last.request is not None and ledger.last.request.max_tokens == 2
     with pytest.raises(ValidationError):

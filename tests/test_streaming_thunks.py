@@ -88,8 +88,13 @@ async def test_avalue_and_response(ring: LLMRing) -> None:
 
 
 async def test_response_carries_tool_calls(ring: LLMRing) -> None:
-    tool = {"type": "function", "function": {
-        "name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+    }
     thunk = ring.generate(req("mock:x", tools=[tool]))
     assert await thunk.avalue() == ""
     assert thunk.response.finish_reason == "tool_calls"

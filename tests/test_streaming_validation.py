@@ -32,13 +32,21 @@ from llmring.streaming import (
 )
 
 TEXT = "One two three. Four five six. Seven eight nine. Ten eleven twelve. Done now."
-SENTENCES = ["One two three. ", "Four five six. ", "Seven eight nine. ",
-             "Ten eleven twelve. ", "Done now."]
+SENTENCES = [
+    "One two three. ",
+    "Four five six. ",
+    "Seven eight nine. ",
+    "Ten eleven twelve. ",
+    "Done now.",
+]
 
 
 def request(text: str = TEXT, options: str = "delay=0.01") -> LLMRequest:
-    return LLMRequest(model=f"mock:x?{options}", messages=[Message(role="user", content="hi")],
-                      extra_params={"mock_response": text})
+    return LLMRequest(
+        model=f"mock:x?{options}",
+        messages=[Message(role="user", content="hi")],
+        extra_params={"mock_response": text},
+    )
 
 
 @pytest.fixture
@@ -118,7 +126,8 @@ async def test_a_failing_check_stops_the_provider_and_ends_the_events(ring: LLMR
     assert not stream.completed and not stream.success and stream.outcome == "chunk_check_failed"
     assert stream.full_text == "One two three. "
     assert [(f.requirement, f.reason) for f in stream.streaming_failures] == [
-        ("FailOnChunk", "chunk 2")]
+        ("FailOnChunk", "chunk 2")
+    ]
     assert stream.final_validations == []  # not run after a failed chunk
     timestamps = [event.timestamp for event in events]
     assert timestamps == sorted(timestamps)
@@ -141,10 +150,16 @@ async def test_a_successful_run_validates_the_full_text(ring: LLMRing) -> None:
 
     expected: list[tuple[Any, ...]] = []
     for index, sentence in enumerate(SENTENCES):
-        expected += [("check", index, "MaxLength", "pass"), ("check", index, "period", "unknown"),
-                     ("chunk", index, sentence)]
-    expected += [("done", TEXT), ("full", [("MaxLength", True), ("period", True)]),
-                 ("completed", True, "passed")]
+        expected += [
+            ("check", index, "MaxLength", "pass"),
+            ("check", index, "period", "unknown"),
+            ("chunk", index, sentence),
+        ]
+    expected += [
+        ("done", TEXT),
+        ("full", [("MaxLength", True), ("period", True)]),
+        ("completed", True, "passed"),
+    ]
     assert shape(events) == expected
     assert stream.success and stream.full_text == TEXT and ledger.last.completed
     assert [r.passed for r in stream.final_validations] == [True, True]
@@ -194,8 +209,10 @@ async def test_the_first_failure_cancels_slower_checks() -> None:
     events = [event async for event in stream.events()]
     assert time.perf_counter() - started < 1
     assert cancelled.is_set()
-    assert shape(events) == [("check", 0, "FailOnChunk", "fail"),
-                             ("completed", False, "chunk_check_failed")]
+    assert shape(events) == [
+        ("check", 0, "FailOnChunk", "fail"),
+        ("completed", False, "chunk_check_failed"),
+    ]
 
 
 async def test_each_run_gets_fresh_requirements() -> None:
@@ -221,8 +238,11 @@ async def test_a_validator_error_closes_upstream_and_is_raised(ring: LLMRing) ->
 
     again = stream_with_chunking(request(), "sentence", [Boom()], ring=ring)
     assert shape([event async for event in again.events()]) == [
-        ("check", 0, "Boom", "unknown"), ("chunk", 0, "One two three. "),
-        ("error", "KeyError"), ("completed", False, "error")]
+        ("check", 0, "Boom", "unknown"),
+        ("chunk", 0, "One two three. "),
+        ("error", "KeyError"),
+        ("completed", False, "error"),
+    ]
 
 
 async def test_a_source_error_is_raised_by_astream_and_acomplete(ring: LLMRing) -> None:
@@ -231,8 +251,10 @@ async def test_a_source_error_is_raised_by_astream_and_acomplete(ring: LLMRing) 
         await stream_with_chunking(failing, "sentence", ring=ring).acomplete()
     stream = stream_with_chunking(failing, "word", ring=ring)
     events = [event async for event in stream.events()]
-    assert shape(events)[-2:] == [("error", "StreamInterruptedError"),
-                                  ("completed", False, "error")]
+    assert shape(events)[-2:] == [
+        ("error", "StreamInterruptedError"),
+        ("completed", False, "error"),
+    ]
     assert stream.full_text == "One two three. "
 
 
@@ -248,8 +270,9 @@ async def _async(value: Any) -> Any:
 
 
 async def test_forbidden_sees_phrases_across_chunks() -> None:
-    stream = stream_with_chunking(fake_deltas("I like green ", "Apples a lot"), "word",
-                                  [Forbidden(["green apples"])])
+    stream = stream_with_chunking(
+        fake_deltas("I like green ", "Apples a lot"), "word", [Forbidden(["green apples"])]
+    )
     assert [c async for c in stream.astream()] == ["I ", "like ", "green "]
     assert stream.streaming_failures[0].reason == "contains 'green apples'"
 
@@ -267,7 +290,12 @@ async def test_each_view_has_one_consumer() -> None:
         stream.events()
     assert [c async for c in chunks] == ["A. ", "B."]
     assert [type(e).__name__ for e in [e async for e in events]] == [
-        "ChunkEvent", "ChunkEvent", "StreamingDoneEvent", "FullValidationEvent", "CompletedEvent"]
+        "ChunkEvent",
+        "ChunkEvent",
+        "StreamingDoneEvent",
+        "FullValidationEvent",
+        "CompletedEvent",
+    ]
     assert await stream.acomplete() is stream
 
 
@@ -376,8 +404,10 @@ async def test_an_unconsumed_stream_still_closes_its_source() -> None:
     assert thunk.closed == 1
 
 
-@pytest.mark.skipif(importlib.util.find_spec("llmring.streaming._thunks") is None,
-                    reason="GenerationThunk not there yet")
+@pytest.mark.skipif(
+    importlib.util.find_spec("llmring.streaming._thunks") is None,
+    reason="GenerationThunk not there yet",
+)
 async def test_a_real_generation_thunk_is_cancelled_by_a_failing_check(ring: LLMRing) -> None:
     thunk = ring.generate(request(options="delay=0.02"))
     stream = stream_with_chunking(thunk, "sentence", [FailOnChunk(2)])

@@ -35,16 +35,29 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 @pytest.fixture(autouse=True, scope="module")
 def chromium_installed() -> None:
-    require_or_skip(CHROMIUM.exists() and CHROMEDRIVER.exists(),
-                    "/usr/bin/chromium or /usr/bin/chromedriver is missing "
-                    "(apt-get install chromium chromium-driver)")
+    require_or_skip(
+        CHROMIUM.exists() and CHROMEDRIVER.exists(),
+        "/usr/bin/chromium or /usr/bin/chromedriver is missing "
+        "(apt-get install chromium chromium-driver)",
+    )
 
 
 REPLY = "Streaming works: the words arrive one by one,\nthen the reply is complete."
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--disable-default-apps", "--no-default-browser-check",
-         "--disable-domain-reliability", "--window-size=900,720")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--disable-default-apps",
+    "--no-default-browser-check",
+    "--disable-domain-reliability",
+    "--window-size=900,720",
+)
 
 # The state of the page in one round trip: [list busy?, last reply text, send disabled?]
 STATE_JS = """
@@ -71,8 +84,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 
 @pytest.fixture
-def page(browser: WebDriver, monkeypatch: pytest.MonkeyPatch,
-         request: pytest.FixtureRequest) -> Iterator[WebDriver]:
+def page(
+    browser: WebDriver, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[WebDriver]:
     """The page of an app whose bot model ($LLMRING_BOT_MODEL) is the test's parameter."""
     monkeypatch.setenv("LLMRING_BOT_MODEL", request.param)
     with serve(create_app()) as url:
@@ -116,8 +130,9 @@ def screenshot(driver: WebDriver, path: Path) -> None:
 
 
 def texts(driver: WebDriver, selector: str) -> list[str]:
-    return [str(e.get_property("textContent"))
-            for e in driver.find_elements(By.CSS_SELECTOR, selector)]
+    return [
+        str(e.get_property("textContent")) for e in driver.find_elements(By.CSS_SELECTOR, selector)
+    ]
 
 
 STREAMING_MODEL = f"mock:web?delay=0.1&response={quote_plus(REPLY)}"
@@ -144,8 +159,11 @@ def test_the_reply_streams_in_word_by_word_and_completely(page: WebDriver, tmp_p
     request = ledger.last.request
     assert request is not None
     assert [(m.role, m.content) for m in request.messages] == [
-        ("system", "You are a helpful, concise assistant."), ("user", "Hello there"),
-        ("assistant", REPLY), ("user", "And again?")]
+        ("system", "You are a helpful, concise assistant."),
+        ("user", "Hello there"),
+        ("assistant", REPLY),
+        ("user", "And again?"),
+    ]
 
 
 @pytest.mark.parametrize("page", ["mock:x?fail=server"], indirect=True)
@@ -170,7 +188,8 @@ def test_an_error_after_content_keeps_the_partial_reply(page: WebDriver) -> None
     wait(page, error.is_displayed)
     assert page.find_element(By.ID, "error-message").text == (
         "mock:x: the stream broke after content was delivered (mock: internal server error); "
-        "partial_response holds the 13 characters received")
+        "partial_response holds the 13 characters received"
+    )
     [reply] = page.find_elements(By.CSS_SELECTOR, "#messages .assistant .bubble")
     assert reply.get_property("textContent") == "one two three"
     assert reply.get_attribute("class") == "bubble failed"

@@ -29,8 +29,11 @@ def sidecar_name(body: Path) -> str:
 
 
 def sidecars() -> dict[Path, dict[str, Any]]:
-    return {path: json.loads(path.read_bytes()) for path in sorted(WIRE.glob("*/*.json"))
-            if not is_body(path)}
+    return {
+        path: json.loads(path.read_bytes())
+        for path in sorted(WIRE.glob("*/*.json"))
+        if not is_body(path)
+    }
 
 
 def test_the_corpus_is_in_the_repository() -> None:

@@ -40,69 +40,141 @@ class Call:
 
 
 def usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 WEATHER_DETROIT = Call("weather", '{"city": "Detroit"}', {"city": "Detroit"})
 
 EXPECTED: dict[str, Expected[Call]] = {
     "cloud-gpt-oss-120b-thinking": Expected(
-        "1  \n2  \n3  \n4  \n5", "stop", "stop", usage(74, 57), "gpt-oss:120b",
+        "1  \n2  \n3  \n4  \n5",
+        "stop",
+        "stop",
+        usage(74, 57),
+        "gpt-oss:120b",
         chunks=(9, 37, 0),
         reasoning='User asks: "Count from 1 to 5". Simple. Respond with numbers: 1 2 3 4 5. '
-                  "Possibly each on separate line. Provide answer."),
+        "Possibly each on separate line. Provide answer.",
+    ),
     "gemma3-1b-length-stop": Expected(
         "Hello there! I’m doing well, thanks for asking. As an AI, I don’t really *feel* in the "
         "same way humans do, but I’m functioning perfectly and ready to help you with whatever "
-        "you need. 😊 ", "length", "length", usage(15, 50), "gemma3:1b", chunks=(50, 0, 0)),
+        "you need. 😊 ",
+        "length",
+        "length",
+        usage(15, 50),
+        "gemma3:1b",
+        chunks=(50, 0, 0),
+    ),
     "gemma3-1b-long-text": Expected(
-        Digest(677, "b791e770127e83aa1af9d4ab0e3185158b77cd534637bfa4f26360f3f95b1431",
-               "Okay, this is a surprisingly tricky question! Here's how we can figure",
-               " of a nautical mile varies slightly depending on the specific route.\n\n"),
-        "stop", "stop", usage(18, 203), "gemma3:1b", chunks=(202, 0, 0)),
+        Digest(
+            677,
+            "b791e770127e83aa1af9d4ab0e3185158b77cd534637bfa4f26360f3f95b1431",
+            "Okay, this is a surprisingly tricky question! Here's how we can figure",
+            " of a nautical mile varies slightly depending on the specific route.\n\n",
+        ),
+        "stop",
+        "stop",
+        usage(18, 203),
+        "gemma3:1b",
+        chunks=(202, 0, 0),
+    ),
     "gemma3-1b-text-chunked": Expected(
-        "Okay, here we go!\n\n1, 2, 3, 4, 5\n", "stop", "stop", usage(16, 22), "gemma3:1b",
-        chunks=(21, 0, 0)),
+        "Okay, here we go!\n\n1, 2, 3, 4, 5\n",
+        "stop",
+        "stop",
+        usage(16, 22),
+        "gemma3:1b",
+        chunks=(21, 0, 0),
+    ),
     "gpt-oss-thinking": Expected(
-        "Sure thing! Let me know what you'd like to test or if there's anything specific you "
-        "need.", "stop", "stop", usage(69, 76), "gpt-oss", chunks=(19, 47, 0),
+        "Sure thing! Let me know what you'd like to test or if there's anything specific you need.",
+        "stop",
+        "stop",
+        usage(69, 76),
+        "gpt-oss",
+        chunks=(19, 47, 0),
         reasoning='The user says "Test prompt". Likely they are just testing the system. We should '
-                  'respond with a simple acknowledgment. Possibly "Sure, how can I help?" or '
-                  '"Testing successful." We can respond politely. No special instructions.'),
+        'respond with a simple acknowledgment. Possibly "Sure, how can I help?" or '
+        '"Testing successful." We can respond politely. No special instructions.',
+    ),
     # Ollama says done_reason=stop after tool calls; llmring says tool_calls, raw stays stop.
     "granite3-dense-8b-tool-call": Expected(
-        "", "tool_calls", "stop", usage(149, 15), "granite3-dense:8b", chunks=(0, 0, 1),
-        calls=(WEATHER_DETROIT,)),
+        "",
+        "tool_calls",
+        "stop",
+        usage(149, 15),
+        "granite3-dense:8b",
+        chunks=(0, 0, 1),
+        calls=(WEATHER_DETROIT,),
+    ),
     "llama3-text": Expected(
         "Why did the OpenTelemetry agent go to therapy?\n\nBecause it was feeling traced out and "
         "needed some instrumentation in its life!\n\n(Sorry, I know it's a bit of a stretch, but "
-        "I hope it brought a smile to your face!)", "stop", "stop", usage(17, 50), "llama3",
-        chunks=(49, 0, 0)),
+        "I hope it brought a smile to your face!)",
+        "stop",
+        "stop",
+        usage(17, 50),
+        "llama3",
+        chunks=(49, 0, 0),
+    ),
     "qwen3-14b-single-tool-call": Expected(
-        "", "tool_calls", "stop", usage(263, 152), "qwen3:14b", chunks=(0, 0, 1),
-        calls=(WEATHER_DETROIT,)),
+        "",
+        "tool_calls",
+        "stop",
+        usage(263, 152),
+        "qwen3:14b",
+        chunks=(0, 0, 1),
+        calls=(WEATHER_DETROIT,),
+    ),
     # One done:true line whose content opens with <think>...</think>: the block is reasoning
     # (whitespace next to the tags dropped), the rest is the answer.
     "qwen3-14b-think-tags-in-content": Expected(
         "The Detroit Tigers game is today at 3pm, and the weather in Detroit will be 75° and "
-        "sunny. You shouldn't need a coat for the game!", "stop", "stop", usage(306, 188),
-        "qwen3:14b", chunks=(1, 1, 0),
-        reasoning=Digest(645, "db99f74aa04f1c15ca0f4cf1936306f20e4f8f0df74c38d05b920f976446d782",
-                         "Okay, let me figure out how to answer the user's question. T",
-                         "at. I should present this information clearly and concisely.")),
+        "sunny. You shouldn't need a coat for the game!",
+        "stop",
+        "stop",
+        usage(306, 188),
+        "qwen3:14b",
+        chunks=(1, 1, 0),
+        reasoning=Digest(
+            645,
+            "db99f74aa04f1c15ca0f4cf1936306f20e4f8f0df74c38d05b920f976446d782",
+            "Okay, let me figure out how to answer the user's question. T",
+            "at. I should present this information clearly and concisely.",
+        ),
+    ),
     # The first call has no function.index on the wire, the second has index 1.
     "qwen3-14b-two-tool-calls": Expected(
-        "", "tool_calls", "stop", usage(218, 306), "qwen3:14b", chunks=(0, 0, 2),
-        calls=(WEATHER_DETROIT,
-               Call("search", '{"query": "Detroit Tigers game time today"}',
-                    {"query": "Detroit Tigers game time today"}))),
+        "",
+        "tool_calls",
+        "stop",
+        usage(218, 306),
+        "qwen3:14b",
+        chunks=(0, 0, 2),
+        calls=(
+            WEATHER_DETROIT,
+            Call(
+                "search",
+                '{"query": "Detroit Tigers game time today"}',
+                {"query": "Detroit Tigers game time today"},
+            ),
+        ),
+    ),
 }
 
 #: the recorded response headers where they matter: ollama.com sends application/json and a
 #: Content-Length (HTTP/2), not chunked x-ndjson
-SERVED_AS = {"cloud-gpt-oss-120b-thinking": {"headers": {"content-type": "application/json"},
-                                             "chunked": False}}
+SERVED_AS = {
+    "cloud-gpt-oss-120b-thinking": {
+        "headers": {"content-type": "application/json"},
+        "chunked": False,
+    }
+}
 
 
 def reply(name: str, **kwargs: Any) -> Reply:
@@ -124,7 +196,8 @@ def check_calls(outcome: Outcome, calls: Sequence[Call]) -> list[str]:
     fragments = [c.tool_call_delta for c in outcome.chunks if c.tool_call_delta]
     ids = []
     for index, (call, want, fragment) in enumerate(
-            zip(terminal.tool_calls, calls, fragments, strict=True)):
+        zip(terminal.tool_calls, calls, fragments, strict=True)
+    ):
         assert call["type"] == "function"
         assert call["function"] == {"name": want.name, "arguments": want.arguments}
         assert json.loads(call["function"]["arguments"]) == want.parsed
@@ -135,7 +208,11 @@ def check_calls(outcome: Outcome, calls: Sequence[Call]) -> list[str]:
             assert match and int(match.group(1)) == index, call["id"]
         assert fragment is not None
         assert (fragment.index, fragment.id, fragment.name, fragment.arguments) == (
-            index, want.id, want.name, want.arguments)
+            index,
+            want.id,
+            want.name,
+            want.arguments,
+        )
         ids.append(call["id"])
     assert len(set(ids)) == len(ids)
     return ids
@@ -169,8 +246,9 @@ async def test_error_400_model_does_not_support_tools(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = (WIRE / "ollama/error-400-model-does-not-support-tools.body.json").read_bytes()
-    recorded = Reply(body, status=400, chunked=False,
-                     headers={"content-type": "application/json; charset=utf-8"})
+    recorded = Reply(
+        body, status=400, chunked=False, headers={"content-type": "application/json; charset=utf-8"}
+    )
     async with provider_ring("ollama", recorded, project, monkeypatch) as (ring, server):
         outcome = await run_stream(ring, user_request(MODEL))
     error = outcome.error
@@ -189,11 +267,26 @@ async def test_current_tool_call_shape_from_the_nonstream_reference(
     recorded = Reply.wire("ollama/cloud-gpt-oss-120b-tool-call.nonstream.body.json", chunked=False)
     async with provider_ring("ollama", recorded, project, monkeypatch) as (ring, _):
         outcome = await run_stream(ring, user_request(MODEL))
-    check(outcome, Expected(
-        "", "tool_calls", "stop", usage(145, 44), "gpt-oss:120b", chunks=(0, 1, 1),
-        reasoning="User asks about weather in San Francisco. Use function getWeather.",
-        calls=(Call("getWeather", '{"location": "San Francisco, CA"}',
-                    {"location": "San Francisco, CA"}, id="call_mo1wm122"),)))
+    check(
+        outcome,
+        Expected(
+            "",
+            "tool_calls",
+            "stop",
+            usage(145, 44),
+            "gpt-oss:120b",
+            chunks=(0, 1, 1),
+            reasoning="User asks about weather in San Francisco. Use function getWeather.",
+            calls=(
+                Call(
+                    "getWeather",
+                    '{"location": "San Francisco, CA"}',
+                    {"location": "San Francisco, CA"},
+                    id="call_mo1wm122",
+                ),
+            ),
+        ),
+    )
 
 
 # -- translation details on bodies derived from the recordings -----------------------------------
@@ -204,13 +297,20 @@ def ndjson(*objects: dict[str, Any]) -> bytes:
 
 
 def line(content: str = "", **message: Any) -> dict[str, Any]:
-    return {"model": "qwen3:14b", "message": {"role": "assistant", "content": content, **message},
-            "done": False}
+    return {
+        "model": "qwen3:14b",
+        "message": {"role": "assistant", "content": content, **message},
+        "done": False,
+    }
 
 
 def done(**fields: Any) -> dict[str, Any]:
-    return {"model": "qwen3:14b", "message": {"role": "assistant", "content": ""}, "done": True,
-            **fields}
+    return {
+        "model": "qwen3:14b",
+        "message": {"role": "assistant", "content": ""},
+        "done": True,
+        **fields,
+    }
 
 
 async def serve(body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch) -> Outcome:
@@ -226,26 +326,35 @@ async def test_think_block_streamed_in_small_deltas(
     # The recorded qwen3 content re-sent as many deltas (tags cut anywhere): same split.
     recorded = json.loads((WIRE / "ollama/qwen3-14b-think-tags-in-content.ndjson").read_text())
     content = recorded["message"]["content"]
-    pieces = [line(content[i:i + size]) for i in range(0, len(content), size)]
-    outcome = await serve(ndjson(*pieces, done(done_reason="stop", eval_count=188,
-                                               prompt_eval_count=306)), project, monkeypatch)
+    pieces = [line(content[i : i + size]) for i in range(0, len(content), size)]
+    outcome = await serve(
+        ndjson(*pieces, done(done_reason="stop", eval_count=188, prompt_eval_count=306)),
+        project,
+        monkeypatch,
+    )
     expected = EXPECTED["qwen3-14b-think-tags-in-content"]
     check_text(outcome.text, expected.text)
     check_text(outcome.reasoning, expected.reasoning)
     assert outcome.terminal.usage == expected.usage
 
 
-@pytest.mark.parametrize(("deltas", "reasoning", "text"), [
-    # only a tag that opens the content counts
-    (["Use the <think> tag ", "like <think>this</think>."], "",
-     "Use the <think> tag like <think>this</think>."),
-    (["\n\n", "Hello"], "", "\n\nHello"),  # leading whitespace of a plain answer is kept
-    (["<", "b>bold</b>"], "", "<b>bold</b>"),
-    (["<thi"], "", "<thi"),  # ended while it could still have been a tag: it was text
-    (["<think>\n", "cut by num_predict  "], "cut by num_predict  ", ""),  # no </think>
-    (["<think>", "</think>", "\n\nAnswer"], "", "Answer"),  # empty block (/no_think)
-    (["  <think>a", " </", "b c</th", "ink>  ", " x </think> y"], "a </b c", "x </think> y"),
-])
+@pytest.mark.parametrize(
+    ("deltas", "reasoning", "text"),
+    [
+        # only a tag that opens the content counts
+        (
+            ["Use the <think> tag ", "like <think>this</think>."],
+            "",
+            "Use the <think> tag like <think>this</think>.",
+        ),
+        (["\n\n", "Hello"], "", "\n\nHello"),  # leading whitespace of a plain answer is kept
+        (["<", "b>bold</b>"], "", "<b>bold</b>"),
+        (["<thi"], "", "<thi"),  # ended while it could still have been a tag: it was text
+        (["<think>\n", "cut by num_predict  "], "cut by num_predict  ", ""),  # no </think>
+        (["<think>", "</think>", "\n\nAnswer"], "", "Answer"),  # empty block (/no_think)
+        (["  <think>a", " </", "b c</th", "ink>  ", " x </think> y"], "a </b c", "x </think> y"),
+    ],
+)
 def test_think_tag_splitter(deltas: list[str], reasoning: str, text: str) -> None:
     splitter = ThinkTagSplitter()
     events = [e for d in deltas for e in splitter.feed(d)] + splitter.flush()
@@ -263,42 +372,67 @@ async def test_line_breaks_only_at_newline(project: Path, monkeypatch: pytest.Mo
 
 
 async def test_blank_lines_are_skipped(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    body = ndjson(line("Hi")) + b"\n  \n" + ndjson(done(done_reason="stop", eval_count=1,
-                                                        prompt_eval_count=4))
+    body = (
+        ndjson(line("Hi"))
+        + b"\n  \n"
+        + ndjson(done(done_reason="stop", eval_count=1, prompt_eval_count=4))
+    )
     outcome = await serve(body, project, monkeypatch)
     assert outcome.text == "Hi" and outcome.terminal.finish_reason == "stop"
 
 
-@pytest.mark.parametrize(("fields", "expected"), [
-    # Ollama's counts are Go ints with omitempty: a cached prompt's 0 is simply left out
-    ({"eval_count": 5}, usage(0, 5)),
-    ({"prompt_eval_count": 9}, usage(9, 0)),
-    ({}, None),  # nothing reported: no usage, not zeros
-])
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        # Ollama's counts are Go ints with omitempty: a cached prompt's 0 is simply left out
+        ({"eval_count": 5}, usage(0, 5)),
+        ({"prompt_eval_count": 9}, usage(9, 0)),
+        ({}, None),  # nothing reported: no usage, not zeros
+    ],
+)
 async def test_usage_from_the_done_line(
-    fields: dict[str, int], expected: dict[str, int] | None,
-    project: Path, monkeypatch: pytest.MonkeyPatch,
+    fields: dict[str, int],
+    expected: dict[str, int] | None,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    outcome = await serve(ndjson(line("Hi"), done(done_reason="stop", **fields)), project,
-                          monkeypatch)
+    outcome = await serve(
+        ndjson(line("Hi"), done(done_reason="stop", **fields)), project, monkeypatch
+    )
     assert outcome.terminal.usage == expected
 
 
-@pytest.mark.parametrize(("done_reason", "with_call", "finish"), [
-    ("stop", False, "stop"), ("length", False, "length"), ("length", True, "length"),
-    ("load", False, "other"), (None, False, "other"), (None, True, "tool_calls"),
-])
+@pytest.mark.parametrize(
+    ("done_reason", "with_call", "finish"),
+    [
+        ("stop", False, "stop"),
+        ("length", False, "length"),
+        ("length", True, "length"),
+        ("load", False, "other"),
+        (None, False, "other"),
+        (None, True, "tool_calls"),
+    ],
+)
 async def test_finish_reasons(
-    done_reason: str | None, with_call: bool, finish: str,
-    project: Path, monkeypatch: pytest.MonkeyPatch,
+    done_reason: str | None,
+    with_call: bool,
+    finish: str,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = line("", tool_calls=[{"function": {"name": "f", "arguments": {}}}]) if with_call \
+    first = (
+        line("", tool_calls=[{"function": {"name": "f", "arguments": {}}}])
+        if with_call
         else line("Hi")
-    last = done(eval_count=1) if done_reason is None else done(done_reason=done_reason,
-                                                               eval_count=1)
+    )
+    last = (
+        done(eval_count=1) if done_reason is None else done(done_reason=done_reason, eval_count=1)
+    )
     outcome = await serve(ndjson(first, last), project, monkeypatch)
     assert (outcome.terminal.finish_reason, outcome.terminal.finish_reason_raw) == (
-        finish, done_reason)
+        finish,
+        done_reason,
+    )
     if with_call:
         assert outcome.terminal.tool_calls is not None
         assert outcome.terminal.tool_calls[0]["function"] == {"name": "f", "arguments": "{}"}

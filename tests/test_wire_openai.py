@@ -20,8 +20,9 @@ from tests.wire_contract import Expected, WireContract, check_common
 from tests.wire_harness import Outcome, provider_ring, run_stream, user_request
 
 
-def usage(prompt: int, completion: int, total: int, *, cached: int | None = 0,
-          reasoning: int | None = 0) -> dict[str, int]:
+def usage(
+    prompt: int, completion: int, total: int, *, cached: int | None = 0, reasoning: int | None = 0
+) -> dict[str, int]:
     result = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
     if cached is not None:
         result["cached_tokens"] = cached
@@ -36,36 +37,77 @@ def call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
 
 CHAT = {
     "chat-gpt-4o-length-max-tokens-usage": Expected(
-        "Hello! How can I", "length", "length", usage(9, 5, 14), "gpt-4o-2024-08-06"),
+        "Hello! How can I", "length", "length", usage(9, 5, 14), "gpt-4o-2024-08-06"
+    ),
     "chat-gpt-4o-mini-single-tool-call-usage": Expected(
-        "", "tool_calls", "tool_calls", usage(53, 15, 68), "gpt-4o-mini-2024-07-18",
-        [call("call_ZR5UUuTt3pf61kjwAJIYdVMj", "get_capital", '{"country":"UK"}')]),
+        "",
+        "tool_calls",
+        "tool_calls",
+        usage(53, 15, 68),
+        "gpt-4o-mini-2024-07-18",
+        [call("call_ZR5UUuTt3pf61kjwAJIYdVMj", "get_capital", '{"country":"UK"}')],
+    ),
     "chat-gpt-4o-mini-text-usage": Expected(
-        "The capital of the UK is London.", "stop", "stop", usage(78, 9, 87),
-        "gpt-4o-mini-2024-07-18"),
+        "The capital of the UK is London.",
+        "stop",
+        "stop",
+        usage(78, 9, 87),
+        "gpt-4o-mini-2024-07-18",
+    ),
     "chat-gpt-4o-parallel-tool-calls-args-split": Expected(
-        "", "tool_calls", "tool_calls", usage(149, 60, 209, cached=None), "gpt-4o-2024-08-06",
-        [call("call_JMW1whyEaYG438VE1OIflxA2", "GetWeatherArgs",
-              '{"city": "Edinburgh", "country": "GB", "units": "c"}'),
-         call("call_DNYTawLBoN8fj3KN6qU9N1Ou", "get_stock_price",
-              '{"ticker": "AAPL", "exchange": "NASDAQ"}')]),
+        "",
+        "tool_calls",
+        "tool_calls",
+        usage(149, 60, 209, cached=None),
+        "gpt-4o-2024-08-06",
+        [
+            call(
+                "call_JMW1whyEaYG438VE1OIflxA2",
+                "GetWeatherArgs",
+                '{"city": "Edinburgh", "country": "GB", "units": "c"}',
+            ),
+            call(
+                "call_DNYTawLBoN8fj3KN6qU9N1Ou",
+                "get_stock_price",
+                '{"ticker": "AAPL", "exchange": "NASDAQ"}',
+            ),
+        ],
+    ),
     # A refusal streams as text; it is not an answer, so finish_reason says content_filter.
     "chat-gpt-4o-refusal-with-logprobs": Expected(
-        "I'm very sorry, but I can't assist with that.", "content_filter", "stop",
-        usage(79, 12, 91, cached=None), "gpt-4o-2024-08-06"),
+        "I'm very sorry, but I can't assist with that.",
+        "content_filter",
+        "stop",
+        usage(79, 12, 91, cached=None),
+        "gpt-4o-2024-08-06",
+    ),
     "chat-gpt-4o-refusal": Expected(
-        "I'm very sorry, but I can't assist with that request.", "content_filter", "stop",
-        usage(64, 13, 77), "gpt-4o-2024-08-06"),
+        "I'm very sorry, but I can't assist with that request.",
+        "content_filter",
+        "stop",
+        usage(64, 13, 77),
+        "gpt-4o-2024-08-06",
+    ),
     "chat-gpt-5-mini-length-during-reasoning": Expected(
-        "", "length", "length", usage(13, 50, 63, reasoning=50), "gpt-5-mini-2025-08-07"),
+        "", "length", "length", usage(13, 50, 63, reasoning=50), "gpt-5-mini-2025-08-07"
+    ),
     "chat-gpt-5-parallel-tool-calls-usage": Expected(
-        "", "tool_calls", "tool_calls", usage(190, 379, 569, reasoning=320), "gpt-5-2025-08-07",
-        [call("call_8ElDxJj6u7IUDEwQIrwFbveM", "add", '{"a": 2, "b": 3}'),
-         call("call_HEZOX3JzspqFubADMNdWn12E", "multiply", '{"a": 2, "b": 3}')]),
+        "",
+        "tool_calls",
+        "tool_calls",
+        usage(190, 379, 569, reasoning=320),
+        "gpt-5-2025-08-07",
+        [
+            call("call_8ElDxJj6u7IUDEwQIrwFbveM", "add", '{"a": 2, "b": 3}'),
+            call("call_HEZOX3JzspqFubADMNdWn12E", "multiply", '{"a": 2, "b": 3}'),
+        ],
+    ),
     "chat-gpt-5-text-usage": Expected(
-        "Olá!", "stop", "stop", usage(19, 75, 94, reasoning=64), "gpt-5-2025-08-07"),
+        "Olá!", "stop", "stop", usage(19, 75, 94, reasoning=64), "gpt-5-2025-08-07"
+    ),
     "chat-o3-mini-reasoning-usage": Expected(
-        "The sum of 1 and 2 is 3.", "stop", "stop", usage(12, 25, 37), "o3-mini-2025-01-31"),
+        "The sum of 1 and 2 is 3.", "stop", "stop", usage(12, 25, 37), "o3-mini-2025-01-31"
+    ),
 }
 
 
@@ -87,7 +129,9 @@ class TestOpenAIWire(WireContract):
     check = staticmethod(check)
 
 
-async def test_several_choices_are_refused_not_dropped(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_several_choices_are_refused_not_dropped(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # n=2 interleaves choice 0 and 1; llmring streams one choice and says so rather than
     # silently dropping the second answer. Choice 0's first delta ("I'm") came before.
     reply = Reply.wire("openai/chat-gpt-4o-mini-n2-multiple-choices.sse")
@@ -98,7 +142,9 @@ async def test_several_choices_are_refused_not_dropped(project: Path, monkeypatc
     assert "several choices" in str(outcome.error.__cause__)
 
 
-async def test_groq_named_error_event_after_reasoning(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_groq_named_error_event_after_reasoning(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     reply = Reply.wire("openai-compatible/groq-gpt-oss-120b-midstream-error.sse")
     async with provider_ring("openai", reply, project, monkeypatch) as (ring, _):
         outcome = await run_stream(ring, user_request("openai:gpt-test"))
@@ -122,7 +168,12 @@ async def test_openrouter_comments_then_error_chunk_with_usage(
     error = outcome.error
     assert isinstance(error, StreamInterruptedError)
     assert outcome.text == "" and outcome.reasoning  # reasoning deltas, no text
-    assert error.usage == {"prompt_tokens": 43, "completion_tokens": 10, "total_tokens": 53,
-                           "cached_tokens": 0, "reasoning_tokens": 11}
+    assert error.usage == {
+        "prompt_tokens": 43,
+        "completion_tokens": 10,
+        "total_tokens": 53,
+        "cached_tokens": 0,
+        "reasoning_tokens": 11,
+    }
     assert isinstance(error.__cause__, ProviderResponseError)
     assert error.__cause__.status_code == 400 and "Token limit reached" in str(error.__cause__)

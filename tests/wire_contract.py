@@ -74,8 +74,11 @@ class Expected(Generic[CallT]):
 
 def chunk_counts(outcome: Outcome) -> tuple[int, int, int]:
     content = outcome.chunks[:-1]
-    return (sum(1 for c in content if c.delta), sum(1 for c in content if c.reasoning),
-            sum(1 for c in content if c.tool_call_delta))
+    return (
+        sum(1 for c in content if c.delta),
+        sum(1 for c in content if c.reasoning),
+        sum(1 for c in content if c.tool_call_delta),
+    )
 
 
 def check_common(outcome: Outcome, provider: str, expected: Expected[Any]) -> None:
@@ -146,8 +149,10 @@ class WireContract:
         self, recording: str, project: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         expected = self.expected[recording]
-        async with provider_ring(self.provider, self.reply(recording), project,
-                                 monkeypatch) as (ring, server):
+        async with provider_ring(self.provider, self.reply(recording), project, monkeypatch) as (
+            ring,
+            server,
+        ):
             first = await self.run(ring)
             second = await self.run(ring)
         self.check(first, expected)
@@ -162,8 +167,10 @@ class WireContract:
         expected = self.expected[recording]
         body = self.body(recording)
         rng = random.Random(recording)
-        async with provider_ring(self.provider, self.reply(recording), project,
-                                 monkeypatch) as (ring, server):
+        async with provider_ring(self.provider, self.reply(recording), project, monkeypatch) as (
+            ring,
+            server,
+        ):
             whole = await self.run(ring)
             self.check(whole, expected)
             for _ in range(SPLIT_RUNS):

@@ -31,11 +31,21 @@ PROVIDERS: dict[str, tuple[str | None, str | None, str]] = {
 
 def lockfile_text(providers: dict[str, str], bindings: dict[str, list[str]] | None = None) -> str:
     """A lockfile redirecting each provider in ``providers`` (name → base_url)."""
-    lines = ['version = "1.0"', 'default_profile = "default"', "", "[profiles.default]",
-             'name = "default"', ""]
+    lines = [
+        'version = "1.0"',
+        'default_profile = "default"',
+        "",
+        "[profiles.default]",
+        'name = "default"',
+        "",
+    ]
     for alias, models in (bindings or {}).items():
-        lines += ["[[profiles.default.bindings]]", f'alias = "{alias}"',
-                  f"models = {json.dumps(models)}", ""]
+        lines += [
+            "[[profiles.default.bindings]]",
+            f'alias = "{alias}"',
+            f"models = {json.dumps(models)}",
+            "",
+        ]
     for name, url in providers.items():
         lines += [f"[providers.{name}]", f'base_url = "{url}"', ""]
     return "\n".join(lines)
@@ -58,8 +68,10 @@ async def provider_ring(
     set_fake_key(provider, monkeypatch)
     async with LoopbackServer(reply) as server:
         path = project / "llmring.lock"
-        path.write_text(lockfile_text({provider: server.base_url + PROVIDERS[provider][2]}, bindings),
-                        encoding="utf-8")
+        path.write_text(
+            lockfile_text({provider: server.base_url + PROVIDERS[provider][2]}, bindings),
+            encoding="utf-8",
+        )
         async with LLMRing(path) as ring:
             yield ring, server
 

@@ -26,8 +26,12 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Self
 
-MODELS = {"openai": "gpt-bench", "anthropic": "claude-bench", "google": "gemini-bench",
-          "ollama": "llama-bench"}
+MODELS = {
+    "openai": "gpt-bench",
+    "anthropic": "claude-bench",
+    "google": "gemini-bench",
+    "ollama": "llama-bench",
+}
 
 Stream = Callable[[str, str, str], AsyncIterator[str]]  # (provider, root, model) -> text deltas
 
@@ -44,8 +48,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--root", required=True, help="http://127.0.0.1:PORT/s/openai-2000")
     parser.add_argument("--streams", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="run this many streams at once per timed round")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="run this many streams at once per timed round"
+    )
     return parser.parse_args()
 
 
@@ -67,17 +72,28 @@ async def time_one(stream: Stream, provider: str, root: str) -> dict[str, Any]:
         chunks += 1
         length += len(delta)
         digest.update(delta.encode())
-    return {"total": time.perf_counter() - started, "ttfc": first, "chunks": chunks,
-            "text": f"{length}:{digest.hexdigest()[:16]}"}
+    return {
+        "total": time.perf_counter() - started,
+        "ttfc": first,
+        "chunks": chunks,
+        "text": f"{length}:{digest.hexdigest()[:16]}",
+    }
 
 
-async def run(contenders: dict[str, Stream], setup: Callable[[], Awaitable[None]] | None = None,
-              teardown: Callable[[], Awaitable[None]] | None = None) -> None:
+async def run(
+    contenders: dict[str, Stream],
+    setup: Callable[[], Awaitable[None]] | None = None,
+    teardown: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Time the contender named on the command line; print one JSON object on stdout."""
     args = parse_args()
     stream = contenders[args.contender]
-    result: dict[str, Any] = {"contender": args.contender, "provider": args.provider,
-                              "streams": [], "errors": []}
+    result: dict[str, Any] = {
+        "contender": args.contender,
+        "provider": args.provider,
+        "streams": [],
+        "errors": [],
+    }
     try:
         if setup:
             await setup()
@@ -90,13 +106,19 @@ async def run(contenders: dict[str, Stream], setup: Callable[[], Awaitable[None]
             started = time.perf_counter()
             outcomes = await asyncio.gather(
                 *(time_one(stream, args.provider, args.root) for _ in range(args.concurrency)),
-                return_exceptions=True)
+                return_exceptions=True,
+            )
             wall = time.perf_counter() - started
             ok = [o for o in outcomes if isinstance(o, dict)]
             result["errors"] += [repr(o) for o in outcomes if not isinstance(o, dict)][:5]
-            result["streams"].append({"wall": wall, "ok": len(ok),
-                                      "failed": len(outcomes) - len(ok),
-                                      "chunks": sum(o["chunks"] for o in ok)})
+            result["streams"].append(
+                {
+                    "wall": wall,
+                    "ok": len(ok),
+                    "failed": len(outcomes) - len(ok),
+                    "chunks": sum(o["chunks"] for o in ok),
+                }
+            )
         if teardown:
             await teardown()
     except Exception as exc:  # noqa: BLE001 - reported, not raised: the orchestrator prints it
@@ -138,19 +160,26 @@ class Stall:
         try:
             await self._timeout.__aexit__(*exc)  # type: ignore[arg-type]
         except TimeoutError:
-            raise TimeoutError(f"stream stalled: nothing for {self.seconds:.0f} s after "
-                               f"{self.chunks} chunks{self._note()}") from None
+            raise TimeoutError(
+                f"stream stalled: nothing for {self.seconds:.0f} s after "
+                f"{self.chunks} chunks{self._note()}"
+            ) from None
 
 
-def start_watchdog(seconds: float, label: str, stdout: Any = sys.stdout,
-                   cleanup: Callable[[], None] = lambda: None) -> None:
+def start_watchdog(
+    seconds: float, label: str, stdout: Any = sys.stdout, cleanup: Callable[[], None] = lambda: None
+) -> None:
     """Print a failed result and leave if the run is still going after ``seconds``."""
     args = parse_args()
 
     def bail() -> None:
-        result = {"contender": args.contender, "provider": args.provider, "streams": [],
-                  "errors": [f"{label} runner timed out after {seconds:.0f} s"],
-                  "peak_rss_kb": peak_rss_kb()}
+        result = {
+            "contender": args.contender,
+            "provider": args.provider,
+            "streams": [],
+            "errors": [f"{label} runner timed out after {seconds:.0f} s"],
+            "peak_rss_kb": peak_rss_kb(),
+        }
         stdout.write(json.dumps(result) + "\n")
         stdout.flush()
         cleanup()

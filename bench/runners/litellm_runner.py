@@ -55,10 +55,13 @@ OFFLINE = {
     "LITELLM_LOCAL_AUTOROUTER_PRESETS": "True",
     "LITELLM_MODE": "PRODUCTION",
 }
-PREFIXES = {"openai": "openai", "anthropic": "anthropic", "google": "gemini",
-            "ollama": "ollama_chat"}
-KEYS = {"openai": "sk-bench", "anthropic": "sk-ant-bench", "google": "AIza-bench",
-        "ollama": None}
+PREFIXES = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "gemini",
+    "ollama": "ollama_chat",
+}
+KEYS = {"openai": "sk-bench", "anthropic": "sk-ant-bench", "google": "AIza-bench", "ollama": None}
 MESSAGES = [{"role": "user", "content": "Count, please."}]
 STDOUT = sys.stdout  # the orchestrator reads this; libraries print to a stand-in
 STALL_TIMEOUT = float(os.environ.get("BENCH_STALL_TIMEOUT_S", "30"))
@@ -73,9 +76,15 @@ async def with_litellm(provider: str, root: str, model: str) -> AsyncIterator[st
 
     async with Stall(STALL_TIMEOUT, stall_note) as watch:
         response = await litellm.acompletion(
-            model=f"{PREFIXES[provider]}/{model}", messages=MESSAGES, stream=True,
-            api_base=api_base(provider, root), api_key=KEYS[provider],
-            num_retries=0, max_retries=0, timeout=STALL_TIMEOUT)
+            model=f"{PREFIXES[provider]}/{model}",
+            messages=MESSAGES,
+            stream=True,
+            api_base=api_base(provider, root),
+            api_key=KEYS[provider],
+            num_retries=0,
+            max_retries=0,
+            timeout=STALL_TIMEOUT,
+        )
         async for chunk in response:
             watch.chunks += 1
             if chunk.choices and chunk.choices[0].delta.content:
@@ -96,11 +105,21 @@ async def setup() -> None:
     litellm.callbacks = []
     # The bench model, entered in LiteLLM's cost map as a real model is (see the docstring).
     provider = parse_args().provider
-    litellm.register_model({f"{PREFIXES[provider]}/{MODELS[provider]}": {
-        "litellm_provider": PREFIXES[provider], "mode": "chat", "max_tokens": 8192,
-        "max_input_tokens": 128000, "max_output_tokens": 8192,
-        "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,
-        "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0}})
+    litellm.register_model(
+        {
+            f"{PREFIXES[provider]}/{MODELS[provider]}": {
+                "litellm_provider": PREFIXES[provider],
+                "mode": "chat",
+                "max_tokens": 8192,
+                "max_input_tokens": 128000,
+                "max_output_tokens": 8192,
+                "input_cost_per_token": 1e-06,
+                "output_cost_per_token": 2e-06,
+                "cache_creation_input_token_cost": 0.0,
+                "cache_read_input_token_cost": 0.0,
+            }
+        }
+    )
 
 
 def json_only_on_stdout(main: Any) -> None:

@@ -57,8 +57,12 @@ def _isolate(provider: str, root: str) -> None:
     home.mkdir()
     os.environ["HOME"] = str(home)
     os.environ.setdefault("LLMRING_PROVIDER_TIMEOUT_S", "30")
-    for name in ("LLMRING_SERVER_URL", "LLMRING_API_KEY", "LLMRING_PREFER_SAAS",
-                 "LLMRING_LOCKFILE_PATH"):
+    for name in (
+        "LLMRING_SERVER_URL",
+        "LLMRING_API_KEY",
+        "LLMRING_PREFER_SAAS",
+        "LLMRING_LOCKFILE_PATH",
+    ):
         os.environ.pop(name, None)
     for name in KEYS.values():  # only the provider under test gets a key
         os.environ.pop(name, None)
@@ -68,14 +72,28 @@ def _isolate(provider: str, root: str) -> None:
         os.environ["GOOGLE_GEMINI_BASE_URL"] = sdk_base_url(provider, root)
     registry = SCRATCH / "registry" / provider
     registry.mkdir(parents=True)
-    model = {"provider": provider, "model_name": MODELS[provider], "display_name": "bench",
-             "supports_streaming": True, "supports_temperature": True, "is_active": True,
-             "dollars_per_million_tokens_input": 0.0, "dollars_per_million_tokens_output": 0.0}
+    model = {
+        "provider": provider,
+        "model_name": MODELS[provider],
+        "display_name": "bench",
+        "supports_streaming": True,
+        "supports_temperature": True,
+        "is_active": True,
+        "dollars_per_million_tokens_input": 0.0,
+        "dollars_per_million_tokens_output": 0.0,
+    }
     if provider in ENDPOINTS:
         model["api_endpoint"] = ENDPOINTS[provider]
-    (registry / "models.json").write_text(json.dumps(
-        {"provider": provider, "version": 1, "updated_at": "2025-01-01T00:00:00Z",
-         "models": {f"{provider}:{MODELS[provider]}": model}}))
+    (registry / "models.json").write_text(
+        json.dumps(
+            {
+                "provider": provider,
+                "version": 1,
+                "updated_at": "2025-01-01T00:00:00Z",
+                "models": {f"{provider}:{MODELS[provider]}": model},
+            }
+        )
+    )
 
 
 def _ring(provider: str, root: str) -> Any:
@@ -83,8 +101,12 @@ def _ring(provider: str, root: str) -> Any:
 
     lockfile = SCRATCH / "llmring.lock"
     lockfile_core.Lockfile.create_default().save(lockfile)
-    ring = LLMRing(registry_url=(SCRATCH / "registry").as_uri(), lockfile_path=str(lockfile),
-                   log_metadata=False, log_conversations=False)
+    ring = LLMRing(
+        registry_url=(SCRATCH / "registry").as_uri(),
+        lockfile_path=str(lockfile),
+        log_metadata=False,
+        log_conversations=False,
+    )
     if provider != "google":  # see the module's docstring
         key = os.environ[KEYS[provider]] if provider in KEYS else None
         ring.register_provider(provider, api_key=key, base_url=sdk_base_url(provider, root))
@@ -97,8 +119,9 @@ async def llmring140(provider: str, root: str, model: str) -> AsyncIterator[str]
     ring = state.get("ring")
     if ring is None:
         ring = state["ring"] = _ring(provider, root)
-    request = LLMRequest(model=f"{provider}:{model}",
-                         messages=[Message(**message) for message in MESSAGES])
+    request = LLMRequest(
+        model=f"{provider}:{model}", messages=[Message(**message) for message in MESSAGES]
+    )
     # 1.4.0's Google stream can wait forever for a chunk it dropped (its own timeout does not
     # cover that wait): the stall deadline turns that into an error.
     async with Stall(STALL_TIMEOUT, stall_note) as watch:
@@ -120,10 +143,13 @@ def stall_note() -> str:
     if not loop_errors:
         return ""
     counts = ", ".join(f"{count} {name}" for name, count in loop_errors.items())
-    return (f"; meanwhile the event loop's callbacks raised {counts}"
-            + (" (1.4.0's Google provider hands chunks from its reader thread to a "
-               "Queue(maxsize=100) with put_nowait: chunks past 100 ahead of the reader, and "
-               "the end-of-stream marker, are dropped)" if "QueueFull" in loop_errors else ""))
+    return f"; meanwhile the event loop's callbacks raised {counts}" + (
+        " (1.4.0's Google provider hands chunks from its reader thread to a "
+        "Queue(maxsize=100) with put_nowait: chunks past 100 ahead of the reader, and "
+        "the end-of-stream marker, are dropped)"
+        if "QueueFull" in loop_errors
+        else ""
+    )
 
 
 async def setup() -> None:
@@ -161,11 +187,16 @@ def json_only_on_stdout(main: Any) -> None:
 
 if __name__ == "__main__":
     args = parse_args()
-    start_watchdog(float(os.environ.get("BENCH_RUNNER_TIMEOUT_S", "1800")), "llmring140", STDOUT,
-                   lambda: shutil.rmtree(SCRATCH, ignore_errors=True))
+    start_watchdog(
+        float(os.environ.get("BENCH_RUNNER_TIMEOUT_S", "1800")),
+        "llmring140",
+        STDOUT,
+        lambda: shutil.rmtree(SCRATCH, ignore_errors=True),
+    )
     _isolate(args.provider, args.root)
     try:
-        json_only_on_stdout(lambda: asyncio.run(
-            run({"llmring140": llmring140}, setup=setup, teardown=teardown)))
+        json_only_on_stdout(
+            lambda: asyncio.run(run({"llmring140": llmring140}, setup=setup, teardown=teardown))
+        )
     finally:
         shutil.rmtree(SCRATCH, ignore_errors=True)

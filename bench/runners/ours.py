@@ -35,25 +35,31 @@ def client(name: str, make: Any) -> Any:
 
 # -- raw SDK loops ------------------------------------------------------------------------------
 
+
 async def raw(provider: str, root: str, model: str) -> AsyncIterator[str]:
     base = sdk_base_url(provider, root)
     if provider == "openai":
         import openai
 
-        sdk = client(provider, lambda: openai.AsyncOpenAI(api_key="sk-bench", base_url=base,
-                                                           max_retries=0))
+        sdk = client(
+            provider, lambda: openai.AsyncOpenAI(api_key="sk-bench", base_url=base, max_retries=0)
+        )
         stream = await sdk.chat.completions.create(
-            model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True})
+            model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 yield chunk.choices[0].delta.content
     elif provider == "anthropic":
         import anthropic
 
-        sdk = client(provider, lambda: anthropic.AsyncAnthropic(
-            api_key="sk-ant-bench", base_url=base, max_retries=0))
-        stream = await sdk.messages.create(model=model, max_tokens=4096, messages=MESSAGES,
-                                              stream=True)
+        sdk = client(
+            provider,
+            lambda: anthropic.AsyncAnthropic(api_key="sk-ant-bench", base_url=base, max_retries=0),
+        )
+        stream = await sdk.messages.create(
+            model=model, max_tokens=4096, messages=MESSAGES, stream=True
+        )
         async for event in stream:
             if event.type == "content_block_delta" and event.delta.type == "text_delta":
                 yield event.delta.text
@@ -61,9 +67,15 @@ async def raw(provider: str, root: str, model: str) -> AsyncIterator[str]:
         from google import genai
         from google.genai import types
 
-        sdk = client(provider, lambda: genai.Client(
-            api_key="AIza-bench", http_options=types.HttpOptions(base_url=base)))
-        stream = await sdk.aio.models.generate_content_stream(model=model, contents="Count, please.")
+        sdk = client(
+            provider,
+            lambda: genai.Client(
+                api_key="AIza-bench", http_options=types.HttpOptions(base_url=base)
+            ),
+        )
+        stream = await sdk.aio.models.generate_content_stream(
+            model=model, contents="Count, please."
+        )
         async for chunk in stream:
             for part in chunk.candidates[0].content.parts or ():
                 if part.text:
@@ -79,11 +91,14 @@ async def raw(provider: str, root: str, model: str) -> AsyncIterator[str]:
 
 # -- llmring ------------------------------------------------------------------------------------
 
+
 def _lockfile(provider: str, root: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="llmring-bench-"))
     path = folder / "llmring.lock"
-    path.write_text(f'version = "1.0"\n[profiles.default]\nname = "default"\n\n'
-                    f'[providers.{provider}]\nbase_url = "{sdk_base_url(provider, root)}"\n')
+    path.write_text(
+        f'version = "1.0"\n[profiles.default]\nname = "default"\n\n'
+        f'[providers.{provider}]\nbase_url = "{sdk_base_url(provider, root)}"\n'
+    )
     return path
 
 
@@ -104,8 +119,12 @@ async def with_llmring(provider: str, root: str, model: str) -> AsyncIterator[st
 
 # -- the floor ----------------------------------------------------------------------------------
 
-PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages",
-         "google": "/v1beta/models/{model}:streamGenerateContent?alt=sse", "ollama": "/api/chat"}
+PATHS = {
+    "openai": "/v1/chat/completions",
+    "anthropic": "/v1/messages",
+    "google": "/v1beta/models/{model}:streamGenerateContent?alt=sse",
+    "ollama": "/api/chat",
+}
 SEPARATORS = {"openai": b"\n\n", "anthropic": b"\n\n", "google": b"\r\n\r\n", "ollama": b"\n"}
 
 
@@ -136,7 +155,7 @@ async def floor(provider: str, root: str, model: str) -> AsyncIterator[str]:
             for event in events:
                 if not event:
                     continue
-                line = event if provider == "ollama" else event[event.index(b"data: ") + 6:]
+                line = event if provider == "ollama" else event[event.index(b"data: ") + 6 :]
                 if line == b"[DONE]":
                     continue
                 text = _text(provider, json.loads(line))

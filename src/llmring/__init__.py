@@ -99,12 +99,25 @@ __all__ = [
     "wait_for_all",
 ]
 
-_STREAMING = ("ChatSession", "StreamingManager", "StreamingResponse", "collect_stream",
-              "create_mock_stream", "stream_to_string", "stream_with_chunking", "wait_for_all")
-_ELSEWHERE = {"LLMRing": "llmring.service", "LLMRequest": "llmring.schemas",
-              "LLMResponse": "llmring.schemas", "Message": "llmring.schemas",
-              "StreamChunk": "llmring.schemas", "Agent": "llmring.agents",
-              **dict.fromkeys(_STREAMING, "llmring.streaming")}
+_STREAMING = (
+    "ChatSession",
+    "StreamingManager",
+    "StreamingResponse",
+    "collect_stream",
+    "create_mock_stream",
+    "stream_to_string",
+    "stream_with_chunking",
+    "wait_for_all",
+)
+_ELSEWHERE = {
+    "LLMRing": "llmring.service",
+    "LLMRequest": "llmring.schemas",
+    "LLMResponse": "llmring.schemas",
+    "Message": "llmring.schemas",
+    "StreamChunk": "llmring.schemas",
+    "Agent": "llmring.agents",
+    **dict.fromkeys(_STREAMING, "llmring.streaming"),
+}
 #: where each public name lives; everything is imported on first use
 _LAZY = {name: _ELSEWHERE.get(name, "llmring.bots") for name in __all__}
 

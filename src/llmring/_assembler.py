@@ -152,14 +152,21 @@ class StreamAssembler:
         provider reported none, or counts that cannot be right."""
         if not self._usage:
             return None
-        implausible = [f"{name}={reprlib.repr(value)}" for name, value in self._usage.items()
-                       if not _is_count(value)]
+        implausible = [
+            f"{name}={reprlib.repr(value)}"
+            for name, value in self._usage.items()
+            if not _is_count(value)
+        ]
         if implausible:
             if not self._usage_doubted:
                 self._usage_doubted = True
-                logger.warning("%s:%s reported token counts that cannot be right (%s); its "
-                               "usage is treated as unreported", self.provider, self.model,
-                               ", ".join(implausible))
+                logger.warning(
+                    "%s:%s reported token counts that cannot be right (%s); its "
+                    "usage is treated as unreported",
+                    self.provider,
+                    self.model,
+                    ", ".join(implausible),
+                )
             return None
         usage = dict(self._usage)
         if "total_tokens" not in usage and {"prompt_tokens", "completion_tokens"} <= usage.keys():

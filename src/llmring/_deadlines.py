@@ -57,7 +57,8 @@ class ProviderClock(Generic[T]):
 
     def _expire(self, kind: str) -> ProviderTimeoutError:
         self.expired = ProviderTimeoutError(
-            f"no data from the provider within {self._describe(kind)}")
+            f"no data from the provider within {self._describe(kind)}"
+        )
         return self.expired
 
     async def next_event(

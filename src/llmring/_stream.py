@@ -70,7 +70,8 @@ class _StreamRun:
                     raise candidate.unavailable.error(candidate.provider, candidate.model)
                 adapter = self._adapter_for(candidate.provider)
                 unbounded = clock.start_candidate(
-                    _merge(self._timeouts_for(candidate.provider), self.request.timeouts))
+                    _merge(self._timeouts_for(candidate.provider), self.request.timeouts)
+                )
                 assembler = self.assembler = StreamAssembler(candidate.provider, candidate.model)
                 events = adapter.stream(self.request, candidate.model)
                 try:
@@ -111,7 +112,8 @@ class _StreamRun:
         """The adapter stopped without the provider's end marker: never a silent success."""
         cut = ProviderResponseError(
             "the stream ended before the provider's end-of-stream marker",
-            provider=candidate.provider, model=candidate.model,
+            provider=candidate.provider,
+            model=candidate.model,
         )
         if assembler.delivered:
             raise self._interrupted(assembler, cut) from cut
@@ -125,8 +127,13 @@ class _StreamRun:
             exc.attempts = [(ref, e.message) for ref, e in self.failed_attempts]
             raise exc
         level = logging.DEBUG if candidate.unavailable else logging.WARNING  # a skip is no news
-        logger.log(level, "%s failed before any content (%s); falling back to %s",
-                   candidate.ref, exc.message, self.candidates[position + 1].ref)
+        logger.log(
+            level,
+            "%s failed before any content (%s); falling back to %s",
+            candidate.ref,
+            exc.message,
+            self.candidates[position + 1].ref,
+        )
         self.failed_attempts.append((candidate.ref, exc))
 
     def _interrupted(self, assembler: StreamAssembler, cause: Exception) -> StreamInterruptedError:
@@ -245,6 +252,8 @@ def _merge(defaults: StreamTimeouts, override: StreamTimeouts) -> StreamTimeouts
     """Request deadlines win field by field over the provider's lockfile defaults."""
     return StreamTimeouts(
         total=override.total if override.total is not None else defaults.total,
-        first_chunk=override.first_chunk if override.first_chunk is not None else defaults.first_chunk,
+        first_chunk=override.first_chunk
+        if override.first_chunk is not None
+        else defaults.first_chunk,
         idle=override.idle if override.idle is not None else defaults.idle,
     )

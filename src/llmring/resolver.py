@@ -85,9 +85,11 @@ class Resolver:
         binding = profile.bindings.get(alias)
         if binding is not None:
             return binding.models
-        raise AliasNotFoundError(self._unknown_alias_message(alias, list(profile.bindings)),
-                                 alias=alias,
-                                 suggestions=difflib.get_close_matches(alias, profile.bindings, n=3))
+        raise AliasNotFoundError(
+            self._unknown_alias_message(alias, list(profile.bindings)),
+            alias=alias,
+            suggestions=difflib.get_close_matches(alias, profile.bindings, n=3),
+        )
 
     def _unknown_alias_message(self, alias: str, known: list[str]) -> str:
         where = self.lockfile.path
@@ -99,8 +101,11 @@ class Resolver:
         close = difflib.get_close_matches(alias, known, n=3)
         if close:
             message += f" (did you mean {', '.join(repr(c) for c in close)}?)"
-        elsewhere = [p.name for p in self.lockfile.profiles.values()
-                     if p.name != self.profile_name and alias in p.bindings]
+        elsewhere = [
+            p.name
+            for p in self.lockfile.profiles.values()
+            if p.name != self.profile_name and alias in p.bindings
+        ]
         if elsewhere:
             message += f"; it is bound in profile(s) {', '.join(elsewhere)}"
         return message + f". Bind it with: llmring bind {alias} provider:model"

@@ -230,8 +230,10 @@ class _NoMetadata(dict[str, Any]):
     __slots__ = ()
 
     def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError("this chunk's metadata is empty and read-only; build your own mapping "
-                        "(dict(chunk.metadata) or {**chunk.metadata, ...})")
+        raise TypeError(
+            "this chunk's metadata is empty and read-only; build your own mapping "
+            "(dict(chunk.metadata) or {**chunk.metadata, ...})"
+        )
 
     __setitem__ = __delitem__ = __ior__ = _read_only
     clear = pop = popitem = setdefault = update = _read_only
@@ -287,8 +289,9 @@ class StreamChunk(BaseModel):
         return handler(value)
 
     @model_serializer(mode="wrap")
-    def _serialise(self, handler: SerializerFunctionWrapHandler,
-                   info: SerializationInfo) -> dict[str, Any]:
+    def _serialise(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
         """With ``exclude_none``, an empty metadata is left out as ``None`` was: the CLI's
         ``--json`` lines and other compact dumps keep their shape."""
         data: dict[str, Any] = handler(self)

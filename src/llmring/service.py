@@ -87,8 +87,9 @@ class LLMRing(AsyncResource):
         alias is resolved now (an unknown alias raises here); the provider is called on the
         first iteration. The returned stream is an async iterator and context manager.
         """
-        resolver = self.resolver if profile is None else Resolver(
-            self.lockfile, self._configs, profile)
+        resolver = (
+            self.resolver if profile is None else Resolver(self.lockfile, self._configs, profile)
+        )
         candidates = resolver.resolve(request.model)
         return ChatStream(request, candidates, self._adapter, self._default_timeouts)
 
@@ -120,8 +121,13 @@ class LLMRing(AsyncResource):
         candidates = self.resolver.resolve(alias)
         chosen = next((c for c in candidates if c.usable), candidates[0])
         adapter = self._adapter(chosen.provider)
-        return ModelCapabilities(chosen.provider, chosen.model, adapter.supports_streaming,
-                                 adapter.supports_tools, adapter.supports_reasoning)
+        return ModelCapabilities(
+            chosen.provider,
+            chosen.model,
+            adapter.supports_streaming,
+            adapter.supports_tools,
+            adapter.supports_reasoning,
+        )
 
     def resolve(self, alias: str) -> list[Candidate]:
         """The ordered candidates for an alias (or ``provider:model``), each with ``usable``."""
@@ -132,9 +138,16 @@ class LLMRing(AsyncResource):
         statuses = []
         for name, config in self._configs.items():
             why = unavailable(config)
-            statuses.append(ProviderStatus(name, config.type, why is None,
-                                           why.reason if why else None,
-                                           config.base_url, config.key_envs))
+            statuses.append(
+                ProviderStatus(
+                    name,
+                    config.type,
+                    why is None,
+                    why.reason if why else None,
+                    config.base_url,
+                    config.key_envs,
+                )
+            )
         return statuses
 
     # -- adapters and lifetime ------------------------------------------------------------------
@@ -153,4 +166,3 @@ class LLMRing(AsyncResource):
         adapters, self._adapters = list(self._adapters.values()), {}
         for adapter in adapters:
             await adapter.aclose()
-

@@ -32,7 +32,12 @@ if TYPE_CHECKING:
     from llmring.schemas import StreamChunk
 
 __all__ = [
-    "INTERNAL_ERROR", "StreamingBot", "openai_frames", "openai_usage", "public_error", "sse_stream",
+    "INTERNAL_ERROR",
+    "StreamingBot",
+    "openai_frames",
+    "openai_usage",
+    "public_error",
+    "sse_stream",
 ]
 
 logger = logging.getLogger("llmring.sse")
@@ -187,8 +192,14 @@ async def openai_frames(
     }
 
     def choice(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        return _frame({**head, "choices": [
-            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]})
+        return _frame(
+            {
+                **head,
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+                ],
+            }
+        )
 
     started = False
     try:

@@ -27,9 +27,11 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture(autouse=True, scope="module")
 def llama_cpp_installed() -> None:
-    require_or_skip(importlib.util.find_spec("llama_cpp") is not None,
-                    "llama-cpp-python is not installed (.ci/run installs it: "
-                    "pip install 'llama-cpp-python[server]')")
+    require_or_skip(
+        importlib.util.find_spec("llama_cpp") is not None,
+        "llama-cpp-python is not installed (.ci/run installs it: "
+        "pip install 'llama-cpp-python[server]')",
+    )
 
 
 EOS_TOKEN_ID = 2  # see tiny_llama.vocabulary(); biased away so replies run to max_tokens
@@ -48,17 +50,34 @@ class LlamaServer:
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._log_file = log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
-             "--chat_format", "chatml", "--host", "127.0.0.1", "--port", str(self.port),
-             "--n_ctx", "2048", "--verbose", "False"],
-            stdout=self._log_file, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(model),
+                "--chat_format",
+                "chatml",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--n_ctx",
+                "2048",
+                "--verbose",
+                "False",
+            ],
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"llama_cpp.server exited:\n{self.log.read_text(errors='replace')}")
+                raise AssertionError(
+                    f"llama_cpp.server exited:\n{self.log.read_text(errors='replace')}"
+                )
             try:
                 if httpx.get(f"{self.base_url}/models", timeout=1).status_code == 200:
                     return
@@ -102,14 +121,19 @@ def lockfile(project: Path, llama_server: LlamaServer) -> Path:
         'version = "1.0"\ndefault_profile = "default"\n\n[profiles.default]\nname = "default"\n\n'
         '[[profiles.default.bindings]]\nalias = "local-chat"\nmodels = ["local:tiny"]\n\n'
         f'[providers.local]\ntype = "openai"\nbase_url = "{llama_server.base_url}"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return path
 
 
 def chat_request(max_tokens: int) -> LLMRequest:
-    return LLMRequest(model="local-chat", messages=[{"role": "user", "content": "Say something."}],
-                      max_tokens=max_tokens, temperature=0,
-                      extra_params={"logit_bias": {str(EOS_TOKEN_ID): -100}})
+    return LLMRequest(
+        model="local-chat",
+        messages=[{"role": "user", "content": "Say something."}],
+        max_tokens=max_tokens,
+        temperature=0,
+        extra_params={"logit_bias": {str(EOS_TOKEN_ID): -100}},
+    )
 
 
 async def test_streams_real_tokens_to_one_terminal_chunk(lockfile: Path) -> None:

@@ -64,24 +64,38 @@ def _sum_usage(usages: list[dict[str, Any] | None]) -> dict[str, Any] | None:
 
 
 def _round_info(number: int, response: LLMResponse) -> dict[str, Any]:
-    return {"round": number, "provider": response.provider, "model": response.model,
-            "finish_reason": response.finish_reason, "usage": response.usage}
+    return {
+        "round": number,
+        "provider": response.provider,
+        "model": response.model,
+        "finish_reason": response.finish_reason,
+        "usage": response.usage,
+    }
 
 
 def _tool_call_chunk(call: dict[str, Any], number: int) -> StreamChunk:
     """``arguments`` parsed from the call's JSON text (the raw text when it is not an object)."""
     function = call.get("function") or {}
     arguments = parse_arguments(function.get("arguments") or "")
-    described = {"id": call.get("id"), "name": function.get("name"),
-                 "arguments": function.get("arguments") if isinstance(arguments, str)
-                 else arguments}
+    described = {
+        "id": call.get("id"),
+        "name": function.get("name"),
+        "arguments": function.get("arguments") if isinstance(arguments, str) else arguments,
+    }
     return StreamChunk(metadata={"type": "tool_call", "tool_call": described, "round": number})
 
 
 def _tool_result_chunk(outcome: ToolOutcome, number: int) -> StreamChunk:
     said = {"error": outcome.error} if outcome.error is not None else {"result": outcome.result}
-    return StreamChunk(metadata={"type": "tool_result", "tool_call_id": outcome.tool_call_id,
-                                 "name": outcome.name, **said, "round": number})
+    return StreamChunk(
+        metadata={
+            "type": "tool_result",
+            "tool_call_id": outcome.tool_call_id,
+            "name": outcome.name,
+            **said,
+            "round": number,
+        }
+    )
 
 
 def _model_ref(model: str | None, provider: str | None) -> str:
@@ -90,8 +104,10 @@ def _model_ref(model: str | None, provider: str | None) -> str:
     if provider is None:
         return model or default_alias()
     if not model:
-        raise ValueError(f"provider={provider!r} needs model=... (a model of that provider); "
-                         "leave both out to use the default alias")
+        raise ValueError(
+            f"provider={provider!r} needs model=... (a model of that provider); "
+            "leave both out to use the default alias"
+        )
     # model names may hold colons of their own (ollama's "llama3:8b"): only our prefix counts
     return model if model.startswith(f"{provider}:") else f"{provider}:{model}"
 
@@ -110,10 +126,18 @@ class Agent:
     completed turns (llmring ``Message`` objects), sent before each new prompt.
     """
 
-    def __init__(self, name: str = "Agent", *, model: str | None = None,
-                 provider: str | None = None, instructions: str = "",
-                 tools: Iterable[AgentTool] = (), max_tool_rounds: int = 10,
-                 ring: LLMRing | None = None, **request_options: Any) -> None:
+    def __init__(
+        self,
+        name: str = "Agent",
+        *,
+        model: str | None = None,
+        provider: str | None = None,
+        instructions: str = "",
+        tools: Iterable[AgentTool] = (),
+        max_tool_rounds: int = 10,
+        ring: LLMRing | None = None,
+        **request_options: Any,
+    ) -> None:
         if max_tool_rounds < 0:
             raise ValueError(f"max_tool_rounds must be >= 0, got {max_tool_rounds}")
         self.name = name
@@ -136,8 +160,7 @@ class Agent:
     def _checked(options: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(options) - _OPTIONS)
         if unknown:
-            raise TypeError(f"unknown request option(s) {unknown}; "
-                            f"known: {sorted(_OPTIONS)}")
+            raise TypeError(f"unknown request option(s) {unknown}; known: {sorted(_OPTIONS)}")
         return options
 
     def get_provider_info(self) -> dict[str, Any]:
@@ -166,12 +189,16 @@ class Agent:
 
     def _request(self, turn: list[Message], options: dict[str, Any]) -> LLMRequest:
         system = [Message(role="system", content=self.instructions)] if self.instructions else []
-        return LLMRequest(model=self.model, messages=[*system, *self.history, *turn],
-                          tools=self.toolbox.schemas, **options)
+        return LLMRequest(
+            model=self.model,
+            messages=[*system, *self.history, *turn],
+            tools=self.toolbox.schemas,
+            **options,
+        )
 
-    async def _rounds(self, turn: list[Message], options: dict[str, Any],
-                      complete: Callable[[AgentResult], None]
-                      ) -> AsyncGenerator[StreamChunk, None]:
+    async def _rounds(
+        self, turn: list[Message], options: dict[str, Any], complete: Callable[[AgentResult], None]
+    ) -> AsyncGenerator[StreamChunk, None]:
         """Chunks of every round. History is committed, and ``complete`` called, just before
         the final chunk is yielded, and only then."""
         rounds: list[dict[str, Any]] = []
@@ -190,8 +217,11 @@ class Agent:
             rounds.append(_round_info(number, response))
             if response.tool_calls:
                 if number > self.max_tool_rounds:
-                    raise ToolRoundLimitError(agent=self.name, tool_calls=response.tool_calls,
-                                              max_tool_rounds=self.max_tool_rounds)
+                    raise ToolRoundLimitError(
+                        agent=self.name,
+                        tool_calls=response.tool_calls,
+                        max_tool_rounds=self.max_tool_rounds,
+                    )
                 tools = self._run_tools(response, number, turn, outcomes)
                 async with aclosing(tools):
                     async for chunk in tools:
@@ -201,22 +231,27 @@ class Agent:
             usage = _sum_usage([r["usage"] for r in rounds])
             self.history.extend(turn)
             complete(AgentResult(response.content, response, usage, rounds, outcomes, turn))
-            yield final.model_copy(update={"usage": usage, "metadata": {
-                **final.metadata, "round": number, "rounds": rounds}})
+            yield final.model_copy(
+                update={
+                    "usage": usage,
+                    "metadata": {**final.metadata, "round": number, "rounds": rounds},
+                }
+            )
             return
 
-    async def _run_tools(self, response: LLMResponse, number: int, turn: list[Message],
-                         outcomes: list[ToolOutcome]) -> AsyncGenerator[StreamChunk, None]:
+    async def _run_tools(
+        self, response: LLMResponse, number: int, turn: list[Message], outcomes: list[ToolOutcome]
+    ) -> AsyncGenerator[StreamChunk, None]:
         """Run the calls one after another; add the call and the results to ``turn``."""
         calls = response.tool_calls or []
-        turn.append(Message(role="assistant", content=response.content or None,
-                            tool_calls=calls))
+        turn.append(Message(role="assistant", content=response.content or None, tool_calls=calls))
         for call in calls:
             yield _tool_call_chunk(call, number)
             outcome = await self.toolbox.run(call)
             outcomes.append(outcome)
-            turn.append(Message(role="tool", tool_call_id=outcome.tool_call_id,
-                                content=outcome.output))
+            turn.append(
+                Message(role="tool", tool_call_id=outcome.tool_call_id, content=outcome.output)
+            )
             yield _tool_result_chunk(outcome, number)
 
 
@@ -231,8 +266,9 @@ class AgentStream(AsyncResource):
     the run and closes the provider stream at once; it is idempotent.
     """
 
-    def __init__(self, start: Callable[[Callable[[AgentResult], None]],
-                                       AsyncGenerator[StreamChunk, None]]) -> None:
+    def __init__(
+        self, start: Callable[[Callable[[AgentResult], None]], AsyncGenerator[StreamChunk, None]]
+    ) -> None:
         self._result: AgentResult | None = None
         self._chunks = start(self._complete)
         self._closed = False
@@ -260,4 +296,3 @@ class AgentStream(AsyncResource):
         if not self._closed:
             self._closed = True
             await self._chunks.aclose()
-

@@ -31,12 +31,14 @@ class ToolRoundLimitError(AgentError):
     ``tool_calls`` holds the calls that were asked for (OpenAI shape), not run.
     """
 
-    def __init__(self, *, agent: str, max_tool_rounds: int,
-                 tool_calls: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, *, agent: str, max_tool_rounds: int, tool_calls: list[dict[str, Any]]
+    ) -> None:
         names = ", ".join(str((c.get("function") or {}).get("name")) for c in tool_calls)
         super().__init__(
             f"agent {agent!r} reached max_tool_rounds={max_tool_rounds}: the model asked for "
             f"more tool calls ({names}); raise max_tool_rounds or change the instructions",
-            agent=agent)
+            agent=agent,
+        )
         self.max_tool_rounds = max_tool_rounds
         self.tool_calls = tool_calls

@@ -68,8 +68,10 @@ class Toolbox:
         self.tools: dict[str, Tool[..., Any]] = {}
         for spec in tools:
             if not callable(spec):
-                raise TypeError(f"an agent's tool is a function or a @tool, not "
-                                f"{type(spec).__name__} (an agent must be able to run it)")
+                raise TypeError(
+                    f"an agent's tool is a function or a @tool, not "
+                    f"{type(spec).__name__} (an agent must be able to run it)"
+                )
             item = spec if isinstance(spec, Tool) else Tool(spec)
             name = str(item.name)
             if name in self.tools:
@@ -91,16 +93,19 @@ class Toolbox:
         tool = self.tools.get(name)
         if tool is None:
             known = ", ".join(self.tools) or "none"
-            return ToolOutcome(call_id, name, arguments,
-                               error=f"there is no tool named {name!r} (tools: {known})")
+            return ToolOutcome(
+                call_id, name, arguments, error=f"there is no tool named {name!r} (tools: {known})"
+            )
         try:
             value = tool.invoke(arguments)
             if inspect.isawaitable(value):
                 value = await value
         except pydantic.ValidationError as exc:
-            return ToolOutcome(call_id, name, arguments,
-                               error=f"invalid arguments for {name}: {exc}")
+            return ToolOutcome(
+                call_id, name, arguments, error=f"invalid arguments for {name}: {exc}"
+            )
         except Exception as exc:  # noqa: BLE001 - the model is told what went wrong
-            return ToolOutcome(call_id, name, arguments,
-                               error=f"{name} raised {type(exc).__name__}: {exc}")
+            return ToolOutcome(
+                call_id, name, arguments, error=f"{name} raised {type(exc).__name__}: {exc}"
+            )
         return ToolOutcome(call_id, name, arguments, result=_as_text(value))

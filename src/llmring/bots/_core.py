@@ -40,10 +40,13 @@ def shared_ring() -> LLMRing:
 
 
 def ai_message(response: LLMResponse) -> AIMessage:
-    return AIMessage(content=response.content,
-                     tool_calls=[ToolCall.from_openai(c) for c in response.tool_calls or []],
-                     usage=response.usage, finish_reason=response.finish_reason,
-                     model=response.model)
+    return AIMessage(
+        content=response.content,
+        tool_calls=[ToolCall.from_openai(c) for c in response.tool_calls or []],
+        usage=response.usage,
+        finish_reason=response.finish_reason,
+        model=response.model,
+    )
 
 
 def _as_text(reply: AIMessage) -> AIMessage:
@@ -57,9 +60,14 @@ def settled(conversation: list[BaseMessage]) -> list[BaseMessage]:
     """Assistant turns whose tool calls got no result (a selection kept in memory) become text:
     providers refuse a tool call that is not followed by its result."""
     answered = {m.tool_call_id for m in conversation if isinstance(m, ToolMessage)}
-    return [_as_text(m) if isinstance(m, AIMessage) and m.tool_calls
-            and not any(c.id in answered for c in m.tool_calls) else m
-            for m in conversation]
+    return [
+        _as_text(m)
+        if isinstance(m, AIMessage)
+        and m.tool_calls
+        and not any(c.id in answered for c in m.tool_calls)
+        else m
+        for m in conversation
+    ]
 
 
 class BotCore:
@@ -87,11 +95,17 @@ class BotCore:
         stream_target: StreamTarget = "stdout",
         **completion_kwargs: Any,
     ) -> None:
-        self.system_prompt = system_prompt if isinstance(system_prompt, SystemMessage) \
+        self.system_prompt = (
+            system_prompt
+            if isinstance(system_prompt, SystemMessage)
             else SystemMessage(content=system_prompt)
+        )
         self.mock_response = mock_response
-        self.model_name = MOCK_MODEL if mock_response is not None else (
-            model_name or os.environ.get(MODEL_ENV) or default_alias())
+        self.model_name = (
+            MOCK_MODEL
+            if mock_response is not None
+            else (model_name or os.environ.get(MODEL_ENV) or default_alias())
+        )
         self.temperature = temperature
         self.memory = memory
         self.stream_target = stream_target
@@ -129,8 +143,12 @@ class BotCore:
         extra = {**self.extra_params, **extra}
         if self.temperature is not None:
             options.setdefault("temperature", self.temperature)
-        return LLMRequest(model=self.model_name, messages=[m.to_message() for m in conversation],
-                          extra_params=extra, **options)
+        return LLMRequest(
+            model=self.model_name,
+            messages=[m.to_message() for m in conversation],
+            extra_params=extra,
+            **options,
+        )
 
     async def chunks(
         self,

@@ -23,15 +23,36 @@ __all__ = ["PROVIDER_PARAMS", "REQUEST_OPTIONS", "split_options"]
 REQUEST_OPTIONS = frozenset(LLMRequest.model_fields) - {"model", "messages"}
 
 #: generation parameters a bot passes on (in ``extra_params``) when given as bare keywords
-PROVIDER_PARAMS = frozenset({
-    "frequency_penalty", "logit_bias", "logprobs", "max_completion_tokens", "metadata", "min_p",
-    "parallel_tool_calls", "presence_penalty", "reasoning_effort", "repetition_penalty", "seed",
-    "service_tier", "stop", "stop_sequences", "think", "thinking", "top_k", "top_logprobs",
-    "top_p", "user", "verbosity",
-})
+PROVIDER_PARAMS = frozenset(
+    {
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "metadata",
+        "min_p",
+        "parallel_tool_calls",
+        "presence_penalty",
+        "reasoning_effort",
+        "repetition_penalty",
+        "seed",
+        "service_tier",
+        "stop",
+        "stop_sequences",
+        "think",
+        "thinking",
+        "top_k",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+    }
+)
 
-_KEYS_HINT = ("llmring reads API keys from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, "
-              "GEMINI_API_KEY...) or a lockfile [providers.<name>] api_key_env, never from a bot")
+_KEYS_HINT = (
+    "llmring reads API keys from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, "
+    "GEMINI_API_KEY...) or a lockfile [providers.<name>] api_key_env, never from a bot"
+)
 
 
 def split_options(owner: str, keywords: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -57,7 +78,9 @@ def _refusal(owner: str, key: str) -> str:
     # the value is never quoted: it may be a key
     if key == "api_key":
         return f"{owner} takes no api_key: {_KEYS_HINT}"
-    return (f"{owner} got an unexpected keyword argument {key!r}. Bots pass on request options "
-            f"({', '.join(sorted(REQUEST_OPTIONS))}) and the generation parameters "
-            f"{', '.join(sorted(PROVIDER_PARAMS))}; give any other provider parameter "
-            f"explicitly: extra_params={{{key!r}: ...}}")
+    return (
+        f"{owner} got an unexpected keyword argument {key!r}. Bots pass on request options "
+        f"({', '.join(sorted(REQUEST_OPTIONS))}) and the generation parameters "
+        f"{', '.join(sorted(PROVIDER_PARAMS))}; give any other provider parameter "
+        f"explicitly: extra_params={{{key!r}: ...}}"
+    )

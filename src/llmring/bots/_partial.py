@@ -59,8 +59,10 @@ def format_errors(exc: ValidationError) -> str:
 
 def feedback(exc: ValidationError) -> str:
     """The user turn that asks the model to correct a rejected reply."""
-    return (f"Your reply was rejected:\n{format_errors(exc)}\n"
-            "Reply again with only the corrected JSON object, matching the schema.")
+    return (
+        f"Your reply was rejected:\n{format_errors(exc)}\n"
+        "Reply again with only the corrected JSON object, matching the schema."
+    )
 
 
 def partial_object(model: type[M], text: str) -> M | None:
@@ -88,8 +90,11 @@ def _build(model: type[M], data: dict[str, Any]) -> M:
             value = _value(_annotation(field), data[key])
             if value is not _SKIP:
                 values[name] = value
-    missing = {name: None for name, field in model.model_fields.items()
-               if name not in values and field.is_required()}
+    missing = {
+        name: None
+        for name, field in model.model_fields.items()
+        if name not in values and field.is_required()
+    }
     return model.model_construct(_fields_set=set(values), **values, **missing)
 
 

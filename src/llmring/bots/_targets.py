@@ -26,8 +26,10 @@ OnDelta = Callable[[str], None]
 def check_target(stream_target: str) -> StreamTarget:
     """``stream_target`` itself, or ``ValueError`` at construction for anything else."""
     if stream_target not in get_args(StreamTarget):
-        raise ValueError(f"stream_target must be one of {', '.join(get_args(StreamTarget))}, "
-                         f"not {stream_target!r}")
+        raise ValueError(
+            f"stream_target must be one of {', '.join(get_args(StreamTarget))}, "
+            f"not {stream_target!r}"
+        )
     return stream_target  # type: ignore[return-value]
 
 
@@ -43,8 +45,9 @@ def _accumulate(deltas: Iterator[str]) -> Iterator[str]:
         yield text
 
 
-async def printed(stream_target: StreamTarget,
-                  run: Callable[[OnDelta | None], Coroutine[Any, Any, T]]) -> T:
+async def printed(
+    stream_target: StreamTarget, run: Callable[[OnDelta | None], Coroutine[Any, Any, T]]
+) -> T:
     """``run(on_delta)``, with ``on_delta`` printing each delta when ``stream_target`` is
     ``"stdout"`` (and a line break after the reply, if it printed anything)."""
     if stream_target != "stdout":

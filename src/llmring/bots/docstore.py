@@ -29,8 +29,7 @@ def _bm25s() -> Any:
     try:
         return importlib.import_module("bm25s")
     except ImportError as exc:
-        raise ImportError(
-            f"BM25DocStore needs the bm25s package: {install_hint('rag')}") from exc
+        raise ImportError(f"BM25DocStore needs the bm25s package: {install_hint('rag')}") from exc
 
 
 class BM25DocStore:
@@ -94,8 +93,9 @@ class BM25DocStore:
         if n_results <= 0 or not self.documents:
             return []
         index = self._built()
-        words = self._bm25s.tokenize(query, stopwords=self.stopwords or [], return_ids=False,
-                                     show_progress=False)[0]
+        words = self._bm25s.tokenize(
+            query, stopwords=self.stopwords or [], return_ids=False, show_progress=False
+        )[0]
         if index is None or not words:
             return []
         scores = index.get_scores(words)

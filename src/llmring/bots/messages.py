@@ -49,13 +49,19 @@ class ToolCall(BaseModel):
             arguments = {"_raw": function.get("arguments")}
         if not isinstance(arguments, dict):
             arguments = {"_value": arguments}
-        return cls(id=call["id"], name=function["name"], arguments=arguments,
-                   provider_data=call.get("provider_data"))
+        return cls(
+            id=call["id"],
+            name=function["name"],
+            arguments=arguments,
+            provider_data=call.get("provider_data"),
+        )
 
     def to_openai(self) -> dict[str, Any]:
-        call: dict[str, Any] = {"id": self.id, "type": "function",
-                                "function": {"name": self.name,
-                                             "arguments": json.dumps(self.arguments)}}
+        call: dict[str, Any] = {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": json.dumps(self.arguments)},
+        }
         if self.provider_data:
             call["provider_data"] = self.provider_data
         return call
@@ -97,8 +103,11 @@ class AIMessage(BaseMessage):
 
     def to_message(self) -> Message:
         calls = [c.to_openai() for c in self.tool_calls] or None
-        return Message(role="assistant", content=self.content if self.content or not calls else None,
-                       tool_calls=calls)
+        return Message(
+            role="assistant",
+            content=self.content if self.content or not calls else None,
+            tool_calls=calls,
+        )
 
 
 class ToolMessage(BaseMessage):
@@ -122,8 +131,11 @@ def system(*texts: str) -> SystemMessage:
 
 
 _BY_ROLE: dict[str, type[BaseMessage]] = {
-    "system": SystemMessage, "developer": DeveloperMessage, "user": HumanMessage,
-    "assistant": AIMessage, "tool": ToolMessage,
+    "system": SystemMessage,
+    "developer": DeveloperMessage,
+    "user": HumanMessage,
+    "assistant": AIMessage,
+    "tool": ToolMessage,
 }
 
 
@@ -152,5 +164,7 @@ def to_messages(*inputs: Any) -> list[BaseMessage]:
         elif isinstance(item, Iterable) and not isinstance(item, (bytes, dict)):
             result.extend(to_messages(*item))
         else:
-            raise TypeError(f"a bot takes strings, messages or lists of them, not {type(item).__name__}")
+            raise TypeError(
+                f"a bot takes strings, messages or lists of them, not {type(item).__name__}"
+            )
     return result

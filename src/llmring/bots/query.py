@@ -44,8 +44,10 @@ def query_prompt(query: str, documents: list[str]) -> str:
     """The user turn: the documents, most relevant first, then the query (alone if none)."""
     if not documents:
         return query
-    blocks = [f'<document rank="{rank}">\n{text}\n</document>'
-              for rank, text in enumerate(documents, start=1)]
+    blocks = [
+        f'<document rank="{rank}">\n{text}\n</document>'
+        for rank, text in enumerate(documents, start=1)
+    ]
     return "\n\n".join(["Documents, most relevant first:", *blocks, f"Query: {query}"])
 
 
@@ -62,9 +64,15 @@ class AsyncQueryBot(BotCore):
 
     last_message: AIMessage | None = None
 
-    def __init__(self, system_prompt: str, docstore: DocStore, memory: ChatMemory | None = None,
-                 model_name: str | None = None, temperature: float | None = 0.0,
-                 **completion_kwargs: Any) -> None:
+    def __init__(
+        self,
+        system_prompt: str,
+        docstore: DocStore,
+        memory: ChatMemory | None = None,
+        model_name: str | None = None,
+        temperature: float | None = 0.0,
+        **completion_kwargs: Any,
+    ) -> None:
         super().__init__(system_prompt, model_name, temperature, memory, **completion_kwargs)
         self.docstore = docstore
         self.last_documents: list[str] = []
@@ -72,8 +80,9 @@ class AsyncQueryBot(BotCore):
     def _keep(self, reply: AIMessage) -> None:
         self.last_message = reply
 
-    def compose_rag_messages(self, query: Query, n_results: int = 20,
-                             outer_span: object = None) -> Composed:
+    def compose_rag_messages(
+        self, query: Query, n_results: int = 20, outer_span: object = None
+    ) -> Composed:
         """Retrieve for ``query`` and build the conversation to send: the system prompt, what
         memory recalls, and the user turn holding the documents and the query.
 
@@ -88,15 +97,26 @@ class AsyncQueryBot(BotCore):
         messages = self.history([HumanMessage(content=query_prompt(text, documents))], text)
         return messages, list(messages)
 
-    def _chunks(self, query: Query, n_results: int, on_complete: Callable[[AIMessage], None],
-                options: dict[str, Any]) -> AsyncGenerator[StreamChunk, None]:
+    def _chunks(
+        self,
+        query: Query,
+        n_results: int,
+        on_complete: Callable[[AIMessage], None],
+        options: dict[str, Any],
+    ) -> AsyncGenerator[StreamChunk, None]:
         text = query_text(query)
         conversation, _ = self.compose_rag_messages(text, n_results)
-        return self.chunks([HumanMessage(content=text)], on_complete, query=text,
-                           conversation=conversation, **options)
+        return self.chunks(
+            [HumanMessage(content=text)],
+            on_complete,
+            query=text,
+            conversation=conversation,
+            **options,
+        )
 
-    async def stream_async(self, query: Query, n_results: int = 20,
-                           **request_options: Any) -> AsyncGenerator[str, None]:
+    async def stream_async(
+        self, query: Query, n_results: int = 20, **request_options: Any
+    ) -> AsyncGenerator[str, None]:
         """The reply's text as it arrives: non-empty deltas only."""
         chunks = self._chunks(query, n_results, self._keep, request_options)
         async with aclosing(chunks):
@@ -104,9 +124,13 @@ class AsyncQueryBot(BotCore):
                 if chunk.delta:
                     yield chunk.delta
 
-    async def complete(self, query: Query, n_results: int = 20,
-                       on_delta: Callable[[str], None] | None = None,
-                       **request_options: Any) -> AIMessage:
+    async def complete(
+        self,
+        query: Query,
+        n_results: int = 20,
+        on_delta: Callable[[str], None] | None = None,
+        **request_options: Any,
+    ) -> AIMessage:
         """The whole reply; ``on_delta`` sees each text delta as it arrives."""
         replies: list[AIMessage] = []
 
@@ -121,10 +145,13 @@ class AsyncQueryBot(BotCore):
                     on_delta(chunk.delta)
         return replies[0]
 
-    async def __call__(self, query: Query, n_results: int = 20,
-                       **request_options: Any) -> AIMessage:
-        return await printed(self.stream_target, lambda on_delta: self.complete(
-            query, n_results, on_delta, **request_options))
+    async def __call__(
+        self, query: Query, n_results: int = 20, **request_options: Any
+    ) -> AIMessage:
+        return await printed(
+            self.stream_target,
+            lambda on_delta: self.complete(query, n_results, on_delta, **request_options),
+        )
 
 
 class QueryBot(SyncBot):
@@ -137,26 +164,44 @@ class QueryBot(SyncBot):
 
     bot: AsyncQueryBot
 
-    def __init__(self, system_prompt: str, docstore: DocStore, memory: ChatMemory | None = None,
-                 model_name: str | None = None, temperature: float | None = 0.0,
-                 stream_target: StreamTarget = "stdout", **completion_kwargs: Any) -> None:
-        self.bot = AsyncQueryBot(system_prompt, docstore, memory, model_name, temperature,
-                                 stream_target=stream_target, **completion_kwargs)
+    def __init__(
+        self,
+        system_prompt: str,
+        docstore: DocStore,
+        memory: ChatMemory | None = None,
+        model_name: str | None = None,
+        temperature: float | None = 0.0,
+        stream_target: StreamTarget = "stdout",
+        **completion_kwargs: Any,
+    ) -> None:
+        self.bot = AsyncQueryBot(
+            system_prompt,
+            docstore,
+            memory,
+            model_name,
+            temperature,
+            stream_target=stream_target,
+            **completion_kwargs,
+        )
 
     @property
     def last_documents(self) -> list[str]:
         return self.bot.last_documents
 
-    def compose_rag_messages(self, query: Query, n_results: int = 20,
-                             outer_span: object = None) -> Composed:
+    def compose_rag_messages(
+        self, query: Query, n_results: int = 20, outer_span: object = None
+    ) -> Composed:
         """See :meth:`AsyncQueryBot.compose_rag_messages`."""
         return self.bot.compose_rag_messages(query, n_results, outer_span)
 
     def __call__(self, query: Query, n_results: int = 20, **request_options: Any) -> Any:
-        return deliver(self.stream_target,
-                       lambda: self.bot.stream_async(query, n_results, **request_options),
-                       lambda on_delta: self.bot.complete(query, n_results, on_delta=on_delta,
-                                                          **request_options))
+        return deliver(
+            self.stream_target,
+            lambda: self.bot.stream_async(query, n_results, **request_options),
+            lambda on_delta: self.bot.complete(
+                query, n_results, on_delta=on_delta, **request_options
+            ),
+        )
 
     def stream(self, query: Query, n_results: int = 20, **request_options: Any) -> Iterator[str]:
         """Text deltas as a blocking iterator, whatever ``stream_target`` is."""

@@ -60,7 +60,9 @@ class AsyncSimpleBot(BotCore):
         processed = to_messages(*human_messages)
         return self.history(processed), processed
 
-    async def stream_async(self, *messages: Any, **request_options: Any) -> AsyncGenerator[str, None]:
+    async def stream_async(
+        self, *messages: Any, **request_options: Any
+    ) -> AsyncGenerator[str, None]:
         """The reply's text as it arrives: non-empty deltas only."""
         # aclosing: leaving this generator early must close the provider stream now, not at GC
         async with aclosing(self._deltas(messages, self._keep, request_options)) as deltas:
@@ -68,7 +70,9 @@ class AsyncSimpleBot(BotCore):
                 yield delta
 
     async def complete(
-        self, *messages: Any, on_delta: Callable[[str], None] | None = None,
+        self,
+        *messages: Any,
+        on_delta: Callable[[str], None] | None = None,
         **request_options: Any,
     ) -> AIMessage:
         """The whole reply; ``on_delta`` sees each text delta as it arrives."""
@@ -85,14 +89,18 @@ class AsyncSimpleBot(BotCore):
         return replies[0]
 
     async def __call__(self, *messages: Any, **request_options: Any) -> AIMessage:
-        return await printed(self.stream_target, lambda on_delta: self.complete(
-            *messages, on_delta=on_delta, **request_options))
+        return await printed(
+            self.stream_target,
+            lambda on_delta: self.complete(*messages, on_delta=on_delta, **request_options),
+        )
 
-    async def _deltas(self, messages: tuple[Any, ...], keep: Callable[[AIMessage], None],
-                      options: dict[str, Any]) -> AsyncGenerator[str, None]:
+    async def _deltas(
+        self, messages: tuple[Any, ...], keep: Callable[[AIMessage], None], options: dict[str, Any]
+    ) -> AsyncGenerator[str, None]:
         conversation, turn = self.compose_messages_for_human_messages(*messages)
-        async with aclosing(self.chunks(turn, keep, conversation=conversation,
-                                        **options)) as chunks:
+        async with aclosing(
+            self.chunks(turn, keep, conversation=conversation, **options)
+        ) as chunks:
             async for chunk in chunks:
                 if chunk.delta:
                     yield chunk.delta
@@ -119,19 +127,26 @@ class SimpleBot(SyncBot):
         mock_response: str | None = None,
         **completion_kwargs: Any,
     ) -> None:
-        self.bot = AsyncSimpleBot(system_prompt, model_name, temperature, memory,
-                                  mock_response, stream_target=stream_target,
-                                  **completion_kwargs)
+        self.bot = AsyncSimpleBot(
+            system_prompt,
+            model_name,
+            temperature,
+            memory,
+            mock_response,
+            stream_target=stream_target,
+            **completion_kwargs,
+        )
 
     def compose_messages_for_human_messages(self, *human_messages: Any) -> Composed:
         """See :meth:`AsyncSimpleBot.compose_messages_for_human_messages`."""
         return self.bot.compose_messages_for_human_messages(*human_messages)
 
     def __call__(self, *messages: Any, **request_options: Any) -> Any:
-        return deliver(self.stream_target,
-                       lambda: self.bot.stream_async(*messages, **request_options),
-                       lambda on_delta: self.bot.complete(*messages, on_delta=on_delta,
-                                                          **request_options))
+        return deliver(
+            self.stream_target,
+            lambda: self.bot.stream_async(*messages, **request_options),
+            lambda on_delta: self.bot.complete(*messages, on_delta=on_delta, **request_options),
+        )
 
     def stream(self, *messages: Any, **request_options: Any) -> Iterator[str]:
         """Text deltas as a blocking iterator, whatever ``stream_target`` is."""
@@ -139,6 +154,7 @@ class SimpleBot(SyncBot):
 
 
 # -- LlamaBot's module-level helpers ------------------------------------------------------------
+
 
 def _core(bot: BotCore | SyncBot) -> BotCore:
     """The async bot doing the work (a sync bot wraps one)."""
@@ -155,19 +171,24 @@ def model_supports_token_streaming(model_name: str) -> bool:
     return model_name.partition("?")[0].rpartition(":")[2] not in _WHOLE_REPLY_MODELS
 
 
-def completion_kwargs_for_messages(bot: BotCore | SyncBot, messages: Any,
-                                   stream: bool = True) -> dict[str, Any]:
+def completion_kwargs_for_messages(
+    bot: BotCore | SyncBot, messages: Any, stream: bool = True
+) -> dict[str, Any]:
     """The bot's request for ``messages`` (the whole conversation) as keyword arguments: the
     :class:`~llmring.schemas.LLMRequest` fields it sets (``model``, ``messages``,
     ``temperature``, its options, ``extra_params``), plus ``stream``."""
     request = _core(bot).request(to_messages(messages))
-    fields = {name: getattr(request, name) for name in type(request).model_fields
-              if name in request.model_fields_set}
+    fields = {
+        name: getattr(request, name)
+        for name in type(request).model_fields
+        if name in request.model_fields_set
+    }
     return {**fields, "stream": stream}
 
 
-async def make_async_response(bot: BotCore | SyncBot, messages: Any,
-                              stream: bool = True) -> ChatStream | LLMResponse:
+async def make_async_response(
+    bot: BotCore | SyncBot, messages: Any, stream: bool = True
+) -> ChatStream | LLMResponse:
     """The facade's answer to ``messages`` (the whole conversation): the ``chat_stream`` (an
     async iterator of :class:`~llmring.schemas.StreamChunk`, to consume or close) when
     ``stream``, else the assembled :class:`~llmring.schemas.LLMResponse`."""
@@ -187,8 +208,9 @@ async def stream_tokens_for_messages(
     core = _core(bot)
     whole = not model_supports_token_streaming(core.model_name)
     held: list[str] = []
-    chunks = core.chunks([], finalize or (lambda reply: None),
-                         conversation=to_messages(messages), commit=False)
+    chunks = core.chunks(
+        [], finalize or (lambda reply: None), conversation=to_messages(messages), commit=False
+    )
     async with aclosing(chunks):
         async for chunk in chunks:
             if not chunk.delta:

@@ -54,13 +54,15 @@ class StructuredOutputError(LLMRingError):
     type ``json_invalid``) and ``texts`` each attempt's reply text, oldest first.
     """
 
-    def __init__(self, model: type[BaseModel], errors: list[ValidationError],
-                 texts: list[str]) -> None:
+    def __init__(
+        self, model: type[BaseModel], errors: list[ValidationError], texts: list[str]
+    ) -> None:
         self.model = model
         self.errors = errors
         self.texts = texts
-        attempts = "\n".join(f"attempt {number}: {format_errors(error)}"
-                             for number, error in enumerate(errors, 1))
+        attempts = "\n".join(
+            f"attempt {number}: {format_errors(error)}" for number, error in enumerate(errors, 1)
+        )
         super().__init__(f"no valid {model.__name__} in {len(errors)} attempt(s):\n{attempts}")
 
     @property
@@ -70,13 +72,17 @@ class StructuredOutputError(LLMRingError):
 
 def _response_format(model: type[BaseModel], strict: bool) -> dict[str, Any]:
     name = re.sub(r"[^A-Za-z0-9_-]", "_", model.__name__)[:64]  # OpenAI's rule for the name
-    return {"type": "json_schema",
-            "json_schema": {"name": name, "schema": model.model_json_schema(), "strict": strict}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": model.model_json_schema(), "strict": strict},
+    }
 
 
 def _prompt(system_prompt: str | SystemMessage, model: type[BaseModel]) -> str:
-    ask = ("Reply with only a JSON object that matches this JSON schema, with no other text:\n"
-           + json.dumps(model.model_json_schema()))
+    ask = (
+        "Reply with only a JSON object that matches this JSON schema, with no other text:\n"
+        + json.dumps(model.model_json_schema())
+    )
     text = str(system_prompt)
     return f"{text}\n\n{ask}" if text else ask
 
@@ -109,12 +115,24 @@ class AsyncStructuredBot(BotCore, Generic[M]):
         **completion_kwargs: Any,
     ) -> None:
         completion_kwargs.setdefault("response_format", _response_format(pydantic_model, strict))
-        super().__init__(_prompt(system_prompt, pydantic_model), model_name, temperature,
-                         memory, mock_response, ring, **completion_kwargs)
+        super().__init__(
+            _prompt(system_prompt, pydantic_model),
+            model_name,
+            temperature,
+            memory,
+            mock_response,
+            ring,
+            **completion_kwargs,
+        )
         self.pydantic_model = pydantic_model
 
-    async def __call__(self, *messages: Any, num_attempts: int = 10,
-                       allow_failed_validation: bool = False, **request_options: Any) -> M:
+    async def __call__(
+        self,
+        *messages: Any,
+        num_attempts: int = 10,
+        allow_failed_validation: bool = False,
+        **request_options: Any,
+    ) -> M:
         """A validated instance, asking again (with the errors) up to ``num_attempts`` times.
 
         When no attempt validates: raises :class:`StructuredOutputError`, or with
@@ -125,13 +143,25 @@ class AsyncStructuredBot(BotCore, Generic[M]):
         """
         if num_attempts < 1:
             raise ValueError("num_attempts must be at least 1")
-        return await printed(self.stream_target, lambda on_delta: self._attempts(
-            to_messages(*messages), num_attempts, allow_failed_validation, on_delta,
-            request_options))
+        return await printed(
+            self.stream_target,
+            lambda on_delta: self._attempts(
+                to_messages(*messages),
+                num_attempts,
+                allow_failed_validation,
+                on_delta,
+                request_options,
+            ),
+        )
 
-    async def _attempts(self, turn: list[BaseMessage], num_attempts: int,
-                        allow_failed_validation: bool, on_delta: OnDelta | None,
-                        request_options: dict[str, Any]) -> M:
+    async def _attempts(
+        self,
+        turn: list[BaseMessage],
+        num_attempts: int,
+        allow_failed_validation: bool,
+        on_delta: OnDelta | None,
+        request_options: dict[str, Any],
+    ) -> M:
         conversation = self.history(turn)
         errors: list[ValidationError] = []
         texts: list[str] = []
@@ -150,20 +180,23 @@ class AsyncStructuredBot(BotCore, Generic[M]):
             raise self.last_error
         return salvage(self.pydantic_model, self.last_error.last_text)
 
-    async def stream_async(self, *messages: Any,
-                           **request_options: Any) -> AsyncGenerator[str, None]:
+    async def stream_async(
+        self, *messages: Any, **request_options: Any
+    ) -> AsyncGenerator[str, None]:
         """The reply's JSON text as it arrives (non-empty deltas, fences included); when it
         completes it is validated: :class:`StructuredOutputError` if it does not."""
         turn = to_messages(*messages)
         replies: list[AIMessage] = []
-        async with aclosing(self._deltas(self.history(turn), replies.append,
-                                         request_options)) as deltas:
+        async with aclosing(
+            self._deltas(self.history(turn), replies.append, request_options)
+        ) as deltas:
             async for delta in deltas:
                 yield delta
         self._accept_once(turn, replies[0])
 
-    async def stream_partial(self, *messages: Any,
-                             **request_options: Any) -> AsyncGenerator[M, None]:
+    async def stream_partial(
+        self, *messages: Any, **request_options: Any
+    ) -> AsyncGenerator[M, None]:
         """Partial objects while the JSON arrives, then the validated one.
 
         A partial (rules in ``llmring.bots._partial``) is yielded when at least one field has
@@ -175,8 +208,9 @@ class AsyncStructuredBot(BotCore, Generic[M]):
         turn = to_messages(*messages)
         replies: list[AIMessage] = []
         text, last = "", None
-        async with aclosing(self._deltas(self.history(turn), replies.append,
-                                         request_options)) as deltas:
+        async with aclosing(
+            self._deltas(self.history(turn), replies.append, request_options)
+        ) as deltas:
             async for delta in deltas:
                 text += delta
                 partial = partial_object(self.pydantic_model, text)
@@ -189,8 +223,12 @@ class AsyncStructuredBot(BotCore, Generic[M]):
 
     # -- one attempt ------------------------------------------------------------------------------
 
-    async def _deltas(self, conversation: list[BaseMessage], keep: Callable[[AIMessage], None],
-                      overrides: dict[str, Any]) -> AsyncGenerator[str, None]:
+    async def _deltas(
+        self,
+        conversation: list[BaseMessage],
+        keep: Callable[[AIMessage], None],
+        overrides: dict[str, Any],
+    ) -> AsyncGenerator[str, None]:
         """Text deltas of one reply; ``keep`` gets it when complete. Memory is not touched
         here: only a reply that validates is committed (by ``_accept``)."""
 
@@ -204,8 +242,9 @@ class AsyncStructuredBot(BotCore, Generic[M]):
                 if chunk.delta:
                     yield chunk.delta
 
-    async def _complete(self, conversation: list[BaseMessage], on_delta: OnDelta | None,
-                        overrides: dict[str, Any]) -> AIMessage:
+    async def _complete(
+        self, conversation: list[BaseMessage], on_delta: OnDelta | None, overrides: dict[str, Any]
+    ) -> AIMessage:
         replies: list[AIMessage] = []
         async with aclosing(self._deltas(conversation, replies.append, overrides)) as deltas:
             async for delta in deltas:
@@ -239,29 +278,53 @@ class StructuredBot(SyncBot, Generic[M]):
 
     bot: AsyncStructuredBot[M]
 
-
     def __repr__(self) -> str:
         return f"<StructuredBot {self.bot.pydantic_model.__name__} model={self.bot.model_name!r}>"
 
-    def __init__(self, system_prompt: str | SystemMessage, pydantic_model: type[M],
-                 model_name: str | None = None, temperature: float | None = 0.0,
-                 memory: ChatMemory | None = None, mock_response: str | None = None,
-                 *, strict: bool = False, stream_target: StreamTarget = "stdout",
-                 **completion_kwargs: Any) -> None:
-        self.bot = AsyncStructuredBot(system_prompt, pydantic_model, model_name, temperature,
-                                      memory, mock_response, strict=strict,
-                                      stream_target=stream_target, **completion_kwargs)
-
+    def __init__(
+        self,
+        system_prompt: str | SystemMessage,
+        pydantic_model: type[M],
+        model_name: str | None = None,
+        temperature: float | None = 0.0,
+        memory: ChatMemory | None = None,
+        mock_response: str | None = None,
+        *,
+        strict: bool = False,
+        stream_target: StreamTarget = "stdout",
+        **completion_kwargs: Any,
+    ) -> None:
+        self.bot = AsyncStructuredBot(
+            system_prompt,
+            pydantic_model,
+            model_name,
+            temperature,
+            memory,
+            mock_response,
+            strict=strict,
+            stream_target=stream_target,
+            **completion_kwargs,
+        )
 
     @property
     def last_error(self) -> StructuredOutputError | None:
         return self.bot.last_error
 
-    def __call__(self, *messages: Any, num_attempts: int = 10,
-                 allow_failed_validation: bool = False, **request_options: Any) -> M:
-        return run_sync(self.bot(*messages, num_attempts=num_attempts,
-                                 allow_failed_validation=allow_failed_validation,
-                                 **request_options))
+    def __call__(
+        self,
+        *messages: Any,
+        num_attempts: int = 10,
+        allow_failed_validation: bool = False,
+        **request_options: Any,
+    ) -> M:
+        return run_sync(
+            self.bot(
+                *messages,
+                num_attempts=num_attempts,
+                allow_failed_validation=allow_failed_validation,
+                **request_options,
+            )
+        )
 
     def stream(self, *messages: Any, **request_options: Any) -> Iterator[str]:
         """The raw JSON text deltas as a blocking iterator."""

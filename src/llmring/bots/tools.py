@@ -32,8 +32,10 @@ __all__ = ["AsyncToolBot", "Tool", "ToolBot", "ToolSpec", "tool", "tool_schema"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_HEADER = re.compile(r"^(Args|Arguments|Parameters|Params|Keyword Args|Returns?|Yields?|Raises"
-                     r"|Examples?|Notes?|Warnings?|See Also|Attributes|References)\s*:\s*$")
+_HEADER = re.compile(
+    r"^(Args|Arguments|Parameters|Params|Keyword Args|Returns?|Yields?|Raises"
+    r"|Examples?|Notes?|Warnings?|See Also|Attributes|References)\s*:\s*$"
+)
 _ARG_SECTIONS = {"Args", "Arguments", "Parameters", "Params", "Keyword Args"}
 _GOOGLE_ARG = re.compile(r"^(\s*)\**(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 _SPHINX_FIELD = re.compile(r"^:(\w+)(?:\s+(?:[^:]*\s)?(\w+))?\s*:\s*(.*)$")
@@ -70,8 +72,11 @@ def _without_titles(schema: Any) -> Any:
     """pydantic's ``title`` keys only add tokens; a *property* named ``title`` is kept (its
     value is a schema, not a string)."""
     if isinstance(schema, dict):
-        return {k: _without_titles(v) for k, v in schema.items()
-                if not (k == "title" and isinstance(v, str))}
+        return {
+            k: _without_titles(v)
+            for k, v in schema.items()
+            if not (k == "title" and isinstance(v, str))
+        }
     if isinstance(schema, list):
         return [_without_titles(v) for v in schema]
     return schema
@@ -82,15 +87,19 @@ def _arguments_model(function: Callable[..., Any], docs: Mapping[str, str]) -> t
     try:
         hints = get_type_hints(function, include_extras=True)
     except NameError as exc:
-        raise TypeError(f"tool {name}: cannot resolve an annotation ({exc}); "
-                        "define the types it uses at module level") from exc
+        raise TypeError(
+            f"tool {name}: cannot resolve an annotation ({exc}); "
+            "define the types it uses at module level"
+        ) from exc
     fields: dict[str, Any] = {}
     for param in inspect.signature(function).parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise TypeError(f"tool {name}: a model cannot fill *{param.name}; name each parameter")
         default = ... if param.default is param.empty else param.default
-        fields[param.name] = (hints.get(param.name, Any),
-                              Field(default, description=docs.get(param.name)))
+        fields[param.name] = (
+            hints.get(param.name, Any),
+            Field(default, description=docs.get(param.name)),
+        )
     return create_model(f"{name}_arguments", **fields)
 
 
@@ -104,8 +113,9 @@ class Tool(Generic[P, R]):
 
     __name__: str  # set by functools.update_wrapper, like __doc__ and __wrapped__
 
-    def __init__(self, function: Callable[P, R], *, name: str | None = None,
-                 description: str | None = None) -> None:
+    def __init__(
+        self, function: Callable[P, R], *, name: str | None = None, description: str | None = None
+    ) -> None:
         summary, docs = parse_docstring(function.__doc__)
         self.function = function
         self.name = name or getattr(function, "__name__", "tool")
@@ -120,8 +130,10 @@ class Tool(Generic[P, R]):
     @property
     def json_schema(self) -> dict[str, Any]:
         described = {"description": self.description} if self.description else {}
-        return {"type": "function",
-                "function": {"name": self.name, **described, "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, **described, "parameters": self.parameters},
+        }
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.function(*args, **kwargs)
@@ -148,10 +160,15 @@ def tool_schema(spec: ToolSpec) -> dict[str, Any]:
         return spec.json_schema
     if isinstance(spec, Mapping):
         function = spec.get("function")
-        if spec.get("type") != "function" or not isinstance(function, Mapping) \
-                or not function.get("name"):
-            raise ValueError("a tool dict uses the OpenAI function format: "
-                             "{'type': 'function', 'function': {'name': ..., 'parameters': {...}}}")
+        if (
+            spec.get("type") != "function"
+            or not isinstance(function, Mapping)
+            or not function.get("name")
+        ):
+            raise ValueError(
+                "a tool dict uses the OpenAI function format: "
+                "{'type': 'function', 'function': {'name': ..., 'parameters': {...}}}"
+            )
         return dict(spec)
     if callable(spec):
         return Tool(spec).json_schema
@@ -176,9 +193,15 @@ class AsyncToolBot(BotCore):
 
     last_message: AIMessage | None = None
 
-    def __init__(self, system_prompt: str = "", model_name: str | None = None,
-                 tools: Iterable[ToolSpec] = (), memory: ChatMemory | None = None,
-                 temperature: float | None = 0.0, **completion_kwargs: Any) -> None:
+    def __init__(
+        self,
+        system_prompt: str = "",
+        model_name: str | None = None,
+        tools: Iterable[ToolSpec] = (),
+        memory: ChatMemory | None = None,
+        temperature: float | None = 0.0,
+        **completion_kwargs: Any,
+    ) -> None:
         super().__init__(system_prompt, model_name, temperature, memory, **completion_kwargs)
         self.tools = [tool_schema(t) for t in tools]
         names = [t["function"]["name"] for t in self.tools]
@@ -195,15 +218,17 @@ class AsyncToolBot(BotCore):
     def _keep(self, reply: AIMessage) -> None:
         self.last_message = reply
 
-    async def stream_events(self, *messages: Any, execution_history: Any = None,
-                            **request_options: Any) -> AsyncGenerator[str | ToolCall, None]:
+    async def stream_events(
+        self, *messages: Any, execution_history: Any = None, **request_options: Any
+    ) -> AsyncGenerator[str | ToolCall, None]:
         """Text deltas as they arrive, then the selected tool calls, complete."""
         self.last_message = None
         new = to_messages(*messages)
         query = new[-1].content if new else None
         conversation = settled([*self.history(new, query), *to_messages(execution_history or [])])
-        chunks = self.chunks(new, self._keep, query=query, conversation=conversation,
-                             **request_options)
+        chunks = self.chunks(
+            new, self._keep, query=query, conversation=conversation, **request_options
+        )
         async with aclosing(chunks):
             async for chunk in chunks:
                 if chunk.delta:
@@ -212,23 +237,33 @@ class AsyncToolBot(BotCore):
                     for call in self.last_message.tool_calls:
                         yield call
 
-    async def stream_async(self, *messages: Any, execution_history: Any = None,
-                           **request_options: Any) -> AsyncGenerator[str, None]:
+    async def stream_async(
+        self, *messages: Any, execution_history: Any = None, **request_options: Any
+    ) -> AsyncGenerator[str, None]:
         """The reply's text deltas; ``last_tool_calls`` is set when the stream completes."""
-        events = self.stream_events(*messages, execution_history=execution_history,
-                                    **request_options)
+        events = self.stream_events(
+            *messages, execution_history=execution_history, **request_options
+        )
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, str):
                     yield event
 
-    async def __call__(self, *messages: Any, execution_history: Any = None,
-                       **request_options: Any) -> list[ToolCall]:
-        return await printed(self.stream_target, lambda on_delta: self._select(
-            messages, execution_history, on_delta, request_options))
+    async def __call__(
+        self, *messages: Any, execution_history: Any = None, **request_options: Any
+    ) -> list[ToolCall]:
+        return await printed(
+            self.stream_target,
+            lambda on_delta: self._select(messages, execution_history, on_delta, request_options),
+        )
 
-    async def _select(self, messages: tuple[Any, ...], execution_history: Any,
-                      on_delta: OnDelta | None, options: dict[str, Any]) -> list[ToolCall]:
+    async def _select(
+        self,
+        messages: tuple[Any, ...],
+        execution_history: Any,
+        on_delta: OnDelta | None,
+        options: dict[str, Any],
+    ) -> list[ToolCall]:
         calls: list[ToolCall] = []
         events = self.stream_events(*messages, execution_history=execution_history, **options)
         async with aclosing(events):
@@ -247,29 +282,49 @@ class ToolBot(SyncBot):
 
     bot: AsyncToolBot
 
-    def __init__(self, system_prompt: str = "", model_name: str | None = None,
-                 tools: Iterable[ToolSpec] = (), memory: ChatMemory | None = None,
-                 temperature: float | None = 0.0, stream_target: StreamTarget = "stdout",
-                 **completion_kwargs: Any) -> None:
-        self.bot = AsyncToolBot(system_prompt, model_name, tools, memory, temperature,
-                                stream_target=stream_target, **completion_kwargs)
-
+    def __init__(
+        self,
+        system_prompt: str = "",
+        model_name: str | None = None,
+        tools: Iterable[ToolSpec] = (),
+        memory: ChatMemory | None = None,
+        temperature: float | None = 0.0,
+        stream_target: StreamTarget = "stdout",
+        **completion_kwargs: Any,
+    ) -> None:
+        self.bot = AsyncToolBot(
+            system_prompt,
+            model_name,
+            tools,
+            memory,
+            temperature,
+            stream_target=stream_target,
+            **completion_kwargs,
+        )
 
     @property
     def last_tool_calls(self) -> list[ToolCall] | None:
         return self.bot.last_tool_calls
 
-    def __call__(self, *messages: Any, execution_history: Any = None,
-                 **request_options: Any) -> list[ToolCall]:
-        return run_sync(self.bot(*messages, execution_history=execution_history,
-                                 **request_options))
+    def __call__(
+        self, *messages: Any, execution_history: Any = None, **request_options: Any
+    ) -> list[ToolCall]:
+        return run_sync(self.bot(*messages, execution_history=execution_history, **request_options))
 
-    def stream(self, *messages: Any, execution_history: Any = None,
-               **request_options: Any) -> Iterator[str]:
-        return iterate_sync(lambda: self.bot.stream_async(
-            *messages, execution_history=execution_history, **request_options))
+    def stream(
+        self, *messages: Any, execution_history: Any = None, **request_options: Any
+    ) -> Iterator[str]:
+        return iterate_sync(
+            lambda: self.bot.stream_async(
+                *messages, execution_history=execution_history, **request_options
+            )
+        )
 
-    def stream_events(self, *messages: Any, execution_history: Any = None,
-                      **request_options: Any) -> Iterator[str | ToolCall]:
-        return iterate_sync(lambda: self.bot.stream_events(
-            *messages, execution_history=execution_history, **request_options))
+    def stream_events(
+        self, *messages: Any, execution_history: Any = None, **request_options: Any
+    ) -> Iterator[str | ToolCall]:
+        return iterate_sync(
+            lambda: self.bot.stream_events(
+                *messages, execution_history=execution_history, **request_options
+            )
+        )

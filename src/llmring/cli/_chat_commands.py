@@ -33,29 +33,59 @@ class ChatCommand(TyperCommand):
 
 @cli_command
 def chat(
-    first: Annotated[str | None, typer.Argument(
-        metavar="ALIAS_OR_MODEL", show_default=False,
-        help="An alias (chatbot) or provider:model; alone, it is the prompt unless it names "
-             "one. Default: $LLMRING_DEFAULT_ALIAS, else chatbot.")] = None,
-    second: Annotated[str | None, typer.Argument(
-        metavar="PROMPT", show_default=False,
-        help="What to ask; '-' reads stdin. Piped stdin comes first, then the prompt.")] = None,
-    model: Annotated[str | None, typer.Option(
-        "--model", "-m", help="The alias or provider:model; the argument is then the prompt.",
-        show_default=False)] = None,
+    first: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="ALIAS_OR_MODEL",
+            show_default=False,
+            help="An alias (chatbot) or provider:model; alone, it is the prompt unless it names "
+            "one. Default: $LLMRING_DEFAULT_ALIAS, else chatbot.",
+        ),
+    ] = None,
+    second: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="PROMPT",
+            show_default=False,
+            help="What to ask; '-' reads stdin. Piped stdin comes first, then the prompt.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="The alias or provider:model; the argument is then the prompt.",
+            show_default=False,
+        ),
+    ] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="A system prompt.")] = None,
-    temperature: Annotated[float | None, typer.Option(
-        "--temperature", help="Sampling temperature (0 to 2).", show_default=False)] = None,
-    max_tokens: Annotated[int | None, typer.Option(
-        "--max-tokens", help="The most tokens to generate.", show_default=False)] = None,
-    options: Annotated[list[Any] | None, typer.Option(
-        "--option", "-o", metavar="KEY VALUE", show_default=False,
-        help="An extra request parameter (repeatable), e.g. -o top_p 0.9; VALUE is JSON when "
-             "it parses, else text.")] = None,
-    no_reasoning: Annotated[bool, typer.Option(
-        "--no-reasoning", help="Do not show the model's reasoning on stderr.")] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print one JSON object per stream chunk instead of the text.")] = False,
+    temperature: Annotated[
+        float | None,
+        typer.Option("--temperature", help="Sampling temperature (0 to 2).", show_default=False),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option("--max-tokens", help="The most tokens to generate.", show_default=False),
+    ] = None,
+    options: Annotated[
+        list[Any] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="KEY VALUE",
+            show_default=False,
+            help="An extra request parameter (repeatable), e.g. -o top_p 0.9; VALUE is JSON when "
+            "it parses, else text.",
+        ),
+    ] = None,
+    no_reasoning: Annotated[
+        bool, typer.Option("--no-reasoning", help="Do not show the model's reasoning on stderr.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object per stream chunk instead of the text."),
+    ] = False,
     profile: ProfileOption = None,
     file: FileOption = None,
 ) -> None:
@@ -77,8 +107,13 @@ def chat(
     target, argument = model_and_prompt(ring.resolver, first, second, model)
     messages = [Message(role="system", content=system)] if system else []
     messages.append(Message(role="user", content=read_prompt(argument)))
-    request = LLMRequest(model=target, messages=messages, temperature=temperature,
-                         max_tokens=max_tokens, extra_params=params)
+    request = LLMRequest(
+        model=target,
+        messages=messages,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        extra_params=params,
+    )
     view = JsonView() if as_json else TextView(reasoning=not no_reasoning)
     asyncio.run(_stream_reply(ring, request, view))
 
@@ -102,11 +137,22 @@ def providers(file: FileOption = None, as_json: JsonOption = False) -> None:
 
     statuses = LLMRing(file).providers()
     if as_json:
-        out(json.dumps([
-            {"name": s.name, "type": s.type, "usable": s.usable, "reason": s.reason,
-             "base_url": s.base_url, "key_envs": list(s.key_envs)}
-            for s in statuses
-        ], indent=2))
+        out(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "type": s.type,
+                        "usable": s.usable,
+                        "reason": s.reason,
+                        "base_url": s.base_url,
+                        "key_envs": list(s.key_envs),
+                    }
+                    for s in statuses
+                ],
+                indent=2,
+            )
+        )
         return
     width = max(len(s.name) for s in statuses)
     for s in statuses:

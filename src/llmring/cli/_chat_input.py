@@ -39,7 +39,9 @@ def model_and_prompt(
         if second is not None:
             raise typer.BadParameter(
                 f"the model is given twice, as {model!r} and as the first argument {first!r}; "
-                "keep one, and quote the prompt as one argument", param_hint=_MODEL_HINT)
+                "keep one, and quote the prompt as one argument",
+                param_hint=_MODEL_HINT,
+            )
         return model, first
     if second is not None:
         return first or "", second
@@ -70,8 +72,9 @@ def read_prompt(argument: str | None) -> str:
         piped = "" if _stdin_is_terminal() else _read_stdin()
         text = " ".join(part for part in (piped, argument) if part)
     if not text.strip():
-        raise typer.BadParameter("no prompt: give it as an argument or pipe text on stdin",
-                                 param_hint="'PROMPT'")
+        raise typer.BadParameter(
+            "no prompt: give it as an argument or pipe text on stdin", param_hint="'PROMPT'"
+        )
     return text
 
 
@@ -92,7 +95,8 @@ def _read_stdin() -> str:
     except UnicodeDecodeError as exc:
         raise typer.BadParameter(
             f"stdin is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})",
-            param_hint="stdin") from None
+            param_hint="stdin",
+        ) from None
 
 
 def extra_params(pairs: Iterable[tuple[Any, Any]]) -> dict[str, Any]:
@@ -104,8 +108,9 @@ def extra_params(pairs: Iterable[tuple[Any, Any]]) -> dict[str, Any]:
         if not key:
             raise typer.BadParameter("the KEY of -o KEY VALUE is empty", param_hint=_OPTION_HINT)
         if key in params:
-            raise typer.BadParameter(f"{key!r} is given twice; give each option once",
-                                     param_hint=_OPTION_HINT)
+            raise typer.BadParameter(
+                f"{key!r} is given twice; give each option once", param_hint=_OPTION_HINT
+            )
         params[key] = _json_or_text(str(value))
     return params
 

@@ -94,8 +94,10 @@ def summary(chunk: StreamChunk) -> str:
     metadata: dict[str, Any] = dict(chunk.metadata or {})
     parts = [f"[{chunk.provider}:{chunk.model}] finish={chunk.finish_reason}"]
     if usage:
-        parts.append(f"tokens in={usage.get('prompt_tokens')} out={usage.get('completion_tokens')} "
-                     f"total={usage.get('total_tokens')}")
+        parts.append(
+            f"tokens in={usage.get('prompt_tokens')} out={usage.get('completion_tokens')} "
+            f"total={usage.get('total_tokens')}"
+        )
     else:
         parts.append("no usage reported")
     first = metadata.get("first_chunk_latency")

@@ -47,11 +47,15 @@ EXIT_SIGPIPE = 141
 
 FileOption = Annotated[
     Path | None,
-    typer.Option("--file", "-f", help="Lockfile to use (default: discovery, see docs/lockfile.md)."),
+    typer.Option(
+        "--file", "-f", help="Lockfile to use (default: discovery, see docs/lockfile.md)."
+    ),
 ]
 ProfileOption = Annotated[
     str | None,
-    typer.Option("--profile", "-p", help="Profile (default: $LLMRING_PROFILE, then the file's default)."),
+    typer.Option(
+        "--profile", "-p", help="Profile (default: $LLMRING_PROFILE, then the file's default)."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
@@ -133,8 +137,10 @@ def cli_command(function: F) -> F:
                 raise typer.Exit(EXIT_CONFIG) from None
             if os.environ.get("LLMRING_DEBUG"):
                 raise
-            err(f"internal error: {redact(repr(exc))}; rerun with LLMRING_DEBUG=1 for the "
-                "traceback and please report it")
+            err(
+                f"internal error: {redact(repr(exc))}; rerun with LLMRING_DEBUG=1 for the "
+                "traceback and please report it"
+            )
             raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]

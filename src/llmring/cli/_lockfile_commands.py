@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 # The lockfile machinery (tomllib, tomlkit, pydantic) is imported inside the commands, so that
 # ``llmring --help`` starts fast.
 
-lock_app = typer.Typer(help="Create and check lockfiles.", no_args_is_help=True,
-                       rich_markup_mode=None)
+lock_app = typer.Typer(
+    help="Create and check lockfiles.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @lock_app.command("init")
@@ -68,11 +69,14 @@ def lock_validate(file: FileOption = None) -> None:
     if lockfile.default_profile not in lockfile.profiles:
         raise LockfileParseError(
             f"{path}: default_profile {lockfile.default_profile!r} names no [profiles.*] table",
-            path=str(path), key="default_profile",
+            path=str(path),
+            key="default_profile",
         )
     aliases = sum(len(p.bindings) for p in lockfile.profiles.values())
-    err(f"ok: {path}: {len(lockfile.profiles)} profile(s), {aliases} binding(s), "
-        f"{len(lockfile.providers)} extra provider(s)")
+    err(
+        f"ok: {path}: {len(lockfile.profiles)} profile(s), {aliases} binding(s), "
+        f"{len(lockfile.providers)} extra provider(s)"
+    )
 
 
 def _profile_for(profile: str | None, default: str) -> str:
@@ -96,8 +100,12 @@ def _check_alias(alias: str) -> None:
 @cli_command
 def bind(
     alias: Annotated[str, typer.Argument(help="The alias your code asks for, e.g. chatbot.")],
-    models: Annotated[str, typer.Argument(
-        metavar="MODEL[,FALLBACK...]", help="provider:model, then fallbacks, comma-separated.")],
+    models: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODEL[,FALLBACK...]", help="provider:model, then fallbacks, comma-separated."
+        ),
+    ],
     profile: ProfileOption = None,
     file: FileOption = None,
 ) -> None:
@@ -194,8 +202,12 @@ def aliases(
     table = ring.resolver.aliases()
     ring.lockfile.profile(ring.profile)  # the default profile must exist too
     if as_json:
-        out(json.dumps({"lockfile": str(ring.lockfile.path), "profile": ring.profile,
-                        "aliases": table}, indent=2))
+        out(
+            json.dumps(
+                {"lockfile": str(ring.lockfile.path), "profile": ring.profile, "aliases": table},
+                indent=2,
+            )
+        )
         return
     err(f"profile {ring.profile!r} of {ring.lockfile.path}")
     width = max((len(a) for a in table), default=0)

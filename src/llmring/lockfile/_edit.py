@@ -132,8 +132,14 @@ def _binding_list(data: dict[str, Any], profile: str) -> list[Any] | None:
 
 
 def _index_of(bindings: list[Any] | None, alias: str) -> int | None:
-    return next((i for i, b in enumerate(bindings or [])
-                 if isinstance(b, dict) and b.get("alias") == alias), None)
+    return next(
+        (
+            i
+            for i, b in enumerate(bindings or [])
+            if isinstance(b, dict) and b.get("alias") == alias
+        ),
+        None,
+    )
 
 
 def _loads_or_none(text: str) -> dict[str, Any] | None:
@@ -176,8 +182,13 @@ def _insert_binding(text: str, profile: str, alias: str, models: Sequence[str]) 
     import tomlkit
 
     found = scan(text)
-    headers = [entry.path for entry in found.entries if entry.kind == "array"
-               and len(entry.path) == 4 and entry.path[:3] == ("profiles", profile, "bindings")]
+    headers = [
+        entry.path
+        for entry in found.entries
+        if entry.kind == "array"
+        and len(entry.path) == 4
+        and entry.path[:3] == ("profiles", profile, "bindings")
+    ]
     block = found.block(headers[-1] if headers else ("profiles", profile))
     if block is None:
         return None
@@ -186,9 +197,12 @@ def _insert_binding(text: str, profile: str, alias: str, models: Sequence[str]) 
     end = block[1]
     if end == len(lines) and lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
-    added = [newline, f"[[profiles.{tomlkit.key(profile).as_string()}.bindings]]{newline}",
-             f"alias = {tomlkit.string(alias).as_string()}{newline}",
-             f"models = {_models_array(models).as_string()}{newline}"]
+    added = [
+        newline,
+        f"[[profiles.{tomlkit.key(profile).as_string()}.bindings]]{newline}",
+        f"alias = {tomlkit.string(alias).as_string()}{newline}",
+        f"models = {_models_array(models).as_string()}{newline}",
+    ]
     return "".join(lines[:end] + added + lines[end:])
 
 
@@ -197,7 +211,7 @@ def _replace_models(text: str, profile: str, index: int, models: Sequence[str]) 
     span = next((entry.value for entry in scan(text).entries if entry.path == path), None)
     if span is None:
         return None
-    return text[:span[0]] + _models_array(models).as_string() + text[span[1]:]
+    return text[: span[0]] + _models_array(models).as_string() + text[span[1] :]
 
 
 def remove_binding(text: str, profile: str, alias: str) -> str | None:

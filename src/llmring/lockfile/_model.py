@@ -47,8 +47,10 @@ def _name_problem(kind: str, name: object) -> str | None:
         return f"{kind} {name!r} must be a non-empty name"
     bad = _unprintable(name)
     if bad:
-        return (f"{kind} {name!r} contains {bad}; names are printable text without control, "
-                "bidi or zero-width characters")
+        return (
+            f"{kind} {name!r} contains {bad}; names are printable text without control, "
+            "bidi or zero-width characters"
+        )
     if name != name.strip():
         return f"{kind} {name!r} has spaces around it; write {name.strip()!r}"
     return None
@@ -88,8 +90,7 @@ def parse_model_ref(text: Any) -> ModelRef:
         raise ValueError("a model reference is empty; write 'provider:model'")
     if not sep or not provider or not model.strip():
         raise ValueError(f"{text!r} is not a model reference; write 'provider:model'")
-    if (not _PROVIDER_NAME.match(provider) or any(c.isspace() for c in model)
-            or _unprintable(model)):
+    if not _PROVIDER_NAME.match(provider) or any(c.isspace() for c in model) or _unprintable(model):
         raise ValueError(f"{text!r} is not a valid model reference; write 'provider:model'")
     return ModelRef(provider, model)
 
@@ -103,11 +104,14 @@ def parse_models(
     for text in values:
         ref = parse_model_ref(text)
         if providers is not None and ref.provider not in providers:
-            raise ValueError(f"unknown provider {ref.provider!r} in {text!r} "
-                             f"(known: {', '.join(sorted(providers))})")
+            raise ValueError(
+                f"unknown provider {ref.provider!r} in {text!r} "
+                f"(known: {', '.join(sorted(providers))})"
+            )
         if ref in refs:
-            raise ValueError(f"{str(ref)!r} is listed twice; list each model once, "
-                             "primary first, then fallbacks")
+            raise ValueError(
+                f"{str(ref)!r} is listed twice; list each model once, primary first, then fallbacks"
+            )
         refs.append(ref)
     return tuple(refs)
 

@@ -43,8 +43,15 @@ KNOWN_VERSIONS = ("1.0",)
 _TOP_KEYS = ("version", "default_profile", "profiles", "providers")
 _PROFILE_KEYS = ("name", "bindings")
 _BINDING_KEYS = ("alias", "models")
-_PROVIDER_KEYS = ("type", "base_url", "api_key_env", "timeout", "first_chunk_timeout",
-                  "idle_timeout", "max_retries")
+_PROVIDER_KEYS = (
+    "type",
+    "base_url",
+    "api_key_env",
+    "timeout",
+    "first_chunk_timeout",
+    "idle_timeout",
+    "max_retries",
+)
 # llmring 1.x wrote these; they load and are left as they are.
 _LEGACY_TOP = ("created_at", "updated_at", "metadata")
 _LEGACY_PROFILE = ("registry_versions",)
@@ -52,14 +59,16 @@ _FALLBACK_HINT = "fallbacks go in a binding's models list, after the primary mod
 _HINTS = {"fallback": _FALLBACK_HINT, "fallbacks": _FALLBACK_HINT}
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_POSITION = re.compile(r"(?P<problem>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)",
-                       re.DOTALL)
+_POSITION = re.compile(
+    r"(?P<problem>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)", re.DOTALL
+)
 
 
 def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(key, allowed, n=1)
-    hint = _HINTS.get(key) or (f"did you mean {close[0]!r}?" if close
-                               else f"allowed here: {', '.join(allowed)}")
+    hint = _HINTS.get(key) or (
+        f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
+    )
     return f"unknown key {key!r} ({hint})"
 
 
@@ -74,11 +83,18 @@ class _Parser:
     def fail(self, at: KeyPath, where: str, problem: str, key: str | None) -> LockfileParseError:
         line = scan(self.text).line_of(at)
         place = f"{self.label}:{line}" if line else self.label
-        return LockfileParseError(f"{place}: {where}: {problem}", path=self.label, line=line,
-                                  key=key)
+        return LockfileParseError(
+            f"{place}: {where}: {problem}", path=self.label, line=line, key=key
+        )
 
-    def only_known_keys(self, at: KeyPath, where: str, table: dict[str, Any],
-                        allowed: tuple[str, ...], legacy: tuple[str, ...] = ()) -> None:
+    def only_known_keys(
+        self,
+        at: KeyPath,
+        where: str,
+        table: dict[str, Any],
+        allowed: tuple[str, ...],
+        legacy: tuple[str, ...] = (),
+    ) -> None:
         for key in table:
             if key not in allowed and key not in legacy:
                 raise self.fail((*at, key), where, _unknown_key(key, allowed), key)
@@ -91,14 +107,20 @@ class _Parser:
             if not isinstance(value, str) or not value:
                 raise self.fail((key,), key, f"must be a non-empty string, got {value!r}", key)
         if version not in KNOWN_VERSIONS:
-            raise self.fail(("version",), "version", f"unknown format {version!r}: this llmring "
-                            f"reads version {' or '.join(map(repr, KNOWN_VERSIONS))}", "version")
+            raise self.fail(
+                ("version",),
+                "version",
+                f"unknown format {version!r}: this llmring "
+                f"reads version {' or '.join(map(repr, KNOWN_VERSIONS))}",
+                "version",
+            )
         providers = self.providers(data.get("providers", {}))
         names = frozenset(BUILTIN_PROVIDERS) | frozenset(providers)
         profiles_data = data.get("profiles", {})
         if not isinstance(profiles_data, dict):
-            raise self.fail(("profiles",), "profiles", "must be a table of [profiles.<name>]",
-                            "profiles")
+            raise self.fail(
+                ("profiles",), "profiles", "must be a table of [profiles.<name>]", "profiles"
+            )
         profiles = {n: self.profile(n, p, names) for n, p in profiles_data.items()}
         return Lockfile(path, version, default, profiles, providers)
 
@@ -112,21 +134,30 @@ class _Parser:
         self.only_known_keys(at, where, data, _PROFILE_KEYS, _LEGACY_PROFILE)
         raw = data.get("bindings", [])
         if not isinstance(raw, list):
-            raise self.fail((*at, "bindings"), where,
-                            "bindings must be an array of [[bindings]] tables", "bindings")
+            raise self.fail(
+                (*at, "bindings"),
+                where,
+                "bindings must be an array of [[bindings]] tables",
+                "bindings",
+            )
         bindings: dict[str, Binding] = {}
         for index, item in enumerate(raw):
             binding = self.binding(where, (*at, "bindings", index), item, providers)
             if binding.alias in bindings:
-                raise self.fail((*at, "bindings", index, "alias"), where,
-                                f"alias {binding.alias!r} is bound twice", "alias")
+                raise self.fail(
+                    (*at, "bindings", index, "alias"),
+                    where,
+                    f"alias {binding.alias!r} is bound twice",
+                    "alias",
+                )
             bindings[binding.alias] = binding
         return Profile(name, bindings)
 
     def binding(self, where: str, at: KeyPath, item: Any, providers: frozenset[str]) -> Binding:
         if not isinstance(item, dict):
-            raise self.fail(at, where, "each binding must be a table with alias and models",
-                            "bindings")
+            raise self.fail(
+                at, where, "each binding must be a table with alias and models", "bindings"
+            )
         # the older one-model form: provider = "openai" + model = "gpt-4o"
         legacy = ("constraints", "provider", "model") if "provider" in item else ("constraints",)
         self.only_known_keys(at, where, item, _BINDING_KEYS, legacy)
@@ -138,16 +169,27 @@ class _Parser:
         models = item.get("models")
         if "provider" in item:
             if models is not None:
-                raise self.fail((*at, "provider"), where, "give models, or the older provider + "
-                                "model pair, not both", "provider")
+                raise self.fail(
+                    (*at, "provider"),
+                    where,
+                    "give models, or the older provider + model pair, not both",
+                    "provider",
+                )
             models = [f"{item['provider']}:{item.get('model', '')}"]
         if not isinstance(models, list):
-            raise self.fail((*at, "models"), where,
-                            f"models must be a list like [\"openai:gpt-4o\"], got {models!r}",
-                            "models")
+            raise self.fail(
+                (*at, "models"),
+                where,
+                f'models must be a list like ["openai:gpt-4o"], got {models!r}',
+                "models",
+            )
         if not models:
-            raise self.fail((*at, "models"), where,
-                            "models is empty; list at least one 'provider:model'", "models")
+            raise self.fail(
+                (*at, "models"),
+                where,
+                "models is empty; list at least one 'provider:model'",
+                "models",
+            )
         try:
             refs = parse_models(models, providers)
         except ValueError as exc:
@@ -156,8 +198,9 @@ class _Parser:
 
     def providers(self, data: Any) -> dict[str, ProviderEntry]:
         if not isinstance(data, dict):
-            raise self.fail(("providers",), "providers", "must be a table of [providers.<name>]",
-                            "providers")
+            raise self.fail(
+                ("providers",), "providers", "must be a table of [providers.<name>]", "providers"
+            )
         return {name: self.provider(name, table) for name, table in data.items()}
 
     def provider(self, name: str, table: Any) -> ProviderEntry:
@@ -165,52 +208,83 @@ class _Parser:
         if not isinstance(table, dict):
             raise self.fail(at, where, "must be a table", f"providers.{name}")
         if not _PROVIDER_NAME.match(name):
-            raise self.fail(at, where, "provider names use letters, digits, '_', '-' and '.'",
-                            f"providers.{name}")
+            raise self.fail(
+                at,
+                where,
+                "provider names use letters, digits, '_', '-' and '.'",
+                f"providers.{name}",
+            )
         if "api_key" in table:
-            raise self.fail((*at, "api_key"), where, "never put an API key in the lockfile; set "
-                            "api_key_env to the name of the environment variable that holds it",
-                            "api_key")
+            raise self.fail(
+                (*at, "api_key"),
+                where,
+                "never put an API key in the lockfile; set "
+                "api_key_env to the name of the environment variable that holds it",
+                "api_key",
+            )
         self.only_known_keys(at, where, table, _PROVIDER_KEYS)
         kind = table.get("type", name)
         if kind not in self.known_types:
-            raise self.fail((*at, "type"), where, f"type {kind!r} is not a provider type "
-                            f"(one of: {', '.join(sorted(self.known_types))})", "type")
+            raise self.fail(
+                (*at, "type"),
+                where,
+                f"type {kind!r} is not a provider type "
+                f"(one of: {', '.join(sorted(self.known_types))})",
+                "type",
+            )
         base_url = self.optional_str(at, where, table, "base_url")
         if base_url is not None and not base_url.startswith(("http://", "https://")):
-            raise self.fail((*at, "base_url"), where,
-                            f"base_url must start with http:// or https://, got {base_url!r}",
-                            "base_url")
+            raise self.fail(
+                (*at, "base_url"),
+                where,
+                f"base_url must start with http:// or https://, got {base_url!r}",
+                "base_url",
+            )
         key_env = self.optional_str(at, where, table, "api_key_env")
         if key_env is not None and not _ENV_NAME.match(key_env):
-            raise self.fail((*at, "api_key_env"), where, "api_key_env takes the NAME of an "
-                            "environment variable (like OPENAI_API_KEY), not a key", "api_key_env")
+            raise self.fail(
+                (*at, "api_key_env"),
+                where,
+                "api_key_env takes the NAME of an "
+                "environment variable (like OPENAI_API_KEY), not a key",
+                "api_key_env",
+            )
         retries = table.get("max_retries")
-        if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)
-                                    or retries < 0):
-            raise self.fail((*at, "max_retries"), where,
-                            f"max_retries must be a whole number >= 0, got {retries!r}",
-                            "max_retries")
-        return ProviderEntry(name, kind, base_url, key_env, self.timeouts(at, where, table),
-                             retries)
+        if retries is not None and (
+            isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
+        ):
+            raise self.fail(
+                (*at, "max_retries"),
+                where,
+                f"max_retries must be a whole number >= 0, got {retries!r}",
+                "max_retries",
+            )
+        return ProviderEntry(
+            name, kind, base_url, key_env, self.timeouts(at, where, table), retries
+        )
 
     def optional_str(self, at: KeyPath, where: str, table: dict[str, Any], key: str) -> str | None:
         value = table.get(key)
         if value is not None and (not isinstance(value, str) or not value):
-            raise self.fail((*at, key), where, f"{key} must be a non-empty string, got {value!r}",
-                            key)
+            raise self.fail(
+                (*at, key), where, f"{key} must be a non-empty string, got {value!r}", key
+            )
         return value
 
     def timeouts(self, at: KeyPath, where: str, table: dict[str, Any]) -> StreamTimeouts | None:
         values = {}
-        for key, field_name in (("timeout", "total"), ("first_chunk_timeout", "first_chunk"),
-                                ("idle_timeout", "idle")):
+        for key, field_name in (
+            ("timeout", "total"),
+            ("first_chunk_timeout", "first_chunk"),
+            ("idle_timeout", "idle"),
+        ):
             value = table.get(key)
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise self.fail((*at, key), where,
-                                f"{key} must be a number of seconds >= 0, got {value!r}", key)
+                raise self.fail(
+                    (*at, key), where, f"{key} must be a number of seconds >= 0, got {value!r}", key
+                )
             values[field_name] = float(value)
         return StreamTimeouts(**values) if values else None
 
@@ -232,8 +306,9 @@ def syntax_error(label: str, text: str, exc: tomllib.TOMLDecodeError) -> Lockfil
     if line is None:  # the end of the file
         line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
         problem += " at the end of the file"
-    return LockfileParseError(f"{label}:{line}{column}: invalid TOML: {problem}", path=label,
-                              line=line)
+    return LockfileParseError(
+        f"{label}:{line}{column}: invalid TOML: {problem}", path=label, line=line
+    )
 
 
 def parse_lockfile(text: str, path: Path | None = None) -> Lockfile:

@@ -84,8 +84,8 @@ class Scan:
         for position, entry in enumerate(self.entries):
             if entry.kind != "key" and entry.path == path:
                 end = entry.last
-                for inner in self.entries[position + 1:]:
-                    if inner.kind != "key" and inner.path[:len(path)] != path:
+                for inner in self.entries[position + 1 :]:
+                    if inner.kind != "key" and inner.path[: len(path)] != path:
                         break
                     end = max(end, inner.last)
                 return entry.first, end + 1
@@ -157,8 +157,11 @@ class _Scanner:
 
     def header(self, opener: re.Match[str]) -> None:
         line = self.line
-        is_array = (self.at < len(self.tokens) and self.tokens[self.at].group() == "["
-                    and self.tokens[self.at].start() == opener.end())
+        is_array = (
+            self.at < len(self.tokens)
+            and self.tokens[self.at].group() == "["
+            and self.tokens[self.at].start() == opener.end()
+        )
         if is_array:
             self.next()
         start = self.tokens[self.at - 1].end()
@@ -167,7 +170,7 @@ class _Scanner:
                 return  # a broken header: the TOML parser reports it
         if token is None:
             return
-        keys = _key_path(self.text[start:token.start()])
+        keys = _key_path(self.text[start : token.start()])
         self.skip_line()
         if not keys:
             return
@@ -189,7 +192,7 @@ class _Scanner:
             token = self.next()
         if token is None:
             return
-        keys = _key_path(self.text[start:token.start()])
+        keys = _key_path(self.text[start : token.start()])
         value: list[int] = []
         last = self.skip_value(value)
         if keys:

@@ -68,7 +68,9 @@ def _explicit_path(path: str | os.PathLike[str] | None) -> Path | None:
         if explicit.is_dir():
             raise LockfileNotFoundError(
                 f"lockfile {explicit} is a directory; give the path of the file "
-                f"(e.g. {explicit / LOCKFILE_NAME})", path=str(explicit))
+                f"(e.g. {explicit / LOCKFILE_NAME})",
+                path=str(explicit),
+            )
         if not explicit.is_file():
             raise LockfileNotFoundError(
                 f"lockfile {explicit} does not exist; create it with: "
@@ -119,14 +121,10 @@ def _nearest(start: Path) -> Path | None:
     return None
 
 
-def find_lockfile(
-    path: str | os.PathLike[str] | None = None, *, start: Path | None = None
-) -> Path:
+def find_lockfile(path: str | os.PathLike[str] | None = None, *, start: Path | None = None) -> Path:
     """The lockfile to read: explicit → env → nearest up to the project root → bundled."""
     return (
-        _explicit_path(path)
-        or _nearest((start or Path.cwd()).resolve())
-        or bundled_lockfile_path()
+        _explicit_path(path) or _nearest((start or Path.cwd()).resolve()) or bundled_lockfile_path()
     )
 
 
@@ -141,13 +139,18 @@ def find_project_lockfile(
     here = (start or Path.cwd()).resolve()
     searched = _search_path(here)
     where = f"{here}" if len(searched) == 1 else f"{here} or its parents up to {searched[-1]}"
-    root = (f" (the project root: it holds {_marker(searched[-1])})" if _is_root(searched[-1])
-            else " (no directory up to / holds a project root marker)")
+    root = (
+        f" (the project root: it holds {_marker(searched[-1])})"
+        if _is_root(searched[-1])
+        else " (no directory up to / holds a project root marker)"
+    )
     target = write_target(start=here)
     raise LockfileNotFoundError(
         f"no project lockfile: no {LOCKFILE_NAME} in {where}{root}, and ${LOCKFILE_PATH_ENV} "
         f"is not set, so llmring uses its bundled default; create {target} with: "
-        "llmring lock init", path=str(target))
+        "llmring lock init",
+        path=str(target),
+    )
 
 
 def _marker(directory: Path) -> str:
@@ -183,8 +186,12 @@ def read_lockfile(path: Path) -> Lockfile:
     lockfile = parse_lockfile(_read_text(path), path)
     if path == bundled_lockfile_path():
         lockfile = Lockfile(
-            lockfile.path, lockfile.version, lockfile.default_profile,
-            lockfile.profiles, lockfile.providers, bundled=True,
+            lockfile.path,
+            lockfile.version,
+            lockfile.default_profile,
+            lockfile.profiles,
+            lockfile.providers,
+            bundled=True,
         )
     return lockfile
 
@@ -205,9 +212,12 @@ def _parse_document(text: str, path: Path | None = None) -> tomlkit.TOMLDocument
     except ParseError as exc:  # valid TOML that tomlkit cannot follow
         label = str(path) if path else "<lockfile>"
         problem = re.sub(r" at line \d+ col \d+$", "", str(exc))
-        raise LockfileParseError(f"{label}:{exc.line}:{exc.col}: cannot edit this file "
-                                 f"(tomlkit: {problem}); edit it by hand", path=label,
-                                 line=exc.line) from None
+        raise LockfileParseError(
+            f"{label}:{exc.line}:{exc.col}: cannot edit this file "
+            f"(tomlkit: {problem}); edit it by hand",
+            path=label,
+            line=exc.line,
+        ) from None
 
 
 def _lock_path(path: Path) -> Path:

@@ -71,8 +71,13 @@ def initial_lockfile_text(providers: list[str] | None = None) -> str:
             if alias in BUILTIN_PROVIDERS[name].suggested_models
         ]
         quoted = ", ".join(f'"{m}"' for m in models)
-        lines += [f"# {alias}: {purpose}", "[[profiles.default.bindings]]",
-                  f'alias = "{alias}"', f"models = [{quoted}]", ""]
+        lines += [
+            f"# {alias}: {purpose}",
+            "[[profiles.default.bindings]]",
+            f'alias = "{alias}"',
+            f"models = [{quoted}]",
+            "",
+        ]
     return "\n".join(lines) + _PROVIDERS_NOTE
 
 

@@ -30,4 +30,5 @@ def refuse_several_choices(extra_params: Mapping[str, Any]) -> None:
             if type(value) is not int or value != 1:
                 raise ConfigurationError(
                     f"extra_params {field}={value!r}: llmring streams one choice per request; "
-                    "send several requests to get several answers")
+                    "send several requests to get several answers"
+                )

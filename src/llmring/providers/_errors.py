@@ -49,10 +49,18 @@ __all__ = [
 #: for decides whether the error is retryable: a request error (400) must not fall back like
 #: an outage (529).
 ERROR_TYPE_STATUS = {
-    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
-    "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
-    "rate_limit_error": 429, "rate_limit_exceeded": 429, "api_error": 500, "server_error": 500,
-    "timeout_error": 504, "overloaded_error": 529,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "api_error": 500,
+    "server_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
 }
 
 
@@ -109,8 +117,7 @@ def error_for_status(
     """The llmring error for an HTTP ``status`` (``None``: a failure without one)."""
     kwargs: dict[str, Any] = {"provider": provider, "model": model, "status_code": status}
     if status in (401, 403):
-        return ProviderAuthenticationError(
-            f"{message}; check the provider's API key", **kwargs)
+        return ProviderAuthenticationError(f"{message}; check the provider's API key", **kwargs)
     if status == 404:
         return ModelNotFoundError(message, **kwargs)
     if status == 408:
@@ -123,8 +130,9 @@ def error_for_status(
 def undecodable_body(exc: BaseException, *, provider: str, model: str) -> ProviderError:
     """A body the HTTP client could not decode (``content-encoding: gzip`` with corrupt
     bytes...): the provider's response is malformed, so retryable like a 5xx."""
-    return ProviderResponseError(f"the response body could not be decoded: {exc}",
-                                 provider=provider, model=model)
+    return ProviderResponseError(
+        f"the response body could not be decoded: {exc}", provider=provider, model=model
+    )
 
 
 def inband_error(payload: Any, *, provider: str, model: str) -> ProviderError:
@@ -142,12 +150,17 @@ def inband_error(payload: Any, *, provider: str, model: str) -> ProviderError:
         status = error.get("code") if isinstance(error.get("code"), int) else None
     if status is None:
         status = ERROR_TYPE_STATUS.get(str(error.get("type"))) or ERROR_TYPE_STATUS.get(
-            str(error.get("code")))
-    words = [str(w) for w in (error.get("type"), error.get("code"))
-             if w and not isinstance(w, int) and str(w) not in message]
+            str(error.get("code"))
+        )
+    words = [
+        str(w)
+        for w in (error.get("type"), error.get("code"))
+        if w and not isinstance(w, int) and str(w) not in message
+    ]
     label = f" ({', '.join(words)})" if words else ""
-    return error_for_status(status, f"in-stream error: {message}{label}",
-                            provider=provider, model=model)
+    return error_for_status(
+        status, f"in-stream error: {message}{label}", provider=provider, model=model
+    )
 
 
 ErrorMapper = Callable[..., "ProviderError | None"]

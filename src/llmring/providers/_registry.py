@@ -71,8 +71,11 @@ BUILTIN_PROVIDERS: Mapping[str, ProviderSpec] = {
         sdk_module="anthropic",
         pip_extra="anthropic",
         signal_envs=("ANTHROPIC_API_KEY",),
-        suggested_models={"chatbot": "claude-haiku-4-5", "fast": "claude-haiku-4-5",
-                          "deep": "claude-sonnet-4-5"},
+        suggested_models={
+            "chatbot": "claude-haiku-4-5",
+            "fast": "claude-haiku-4-5",
+            "deep": "claude-sonnet-4-5",
+        },
     ),
     "openai": ProviderSpec(
         "openai",
@@ -92,8 +95,11 @@ BUILTIN_PROVIDERS: Mapping[str, ProviderSpec] = {
         sdk_module="google.genai",
         pip_extra="google",
         signal_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-        suggested_models={"chatbot": "gemini-2.5-flash", "fast": "gemini-2.5-flash",
-                          "deep": "gemini-2.5-pro"},
+        suggested_models={
+            "chatbot": "gemini-2.5-flash",
+            "fast": "gemini-2.5-flash",
+            "deep": "gemini-2.5-pro",
+        },
     ),
     "ollama": ProviderSpec(
         "ollama",
@@ -111,7 +117,9 @@ BUILTIN_PROVIDERS: Mapping[str, ProviderSpec] = {
 }
 
 
-def provider_configs(entries: Mapping[str, ProviderEntry] | None = None) -> dict[str, ProviderConfig]:
+def provider_configs(
+    entries: Mapping[str, ProviderEntry] | None = None,
+) -> dict[str, ProviderConfig]:
     """Every usable provider name with its config: built-ins, then the lockfile's entries."""
     configs = {name: _config(name, spec, None) for name, spec in BUILTIN_PROVIDERS.items()}
     for name, entry in (entries or {}).items():
@@ -122,7 +130,9 @@ def provider_configs(entries: Mapping[str, ProviderEntry] | None = None) -> dict
 
 def _config(name: str, spec: ProviderSpec, entry: ProviderEntry | None) -> ProviderConfig:
     if entry is None:
-        return ProviderConfig(name, spec.type, key_envs=spec.key_envs, key_required=spec.key_required)
+        return ProviderConfig(
+            name, spec.type, key_envs=spec.key_envs, key_required=spec.key_required
+        )
     key_envs: tuple[str, ...]
     if entry.api_key_env:
         key_envs, required = (entry.api_key_env,), True
@@ -168,8 +178,9 @@ class Unavailable:
         if self.kind == "missing_sdk":
             return ProviderUnavailableError(self.reason, provider=provider, model=model)
         # retryable, unlike a key the provider rejected (401/403): that one raises at once
-        return ProviderAuthenticationError(self.reason, provider=provider, model=model,
-                                           retryable=True)
+        return ProviderAuthenticationError(
+            self.reason, provider=provider, model=model, retryable=True
+        )
 
     def __str__(self) -> str:
         return self.reason
@@ -186,8 +197,10 @@ def unavailable(config: ProviderConfig) -> Unavailable | None:
 
 def _missing_sdk(spec: ProviderSpec) -> str | None:
     if spec.sdk_module and not _importable(spec.sdk_module):
-        return (f"the {spec.sdk_module!r} package is not installed; "
-                f"run: {install_hint(spec.pip_extra or spec.type)}")
+        return (
+            f"the {spec.sdk_module!r} package is not installed; "
+            f"run: {install_hint(spec.pip_extra or spec.type)}"
+        )
     return None
 
 

@@ -27,11 +27,20 @@ _SHALLOW = 3
 _BOTTOMLESS = 64
 
 _FORMATS = {
-    "date-time": "2024-01-01T00:00:00Z", "date": "2024-01-01", "time": "00:00:00Z",
-    "duration": "PT1S", "email": "mock@example.com", "idn-email": "mock@example.com",
-    "hostname": "example.com", "idn-hostname": "example.com", "ipv4": "127.0.0.1",
-    "ipv6": "::1", "uri": "https://example.com/", "uri-reference": "https://example.com/",
-    "iri": "https://example.com/", "url": "https://example.com/",
+    "date-time": "2024-01-01T00:00:00Z",
+    "date": "2024-01-01",
+    "time": "00:00:00Z",
+    "duration": "PT1S",
+    "email": "mock@example.com",
+    "idn-email": "mock@example.com",
+    "hostname": "example.com",
+    "idn-hostname": "example.com",
+    "ipv4": "127.0.0.1",
+    "ipv6": "::1",
+    "uri": "https://example.com/",
+    "uri-reference": "https://example.com/",
+    "iri": "https://example.com/",
+    "url": "https://example.com/",
     "uuid": "00000000-0000-4000-8000-000000000000",
 }
 
@@ -54,8 +63,10 @@ class _Builder:
 
     def value(self, schema: Any, depth: int, index: int) -> Any:
         if depth > _BOTTOMLESS:
-            raise ConfigurationError("the response_format schema has no finite instance "
-                                     "(a required value contains itself)")
+            raise ConfigurationError(
+                "the response_format schema has no finite instance "
+                "(a required value contains itself)"
+            )
         if not isinstance(schema, Mapping) or not schema:
             return "mock" if schema is not False else None
         schema = self.resolved(schema)
@@ -98,8 +109,10 @@ class _Builder:
     def target(self, ref: Any) -> Mapping[str, Any]:
         node: Any = self.root
         if not isinstance(ref, str) or not ref.startswith("#"):
-            raise ConfigurationError(f"response_format schema: $ref {ref!r} is not local "
-                                     "(only '#/...' references, as pydantic writes them)")
+            raise ConfigurationError(
+                f"response_format schema: $ref {ref!r} is not local "
+                "(only '#/...' references, as pydantic writes them)"
+            )
         for step in filter(None, ref[1:].split("/")):
             step = step.replace("~1", "/").replace("~0", "~")
             node = node.get(step) if isinstance(node, Mapping) else None
@@ -130,12 +143,16 @@ class _Builder:
     def object(self, schema: Mapping[str, Any], depth: int) -> dict[str, Any]:
         properties: Mapping[str, Any] = schema.get("properties") or {}
         required = set(schema.get("required") or ())
-        result = {name: self.value(sub, depth + 1, 0) for name, sub in properties.items()
-                  if name in required or depth < _SHALLOW}
+        result = {
+            name: self.value(sub, depth + 1, 0)
+            for name, sub in properties.items()
+            if name in required or depth < _SHALLOW
+        }
         extra = schema.get("additionalProperties")
         for number in range(len(result), int(schema.get("minProperties", 0))):
-            result[f"key{number + 1}"] = self.value(extra if isinstance(extra, Mapping) else {},
-                                                    depth + 1, number)
+            result[f"key{number + 1}"] = self.value(
+                extra if isinstance(extra, Mapping) else {}, depth + 1, number
+            )
         return result
 
     def array(self, schema: Mapping[str, Any], depth: int) -> list[Any]:
@@ -149,8 +166,10 @@ class _Builder:
         if items is False:  # a closed tuple: exactly its prefix
             wanted = min(wanted, len(prefix))
         count = max(wanted, len(prefix))
-        return [self.value(prefix[i] if i < len(prefix) else items or {}, depth + 1, i)
-                for i in range(count)]
+        return [
+            self.value(prefix[i] if i < len(prefix) else items or {}, depth + 1, i)
+            for i in range(count)
+        ]
 
 
 def _scalar(kind: str, schema: Mapping[str, Any], index: int) -> Any:

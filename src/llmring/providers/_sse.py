@@ -79,7 +79,9 @@ class SSEDecoder:
             events = self.feed(b"\n")
         self._buffer = b""
         if self._data:
-            events.append(ServerSentEvent("\n".join(self._data), self._event, self._id, self._retry))
+            events.append(
+                ServerSentEvent("\n".join(self._data), self._event, self._id, self._retry)
+            )
         self._data, self._event = [], None
         return events
 

@@ -120,7 +120,8 @@ def _failure(kind: str, options: MockOptions) -> ProviderError:
 
 _FAILURES: dict[str, Callable[[MockOptions], ProviderError]] = {
     "rate_limit": lambda o: ProviderRateLimitError(
-        "mock rate limit: slow down", status_code=429, retry_after=o.retry_after),
+        "mock rate limit: slow down", status_code=429, retry_after=o.retry_after
+    ),
     "auth": lambda o: ProviderAuthenticationError("mock: invalid API key", status_code=401),
     "not_found": lambda o: ModelNotFoundError("mock: no such model", status_code=404),
     "server": lambda o: ProviderResponseError("mock: internal server error", status_code=500),
@@ -188,8 +189,15 @@ def _example_value(schema: dict[str, Any]) -> Any:
     if schema.get("enum"):
         return schema["enum"][0]
     kind = schema.get("type")
-    defaults = {"string": "mock", "integer": 1, "number": 1.5, "boolean": True,
-                "array": [], "object": {}, "null": None}
+    defaults = {
+        "string": "mock",
+        "integer": 1,
+        "number": 1.5,
+        "boolean": True,
+        "array": [],
+        "object": {},
+        "null": None,
+    }
     if kind == "object" and "properties" in schema:
         return _example_arguments(schema)
     return defaults.get(kind if isinstance(kind, str) else "string", "mock")
@@ -265,8 +273,13 @@ class MockAdapter(ProviderAdapter):
             if options.fail and (options.fail_after or 0) >= len(content):
                 raise _failure(options.fail, options)
             prompt = _prompt_tokens(request.messages)
-            yield UsageReport({"prompt_tokens": prompt, "completion_tokens": completion,
-                               "total_tokens": prompt + completion})
+            yield UsageReport(
+                {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                }
+            )
             yield Finish(finish, finish)
             record.completed = True  # before the end marker: the facade stops reading there
             yield StreamEnd()
@@ -297,8 +310,10 @@ class MockAdapter(ProviderAdapter):
 
     @staticmethod
     def _wants_tool_call(request: LLMRequest) -> bool:
-        return bool(request.tools) and request.tool_choice != "none" and (
-            request.messages[-1].role != "tool"
+        return (
+            bool(request.tools)
+            and request.tool_choice != "none"
+            and (request.messages[-1].role != "tool")
         )
 
     @staticmethod

@@ -40,11 +40,36 @@ def _trailing_run_start(buffer: str, extra: frozenset[str] = frozenset()) -> int
         start -= 1
     return start
 
+
 #: words that a single "." after them does not end a sentence with (lower case, no final ".")
-ABBREVIATIONS = frozenset({
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "cf", "approx", "fig", "no",
-    "e.g", "i.e", "a.m", "p.m", "u.s", "inc", "ltd", "co", "dept", "est", "vol",
-})
+ABBREVIATIONS = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "vs",
+        "cf",
+        "approx",
+        "fig",
+        "no",
+        "e.g",
+        "i.e",
+        "a.m",
+        "p.m",
+        "u.s",
+        "inc",
+        "ltd",
+        "co",
+        "dept",
+        "est",
+        "vol",
+    }
+)
 
 
 class Chunker:
@@ -175,7 +200,9 @@ class SentenceChunker(_ResumingChunker):
 
 
 _CHUNKERS: dict[str, type[Chunker]] = {
-    "sentence": SentenceChunker, "word": WordChunker, "paragraph": ParagraphChunker,
+    "sentence": SentenceChunker,
+    "word": WordChunker,
+    "paragraph": ParagraphChunker,
 }
 
 

@@ -33,8 +33,9 @@ __all__ = [
     "StreamingEvent",
 ]
 
-EventKind = Literal["chunk", "quick_check", "streaming_done", "full_validation", "error",
-                    "completed"]
+EventKind = Literal[
+    "chunk", "quick_check", "streaming_done", "full_validation", "error", "completed"
+]
 
 #: how a run ended: every check passed; a check on a chunk failed (generation was stopped); a
 #: check on the full text failed; an exception (from the source or a requirement) ended it
@@ -46,8 +47,7 @@ class StreamingEvent:
     """Base class of every event."""
 
     kind: ClassVar[EventKind]
-    timestamp: float = field(default_factory=time.time, kw_only=True, compare=False,
-                             repr=False)
+    timestamp: float = field(default_factory=time.time, kw_only=True, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

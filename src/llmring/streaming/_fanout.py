@@ -28,8 +28,9 @@ class Fanout(Generic[_T]):
     abandoned and the other readers raise :class:`GenerationClosedError`. ``on_idle`` is
     awaited when the last reader has stopped (finished, broken off or closed)."""
 
-    def __init__(self, source: AsyncIterator[_T], what: str,
-                 on_idle: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, source: AsyncIterator[_T], what: str, on_idle: Callable[[], Awaitable[None]]
+    ) -> None:
         self._source = source
         self._what = what  # names the source in errors
         self._on_idle = on_idle
@@ -77,7 +78,8 @@ class Fanout(Generic[_T]):
                 except BaseException:  # our task was cancelled: the source is abandoned
                     self._ended = True
                     self._failure = GenerationClosedError(
-                        f"{self._what} was stopped: the task reading it was cancelled")
+                        f"{self._what} was stopped: the task reading it was cancelled"
+                    )
                     raise
                 finally:
                     self._pulling = False

@@ -66,8 +66,7 @@ class ManagedStream(AsyncResource):
 
     def __repr__(self) -> str:
         state = "closed" if self._done else "stopping" if self._stop_reason else "running"
-        return (f"<ManagedStream {self.stream_id} {state} "
-                f"chunks={self.response.chunk_count}>")
+        return f"<ManagedStream {self.stream_id} {state} chunks={self.response.chunk_count}>"
 
     # -- iteration ------------------------------------------------------------------------
 
@@ -204,8 +203,10 @@ class StreamingManager(AsyncResource):
         self._closers: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
-        return (f"<StreamingManager timeout={self.timeout} idle_timeout={self.idle_timeout} "
-                f"active={len(self._streams)}>")
+        return (
+            f"<StreamingManager timeout={self.timeout} idle_timeout={self.idle_timeout} "
+            f"active={len(self._streams)}>"
+        )
 
     @property
     def active(self) -> list[str]:

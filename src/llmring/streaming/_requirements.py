@@ -40,6 +40,7 @@ __all__ = [
 CheckStatus = Literal["pass", "fail", "unknown"]
 _T = TypeVar("_T")
 
+
 class Backend(Protocol):
     """What a mellea-style requirement gets as ``backend``: the ``LLMRing`` of the run (its
     ``ring=``, else the shared ring of the event loop), for a requirement that asks a model
@@ -95,8 +96,10 @@ class PartialValidationResult:
 
     def __repr__(self) -> str:
         # mellea's repr, so code that prints results prints what mellea prints
-        return (f"PartialValidationResult({self.status!r}, reason={self.reason!r}, "
-                f"score={self.score!r})")
+        return (
+            f"PartialValidationResult({self.status!r}, reason={self.reason!r}, "
+            f"score={self.score!r})"
+        )
 
 
 @dataclass(frozen=True, init=False, repr=False)
@@ -112,8 +115,15 @@ class ValidationResult:
     requirement: str
     score: float | None
 
-    def __init__(self, passed: bool | None = None, reason: str = "", requirement: str = "",
-                 *, result: bool | None = None, score: float | None = None) -> None:
+    def __init__(
+        self,
+        passed: bool | None = None,
+        reason: str = "",
+        requirement: str = "",
+        *,
+        result: bool | None = None,
+        score: float | None = None,
+    ) -> None:
         if (passed is None) == (result is None):
             raise TypeError("ValidationResult takes passed (or mellea's result=), exactly one")
         object.__setattr__(self, "passed", bool(passed if result is None else result))
@@ -255,8 +265,11 @@ class Forbidden(Requirement):
         longest = max((len(p) for p in self.phrases), default=0)
         self._tail = window[-longest:] if longest else ""
         found = self._find(window)
-        return PartialValidationResult("fail", f"contains {found!r}") if found else (
-            PartialValidationResult("pass"))
+        return (
+            PartialValidationResult("fail", f"contains {found!r}")
+            if found
+            else (PartialValidationResult("pass"))
+        )
 
     async def validate(self, full_text: str) -> ValidationResult:
         found = self._find(full_text)
@@ -282,8 +295,9 @@ def _mellea_style(method: Callable[..., Any]) -> bool:
     return "backend" in parameters or "ctx" in parameters
 
 
-def bind_checks(requirements: list[Requirement], backend: Callable[[], Backend],
-                ctx: Context) -> list[Check]:
+def bind_checks(
+    requirements: list[Requirement], backend: Callable[[], Backend], ctx: Context
+) -> list[Check]:
     """How to call each requirement in this run: mellea-style methods get ``backend()`` (only
     called if one needs it) and ``ctx`` (the text being in ``ctx.full_text``), llmring's get
     the text."""
@@ -299,13 +313,15 @@ def bind_checks(requirements: list[Requirement], backend: Callable[[], Backend],
     return checks
 
 
-def _chunk_mellea_style(stream_validate: Callable[..., Awaitable[object]], backend: Backend,
-                        ctx: Context, chunk: str) -> Awaitable[object]:
+def _chunk_mellea_style(
+    stream_validate: Callable[..., Awaitable[object]], backend: Backend, ctx: Context, chunk: str
+) -> Awaitable[object]:
     return stream_validate(chunk, backend=backend, ctx=ctx)
 
 
-def _text_mellea_style(validate: Callable[..., Awaitable[object]], backend: Backend,
-                       ctx: Context, full_text: str) -> Awaitable[object]:
+def _text_mellea_style(
+    validate: Callable[..., Awaitable[object]], backend: Backend, ctx: Context, full_text: str
+) -> Awaitable[object]:
     return validate(backend, ctx)  # the text is ctx.full_text
 
 
@@ -315,7 +331,9 @@ _R = TypeVar("_R", PartialValidationResult, ValidationResult)
 def _named(result: object, requirement: Requirement, kind: type[_R]) -> _R:
     if not isinstance(result, kind):
         raise TypeError(f"{requirement!r} returned {result!r}, not a {kind.__name__}")
-    return result if result.requirement else dataclasses.replace(result, requirement=requirement.name)
+    return (
+        result if result.requirement else dataclasses.replace(result, requirement=requirement.name)
+    )
 
 
 async def judge_chunk(checks: list[Check], chunk: str) -> list[PartialValidationResult]:
@@ -332,8 +350,9 @@ async def judge_chunk(checks: list[Check], chunk: str) -> list[PartialValidation
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 position = tasks.index(task)
-                verdicts[position] = _named(task.result(), checks[position].requirement,
-                                            PartialValidationResult)
+                verdicts[position] = _named(
+                    task.result(), checks[position].requirement, PartialValidationResult
+                )
             if any(v.failed for v in verdicts.values()):
                 break
     finally:
@@ -344,8 +363,10 @@ async def judge_chunk(checks: list[Check], chunk: str) -> list[PartialValidation
 async def validate_text(checks: list[Check], text: str) -> list[ValidationResult]:
     """Every requirement's verdict on the full text, run concurrently, in requirement order."""
     results = await _gather_or_cancel([c.on_text(text) for c in checks])
-    return [_named(result, c.requirement, ValidationResult)
-            for result, c in zip(results, checks, strict=True)]
+    return [
+        _named(result, c.requirement, ValidationResult)
+        for result, c in zip(results, checks, strict=True)
+    ]
 
 
 async def _gather_or_cancel(coros: list[Awaitable[_T]]) -> list[_T]:

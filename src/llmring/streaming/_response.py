@@ -75,8 +75,10 @@ class StreamingResponse:
     def __repr__(self) -> str:
         text = self.complete_text
         preview = text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
-        return (f"<StreamingResponse {self.stream_id[:8]} chunks={self._count} "
-                f"chars={len(text)} finish_reason={self.finish_reason!r} text={preview!r}>")
+        return (
+            f"<StreamingResponse {self.stream_id[:8]} chunks={self._count} "
+            f"chars={len(text)} finish_reason={self.finish_reason!r} text={preview!r}>"
+        )
 
     # -- chunks and the terminal chunk ----------------------------------------------------
 

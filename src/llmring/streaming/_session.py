@@ -90,8 +90,9 @@ class ChatSession:
         def commit(response: LLMResponse) -> None:
             self._commit(user, Message(role="assistant", content=response.content))
 
-        self._turn = GenerationThunk(self.ring, self._request([user]), buffer=buffer,
-                                     _on_complete=commit)
+        self._turn = GenerationThunk(
+            self.ring, self._request([user]), buffer=buffer, _on_complete=commit
+        )
         return self._turn
 
     async def ask(self, text: str) -> str:

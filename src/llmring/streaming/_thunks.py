@@ -27,8 +27,13 @@ from llmring.schemas import LLMRequest, LLMResponse
 if TYPE_CHECKING:
     from llmring.service import LLMRing
 
-__all__ = ["GenerationClosedError", "GenerationErrors", "GenerationThunk", "generate",
-           "wait_for_all"]
+__all__ = [
+    "GenerationClosedError",
+    "GenerationErrors",
+    "GenerationThunk",
+    "generate",
+    "wait_for_all",
+]
 
 # The event loop keeps only weak references to tasks: a thunk nobody holds must still finish.
 _RUNNING: set[asyncio.Task[None]] = set()
@@ -116,7 +121,8 @@ class GenerationThunk(AsyncResource):
     def _finish(self) -> None:
         if self._error is None and self._response is None:  # cancelled, maybe before it began
             self._error = GenerationClosedError(
-                f"{self.request.model}: the generation was cancelled before it completed")
+                f"{self.request.model}: the generation was cancelled before it completed"
+            )
         self._finished.set()
         self._progress.set()
 
@@ -192,7 +198,7 @@ class GenerationThunk(AsyncResource):
         """
         with self._one_reader():
             await self._wait_for_text()
-            fresh = "".join(self._pieces[self._cursor:])
+            fresh = "".join(self._pieces[self._cursor :])
             self._advance(len(self._pieces))
             return fresh
 
@@ -251,7 +257,8 @@ class GenerationThunk(AsyncResource):
         if not self._task.done():
             if self._error is None:
                 self._error = GenerationClosedError(
-                    f"{self.request.model}: the generation was closed before it completed")
+                    f"{self.request.model}: the generation was closed before it completed"
+                )
             self._task.cancel()
             self._computed = True  # nothing more will be read: the reading loop must stop
         # asyncio.wait never raises the task's outcome; our own cancellation still propagates

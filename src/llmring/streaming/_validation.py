@@ -90,7 +90,10 @@ class ChunkedStream(AsyncResource):
     """
 
     def __init__(
-        self, source: Source, chunker: Chunker, requirements: list[Requirement],
+        self,
+        source: Source,
+        chunker: Chunker,
+        requirements: list[Requirement],
         ring: LLMRing | None,
     ) -> None:
         self.chunker = chunker
@@ -177,8 +180,9 @@ class ChunkedStream(AsyncResource):
             self._fanout = Fanout(self._run, "the chunked stream", self.aclose)
         return self._fanout.reader()
 
-    async def _texts(self, events: AsyncGenerator[StreamingEvent, None]
-                     ) -> AsyncGenerator[str, None]:
+    async def _texts(
+        self, events: AsyncGenerator[StreamingEvent, None]
+    ) -> AsyncGenerator[str, None]:
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, ChunkEvent):
@@ -278,7 +282,6 @@ class ChunkedStream(AsyncResource):
                 await self._run.aclose()
         finally:
             await self._close_source()
-
 
     def __repr__(self) -> str:
         state = self.outcome or ("running" if self._fanout else "not started")

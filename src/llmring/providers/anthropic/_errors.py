@@ -39,8 +39,13 @@ def _status_message(exc: anthropic.APIStatusError) -> str:
 def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError | None:
     """The llmring error for ``exc``, or ``None`` when it is not the provider's doing."""
     if isinstance(exc, anthropic.APIStatusError):
-        return error_for_status(exc.status_code, _status_message(exc),
-                                headers=exc.response.headers, provider=provider, model=model)
+        return error_for_status(
+            exc.status_code,
+            _status_message(exc),
+            headers=exc.response.headers,
+            provider=provider,
+            model=model,
+        )
     if isinstance(exc, httpx2.DecodingError):  # a corrupt gzip/deflate/brotli body
         return undecodable_body(exc, provider=provider, model=model)
     found = _classify(exc)

@@ -42,8 +42,12 @@ STOP_REASONS: dict[str, FinishReason] = {
 }
 
 #: the usage fields kept from ``message_start.message.usage`` and ``message_delta.usage``
-_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
-                 "cache_creation_input_tokens")
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
 
 
 def usage_from(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,8 +62,9 @@ def usage_from(raw: Mapping[str, Any]) -> dict[str, Any]:
     cache_read = raw.get("cache_read_input_tokens")
     cache_creation = raw.get("cache_creation_input_tokens")
     if "input_tokens" in raw:
-        usage["prompt_tokens"] = add_counts(raw["input_tokens"], cache_read or 0,
-                                            cache_creation or 0)
+        usage["prompt_tokens"] = add_counts(
+            raw["input_tokens"], cache_read or 0, cache_creation or 0
+        )
     if "output_tokens" in raw:
         usage["completion_tokens"] = raw["output_tokens"]
     if cache_read is not None:
@@ -130,8 +135,9 @@ class EventTranslator:
         return []  # ping, content_block_stop, event types added later
 
     def _unexpected(self, data: Any) -> ProviderResponseError:
-        return ProviderResponseError(f"unexpected stream data: {str(data)[:200]}",
-                                     provider=self.provider, model=self.model)
+        return ProviderResponseError(
+            f"unexpected stream data: {str(data)[:200]}", provider=self.provider, model=self.model
+        )
 
     def _message_start(self, data: dict[str, Any]) -> list[StreamEvent]:
         message = data.get("message")
@@ -202,8 +208,9 @@ class EventTranslator:
         if self._thinking:
             extra = {"anthropic_thinking": [b.as_param() for b in self._thinking]}
             self._thinking = []
-        events: list[StreamEvent] = [ToolCallFragment(
-            call, id=block.get("id"), name=block.get("name"), extra=extra)]
+        events: list[StreamEvent] = [
+            ToolCallFragment(call, id=block.get("id"), name=block.get("name"), extra=extra)
+        ]
         initial = block.get("input")
         if isinstance(initial, dict) and initial:
             # Anthropic starts with ``input: {}`` and streams the JSON; a compatible server

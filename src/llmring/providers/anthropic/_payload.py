@@ -60,8 +60,10 @@ def build_request(request: LLMRequest, model: str) -> dict[str, Any]:
     if output_format is not None:
         kwargs["output_config"] = {"format": output_format}
     if request.temperature is not None:
-        logger.debug("anthropic: temperature=%s not sent; this API version has no sampling "
-                     "parameters", request.temperature)
+        logger.debug(
+            "anthropic: temperature=%s not sent; this API version has no sampling parameters",
+            request.temperature,
+        )
     if request.extra_params:
         kwargs["extra_body"] = dict(request.extra_params)
     return kwargs
@@ -93,8 +95,10 @@ def _system_text(message: Message) -> str:
     blocks = _content_blocks(message.content)
     for block in blocks:
         if block["type"] != "text":
-            raise ConfigurationError(f"a {message.role} message can hold only text for Anthropic "
-                                     f"(its top-level 'system'), not a {block['type']} part")
+            raise ConfigurationError(
+                f"a {message.role} message can hold only text for Anthropic "
+                f"(its top-level 'system'), not a {block['type']} part"
+            )
     return "".join(block["text"] for block in blocks)
 
 
@@ -113,8 +117,10 @@ def _part(part: dict[str, Any]) -> dict[str, Any]:
         return {"type": "text", "text": str(part.get("text") or "")}
     if kind == "image_url":
         return _image(part.get("image_url"))
-    raise ConfigurationError(f"a content part of type {kind!r} cannot be sent to Anthropic "
-                             "(llmring sends 'text' and 'image_url' parts)")
+    raise ConfigurationError(
+        f"a content part of type {kind!r} cannot be sent to Anthropic "
+        "(llmring sends 'text' and 'image_url' parts)"
+    )
 
 
 def _image(image_url: Any) -> dict[str, Any]:
@@ -123,13 +129,16 @@ def _image(image_url: Any) -> dict[str, Any]:
     if not isinstance(url, str):
         raise ConfigurationError("an image_url part needs 'image_url': {'url': ...}")
     if url.startswith("data:"):
-        header, comma, data = url[len("data:"):].partition(",")
+        header, comma, data = url[len("data:") :].partition(",")
         media_type, *params = header.split(";")
         if not comma or "base64" not in params or not media_type:
-            raise ConfigurationError("an image data: URL must be base64 with a media type "
-                                     "(data:image/png;base64,...)")
-        return {"type": "image",
-                "source": {"type": "base64", "media_type": media_type, "data": data}}
+            raise ConfigurationError(
+                "an image data: URL must be base64 with a media type (data:image/png;base64,...)"
+            )
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
     raise ConfigurationError(f"an image URL must be data: or http(s), not {url[:40]!r}")
@@ -154,11 +163,14 @@ def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
     try:
         arguments = json.loads(function.get("arguments") or "{}")
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"tool call {call['id']!r}: its arguments are not valid JSON "
-                                 f"({exc.msg}); Anthropic needs the input as an object") from exc
+        raise ConfigurationError(
+            f"tool call {call['id']!r}: its arguments are not valid JSON "
+            f"({exc.msg}); Anthropic needs the input as an object"
+        ) from exc
     if not isinstance(arguments, dict):
-        raise ConfigurationError(f"tool call {call['id']!r}: its arguments must be a JSON "
-                                 "object for Anthropic")
+        raise ConfigurationError(
+            f"tool call {call['id']!r}: its arguments must be a JSON object for Anthropic"
+        )
     return {"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments}
 
 
@@ -175,20 +187,30 @@ def _thinking_blocks(call: dict[str, Any]) -> list[dict[str, Any]]:
     for block in saved if isinstance(saved, list) else [saved]:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "thinking":
-            blocks.append({"type": "thinking", "thinking": block.get("thinking", ""),
-                           "signature": block.get("signature", "")})
+            blocks.append(
+                {
+                    "type": "thinking",
+                    "thinking": block.get("thinking", ""),
+                    "signature": block.get("signature", ""),
+                }
+            )
         elif kind == "redacted_thinking":
             blocks.append({"type": "redacted_thinking", "data": block.get("data", "")})
         else:
-            raise ConfigurationError(f"tool call {call['id']!r}: provider_data "
-                                     f"'anthropic_thinking' holds a {kind!r} block")
+            raise ConfigurationError(
+                f"tool call {call['id']!r}: provider_data "
+                f"'anthropic_thinking' holds a {kind!r} block"
+            )
     return blocks
 
 
 def _tool_result(message: Message) -> dict[str, Any]:
     content = message.content
-    return {"type": "tool_result", "tool_use_id": message.tool_call_id,
-            "content": content if isinstance(content, str) else _content_blocks(content)}
+    return {
+        "type": "tool_result",
+        "tool_use_id": message.tool_call_id,
+        "content": content if isinstance(content, str) else _content_blocks(content),
+    }
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
@@ -210,8 +232,10 @@ def _tool_choice(choice: ToolChoice) -> dict[str, Any]:
         return dict(_TOOL_CHOICES[choice])
     name = (choice.get("function") or {}).get("name")
     if choice.get("type") != "function" or not name:
-        raise ConfigurationError(f"tool_choice {choice!r} is not 'auto', 'required', 'none' "
-                                 "or {'type': 'function', 'function': {'name': ...}}")
+        raise ConfigurationError(
+            f"tool_choice {choice!r} is not 'auto', 'required', 'none' "
+            "or {'type': 'function', 'function': {'name': ...}}"
+        )
     return {"type": "tool", "name": name}
 
 
@@ -228,4 +252,5 @@ def _output_format(response_format: dict[str, Any] | None) -> dict[str, Any] | N
     raise ConfigurationError(
         f"response_format {kind!r} cannot be represented in Anthropic's Messages API, which "
         "constrains output only to a JSON schema: pass {'type': 'json_schema', 'json_schema': "
-        "{'schema': {...}}}, or ask for JSON in the prompt")
+        "{'schema': {...}}}, or ask for JSON in the prompt"
+    )

@@ -49,8 +49,9 @@ async def open_stream(client: genai.Client, model: str, body: dict[str, Any]) ->
     raw-streaming call); ``tests/test_requests_google.py`` pins what they send.
     """
     api = client.aio._api_client
-    http_request = api._build_request("post", f"{model_path(model)}:streamGenerateContent?alt=sse",
-                                      body)
+    http_request = api._build_request(
+        "post", f"{model_path(model)}:streamGenerateContent?alt=sse", body
+    )
     response = await api._async_request(http_request=http_request, stream=True)
     raw = response.response_stream
     if not isinstance(raw, httpx2.Response):  # pragma: no cover - we pass our own httpx2 client
@@ -79,8 +80,9 @@ class GoogleAdapter(ProviderAdapter):
                 httpx_async_client=self._http,
                 retry_options=types.HttpRetryOptions(attempts=retries + 1) if retries else None,
             )
-            self._client = genai.Client(api_key=self.config.api_key() or KEYLESS,
-                                        vertexai=False, http_options=options)
+            self._client = genai.Client(
+                api_key=self.config.api_key() or KEYLESS, vertexai=False, http_options=options
+            )
         return self._client
 
     async def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:

@@ -73,7 +73,10 @@ def error_from_payload(
     if _KEY_REASONS & set(reasons):
         return ProviderAuthenticationError(
             f"{text}; check GEMINI_API_KEY / GOOGLE_API_KEY",
-            provider=provider, model=model, status_code=code)
+            provider=provider,
+            model=model,
+            status_code=code,
+        )
     merged = dict(headers or {})
     if not any(k.lower() in ("retry-after", "retry-after-ms") for k in merged):
         delay = _retry_delay_ms(error)
@@ -85,11 +88,13 @@ def error_from_payload(
 def inband_error(error: Any, *, provider: str, model: str) -> ProviderError:
     """An ``{"error": {...}}`` chunk inside a 200 stream."""
     if not isinstance(error, dict):
-        return ProviderResponseError(f"in-stream error: {str(error)[:200]}",
-                                     provider=provider, model=model)
+        return ProviderResponseError(
+            f"in-stream error: {str(error)[:200]}", provider=provider, model=model
+        )
     code = error.get("code") if isinstance(error.get("code"), int) else None
-    return error_from_payload(code, error, provider=provider, model=model,
-                              prefix="in-stream error: ")
+    return error_from_payload(
+        code, error, provider=provider, model=model, prefix="in-stream error: "
+    )
 
 
 def _api_error(exc: genai_errors.APIError, provider: str, model: str) -> ProviderError:
@@ -100,8 +105,13 @@ def _api_error(exc: genai_errors.APIError, provider: str, model: str) -> Provide
     error = {"message": exc.message or f"HTTP {exc.code}", "status": exc.status, **error}
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
-    return error_from_payload(exc.code, error, provider=provider, model=model,
-                              headers=dict(headers) if headers is not None else None)
+    return error_from_payload(
+        exc.code,
+        error,
+        provider=provider,
+        model=model,
+        headers=dict(headers) if headers is not None else None,
+    )
 
 
 def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError | None:
@@ -117,7 +127,8 @@ def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError
         return ProviderConnectionError(f"cannot reach the endpoint: {exc}", **where)
     if isinstance(exc, httpx2.RequestError):
         return ProviderConnectionError(
-            f"the connection failed mid-stream: {exc or type(exc).__name__}", **where)
+            f"the connection failed mid-stream: {exc or type(exc).__name__}", **where
+        )
     if isinstance(exc, json.JSONDecodeError):
         return ProviderResponseError(f"malformed JSON in the stream: {exc}", **where)
     return None

@@ -36,14 +36,25 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "MAX_TOKENS": "length",
     # a per-request token limit cut a reply that can be continued (``continuationToken``)
     "CONTINUATION": "pause",
-    **{raw: "content_filter" for raw in (
-        "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION")},
+    **{
+        raw: "content_filter"
+        for raw in (
+            "SAFETY",
+            "RECITATION",
+            "BLOCKLIST",
+            "PROHIBITED_CONTENT",
+            "SPII",
+            "IMAGE_SAFETY",
+            "IMAGE_PROHIBITED_CONTENT",
+            "IMAGE_RECITATION",
+        )
+    },
 }
 
 #: part keys that carry no content of their own
-_QUIET_KEYS = frozenset({"thought", "thoughtSignature", "partMetadata", "videoMetadata",
-                         "mediaResolution"})
+_QUIET_KEYS = frozenset(
+    {"thought", "thoughtSignature", "partMetadata", "videoMetadata", "mediaResolution"}
+)
 
 
 def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> dict[str, Any] | None:
@@ -56,6 +67,7 @@ def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> dict[str, Any] 
     Gemini bills them. ``reasoning_tokens``/``cached_tokens`` appear once reported, and are
     then kept in every later report (last value wins, so a stale value must be overwritten).
     """
+
     def count(key: str) -> Any:  # as sent; the assembler checks it
         value = meta.get(key)
         return 0 if value is None else value
@@ -65,10 +77,15 @@ def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> dict[str, Any] 
     prompt = add_counts(count("promptTokenCount"), count("toolUsePromptTokenCount"))
     completion = add_counts(count("candidatesTokenCount"), count("thoughtsTokenCount"))
     total = meta.get("totalTokenCount")
-    usage = {"prompt_tokens": prompt, "completion_tokens": completion,
-             "total_tokens": total if total is not None else add_counts(prompt, completion)}
-    for name, key in (("reasoning_tokens", "thoughtsTokenCount"),
-                      ("cached_tokens", "cachedContentTokenCount")):
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total if total is not None else add_counts(prompt, completion),
+    }
+    for name, key in (
+        ("reasoning_tokens", "thoughtsTokenCount"),
+        ("cached_tokens", "cachedContentTokenCount"),
+    ):
         if key in meta:
             optional_seen.add(name)
         if name in optional_seen:
@@ -129,7 +146,8 @@ class ChunkTranslator:
         if candidate.get("index", 0) != 0:
             raise ProviderResponseError(
                 "the provider sent several candidates (candidate_count > 1); llmring streams one",
-                **self.where)
+                **self.where,
+            )
         for part in (candidate.get("content") or {}).get("parts") or []:
             events.extend(self._part(part))
         if candidate.get("finishReason"):
@@ -155,7 +173,9 @@ class ChunkTranslator:
         if {"inlineData", "fileData"} & set(kinds):
             raise ProviderResponseError(
                 f"the model sent a {kinds[0]} part (e.g. an image); llmring streams text only, "
-                "so it cannot deliver this reply", **self.where)
+                "so it cannot deliver this reply",
+                **self.where,
+            )
         if kinds:
             logger.warning("llmring: google part with %s has no text to deliver; skipped", kinds)
         return []
@@ -165,7 +185,9 @@ class ChunkTranslator:
         if "partialArgs" in call or "willContinue" in call:  # Vertex's opt-in streamed args
             raise ProviderResponseError(
                 "the model streamed function-call arguments in pieces (partialArgs); llmring "
-                "takes whole calls, so turn streamFunctionCallArguments off", **self.where)
+                "takes whole calls, so turn streamFunctionCallArguments off",
+                **self.where,
+            )
         extra: dict[str, Any] = {}
         if part.get("thoughtSignature"):
             extra["thought_signature"] = part["thoughtSignature"]
@@ -173,9 +195,12 @@ class ChunkTranslator:
             extra["call_id"] = call["id"]
         index, self._calls = self._calls, self._calls + 1
         return ToolCallFragment(
-            index=index, id=call.get("id") or None, name=call.get("name"),
+            index=index,
+            id=call.get("id") or None,
+            name=call.get("name"),
             arguments=json.dumps(call.get("args") or {}, ensure_ascii=False),
-            extra=extra or None)
+            extra=extra or None,
+        )
 
     def _text(self, text: str) -> TextDelta:
         if text:

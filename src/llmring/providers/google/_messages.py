@@ -31,7 +31,8 @@ def system_instruction(messages: list[Message]) -> dict[str, Any] | None:
                 if part["type"] != "text":
                     raise ConfigurationError(
                         f"messages[{position}].content[{index}]: a {message.role} message can "
-                        f"only hold text for the google provider, not {part['type']!r}")
+                        f"only hold text for the google provider, not {part['type']!r}"
+                    )
         if message.text:
             parts.append({"text": message.text})
     return {"parts": parts} if parts else None
@@ -60,8 +61,9 @@ def build_contents(messages: list[Message]) -> list[dict[str, Any]]:
     return contents
 
 
-def _model_parts(message: Message, calls: dict[str, dict[str, Any]],
-                 position: int) -> list[dict[str, Any]]:
+def _model_parts(
+    message: Message, calls: dict[str, dict[str, Any]], position: int
+) -> list[dict[str, Any]]:
     parts = _content_parts(message, position)
     for call in message.tool_calls or []:
         calls[call["id"]] = call
@@ -74,11 +76,15 @@ def _function_call(call: dict[str, Any], position: int) -> dict[str, Any]:
     try:
         args = json.loads(function.get("arguments") or "{}")
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"messages[{position}]: tool call {call['id']!r} has arguments "
-                                 f"that are not JSON ({exc})") from None
+        raise ConfigurationError(
+            f"messages[{position}]: tool call {call['id']!r} has arguments "
+            f"that are not JSON ({exc})"
+        ) from None
     if not isinstance(args, dict):
-        raise ConfigurationError(f"messages[{position}]: tool call {call['id']!r} arguments must "
-                                 "be a JSON object for Gemini")
+        raise ConfigurationError(
+            f"messages[{position}]: tool call {call['id']!r} arguments must "
+            "be a JSON object for Gemini"
+        )
     function_call: dict[str, Any] = {"name": function["name"], "args": args}
     provider_data = call.get("provider_data") or {}
     if provider_data.get("call_id"):  # an id Gemini gave; echo it so the result can match it
@@ -89,20 +95,26 @@ def _function_call(call: dict[str, Any], position: int) -> dict[str, Any]:
     return part
 
 
-def _function_response(message: Message, calls: dict[str, dict[str, Any]],
-                       position: int) -> dict[str, Any]:
+def _function_response(
+    message: Message, calls: dict[str, dict[str, Any]], position: int
+) -> dict[str, Any]:
     call = calls.get(message.tool_call_id or "")
     if call is None:
         raise ConfigurationError(
             f"messages[{position}]: tool result for tool_call_id {message.tool_call_id!r}, but "
             "no earlier assistant message has a tool call with that id; Gemini matches results "
-            "to calls by function name, so the call must be in the conversation")
+            "to calls by function name, so the call must be in the conversation"
+        )
     if isinstance(message.content, list) and any(p["type"] != "text" for p in message.content):
         kinds = sorted({p["type"] for p in message.content if p["type"] != "text"})
-        raise ConfigurationError(f"messages[{position}]: tool results can only hold text for "
-                                 f"the google provider, not {', '.join(kinds)}")
-    response: dict[str, Any] = {"name": call["function"]["name"],
-                                "response": _result_object(message.text)}
+        raise ConfigurationError(
+            f"messages[{position}]: tool results can only hold text for "
+            f"the google provider, not {', '.join(kinds)}"
+        )
+    response: dict[str, Any] = {
+        "name": call["function"]["name"],
+        "response": _result_object(message.text),
+    }
     call_id = (call.get("provider_data") or {}).get("call_id")
     if call_id:
         response["id"] = call_id
@@ -137,10 +149,13 @@ def _part(part: dict[str, Any], position: int, index: int) -> dict[str, Any]:
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image
         if isinstance(url, str) and url.startswith("data:") and ";base64," in url:
-            mime, _, data = url[len("data:"):].partition(";base64,")
+            mime, _, data = url[len("data:") :].partition(";base64,")
             return {"inlineData": {"mimeType": mime, "data": data}}
         raise ConfigurationError(
             f"{where}: image_url {str(url)[:60]!r} is not a base64 data: URL; the google "
-            "provider sends images inline, so pass 'data:<mime>;base64,<bytes>'")
-    raise ConfigurationError(f"{where}: content part type {kind!r} is not supported by the "
-                             "google provider (text, and image_url with a data: URL, are)")
+            "provider sends images inline, so pass 'data:<mime>;base64,<bytes>'"
+        )
+    raise ConfigurationError(
+        f"{where}: content part type {kind!r} is not supported by the "
+        "google provider (text, and image_url with a data: URL, are)"
+    )

@@ -112,8 +112,11 @@ def _response_format(response_format: dict[str, Any] | None) -> dict[str, Any]:
         schema = ((response_format or {}).get("json_schema") or {}).get("schema")
         if not isinstance(schema, dict):
             raise ConfigurationError(
-                "response_format json_schema needs {'json_schema': {'schema': {...}}}")
+                "response_format json_schema needs {'json_schema': {'schema': {...}}}"
+            )
         return {"responseMimeType": "application/json", "responseJsonSchema": schema}
-    raise ConfigurationError(f"response_format type {kind!r} is not supported by the google "
-                             f"provider (use text, json_object or json_schema): "
-                             f"{json.dumps(response_format)[:200]}")
+    raise ConfigurationError(
+        f"response_format type {kind!r} is not supported by the google "
+        f"provider (use text, json_object or json_schema): "
+        f"{json.dumps(response_format)[:200]}"
+    )

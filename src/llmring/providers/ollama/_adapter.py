@@ -59,7 +59,9 @@ def _last_line(tail: bytes, *, provider: str, model: str) -> Any:
     except ValueError as exc:
         raise ProviderResponseError(
             f"the body ended in the middle of a line ({len(tail)} bytes without a newline)",
-            provider=provider, model=model) from exc
+            provider=provider,
+            model=model,
+        ) from exc
 
 
 class OllamaAdapter(ProviderAdapter):
@@ -81,7 +83,8 @@ class OllamaAdapter(ProviderAdapter):
             raise ProviderUnavailableError(
                 "this version of the ollama package keeps no httpx.AsyncClient in "
                 "AsyncClient._client, which llmring streams with (tested with ollama 0.6.3)",
-                provider=self.config.name)
+                provider=self.config.name,
+            )
         return http
 
     async def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
@@ -91,8 +94,9 @@ class OllamaAdapter(ProviderAdapter):
         with mapped_errors(map_error, **where):
             async with self._http().stream("POST", "/api/chat", json=body) as response:
                 if not response.is_success:
-                    raise status_error(response.status_code, await response.aread(),
-                                       response.headers, **where)
+                    raise status_error(
+                        response.status_code, await response.aread(), response.headers, **where
+                    )
                 lines = LineSplitter()
                 # an async generator, typed as a plain iterator by httpx: close it on exit
                 raw = cast(AsyncGenerator[bytes, None], response.aiter_bytes())

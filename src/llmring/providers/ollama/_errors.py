@@ -41,11 +41,13 @@ def _message(status: int, body: bytes) -> str:
     return text[:500] or f"HTTP {status} with an empty body"
 
 
-def status_error(status: int, body: bytes, headers: Mapping[str, str], *,
-                 provider: str, model: str) -> ProviderError:
+def status_error(
+    status: int, body: bytes, headers: Mapping[str, str], *, provider: str, model: str
+) -> ProviderError:
     """The llmring error for a non-2xx answer to ``/api/chat``."""
-    return error_for_status(status, _message(status, body), headers=headers,
-                            provider=provider, model=model)
+    return error_for_status(
+        status, _message(status, body), headers=headers, provider=provider, model=model
+    )
 
 
 def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError | None:
@@ -57,16 +59,20 @@ def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError
         return undecodable_body(exc, provider=provider, model=model)
     message: str | None = None
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderTimeoutError(f"the request to ollama timed out ({exc!r})",
-                                    provider=provider, model=model)
+        return ProviderTimeoutError(
+            f"the request to ollama timed out ({exc!r})", provider=provider, model=model
+        )
     if isinstance(exc, httpx.ConnectError):
-        message = (f"cannot reach the ollama server ({exc}); is it running, and is the "
-                   "lockfile's base_url (or OLLAMA_HOST) right?")
+        message = (
+            f"cannot reach the ollama server ({exc}); is it running, and is the "
+            "lockfile's base_url (or OLLAMA_HOST) right?"
+        )
     elif isinstance(exc, httpx.TransportError):  # RemoteProtocolError, ReadError, ...
         message = f"the connection failed mid-stream: {exc!r}"
     if message is not None:
         return ProviderConnectionError(message, provider=provider, model=model)
     if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
-        return ProviderResponseError(f"malformed JSON line in the stream: {exc}",
-                                     provider=provider, model=model)
+        return ProviderResponseError(
+            f"malformed JSON line in the stream: {exc}", provider=provider, model=model
+        )
     return None

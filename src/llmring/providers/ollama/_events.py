@@ -95,7 +95,7 @@ class ThinkTagSplitter:
         if state == "looking":
             stripped = pending.lstrip()
             if stripped.startswith(OPEN):
-                self._state, self._pending = "think_start", stripped[len(OPEN):]
+                self._state, self._pending = "think_start", stripped[len(OPEN) :]
                 return True
             if not OPEN.startswith(stripped):  # not (the start of) a think tag: plain answer
                 self._state, self._pending = "answer", ""
@@ -114,11 +114,11 @@ class ThinkTagSplitter:
         end = pending.find(CLOSE)
         if end >= 0:
             events.append(ReasoningDelta(pending[:end].rstrip()))
-            self._state, self._pending = "after_think", pending[end + len(CLOSE):]
+            self._state, self._pending = "after_think", pending[end + len(CLOSE) :]
             return True
-        kept = pending[:len(pending) - _partial_close(pending)].rstrip()
+        kept = pending[: len(pending) - _partial_close(pending)].rstrip()
         events.append(ReasoningDelta(kept))
-        self._pending = pending[len(kept):]
+        self._pending = pending[len(kept) :]
         return False
 
     def flush(self) -> list[StreamEvent]:
@@ -142,8 +142,11 @@ class LineTranslator:
     def translate(self, data: Any) -> list[StreamEvent]:
         """The events of one NDJSON object; raises on ``{"error": ...}`` lines."""
         if type(data) is not dict:
-            raise ProviderResponseError(f"unexpected stream data: {str(data)[:200]}",
-                                        provider=self.provider, model=self.model)
+            raise ProviderResponseError(
+                f"unexpected stream data: {str(data)[:200]}",
+                provider=self.provider,
+                model=self.model,
+            )
         if data.get("error"):
             error = data["error"]
             payload = {"error": error if isinstance(error, dict) else {"message": str(error)}}
@@ -173,21 +176,27 @@ class LineTranslator:
         function = call.get("function") or {}
         arguments = function.get("arguments")
         if not isinstance(arguments, str):  # an object on the wire; a string passes as it is
-            arguments = json.dumps(arguments if arguments is not None else {},
-                                   ensure_ascii=False)
+            arguments = json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
         call_id = call.get("id") if isinstance(call.get("id"), str) else None
-        fragment = ToolCallFragment(index=self._calls, id=call_id or None,
-                                    name=function.get("name"), arguments=arguments)
+        fragment = ToolCallFragment(
+            index=self._calls, id=call_id or None, name=function.get("name"), arguments=arguments
+        )
         self._calls += 1
         return fragment
 
     def _done(self, data: dict[str, Any]) -> list[StreamEvent]:
         events: list[StreamEvent] = []
-        counts = {name: data.get(key) for name, key in
-                  (("prompt_tokens", "prompt_eval_count"), ("completion_tokens", "eval_count"))}
+        counts = {
+            name: data.get(key)
+            for name, key in (
+                ("prompt_tokens", "prompt_eval_count"),
+                ("completion_tokens", "eval_count"),
+            )
+        }
         if any(value is not None for value in counts.values()):  # as sent; the assembler checks
-            events.append(UsageReport({name: 0 if value is None else value
-                                       for name, value in counts.items()}))
+            events.append(
+                UsageReport({name: 0 if value is None else value for name, value in counts.items()})
+            )
         raw = data.get("done_reason")
         raw = raw if isinstance(raw, str) and raw else None
         reason: FinishReason = FINISH_REASONS.get(raw or "", "other")

@@ -38,8 +38,13 @@ __all__ = ["TOP_LEVEL_PARAMS", "build_body"]
 
 TOP_LEVEL_PARAMS = frozenset({"think", "keep_alive", "format", "logprobs", "top_logprobs"})
 _RESERVED = frozenset({"model", "messages", "tools", "stream", "options"})
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant",
-          "tool": "tool"}
+_ROLES = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+}
 
 
 def _content(message: Message) -> tuple[str, list[str]]:
@@ -59,12 +64,14 @@ def _content(message: Message) -> tuple[str, list[str]]:
         if head.startswith("data:image/") and head.endswith(";base64") and data:
             images.append(data)
         else:
-            refused.append("image_url (not a base64 data:image/ URL)" if kind == "image_url"
-                           else repr(kind))
+            refused.append(
+                "image_url (not a base64 data:image/ URL)" if kind == "image_url" else repr(kind)
+            )
     if refused:
         raise ConfigurationError(
             f"ollama cannot take content parts of type {', '.join(refused)}; it accepts text "
-            "and inline images (image_url with a data:<mime>;base64,... URL)")
+            "and inline images (image_url with a data:<mime>;base64,... URL)"
+        )
     return "".join(texts), images
 
 
@@ -75,18 +82,24 @@ def _arguments(call: dict[str, Any]) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigurationError(
-            f"tool call {call['id']!r} has arguments that are not valid JSON: {exc}") from exc
+            f"tool call {call['id']!r} has arguments that are not valid JSON: {exc}"
+        ) from exc
     if not isinstance(value, dict):
         raise ConfigurationError(
-            f"tool call {call['id']!r}: ollama needs the arguments to be a JSON object")
+            f"tool call {call['id']!r}: ollama needs the arguments to be a JSON object"
+        )
     return value
 
 
 def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # provider_data belongs to other providers (reasoning signatures); Ollama has no use for it
-    return [{"id": call["id"],
-             "function": {"name": call["function"]["name"], "arguments": _arguments(call)}}
-            for call in calls]
+    return [
+        {
+            "id": call["id"],
+            "function": {"name": call["function"]["name"], "arguments": _arguments(call)},
+        }
+        for call in calls
+    ]
 
 
 def _messages(messages: list[Message]) -> list[dict[str, Any]]:
@@ -120,7 +133,8 @@ def _format(response_format: dict[str, Any] | None) -> Any:
         return schema
     raise ConfigurationError(
         f"response_format {response_format!r}: ollama takes type json_object or json_schema "
-        "(with json_schema.schema)")
+        "(with json_schema.schema)"
+    )
 
 
 def _tools(request: LLMRequest) -> list[dict[str, Any]] | None:
@@ -131,7 +145,8 @@ def _tools(request: LLMRequest) -> list[dict[str, Any]] | None:
         return None
     raise ConfigurationError(
         f"tool_choice={choice!r}: ollama cannot force a tool call; use tool_choice='auto' "
-        "(the model decides) or 'none'")
+        "(the model decides) or 'none'"
+    )
 
 
 def build_body(request: LLMRequest, model: str) -> dict[str, Any]:
@@ -142,9 +157,9 @@ def build_body(request: LLMRequest, model: str) -> dict[str, Any]:
     if reserved:
         raise ConfigurationError(
             f"extra_params cannot set {', '.join(reserved)}: llmring sets them for ollama; "
-            "other keys go into ollama's options")
-    body: dict[str, Any] = {"model": model, "messages": _messages(request.messages),
-                            "stream": True}
+            "other keys go into ollama's options"
+        )
+    body: dict[str, Any] = {"model": model, "messages": _messages(request.messages), "stream": True}
     tools = _tools(request)
     if tools:
         body["tools"] = tools

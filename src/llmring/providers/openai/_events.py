@@ -31,8 +31,11 @@ FINISH_REASONS: dict[str, FinishReason] = {
 def usage_from(usage: dict[str, Any]) -> dict[str, Any]:
     """OpenAI usage → llmring's names (details only when reported; the assembler checks
     the values)."""
-    result = {key: usage[key] for key in ("prompt_tokens", "completion_tokens", "total_tokens")
-              if usage.get(key) is not None}
+    result = {
+        key: usage[key]
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens")
+        if usage.get(key) is not None
+    }
     cached = _dict(usage.get("prompt_tokens_details")).get("cached_tokens")
     if cached is not None:
         result["cached_tokens"] = cached
@@ -61,8 +64,11 @@ class ChunkTranslator:
         errors that way) yields the usage it carries and sets ``pending_error``,
         which the adapter raises after yielding them."""
         if not isinstance(data, dict):
-            raise ProviderResponseError(f"unexpected stream data: {str(data)[:200]}",
-                                        provider=self.provider, model=self.model)
+            raise ProviderResponseError(
+                f"unexpected stream data: {str(data)[:200]}",
+                provider=self.provider,
+                model=self.model,
+            )
         if data.get("error"):
             self.pending_error = inband_error(data, provider=self.provider, model=self.model)
             usage = data.get("usage")
@@ -82,7 +88,9 @@ class ChunkTranslator:
         if choice.get("index", 0) != 0:
             raise ProviderResponseError(
                 "the provider sent several choices (n > 1); llmring streams one",
-                provider=self.provider, model=self.model)
+                provider=self.provider,
+                model=self.model,
+            )
         delta = choice.get("delta") or {}
         for key in ("reasoning_content", "reasoning"):  # vLLM/llama.cpp/DeepSeek; Groq/OpenRouter
             if delta.get(key):
@@ -94,9 +102,14 @@ class ChunkTranslator:
             events.append(TextDelta(delta["refusal"]))
         for call in delta.get("tool_calls") or ():
             function = call.get("function") or {}
-            events.append(ToolCallFragment(
-                index=call.get("index", 0), id=call.get("id"), name=function.get("name"),
-                arguments=function.get("arguments") or ""))
+            events.append(
+                ToolCallFragment(
+                    index=call.get("index", 0),
+                    id=call.get("id"),
+                    name=function.get("name"),
+                    arguments=function.get("arguments") or "",
+                )
+            )
         raw = choice.get("finish_reason")
         if raw:
             reason = FINISH_REASONS.get(raw, "other")

@@ -16,8 +16,9 @@ def _message(message: Message) -> dict[str, Any]:
         item["content"] = message.content
     if message.tool_calls:
         # provider_data belongs to other providers (reasoning signatures); OpenAI rejects it
-        item["tool_calls"] = [{k: v for k, v in call.items() if k != "provider_data"}
-                              for call in message.tool_calls]
+        item["tool_calls"] = [
+            {k: v for k, v in call.items() if k != "provider_data"} for call in message.tool_calls
+        ]
         item.setdefault("content", None)
     if message.tool_call_id:
         item["tool_call_id"] = message.tool_call_id
