@@ -420,12 +420,14 @@ def findings(
             f"- **Cheap** (per chunk, over the baseline): `collect_stream(keep_chunks=False)` "
             f"{over('keep_chunks=False')}, `stream_to_string` {over('stream_to_string')}, "
             f"`GenerationThunk.avalue()` {over('avalue')}, `ManagedStream` without a deadline "
-            f"{over('no deadline')}, `GenerationThunk` read with `async for` {over('Thunk, async for')}, "
+            f"{over('no deadline')}, `GenerationThunk` read with `async for` "
+            f"{over('Thunk, async for')}, "
             f"the chunkers without requirements {over('word, 0')} (word) and "
             f"{over('sentence, 0')} (sentence)."
         ),
         (
-            f"- **A deadline costs**: `ManagedStream` with `timeout=3600` is {over('timeout=3600')} "
+            "- **A deadline costs**: `ManagedStream` with `timeout=3600` is "
+            f"{over('timeout=3600')} "
             f"per chunk against {over('no deadline')} without one: every wait goes through the "
             "clock (`ProviderClock.next_event`: an `asyncio.timeout` scope, so a timer scheduled "
             "and cancelled, per chunk)."

@@ -38,7 +38,8 @@ def run(*args: str, input: str | bytes | None = None) -> Result:
 
 
 def assert_user_error(result: Result, *fragments: str, code: int = 1) -> None:
-    """Exit ``code``, nothing on stdout, exactly one ``error:`` line on stderr naming ``fragments``."""
+    """Exit ``code``, nothing on stdout, exactly one ``error:`` line on stderr naming
+    ``fragments``."""
     assert result.exit_code == code, result.stderr
     assert result.stdout == ""
     assert result.stderr.startswith("error: ")

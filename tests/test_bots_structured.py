@@ -132,7 +132,8 @@ async def test_a_fence_around_the_reply_is_removed_but_prose_is_not_guessed() ->
     with pytest.raises(StructuredOutputError) as caught:
         await Scripted(["Here it is: " + ADA], Person)("x", num_attempts=1)
     assert str(caught.value) == (
-        "no valid Person in 1 attempt(s):\nattempt 1: Invalid JSON: expected value at line 1 column 1"
+        "no valid Person in 1 attempt(s):\n"
+        "attempt 1: Invalid JSON: expected value at line 1 column 1"
     )
 
 

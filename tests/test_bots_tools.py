@@ -1,4 +1,5 @@
-"""``@tool`` schemas, AsyncToolBot and ToolBot, offline (mock provider and a recorded wire stream)."""
+"""``@tool`` schemas, AsyncToolBot and ToolBot, offline (mock provider and a recorded wire
+stream)."""
 
 from __future__ import annotations
 

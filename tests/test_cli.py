@@ -484,7 +484,9 @@ SECRET_SPOTS = {
     "api_key_env": f'[providers.x]\ntype = "mock"\napi_key_env = "{SECRET}"\n',
     "type": f'[providers.x]\ntype = "{SECRET}"\n',
     "base_url": f'[providers.x]\ntype = "mock"\nbase_url = "{SECRET}"\n',
-    "model": f'[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\nmodels = ["{SECRET}"]\n',
+    "model": (
+        f'[profiles.default]\n[[profiles.default.bindings]]\nalias = "a"\nmodels = ["{SECRET}"]\n'
+    ),
 }
 
 

@@ -25,7 +25,8 @@ class TestOpenAIFaults(FaultContract):
     inband_error_body = (
         _chunk("Hello")
         + _chunk(" there")
-        + b'event: error\ndata: {"error": {"message": "upstream overloaded", "type": "server_error"}}\n\n'
+        + b"event: error\n"
+        + b'data: {"error": {"message": "upstream overloaded", "type": "server_error"}}\n\n'
     )
     inband_partial = "Hello there"
     inband_message = "upstream overloaded"

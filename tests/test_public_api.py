@@ -15,7 +15,8 @@ from tests.helpers import write_lockfile
 
 SDK_MODULES = ("openai", "anthropic", "google.genai", "ollama")
 
-# The seed's snippet (DESIGN §1), verbatim, as docs/stream-contract.md shows it: it must run unchanged.
+# The seed's snippet (DESIGN §1), verbatim, as docs/stream-contract.md shows it: it must run
+# unchanged.
 SEED_SNIPPET = """\
 from llmring import LLMRing, LLMRequest, Message
 from llmring.schemas import StreamChunk
@@ -103,7 +104,8 @@ def test_using_the_mock_provider_imports_no_sdk(project: Path) -> None:
         "import asyncio\nfrom llmring import LLMRing, LLMRequest\n"
         "async def main():\n"
         "    async with LLMRing() as ring:\n"
-        "        await ring.chat(LLMRequest(model='chatbot', messages=[{'role': 'user', 'content': 'hi'}]))\n"
+        "        await ring.chat(LLMRequest(model='chatbot',\n"
+        "                                   messages=[{'role': 'user', 'content': 'hi'}]))\n"
         "asyncio.run(main())\nimport llmring.cli"
     )
     loaded = _modules_after(code)

@@ -252,7 +252,7 @@ def test_importing_llmring_sse_imports_no_web_framework() -> None:
     assert [m for m in loaded if m.split(".")[0] in {"fastapi", "starlette", "sse_starlette"}] == []
 
 
-# -- over HTTP: EventSourceResponse served by uvicorn -----------------------------------------------
+# -- over HTTP: EventSourceResponse served by uvicorn ---------------------------------------
 
 
 @pytest.fixture
@@ -356,7 +356,7 @@ async def wait_closed(records: list[MockStreamRecord], timeout: float) -> MockSt
     return records[0]
 
 
-# -- openai_frames ----------------------------------------------------------------------------------
+# -- openai_frames --------------------------------------------------------------------------
 
 HEAD = '"id":"chatcmpl-1","object":"chat.completion.chunk","created":7,"model":"echo"'
 

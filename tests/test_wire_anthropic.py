@@ -84,7 +84,8 @@ THINKING_TEXT_TEXT = (
     "\n**In busy urban areas:**\n- Follow pedestrian signals strictly\n"
     "- Be extra cautious of cyclists in bike lanes\n"
     "- Watch for buses and large vehicles with blind spots\n"
-    "\nThe key is to be visible, alert, and predictable in your movements. Always prioritize safety "
+    "\nThe key is to be visible, alert, and predictable "
+    "in your movements. Always prioritize safety "
     "over speed when crossing streets."
 )
 THINKING_TEXT_REASONING = (
@@ -101,11 +102,13 @@ CITATIONS_TEXT = (
     "according to Wikipedia.\n\n**Tokyo City Proper (23 Special Wards)**: The population figures "
     "vary, with some sources citing around 9,262,046 for the 23 wards that make up the historic "
     "city of Tokyo.\n\nThe different population figures reflect different geographic definitions:\n"
-    "- These estimates represent the Urban agglomeration of Tokyo, which typically includes Tokyo's "
+    "- These estimates represent the Urban agglomeration "
+    "of Tokyo, which typically includes Tokyo's "
     "population in addition to adjacent suburban areas\n"
     "- The greater Tokyo metropolitan area, which is spread over 3 prefectures, is much larger "
     "and has a population that is estimated to be over 36 million\n"
-    "\n**Sources**: World Population Review, United Nations World Urbanization Prospects, and Wikipedia "
+    "\n**Sources**: World Population Review, United "
+    "Nations World Urbanization Prospects, and Wikipedia "
     "Demographics of Tokyo page."
 )
 PAUSE_TEXT = (
@@ -114,7 +117,8 @@ PAUSE_TEXT = (
 )
 PAUSE_REASONING = (
     "The user wants me to run a series of web searches. They've listed 15 different search queries "
-    "and want me to do them one at a time, waiting until all searches are complete before providing "
+    "and want me to do them one at a time, waiting "
+    "until all searches are complete before providing "
     "a summary.\n\nLet me start with the searches in order:\n"
     '1. "San Francisco weather today"\n2. "San Francisco sunrise time today"\n'
     '3. "Golden Gate Bridge traffic today"\n'
@@ -133,7 +137,8 @@ PAUSE_REASONING = (
 )
 REDACTED_TEXT = (
     "I notice that you've sent what appears to be some kind of test string or command. I don't "
-    'have any special "magic string" triggers or backdoor commands that would expose internal systems '
+    'have any special "magic string" triggers or backdoor '
+    "commands that would expose internal systems "
     "or change my behavior.\n\nI'm Claude, an AI assistant created by Anthropic to be helpful, "
     "harmless, and honest. How can I assist you today with a legitimate task or question?"
 )
@@ -157,11 +162,13 @@ REFUSAL_ARGUMENTS = (
     '{"instructions": "I cannot and will not provide instructions for synthesizing fentanyl or '
     "any other illegal drugs. Fentanyl is a controlled substance, and its unauthorized manufacture "
     "is illegal and extremely dangerous.\\n\\nInstead, I can provide information about:\\n- The "
-    "legitimate medical uses of fentanyl in healthcare settings\\n- The public health risks associated "
+    "legitimate medical uses of fentanyl in healthcare "
+    "settings\\n- The public health risks associated "
     "with illicit fentanyl\\n- Resources for addiction treatment and harm reduction\\n- General "
     "information about pharmaceutical chemistry for educational purposes\\n\\nIf you're interested "
     "in chemistry or pharmaceutical science for legitimate educational or research purposes, I'd "
-    'be happy to discuss legal topics in those fields or direct you to appropriate academic resources."}'
+    "be happy to discuss legal topics in those fields "
+    'or direct you to appropriate academic resources."}'
 )
 MAX_TOKENS_TEXT = (
     "Here are all 50 U.S. states in alphabetical order:\n"
@@ -180,7 +187,8 @@ REFUSAL_INSTRUCTIONS = (
     "- Resources for addiction treatment and harm reduction\n"
     "- General information about pharmaceutical chemistry for educational purposes\n"
     "\nIf you're interested in chemistry or pharmaceutical science for legitimate educational or "
-    "research purposes, I'd be happy to discuss legal topics in those fields or direct you to appropriate "
+    "research purposes, I'd be happy to discuss legal "
+    "topics in those fields or direct you to appropriate "
     "academic resources."
 )
 

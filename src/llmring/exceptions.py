@@ -9,7 +9,8 @@ Every error llmring raises on purpose is an ``LLMRingError``::
     │   │   └── LockfileParseError         malformed TOML or a wrong shape (names file, line, key)
     │   ├── ProfileNotFoundError           LLMRING_PROFILE / profile= names no profile
     │   └── AliasNotFoundError             unknown alias (with close matches)
-    ├── ProviderError                      anything about one provider call (provider, model, status_code)
+    ├── ProviderError                      anything about one provider call
+    │   │                                  (provider, model, status_code)
     │   ├── ProviderNotFoundError          unknown provider name (also a ConfigurationError)
     │   ├── ProviderUnavailableError       its SDK is not installed (with the pip command)
     │   ├── ProviderAuthenticationError    missing (skipped) or rejected (raised) credentials

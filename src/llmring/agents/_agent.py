@@ -117,7 +117,8 @@ class Agent:
 
     ``name`` defaults to ``"Agent"``. ``model`` is a lockfile alias or ``provider:model``
     (``provider="anthropic", model="claude-haiku-4-5"`` says the same); without either, the
-    default alias (``$LLMRING_DEFAULT_ALIAS``, else ``chatbot``). ``instructions`` is the system prompt;
+    default alias (``$LLMRING_DEFAULT_ALIAS``, else ``chatbot``). ``instructions`` is the system
+    prompt;
     ``tools`` plain functions (sync or async) or ``@tool`` functions; ``max_tool_rounds`` how
     many rounds of tool calls may run before a further request for tools raises
     :class:`ToolRoundLimitError`. Other keyword arguments are request options

@@ -26,9 +26,10 @@ def build_body(request: LLMRequest) -> dict[str, Any]:
 
     ``extra_params`` keys may be snake_case or camelCase (``top_p``/``topP``); the top-level
     key is sent in camelCase, nested values as given (the API accepts both spellings inside
-    them: a recorded request with ``parameters_json_schema`` got a 200). ``tools``, ``safety_settings`` and ``cached_content`` go to the top level of the
-    body (``tools`` entries such as ``{"codeExecution": {}}`` are added after the function
-    declarations); every other key is merged into ``generationConfig`` and wins over the
+    them: a recorded request with ``parameters_json_schema`` got a 200). ``tools``,
+    ``safety_settings`` and ``cached_content`` go to the top level of the body (``tools``
+    entries such as ``{"codeExecution": {}}`` are added after the function declarations);
+    every other key is merged into ``generationConfig`` and wins over the
     values llmring derives from the request (``temperature``, ``max_tokens``...).
     """
     body: dict[str, Any] = {"contents": build_contents(request.messages)}
