@@ -15,7 +15,7 @@ import pytest
 
 import llmring
 import llmring.service
-from llmring.lockfile import bundled_lockfile_path
+from llmring.lockfile._store import bundled_lockfile_path
 from tests.helpers import assert_user_error, run, write_lockfile
 from tests.lockfile_samples import bound, comment_lines
 

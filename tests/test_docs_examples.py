@@ -1,4 +1,4 @@
-"""Every ``python`` block of the toolkit's reference pages runs, offline, as written.
+"""Every ``python`` block of the reference pages below runs, offline, as written.
 
 The pages promise runnable examples; this keeps that promise honest. Blocks of the README run
 too when they are complete scripts (they call ``asyncio.run``). Each block runs in-process (so
@@ -21,6 +21,7 @@ RUNNABLE_PAGES = (
     "docs/validation.md",
     "docs/agents.md",
     "docs/bots.md",
+    "docs/lockfile.md",
 )
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

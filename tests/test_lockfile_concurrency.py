@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmring.exceptions import ConfigurationError
-from llmring.lockfile import Binding, ModelRef, load_lockfile, parse_lockfile
+from llmring.lockfile import Binding, ModelRef, load_lockfile
+from llmring.lockfile._parse import parse_lockfile
 from tests.bind_race import ORIGINAL, Procs, finish, start_writers
 
 WRITERS = 20

@@ -15,17 +15,9 @@ from llmring.exceptions import (
     LockfileNotFoundError,
     ProfileNotFoundError,
 )
-from llmring.lockfile import (
-    ModelRef,
-    atomic_write,
-    bundled_lockfile_path,
-    edit_lockfile,
-    find_lockfile,
-    load_lockfile,
-    parse_lockfile,
-    read_lockfile,
-    write_target,
-)
+from llmring.lockfile import ModelRef, edit_lockfile, find_lockfile, load_lockfile, write_target
+from llmring.lockfile._parse import parse_lockfile
+from llmring.lockfile._store import atomic_write, bundled_lockfile_path, read_lockfile
 from llmring.lockfile._template import initial_lockfile_text
 from llmring.providers._registry import provider_configs
 from llmring.resolver import Resolver

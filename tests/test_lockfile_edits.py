@@ -13,15 +13,9 @@ from pathlib import Path
 import pytest
 
 from llmring.exceptions import LockfileError
-from llmring.lockfile import (
-    bind_alias,
-    bundled_lockfile_path,
-    load_lockfile,
-    parse_lockfile,
-    remove_binding,
-    rewrite_lockfile,
-    write_lockfile,
-)
+from llmring.lockfile import bind_alias, load_lockfile, remove_binding, rewrite_lockfile
+from llmring.lockfile._parse import parse_lockfile
+from llmring.lockfile._store import bundled_lockfile_path, write_lockfile
 from llmring.lockfile._template import empty_lockfile_text, initial_lockfile_text
 from tests.lockfile_samples import COMMENTED, _write, make_read_only
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from llmring.exceptions import LockfileParseError
-from llmring.lockfile import KNOWN_VERSIONS, ModelRef, load_lockfile, parse_lockfile
+from llmring.lockfile import ModelRef, load_lockfile
+from llmring.lockfile._parse import KNOWN_VERSIONS, parse_lockfile
 from tests.lockfile_samples import _write
 
 TOP = 'version = "1.0"\ndefault_profile = "default"\n\n[profiles.default]\nname = "default"\n\n'

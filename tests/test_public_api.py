@@ -1,11 +1,15 @@
-"""The public surface: what `import llmring` offers, and what it must not import."""
+"""The public surface: every public module's exports, pinned; what `import llmring` offers, and
+what it must not import."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+from importlib import import_module
 from pathlib import Path
+from types import FunctionType
 
 import pytest
 
@@ -30,44 +34,309 @@ async with LLMRing() as service:
 """
 
 
-def test_all_is_the_seed_surface_plus_bots_agent_and_streaming_tools() -> None:
-    from llmring import bots, streaming
-
-    seed = {"LLMRequest", "LLMResponse", "LLMRing", "Message", "StreamChunk"}
-    toolkit = {
+# Every public module (no ``_`` in its dotted name) and its ``__all__``, exactly: adding or
+# removing a public name is a decision made here, in review (httpx pins its exports the same way).
+EXPORTS: dict[str, list[str]] = {
+    "llmring": [
+        "AIMessage",
         "Agent",
+        "AsyncQueryBot",
+        "AsyncSimpleBot",
+        "AsyncStructuredBot",
+        "AsyncToolBot",
+        "BM25DocStore",
+        "ChatMemory",
         "ChatSession",
+        "ChatStream",
+        "DeveloperMessage",
+        "HumanMessage",
+        "LLMRequest",
+        "LLMResponse",
+        "LLMRing",
+        "LLMRingError",
+        "Message",
+        "QueryBot",
+        "SimpleBot",
+        "StreamChunk",
         "StreamingManager",
         "StreamingResponse",
+        "StructuredBot",
+        "SystemMessage",
+        "Tool",
+        "ToolBot",
+        "ToolCall",
+        "ToolMessage",
         "collect_stream",
         "create_mock_stream",
         "stream_to_string",
         "stream_with_chunking",
+        "system",
+        "tool",
+        "user",
         "wait_for_all",
-    }
-    assert seed <= set(llmring.__all__)
-    assert set(llmring.__all__) - seed - toolkit == set(bots.__all__) - {
+    ],
+    "llmring.agents": [
+        "Agent",
+        "AgentError",
+        "AgentResult",
+        "AgentStream",
+        "ToolOutcome",
+        "ToolRoundLimitError",
+    ],
+    "llmring.bots": [
+        "AIMessage",
+        "AsyncQueryBot",
+        "AsyncSimpleBot",
+        "AsyncStructuredBot",
+        "AsyncToolBot",
+        "BM25DocStore",
         "BaseMessage",
+        "ChatMemory",
+        "DeveloperMessage",
         "DocStore",
+        "HumanMessage",
+        "QueryBot",
+        "SimpleBot",
+        "StructuredBot",
         "StructuredOutputError",
+        "SystemMessage",
+        "Tool",
+        "ToolBot",
+        "ToolCall",
+        "ToolMessage",
+        "system",
         "to_messages",
-    }
-    assert toolkit - {"Agent"} <= set(streaming.__all__)
-    for name in llmring.__all__:
-        assert getattr(llmring, name).__name__ == name
+        "tool",
+        "user",
+    ],
+    "llmring.bots.docstore": [
+        "BM25DocStore",
+        "DocStore",
+    ],
+    "llmring.bots.memory": ["ChatMemory"],
+    "llmring.bots.messages": [
+        "AIMessage",
+        "BaseMessage",
+        "DeveloperMessage",
+        "HumanMessage",
+        "SystemMessage",
+        "ToolCall",
+        "ToolMessage",
+        "system",
+        "to_messages",
+        "user",
+    ],
+    "llmring.bots.query": [
+        "AsyncQueryBot",
+        "QueryBot",
+        "query_prompt",
+        "query_text",
+    ],
+    "llmring.bots.simple": [
+        "AsyncSimpleBot",
+        "SimpleBot",
+        "StreamTarget",
+        "completion_kwargs_for_messages",
+        "make_async_response",
+        "model_supports_token_streaming",
+        "stream_tokens_for_messages",
+    ],
+    "llmring.bots.structured": [
+        "AsyncStructuredBot",
+        "StructuredBot",
+        "StructuredOutputError",
+    ],
+    "llmring.bots.tools": [
+        "AsyncToolBot",
+        "Tool",
+        "ToolBot",
+        "ToolSpec",
+        "tool",
+        "tool_schema",
+    ],
+    "llmring.cli": [
+        "app",
+        "main",
+    ],
+    "llmring.exceptions": [
+        "AliasNotFoundError",
+        "ConfigurationError",
+        "LLMRingError",
+        "LockfileError",
+        "LockfileNotFoundError",
+        "LockfileParseError",
+        "ModelNotFoundError",
+        "ProfileNotFoundError",
+        "ProviderAuthenticationError",
+        "ProviderConnectionError",
+        "ProviderError",
+        "ProviderNotFoundError",
+        "ProviderRateLimitError",
+        "ProviderResponseError",
+        "ProviderTimeoutError",
+        "ProviderUnavailableError",
+        "StreamInterruptedError",
+    ],
+    "llmring.lockfile": [
+        "Binding",
+        "Lockfile",
+        "ModelRef",
+        "Profile",
+        "ProviderEntry",
+        "bind_alias",
+        "edit_lockfile",
+        "find_lockfile",
+        "load_lockfile",
+        "remove_binding",
+        "rewrite_lockfile",
+        "set_binding",
+        "write_target",
+    ],
+    "llmring.providers": [],
+    "llmring.providers.anthropic": ["AnthropicAdapter"],
+    "llmring.providers.base": [
+        "Finish",
+        "ModelReport",
+        "ProviderAdapter",
+        "ProviderConfig",
+        "ReasoningDelta",
+        "StreamEnd",
+        "StreamEvent",
+        "TextDelta",
+        "ToolCallFragment",
+        "UsageReport",
+        "add_counts",
+    ],
+    "llmring.providers.google": ["GoogleAdapter"],
+    "llmring.providers.mock": [
+        "MockAdapter",
+        "MockLedger",
+        "MockOptions",
+        "MockStreamRecord",
+        "ledger",
+    ],
+    "llmring.providers.ollama": ["OllamaAdapter"],
+    "llmring.providers.openai": ["OpenAIAdapter"],
+    "llmring.resolver": [
+        "Candidate",
+        "Resolver",
+    ],
+    "llmring.schemas": [
+        "FinishReason",
+        "LLMRequest",
+        "LLMResponse",
+        "Message",
+        "Role",
+        "StreamChunk",
+        "StreamTimeouts",
+        "ToolCallDelta",
+    ],
+    "llmring.service": [
+        "LLMRing",
+        "ModelCapabilities",
+        "ProviderStatus",
+    ],
+    "llmring.sse": [
+        "INTERNAL_ERROR",
+        "StreamingBot",
+        "openai_frames",
+        "openai_usage",
+        "public_error",
+        "sse_stream",
+    ],
+    "llmring.streaming": [
+        "Backend",
+        "ChatSession",
+        "ChunkEvent",
+        "ChunkedStream",
+        "Chunker",
+        "CompletedEvent",
+        "Context",
+        "ErrorEvent",
+        "Forbidden",
+        "FullValidationEvent",
+        "GenerationClosedError",
+        "GenerationErrors",
+        "GenerationThunk",
+        "ManagedStream",
+        "MaxLength",
+        "ParagraphChunker",
+        "PartialValidationResult",
+        "QuickCheckEvent",
+        "Requirement",
+        "SentenceChunker",
+        "SessionBusyError",
+        "StreamingDoneEvent",
+        "StreamingEvent",
+        "StreamingManager",
+        "StreamingResponse",
+        "ValidationResult",
+        "WordChunker",
+        "collect_stream",
+        "create_mock_stream",
+        "generate",
+        "get_chunker",
+        "stream_to_string",
+        "stream_with_chunking",
+        "wait_for_all",
+    ],
+}
+#: the packages whose names load on first use (llmring/_lazy.py)
+LAZY = ("llmring", "llmring.streaming")
 
 
-def test_streaming_and_agents_export_every_name_they_list() -> None:
-    from llmring import agents, streaming
+def _public_modules() -> set[str]:
+    package = Path(llmring.__file__).parent
+    found = set()
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if not any(part.startswith("_") for part in parts):
+            found.add(".".join(parts))
+    return found
 
-    for module in (streaming, agents):
-        for name in module.__all__:
-            assert getattr(module, name).__name__ == name
+
+def test_every_public_module_has_its_exports_pinned() -> None:
+    assert _public_modules() == set(EXPORTS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTS))
+def test_all_is_exactly_the_pinned_list_and_every_name_resolves(name: str) -> None:
+    module = import_module(name)
+    assert sorted(module.__all__) == EXPORTS[name]
+    assert len(set(module.__all__)) == len(module.__all__)
+    star: dict[str, object] = {}
+    exec(f"from {name} import *", star)  # noqa: S102 (a constant statement: star import)
+    assert set(star) - {"__builtins__"} == set(EXPORTS[name])
+    for export in EXPORTS[name]:
+        value = getattr(module, export)
+        if isinstance(value, type | FunctionType):
+            assert value.__name__ == export
+    assert set(EXPORTS[name]) <= set(dir(module))
+
+
+def test_lazy_packages_list_their_names_before_loading_any() -> None:
+    # a fresh interpreter: dir() and __all__ come from the package's own source, import nothing
+    script = (
+        "import json, sys\nfrom importlib import import_module\n"
+        f"names = {{m: [dir(import_module(m)), import_module(m).__all__] for m in {LAZY!r}}}\n"
+        "print(json.dumps([names, sorted(sys.modules)]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    names, loaded = json.loads(result.stdout)
+    for module in LAZY:
+        listed, exported = names[module]
+        assert sorted(exported) == EXPORTS[module]
+        assert set(exported) <= set(listed)
+    assert not [m for m in loaded if m.startswith(("llmring.service", "llmring.streaming._"))]
+    assert "pydantic" not in loaded
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        llmring.Nope  # noqa: B018
+        llmring.Nope  # type: ignore[attr-defined]  # noqa: B018
 
 
 def test_exceptions_module_exports_the_error_tree() -> None:

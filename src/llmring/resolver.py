@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from llmring.exceptions import AliasNotFoundError, ConfigurationError
-from llmring.lockfile import PROFILE_ENV, Lockfile, ModelRef, parse_model_ref
+from llmring.lockfile._model import Lockfile, ModelRef, parse_model_ref
+from llmring.lockfile._store import PROFILE_ENV
 from llmring.providers._registry import Unavailable, lookup, unavailable
 from llmring.providers.base import ProviderConfig
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from llmring._resource import AsyncResource
 from llmring._secrets import register_secret_env
 from llmring._stream import ChatStream
-from llmring.lockfile import find_lockfile, read_lockfile
+from llmring.lockfile._store import find_lockfile, read_lockfile
 from llmring.providers._registry import load_adapter, lookup, provider_configs, unavailable
 from llmring.providers.base import ProviderAdapter
 from llmring.resolver import Candidate, Resolver

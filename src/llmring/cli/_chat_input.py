@@ -53,7 +53,7 @@ def model_and_prompt(
 def names_a_model(resolver: Resolver, word: str) -> bool:
     """Whether ``word`` is an alias of the active profile or ``provider:model`` of a known
     provider (so "Translate: bonjour" stays a prompt)."""
-    from llmring.lockfile import parse_model_ref
+    from llmring.lockfile._model import parse_model_ref
 
     if ":" not in word:
         return word.strip() in resolver.aliases()

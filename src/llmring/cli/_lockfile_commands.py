@@ -21,7 +21,7 @@ from llmring.cli._common import (
 from llmring.exceptions import ConfigurationError, LockfileParseError
 
 if TYPE_CHECKING:
-    from llmring.lockfile import Lockfile
+    from llmring.lockfile._model import Lockfile
 
 # The lockfile machinery (tomllib, tomlkit, pydantic) is imported inside the commands, so that
 # ``llmring --help`` starts fast.
@@ -39,7 +39,7 @@ def lock_init(
 ) -> None:
     """Write a commented lockfile binding chatbot/fast/deep to the providers you have keys for
     (or to mock models when you have none), at the project root unless --file says where."""
-    from llmring.lockfile import write_lockfile, write_target
+    from llmring.lockfile._store import write_lockfile, write_target
     from llmring.lockfile._template import detected_providers, initial_lockfile_text
 
     path = write_target(file)
@@ -62,7 +62,7 @@ def lock_init(
 def lock_validate(file: FileOption = None) -> None:
     """Check the project's lockfile offline. Exit 0 when valid, 1 when not (or when there is
     no project lockfile: then it says where discovery looked)."""
-    from llmring.lockfile import find_project_lockfile, read_lockfile
+    from llmring.lockfile._store import find_project_lockfile, read_lockfile
 
     path = find_project_lockfile(file)
     lockfile = read_lockfile(path)
@@ -80,7 +80,8 @@ def lock_validate(file: FileOption = None) -> None:
 
 
 def _profile_for(profile: str | None, default: str) -> str:
-    from llmring.lockfile import PROFILE_ENV, profile_problem
+    from llmring.lockfile._model import profile_problem
+    from llmring.lockfile._store import PROFILE_ENV
 
     name = profile or os.environ.get(PROFILE_ENV) or default
     problem = profile_problem(name)
@@ -90,7 +91,7 @@ def _profile_for(profile: str | None, default: str) -> str:
 
 
 def _check_alias(alias: str) -> None:
-    from llmring.lockfile import alias_problem
+    from llmring.lockfile._model import alias_problem
 
     problem = alias_problem(alias)
     if problem:
@@ -110,13 +111,10 @@ def bind(
     file: FileOption = None,
 ) -> None:
     """Bind ALIAS to one model or an ordered list of fallbacks (creates the lockfile if none)."""
-    from llmring.lockfile import (
-        bind_alias,
-        parse_lockfile,
-        parse_models,
-        rewrite_lockfile,
-        write_target,
-    )
+    from llmring.lockfile._edit import bind_alias
+    from llmring.lockfile._model import parse_models
+    from llmring.lockfile._parse import parse_lockfile
+    from llmring.lockfile._store import rewrite_lockfile, write_target
     from llmring.lockfile._template import empty_lockfile_text
     from llmring.providers._registry import BUILTIN_PROVIDERS
 
@@ -149,7 +147,7 @@ def bind(
 
 
 def _warn_unusable(lockfile: Lockfile, refs: list[str]) -> None:
-    from llmring.lockfile import parse_model_ref
+    from llmring.lockfile._model import parse_model_ref
     from llmring.providers._registry import lookup, provider_configs, unavailable
 
     configs = provider_configs(lockfile.providers)
@@ -166,13 +164,8 @@ def unbind(
     file: FileOption = None,
 ) -> None:
     """Remove ALIAS from a profile of the lockfile."""
-    from llmring.lockfile import (
-        find_lockfile,
-        read_lockfile,
-        remove_binding,
-        rewrite_lockfile,
-        write_target,
-    )
+    from llmring.lockfile._edit import remove_binding
+    from llmring.lockfile._store import find_lockfile, read_lockfile, rewrite_lockfile, write_target
 
     _check_alias(alias)
     path = write_target(file)

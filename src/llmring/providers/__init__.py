@@ -4,3 +4,5 @@
 ``_registry`` maps provider names to lazily imported adapters; one module per provider.
 Importing this package imports no vendor SDK.
 """
+
+__all__: list[str] = []  # the adapters are reached through their own modules

@@ -14,132 +14,45 @@ Names are imported on first use, so ``import llmring.streaming`` costs almost no
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from llmring import _lazy
+
+# the public names, each once (llmring/_lazy.py reads this block)
 if TYPE_CHECKING:
-    from llmring.streaming._chunking import (
-        Chunker,
-        ParagraphChunker,
-        SentenceChunker,
-        WordChunker,
-        get_chunker,
-    )
-    from llmring.streaming._events import (
-        ChunkEvent,
-        CompletedEvent,
-        ErrorEvent,
-        FullValidationEvent,
-        QuickCheckEvent,
-        StreamingDoneEvent,
-        StreamingEvent,
-    )
-    from llmring.streaming._manager import ManagedStream, StreamingManager
-    from llmring.streaming._mock_stream import create_mock_stream
-    from llmring.streaming._requirements import (
-        Backend,
-        Context,
-        Forbidden,
-        MaxLength,
-        PartialValidationResult,
-        Requirement,
-        ValidationResult,
-    )
-    from llmring.streaming._response import StreamingResponse, collect_stream, stream_to_string
-    from llmring.streaming._session import ChatSession, SessionBusyError
-    from llmring.streaming._thunks import (
-        GenerationClosedError,
-        GenerationErrors,
-        GenerationThunk,
-        generate,
-        wait_for_all,
-    )
-    from llmring.streaming._validation import ChunkedStream, stream_with_chunking
+    from llmring.streaming._chunking import Chunker as Chunker
+    from llmring.streaming._chunking import ParagraphChunker as ParagraphChunker
+    from llmring.streaming._chunking import SentenceChunker as SentenceChunker
+    from llmring.streaming._chunking import WordChunker as WordChunker
+    from llmring.streaming._chunking import get_chunker as get_chunker
+    from llmring.streaming._events import ChunkEvent as ChunkEvent
+    from llmring.streaming._events import CompletedEvent as CompletedEvent
+    from llmring.streaming._events import ErrorEvent as ErrorEvent
+    from llmring.streaming._events import FullValidationEvent as FullValidationEvent
+    from llmring.streaming._events import QuickCheckEvent as QuickCheckEvent
+    from llmring.streaming._events import StreamingDoneEvent as StreamingDoneEvent
+    from llmring.streaming._events import StreamingEvent as StreamingEvent
+    from llmring.streaming._manager import ManagedStream as ManagedStream
+    from llmring.streaming._manager import StreamingManager as StreamingManager
+    from llmring.streaming._mock_stream import create_mock_stream as create_mock_stream
+    from llmring.streaming._requirements import Backend as Backend
+    from llmring.streaming._requirements import Context as Context
+    from llmring.streaming._requirements import Forbidden as Forbidden
+    from llmring.streaming._requirements import MaxLength as MaxLength
+    from llmring.streaming._requirements import PartialValidationResult as PartialValidationResult
+    from llmring.streaming._requirements import Requirement as Requirement
+    from llmring.streaming._requirements import ValidationResult as ValidationResult
+    from llmring.streaming._response import StreamingResponse as StreamingResponse
+    from llmring.streaming._response import collect_stream as collect_stream
+    from llmring.streaming._response import stream_to_string as stream_to_string
+    from llmring.streaming._session import ChatSession as ChatSession
+    from llmring.streaming._session import SessionBusyError as SessionBusyError
+    from llmring.streaming._thunks import GenerationClosedError as GenerationClosedError
+    from llmring.streaming._thunks import GenerationErrors as GenerationErrors
+    from llmring.streaming._thunks import GenerationThunk as GenerationThunk
+    from llmring.streaming._thunks import generate as generate
+    from llmring.streaming._thunks import wait_for_all as wait_for_all
+    from llmring.streaming._validation import ChunkedStream as ChunkedStream
+    from llmring.streaming._validation import stream_with_chunking as stream_with_chunking
 
-#: where each public name lives
-_WHERE = {
-    "StreamingResponse": "_response",
-    "collect_stream": "_response",
-    "stream_to_string": "_response",
-    "create_mock_stream": "_mock_stream",
-    "StreamingManager": "_manager",
-    "ManagedStream": "_manager",
-    "GenerationThunk": "_thunks",
-    "generate": "_thunks",
-    "wait_for_all": "_thunks",
-    "GenerationErrors": "_thunks",
-    "GenerationClosedError": "_thunks",
-    "ChatSession": "_session",
-    "SessionBusyError": "_session",
-    "Chunker": "_chunking",
-    "SentenceChunker": "_chunking",
-    "WordChunker": "_chunking",
-    "ParagraphChunker": "_chunking",
-    "get_chunker": "_chunking",
-    "ChunkEvent": "_events",
-    "QuickCheckEvent": "_events",
-    "StreamingDoneEvent": "_events",
-    "FullValidationEvent": "_events",
-    "CompletedEvent": "_events",
-    "ErrorEvent": "_events",
-    "StreamingEvent": "_events",
-    "Requirement": "_requirements",
-    "PartialValidationResult": "_requirements",
-    "ValidationResult": "_requirements",
-    "MaxLength": "_requirements",
-    "Backend": "_requirements",
-    "Context": "_requirements",
-    "Forbidden": "_requirements",
-    "ChunkedStream": "_validation",
-    "stream_with_chunking": "_validation",
-}
-
-__all__ = [
-    "Backend",
-    "ChatSession",
-    "ChunkEvent",
-    "ChunkedStream",
-    "Chunker",
-    "CompletedEvent",
-    "Context",
-    "ErrorEvent",
-    "Forbidden",
-    "FullValidationEvent",
-    "GenerationClosedError",
-    "GenerationErrors",
-    "GenerationThunk",
-    "ManagedStream",
-    "MaxLength",
-    "ParagraphChunker",
-    "PartialValidationResult",
-    "QuickCheckEvent",
-    "Requirement",
-    "SentenceChunker",
-    "SessionBusyError",
-    "StreamingDoneEvent",
-    "StreamingEvent",
-    "StreamingManager",
-    "StreamingResponse",
-    "ValidationResult",
-    "WordChunker",
-    "collect_stream",
-    "create_mock_stream",
-    "generate",
-    "get_chunker",
-    "stream_to_string",
-    "stream_with_chunking",
-    "wait_for_all",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmring.streaming' has no attribute {name!r}")
-    value = getattr(import_module(f"llmring.streaming.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+_lazy.install(__name__)
