@@ -27,7 +27,7 @@ from sse_starlette import EventSourceResponse
 from examples.fastapi_chat import create_app
 from llmring import LLMRequest, LLMRing, Message, StreamChunk
 from llmring.bots import AsyncQueryBot, AsyncSimpleBot, HumanMessage
-from llmring.providers._sse import ServerSentEvent, SSEDecoder, aiter_sse
+from llmring.providers._framing import ServerSentEvent, SSEDecoder, aiter_sse
 from llmring.providers.mock import MockStreamRecord, ledger
 from llmring.sse import INTERNAL_ERROR, openai_frames, openai_usage, sse_stream
 from tests.asgi_server import serve

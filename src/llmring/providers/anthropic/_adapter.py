@@ -10,8 +10,8 @@ import anthropic
 
 from llmring.providers._drain import drain
 from llmring.providers._errors import mapped_errors
+from llmring.providers._framing import ServerSentEvent, aiter_sse
 from llmring.providers._json import decode_json
-from llmring.providers._sse import ServerSentEvent, aiter_sse
 from llmring.providers.anthropic._errors import map_error
 from llmring.providers.anthropic._events import EventTranslator
 from llmring.providers.anthropic._payload import build_request

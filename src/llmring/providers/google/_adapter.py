@@ -11,8 +11,8 @@ from google.genai import types
 
 from llmring.exceptions import ConfigurationError, ProviderResponseError
 from llmring.providers._errors import mapped_errors
+from llmring.providers._framing import aiter_sse
 from llmring.providers._json import decode_json
-from llmring.providers._sse import aiter_sse
 from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEvent
 from llmring.providers.google._errors import map_error
 from llmring.providers.google._events import ChunkTranslator

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import Any, cast
+from typing import cast
 
 import httpx
 import ollama
@@ -13,6 +12,7 @@ import ollama
 from llmring.exceptions import ProviderResponseError, ProviderUnavailableError
 from llmring.providers._drain import drain
 from llmring.providers._errors import mapped_errors
+from llmring.providers._framing import FrameError, NDJSONLines
 from llmring.providers._json import decode_json_line
 from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEnd, StreamEvent
 from llmring.providers.ollama._errors import map_error, status_error
@@ -20,48 +20,14 @@ from llmring.providers.ollama._events import LineTranslator
 from llmring.providers.ollama._payload import build_body
 from llmring.schemas import LLMRequest
 
-__all__ = ["LineSplitter", "OllamaAdapter"]
+__all__ = ["OllamaAdapter"]
 
 
-class LineSplitter:
-    """NDJSON framing: bytes in, complete lines out, split at ``\\n`` and nowhere else.
-
-    Not ``str.splitlines`` (nor httpx's ``aiter_lines``, built on it): U+0085, U+2028 and
-    U+2029 may appear raw inside a JSON string (Go's encoder leaves U+0085 alone) and must
-    not end a line. Blank lines are skipped. Pieces of a long line are joined once.
-    """
-
-    __slots__ = ("_pieces",)
-
-    def __init__(self) -> None:
-        self._pieces: list[bytes] = []
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        if b"\n" not in chunk:
-            self._pieces.append(chunk)
-            return []
-        first, *middle, last = chunk.split(b"\n")
-        self._pieces.append(first)
-        lines = [b"".join(self._pieces), *middle]
-        self._pieces = [last] if last else []
-        return [line for line in lines if line.strip()]
-
-    def tail(self) -> bytes:
-        """What followed the last ``\\n`` when the body ended."""
-        tail, self._pieces = b"".join(self._pieces), []
-        return tail
-
-
-def _last_line(tail: bytes, *, provider: str, model: str) -> Any:
-    """A final line without its newline: parsed when whole, else the body was cut in it."""
+def _last_lines(lines: NDJSONLines, *, provider: str, model: str) -> list[bytes]:
     try:
-        return json.loads(tail)
-    except ValueError as exc:
-        raise ProviderResponseError(
-            f"the body ended in the middle of a line ({len(tail)} bytes without a newline)",
-            provider=provider,
-            model=model,
-        ) from exc
+        return lines.finish()
+    except FrameError as exc:
+        raise ProviderResponseError(str(exc), provider=provider, model=model) from None
 
 
 class OllamaAdapter(ProviderAdapter):
@@ -97,7 +63,7 @@ class OllamaAdapter(ProviderAdapter):
                     raise status_error(
                         response.status_code, await response.aread(), response.headers, **where
                     )
-                lines = LineSplitter()
+                lines = NDJSONLines()
                 # an async generator, typed as a plain iterator by httpx: close it on exit
                 raw = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
                 async with aclosing(raw) as chunks:
@@ -109,9 +75,8 @@ class OllamaAdapter(ProviderAdapter):
                                     yield event
                                     return
                                 yield event
-                tail = lines.tail()
-                if tail.strip():
-                    for event in translator.translate(_last_line(tail, **where)):
+                for line in _last_lines(lines, **where):
+                    for event in translator.translate(decode_json_line(line)):
                         yield event
 
     async def aclose(self) -> None:

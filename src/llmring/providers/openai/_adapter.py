@@ -9,8 +9,8 @@ import openai
 
 from llmring.providers._drain import drain
 from llmring.providers._errors import inband_error, mapped_errors
+from llmring.providers._framing import aiter_sse
 from llmring.providers._json import decode_json
-from llmring.providers._sse import aiter_sse
 from llmring.providers.base import ProviderAdapter, StreamEnd, StreamEvent
 from llmring.providers.openai._errors import map_error
 from llmring.providers.openai._events import ChunkTranslator
