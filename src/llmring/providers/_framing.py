@@ -23,7 +23,6 @@ cap, a server that never ends its line would grow the buffer until memory runs o
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -35,7 +34,6 @@ __all__ = [
     "SSEDecoder",
     "SSELines",
     "ServerSentEvent",
-    "aiter_sse",
 ]
 
 #: the longest line a stream may send, in bytes (a line is an SSE field or an NDJSON object)
@@ -264,13 +262,3 @@ class SSEDecoder:
                 self._id = value
         elif name == "retry" and value.isdigit():
             self._retry = int(value)
-
-
-async def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncGenerator[ServerSentEvent, None]:
-    """The events of an async byte stream, including a final one completed by EOF."""
-    decoder = SSEDecoder()
-    async for chunk in chunks:
-        for event in decoder.feed(chunk):
-            yield event
-    for event in decoder.finish():
-        yield event

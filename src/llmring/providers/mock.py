@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import parse_qsl
@@ -241,11 +241,17 @@ def _prompt_tokens(messages: list[Message]) -> int:
 
 
 class MockAdapter(ProviderAdapter):
-    """Deterministic offline replies; see the module docstring for the options."""
+    """Deterministic offline replies; see the module docstring for the options.
+
+    The one adapter that overrides :meth:`ProviderAdapter.stream`: its events are made in
+    process, so there are no bytes to frame, no client and no end marker to read; it yields
+    ``StreamEnd`` itself, after its last event. Its options and failures are checked when the
+    stream is made, before the first event.
+    """
 
     supports_reasoning = True
 
-    def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: LLMRequest, model: str) -> AsyncGenerator[StreamEvent, None]:
         name, _, query = model.partition("?")
         refuse_several_choices(request.extra_params)  # as every provider does
         options = MockOptions.parse(query, request.extra_params)
@@ -255,7 +261,7 @@ class MockAdapter(ProviderAdapter):
 
     async def _events(
         self, request: LLMRequest, name: str, options: MockOptions, record: MockStreamRecord
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         try:
             content, completion, finish = self._plan(request, name, options)
             yield ModelReport(name)

@@ -9,9 +9,9 @@ chunk (see ``_adapter.open_stream`` for why not ``generate_content_stream``).
 Decisions (the stream contract leaves them to the adapter):
 
 * **End of stream.** Gemini's SSE has no end marker. The chunk with ``finishReason`` (or a
-  ``promptFeedback.blockReason`` without candidates) marks a complete reply; ``Finish`` and
-  ``StreamEnd`` are yielded when the body then ends cleanly, so usage after it is kept, and a
-  body cut before it is an interruption.
+  ``promptFeedback.blockReason`` without candidates) marks a complete reply; the translator's
+  ``finish()`` yields ``Finish`` (and the base ``StreamEnd``) when the body then ends
+  cleanly, so usage after it is kept, and a body cut before it is an interruption.
 * **finish_reason.** STOP → ``stop``, or ``tool_calls`` when the reply has function calls
   (Gemini never says so itself); MAX_TOKENS → ``length``; SAFETY, RECITATION, BLOCKLIST,
   PROHIBITED_CONTENT, SPII and the IMAGE_* filters → ``content_filter``; CONTINUATION →
