@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
 
 from llmring._assembler import StreamAssembler
 from llmring._chain import raise_from, scrub_chain
@@ -91,7 +93,10 @@ class _StreamRun:
                                 raise_from(self._interrupted(assembler, exc), exc)
                             scrub_chain(exc)
                             raise
-                        chunk = feed(event)
+                        try:
+                            chunk = feed(event)
+                        except Exception as exc:  # noqa: BLE001 - an event it cannot use
+                            self._unusable(assembler, exc)
                         if chunk is not None:
                             if self.first_chunk_latency is None:
                                 self.first_chunk_latency = loop.time() - started
@@ -99,7 +104,11 @@ class _StreamRun:
                     if not assembler.ended:
                         self._cut(assembler, candidate)
                     self.duration = loop.time() - started
-                    yield assembler.terminal(self._metadata())
+                    try:
+                        terminal = assembler.terminal(self._metadata())
+                    except Exception as exc:  # noqa: BLE001 - the events it was given
+                        self._unusable(assembler, exc)
+                    yield terminal
                     return
                 finally:
                     aclose = getattr(events, "aclose", None)
@@ -118,6 +127,23 @@ class _StreamRun:
         if assembler.delivered:
             raise self._interrupted(assembler, cut) from cut
         raise cut
+
+    def _unusable(self, assembler: StreamAssembler, exc: Exception) -> NoReturn:
+        """The adapter yielded an event the assembler cannot use (a wrong type): the
+        provider's answer is malformed, as a wrong-shaped frame is; its values stay out of the
+        message and the chain (pydantic's errors quote them)."""
+        described = _without_values(exc)
+        error = ProviderResponseError(
+            f"the adapter sent an event llmring cannot use ({described})",
+            provider=assembler.provider,
+            model=assembler.model,
+        )
+        if not assembler.delivered:
+            raise_from(error, exc, told=described)
+        try:
+            raise_from(error, exc, told=described)
+        except ProviderResponseError:  # ``error``, its chain scrubbed: the interruption's cause
+            raise self._interrupted(assembler, error) from error
 
     def _fall_back_or_raise(self, exc: ProviderError, position: int, candidate: Candidate) -> None:
         """Record a failure before content and return to try the next candidate, or raise."""
@@ -246,6 +272,19 @@ class ChatStream(AsyncResource):
         if run.assembler is None or run.duration is None:
             raise RuntimeError("the stream has not completed; consume it to the terminal chunk")
         return run.assembler.response()
+
+
+def _without_values(exc: Exception) -> str:
+    """``exc`` told by its type, and by its message only where that names types or fields:
+    pydantic's locations and reasons, ``TypeError``/``AttributeError`` texts."""
+    name = type(exc).__name__
+    if isinstance(exc, ValidationError):
+        problems = exc.errors(include_input=False, include_url=False)
+        fields = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems)
+        return f"{name}: {fields}"
+    if isinstance(exc, (AttributeError, TypeError)):
+        return f"{name}: {str(exc)[:200]}"
+    return name
 
 
 def _merge(defaults: StreamTimeouts, override: StreamTimeouts) -> StreamTimeouts:

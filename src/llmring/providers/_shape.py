@@ -16,7 +16,7 @@ from typing import Any
 
 from llmring.providers._framing import FrameError
 
-__all__ = ["index", "mapping", "not_an_object", "optional_text", "text", "wrong_type"]
+__all__ = ["entry", "index", "mapping", "not_an_object", "optional_text", "text", "wrong_type"]
 
 
 def wrong_type(field: str, expected: str) -> FrameError:
@@ -53,6 +53,13 @@ def mapping(value: Any, field: str) -> dict[str, Any]:
     """``value`` when it is a JSON object; absent (``None``) is an empty one."""
     if value is None:
         return {}
+    if type(value) is not dict:
+        raise wrong_type(field, "an object")
+    return value
+
+
+def entry(value: Any, field: str) -> dict[str, Any]:
+    """``value``, an item of a list, when it is a JSON object (``null`` is not one)."""
     if type(value) is not dict:
         raise wrong_type(field, "an object")
     return value

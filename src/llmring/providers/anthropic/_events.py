@@ -231,9 +231,9 @@ class EventTranslator(base.TranslatorBase):
             return [base.TextDelta(piece)]
         state = self._blocks.get(index(data.get("index"), "content_block_delta.index"))
         if kind == "input_json_delta":
+            arguments = text(delta.get("partial_json"), "input_json_delta.partial_json")
             if state is None or state.call is None:
                 return []  # a server_tool_use block's input: not a client call
-            arguments = text(delta.get("partial_json"), "input_json_delta.partial_json")
             return [base.ToolCallFragment(state.call, arguments=arguments)]
         if kind == "thinking_delta":
             thinking = text(delta.get("thinking"), "thinking_delta.thinking")

@@ -148,9 +148,9 @@ class ChunkTranslator(base.TranslatorBase):
             return [base.Finish("content_filter", self._blocked)]
         return []
 
-    def _candidate(self, entry: Any, events: list[base.StreamEvent]) -> None:
+    def _candidate(self, item: Any, events: list[base.StreamEvent]) -> None:
         candidate = first_choice(
-            entry, "candidates", "candidate_count", provider=self.provider, model=self.model
+            item, "candidates", "candidate_count", provider=self.provider, model=self.model
         )
         content = candidate.get("content")
         if content:

@@ -30,7 +30,7 @@ from typing import Any
 from llmring.providers import base
 from llmring.providers._errors import inband_error
 from llmring.providers._json import decode_json_line
-from llmring.providers._shape import mapping, not_an_object, optional_text, text, wrong_type
+from llmring.providers._shape import entry, mapping, not_an_object, optional_text, text, wrong_type
 from llmring.schemas import FinishReason
 
 __all__ = ["LineTranslator", "ThinkTagSplitter"]
@@ -163,7 +163,7 @@ class LineTranslator(base.TranslatorBase):
                 else:
                     events.extend(self._think.feed(content))
             for call in message.get("tool_calls") or ():
-                events.append(self._tool_call(mapping(call, "message.tool_calls[]")))
+                events.append(self._tool_call(entry(call, "message.tool_calls[]")))
         if data.get("done") is True:
             events.extend(self._think.flush())
             events.extend(self._done(data))

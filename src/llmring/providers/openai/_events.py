@@ -9,7 +9,15 @@ from llmring.providers._choices import first_choice
 from llmring.providers._errors import inband_error
 from llmring.providers._framing import ServerSentEvent
 from llmring.providers._json import decode_json
-from llmring.providers._shape import index, mapping, not_an_object, optional_text, text, wrong_type
+from llmring.providers._shape import (
+    entry,
+    index,
+    mapping,
+    not_an_object,
+    optional_text,
+    text,
+    wrong_type,
+)
 from llmring.schemas import FinishReason
 
 __all__ = ["ChunkTranslator"]
@@ -85,8 +93,8 @@ class ChunkTranslator(base.TranslatorBase):
         usage = data.get("usage") if type(data) is dict else None
         return [base.UsageReport(usage_from(usage))] if usage else []
 
-    def _choice(self, entry: Any, events: list[base.StreamEvent]) -> None:
-        choice = first_choice(entry, "choices", "n", provider=self.provider, model=self.model)
+    def _choice(self, item: Any, events: list[base.StreamEvent]) -> None:
+        choice = first_choice(item, "choices", "n", provider=self.provider, model=self.model)
         delta = choice.get("delta") or {}
         if type(delta) is not dict:
             raise wrong_type("choices[].delta", "an object")
@@ -102,7 +110,7 @@ class ChunkTranslator(base.TranslatorBase):
             self._refused = True
             events.append(base.TextDelta(text(delta["refusal"], "delta.refusal")))
         for call in delta.get("tool_calls") or ():
-            events.append(_fragment(mapping(call, "delta.tool_calls[]")))
+            events.append(_fragment(entry(call, "delta.tool_calls[]")))
         raw = choice.get("finish_reason")
         if raw:
             raw = text(raw, "finish_reason")
