@@ -20,7 +20,7 @@ import reprlib
 from typing import Any
 
 from llmring._text import TextPieces
-from llmring.providers.base import (
+from llmring.providers._seam import (
     Finish,
     ModelReport,
     ReasoningDelta,

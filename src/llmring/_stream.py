@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -26,16 +26,19 @@ from llmring.exceptions import (
     ProviderResponseError,
     StreamInterruptedError,
 )
-from llmring.providers.base import ProviderAdapter, StreamEvent
+from llmring.providers._seam import StreamEvent
 from llmring.resolver import Candidate
 from llmring.schemas import LLMRequest, LLMResponse, StreamChunk, StreamTimeouts
+
+if TYPE_CHECKING:
+    from llmring.providers.base import ProviderAdapter
 
 __all__ = ["ChatStream"]
 
 logger = logging.getLogger("llmring")
 logger.addHandler(logging.NullHandler())  # a library logs; the application decides what shows
 
-AdapterFactory = Callable[[str], ProviderAdapter]
+AdapterFactory = Callable[[str], "ProviderAdapter"]
 
 
 class _StreamRun:

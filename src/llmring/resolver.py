@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from llmring.exceptions import AliasNotFoundError, ConfigurationError
 from llmring.lockfile import PROFILE_ENV, Lockfile, ModelRef, parse_model_ref
 from llmring.providers._registry import Unavailable, lookup, unavailable
-from llmring.providers.base import ProviderConfig
+from llmring.providers._seam import ProviderConfig
 
 __all__ = ["Candidate", "Resolver"]
 

@@ -11,11 +11,11 @@ from llmring._secrets import register_secret_env
 from llmring._stream import ChatStream
 from llmring.lockfile import find_lockfile, read_lockfile
 from llmring.providers._registry import load_adapter, lookup, provider_configs, unavailable
-from llmring.providers.base import ProviderAdapter
 from llmring.resolver import Candidate, Resolver
 from llmring.schemas import LLMRequest, LLMResponse, StreamTimeouts
 
 if TYPE_CHECKING:
+    from llmring.providers.base import ProviderAdapter
     from llmring.streaming import GenerationThunk
 
 __all__ = ["LLMRing", "ModelCapabilities", "ProviderStatus"]

@@ -22,7 +22,6 @@ cap, a server that never ends its line would grow the buffer until memory runs o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -178,6 +177,8 @@ class NDJSONLines:
         tail = self._pending.take()
         if not tail.strip():
             return []
+        import json  # here, once per body: importing this module must stay cheap
+
         try:
             json.loads(tail)
         except ValueError:

@@ -31,6 +31,22 @@ Decisions (the stream contract leaves them to the adapter):
 * **Requests**: see ``_payload.build_body`` (``extra_params``) and ``_messages``.
 """
 
-from llmring.providers.google._adapter import GoogleAdapter
+from llmring.providers._spec import ProviderSpec
 
-__all__ = ["GoogleAdapter"]
+__all__ = ["SPEC"]
+
+SPEC = ProviderSpec(
+    "google",
+    "llmring.providers.google._adapter:GoogleAdapter",
+    key_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    key_required=True,
+    sdk_module="google.genai",
+    pip_extra="google",
+    default_base_url="https://generativelanguage.googleapis.com",
+    signal_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    suggested_models={
+        "chatbot": "gemini-2.5-flash",
+        "fast": "gemini-2.5-flash",
+        "deep": "gemini-2.5-pro",
+    },
+)

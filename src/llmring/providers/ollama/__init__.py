@@ -21,6 +21,16 @@ so the server sees the disconnect at once), framed as NDJSON (split at ``\\n`` o
 line is translated (``_events``). Errors are mapped in ``_errors``.
 """
 
-from llmring.providers.ollama._adapter import OllamaAdapter
+from llmring.providers._spec import ProviderSpec
 
-__all__ = ["OllamaAdapter"]
+__all__ = ["SPEC"]
+
+SPEC = ProviderSpec(
+    "ollama",
+    "llmring.providers.ollama._adapter:OllamaAdapter",
+    sdk_module="ollama",
+    pip_extra="ollama",
+    default_base_url="http://127.0.0.1:11434",
+    signal_envs=("OLLAMA_HOST",),
+    suggested_models={"chatbot": "llama3.2", "fast": "llama3.2", "deep": "qwen3"},
+)
