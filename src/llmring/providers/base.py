@@ -30,40 +30,19 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from typing_extensions import TypeVar as DefaultTypeVar
 
 from llmring.exceptions import LLMRingError, ProviderError
+from llmring.providers import _seam
 from llmring.providers._drain import drain
 from llmring.providers._errors import mapped_errors
 from llmring.providers._framing import FrameError, Framer, SSEDecoder
-from llmring.providers._seam import (
-    Finish,
-    ModelReport,
-    ProviderConfig,
-    ReasoningDelta,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    ToolCallFragment,
-    UsageReport,
-    add_counts,
-)
+
+# The vocabulary and ProviderConfig are defined in _seam, which the facade loads without this
+# module's stream machinery, and re-exported here, where adapters take them from.
+from llmring.providers._seam import *
+from llmring.providers._seam import ProviderConfig, StreamEnd, StreamEvent
 from llmring.schemas import LLMRequest
 
-__all__ = [
-    "KEYLESS",
-    "Finish",
-    "FrameError",
-    "ModelReport",
-    "ProviderAdapter",
-    "ProviderConfig",
-    "ReasoningDelta",
-    "StreamEnd",
-    "StreamEvent",
-    "TextDelta",
-    "ToolCallFragment",
-    "Translator",
-    "TranslatorBase",
-    "UsageReport",
-    "add_counts",
-]
+__all__ = ["KEYLESS", "FrameError", "ProviderAdapter", "Translator", "TranslatorBase"]
+__all__ += _seam.__all__
 
 
 #: the key sent to a keyless endpoint (a local server, a proxy: a lockfile ``[providers.x]``

@@ -38,11 +38,8 @@ SPEC = ProviderSpec(
     "anthropic",
     "llmring.providers.anthropic._adapter:AnthropicAdapter",
     key_envs=("ANTHROPIC_API_KEY",),
-    key_required=True,
     sdk_module="anthropic",
-    pip_extra="anthropic",
     default_base_url="https://api.anthropic.com",
-    signal_envs=("ANTHROPIC_API_KEY",),
     suggested_models={
         "chatbot": "claude-haiku-4-5",
         "fast": "claude-haiku-4-5",

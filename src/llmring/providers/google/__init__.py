@@ -39,11 +39,8 @@ SPEC = ProviderSpec(
     "google",
     "llmring.providers.google._adapter:GoogleAdapter",
     key_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    key_required=True,
     sdk_module="google.genai",
-    pip_extra="google",
     default_base_url="https://generativelanguage.googleapis.com",
-    signal_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
     suggested_models={
         "chatbot": "gemini-2.5-flash",
         "fast": "gemini-2.5-flash",

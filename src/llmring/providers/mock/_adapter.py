@@ -20,29 +20,10 @@ from llmring.exceptions import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
+from llmring.providers import base
 from llmring.providers._choices import refuse_several_choices
 from llmring.providers._schema_instance import schema_instance
-from llmring.providers.base import (
-    Finish,
-    ModelReport,
-    ProviderAdapter,
-    ReasoningDelta,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    ToolCallFragment,
-    UsageReport,
-)
 from llmring.schemas import FinishReason, LLMRequest, Message
-
-__all__ = [
-    "MockAdapter",
-    "MockLedger",
-    "MockOptions",
-    "MockStreamRecord",
-    "count_tokens",
-    "ledger",
-]
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -216,18 +197,18 @@ def _prompt_tokens(messages: list[Message]) -> int:
     return total
 
 
-class MockAdapter(ProviderAdapter):
+class MockAdapter(base.ProviderAdapter):
     """Deterministic offline replies; see the module docstring for the options.
 
-    The one adapter that overrides :meth:`ProviderAdapter.stream`: its events are made in
+    The one adapter that overrides :meth:`base.ProviderAdapter.stream`: its events are made in
     process, so there are no bytes to frame, no client and no end marker to read; it yields
-    ``StreamEnd`` itself, after its last event. Its options and failures are checked when the
+    ``base.StreamEnd`` itself, after its last event. Its options and failures are checked when the
     stream is made, before the first event.
     """
 
     supports_reasoning = True
 
-    def stream(self, request: LLMRequest, model: str) -> AsyncGenerator[StreamEvent, None]:
+    def stream(self, request: LLMRequest, model: str) -> AsyncGenerator[base.StreamEvent, None]:
         name, _, query = model.partition("?")
         refuse_several_choices(request.extra_params)  # as every provider does
         options = MockOptions.parse(query, request.extra_params)
@@ -237,10 +218,10 @@ class MockAdapter(ProviderAdapter):
 
     async def _events(
         self, request: LLMRequest, name: str, options: MockOptions, record: MockStreamRecord
-    ) -> AsyncGenerator[StreamEvent, None]:
+    ) -> AsyncGenerator[base.StreamEvent, None]:
         try:
             content, completion, finish = self._plan(request, name, options)
-            yield ModelReport(name)
+            yield base.ModelReport(name)
             for position, event in enumerate(content):
                 if options.fail and position == (options.fail_after or 0):
                     raise _failure(options.fail, options)
@@ -255,16 +236,16 @@ class MockAdapter(ProviderAdapter):
             if options.fail and (options.fail_after or 0) >= len(content):
                 raise _failure(options.fail, options)
             prompt = _prompt_tokens(request.messages)
-            yield UsageReport(
+            yield base.UsageReport(
                 {
                     "prompt_tokens": prompt,
                     "completion_tokens": completion,
                     "total_tokens": prompt + completion,
                 }
             )
-            yield Finish(finish, finish)
+            yield base.Finish(finish, finish)
             record.completed = True  # before the end marker: the facade stops reading there
-            yield StreamEnd()
+            yield base.StreamEnd()
         except asyncio.CancelledError:
             record.cancelled = True
             raise
@@ -273,12 +254,14 @@ class MockAdapter(ProviderAdapter):
 
     def _plan(
         self, request: LLMRequest, name: str, options: MockOptions
-    ) -> tuple[list[StreamEvent], int, FinishReason]:
+    ) -> tuple[list[base.StreamEvent], int, FinishReason]:
         """The content events, the completion token count and the finish reason."""
-        events: list[StreamEvent] = []
+        events: list[base.StreamEvent] = []
         completion = 0
         if options.reasoning:
-            events += [ReasoningDelta(p) for p in _pieces(options.reasoning, options.chunk_size)]
+            events += [
+                base.ReasoningDelta(p) for p in _pieces(options.reasoning, options.chunk_size)
+            ]
             completion += count_tokens(options.reasoning)
         response = options.response
         if response is None and self._wants_tool_call(request):
@@ -287,7 +270,7 @@ class MockAdapter(ProviderAdapter):
         if response is None:
             response = self._reply_text(request, name)
         text, truncated = _truncate(response, request.max_tokens)
-        events += [TextDelta(p) for p in _pieces(text, options.chunk_size)]
+        events += [base.TextDelta(p) for p in _pieces(text, options.chunk_size)]
         return events, completion + count_tokens(text), "length" if truncated else "stop"
 
     @staticmethod
@@ -312,7 +295,7 @@ class MockAdapter(ProviderAdapter):
         return _default_text(name)
 
     @staticmethod
-    def _tool_call(request: LLMRequest, options: MockOptions) -> tuple[list[StreamEvent], int]:
+    def _tool_call(request: LLMRequest, options: MockOptions) -> tuple[list[base.StreamEvent], int]:
         tools = request.tools or []
         choice = request.tool_choice
         wanted = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
@@ -320,8 +303,8 @@ class MockAdapter(ProviderAdapter):
         function = tool["function"]
         arguments = json.dumps(_example_arguments(function.get("parameters") or {}))
         pieces = _pieces(arguments, options.chunk_size or 8)
-        events: list[StreamEvent] = [
-            ToolCallFragment(0, id="call_mock_0", name=function["name"], arguments=pieces[0])
+        events: list[base.StreamEvent] = [
+            base.ToolCallFragment(0, id="call_mock_0", name=function["name"], arguments=pieces[0])
         ]
-        events += [ToolCallFragment(0, arguments=p) for p in pieces[1:]]
+        events += [base.ToolCallFragment(0, arguments=p) for p in pieces[1:]]
         return events, count_tokens(function["name"] + arguments)

@@ -29,8 +29,7 @@ SPEC = ProviderSpec(
     "ollama",
     "llmring.providers.ollama._adapter:OllamaAdapter",
     sdk_module="ollama",
-    pip_extra="ollama",
-    default_base_url="http://127.0.0.1:11434",
+    default_base_url="http://127.0.0.1:11434",  # unless OLLAMA_HOST is set
     signal_envs=("OLLAMA_HOST",),
     suggested_models={"chatbot": "llama3.2", "fast": "llama3.2", "deep": "qwen3"},
 )

@@ -16,10 +16,7 @@ SPEC = ProviderSpec(
     "openai",
     "llmring.providers.openai._adapter:OpenAIAdapter",
     key_envs=("OPENAI_API_KEY",),
-    key_required=True,
     sdk_module="openai",
-    pip_extra="openai",
     default_base_url="https://api.openai.com/v1",
-    signal_envs=("OPENAI_API_KEY",),
     suggested_models={"chatbot": "gpt-5-mini", "fast": "gpt-5-mini", "deep": "gpt-5"},
 )
