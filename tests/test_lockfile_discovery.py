@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pytest import MonkeyPatch
 
+from llmring._configs import provider_configs
 from llmring.exceptions import (
     LockfileNotFoundError,
     ProfileNotFoundError,
@@ -27,7 +28,6 @@ from llmring.lockfile import (
     write_target,
 )
 from llmring.lockfile._template import initial_lockfile_text
-from llmring.providers._registry import provider_configs
 from llmring.resolver import Resolver
 from tests.helpers import write_lockfile
 from tests.lockfile_samples import BIND, COMMENTED, _write

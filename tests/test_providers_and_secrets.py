@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmring import LLMRing
+from llmring._configs import lookup, provider_configs
 from llmring._install import install_hint
 from llmring.exceptions import (
     ConfigurationError,
@@ -19,7 +20,7 @@ from llmring.exceptions import (
     ProviderUnavailableError,
 )
 from llmring.providers import _registry
-from llmring.providers._registry import ProviderSpec, load_adapter, lookup, provider_configs
+from llmring.providers._registry import ProviderSpec, load_adapter
 from llmring.providers.base import ProviderConfig
 from tests.conftest import NetworkAccessError
 from tests.helpers import write_lockfile

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from llmring import LLMRequest
+from llmring._adapters import AdapterPool
 from llmring._chain import ScrubbedCause
 from llmring._stream import ChatStream
 from llmring.exceptions import (
@@ -43,7 +44,6 @@ from llmring.providers.base import (
     ToolCallFragment,
 )
 from llmring.resolver import Candidate
-from llmring.schemas import StreamTimeouts
 from tests.helpers import run
 from tests.loopback import LoopbackServer, Reply
 from tests.wire_harness import PROVIDERS, lockfile_text, provider_ring, run_stream, user_request
@@ -359,9 +359,8 @@ async def consume(adapter: ProviderAdapter) -> tuple[str, BaseException]:
     """Stream from ``adapter`` alone; the text delivered and the error."""
     text, caught = "", None
     request = LLMRequest(model="hand:m", messages=[{"role": "user", "content": "hi"}])
-    stream = ChatStream(
-        request, [Candidate("hand", "m")], lambda _: adapter, lambda _: StreamTimeouts()
-    )
+    candidates = [Candidate("hand", "m", config=adapter.config)]
+    stream = ChatStream(request, candidates, AdapterPool(lambda _: adapter))
     try:
         async for chunk in stream:
             text += chunk.delta

@@ -11,9 +11,8 @@ and its key is set. The resolver (each candidate of an alias), ``LLMRing.provide
 ``capabilities()``, the stream (which skips such a candidate and raises its typed error when
 none is left) and ``llmring bind``'s note all ask it.
 
-Names come from two places: the built-in providers below, and the lockfile's
-``[providers.<name>]`` tables, which either redirect a built-in (``base_url``) or add a new name
-that speaks a built-in's protocol (``type = "openai"`` for llama.cpp, vLLM, Groq, ...).
+The registry knows provider *types*; which names a ring can use (the built-ins, and the
+lockfile's ``[providers.<name>]`` tables) is :mod:`llmring._configs`'s business.
 """
 
 from __future__ import annotations
@@ -28,15 +27,12 @@ from llmring._install import install_hint
 from llmring.exceptions import (
     ProviderAuthenticationError,
     ProviderError,
-    ProviderNotFoundError,
     ProviderUnavailableError,
 )
-from llmring.providers._seam import ProviderConfig
 from llmring.providers._spec import ProviderSpec
-from llmring.schemas import StreamTimeouts
 
 if TYPE_CHECKING:
-    from llmring.lockfile import ProviderEntry
+    from llmring.providers._seam import ProviderConfig
     from llmring.providers.base import ProviderAdapter
 
 __all__ = [
@@ -45,8 +41,6 @@ __all__ = [
     "ProviderSpec",
     "Unavailable",
     "load_adapter",
-    "lookup",
-    "provider_configs",
     "unavailable",
 ]
 
@@ -73,54 +67,6 @@ def _declared(modules: tuple[str, ...]) -> dict[str, ProviderSpec]:
 
 #: provider type → its spec, in :data:`PROVIDER_MODULES` order
 BUILTIN_PROVIDERS: Mapping[str, ProviderSpec] = _declared(PROVIDER_MODULES)
-
-
-def provider_configs(
-    entries: Mapping[str, ProviderEntry] | None = None,
-) -> dict[str, ProviderConfig]:
-    """Every usable provider name with its config: built-ins, then the lockfile's entries."""
-    configs = {name: _config(name, spec, None) for name, spec in BUILTIN_PROVIDERS.items()}
-    for name, entry in (entries or {}).items():
-        spec = BUILTIN_PROVIDERS[entry.type]
-        configs[name] = _config(name, spec, entry)
-    return configs
-
-
-def _config(name: str, spec: ProviderSpec, entry: ProviderEntry | None) -> ProviderConfig:
-    if entry is None:
-        return ProviderConfig(
-            name, spec.type, key_envs=spec.key_envs, key_required=spec.key_required
-        )
-    key_envs: tuple[str, ...]
-    if entry.api_key_env:
-        key_envs, required = (entry.api_key_env,), True
-    elif name == spec.type:
-        key_envs, required = spec.key_envs, spec.key_required
-    else:
-        # A new name with no api_key_env is a keyless endpoint (a local server).
-        key_envs, required = (), False
-    return ProviderConfig(
-        name=name,
-        type=spec.type,
-        base_url=entry.base_url,
-        key_envs=key_envs,
-        key_required=required,
-        timeouts=entry.timeouts or StreamTimeouts(),
-        max_retries=entry.max_retries or 0,
-    )
-
-
-def lookup(name: str, configs: Mapping[str, ProviderConfig]) -> ProviderConfig:
-    """The config for ``name``, or ``ProviderNotFoundError`` listing the known names."""
-    try:
-        return configs[name]
-    except KeyError:
-        known = ", ".join(sorted(configs))
-        raise ProviderNotFoundError(
-            f"unknown provider {name!r}; known providers: {known}. Add a [providers.{name}] "
-            "table with type and base_url to the lockfile to use another endpoint",
-            provider=name,
-        ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,17 @@ class TranslatorBase:
 _END = StreamEnd()
 
 
+def _closing(translator: Translator[Any]) -> list[StreamEvent]:
+    """After the last frame: what the body's end completes (``finish()``, when no frame ended
+    the stream), then ``StreamEnd`` once the stream has ended; an in-band error raises."""
+    events = [] if translator.ended else translator.finish()
+    if translator.error is not None:
+        raise translator.error
+    if translator.ended:
+        events.append(_END)
+    return events
+
+
 def unreadable(exc: Exception) -> FrameError:
     """What a translator's unexpected failure says about the frame, without its values.
 
@@ -238,15 +249,10 @@ class ProviderAdapter(Generic[ClientT]):
                             yield event
                         if translator.ended:
                             break
-                if not translator.ended:  # the body ended first
-                    for event in translator.finish():
-                        yield event
-                if translator.error is not None:
-                    raise translator.error
-                if translator.ended:
-                    if not eof:
-                        await drain(chunks)  # read the body's end: the connection is reused
-                    yield _END
+                if translator.ended and translator.error is None and not eof:
+                    await drain(chunks)  # read the body's end: the connection is reused
+                for event in _closing(translator):
+                    yield event
 
     async def aclose(self) -> None:
         """Release the SDK client. Idempotent."""
