@@ -15,7 +15,7 @@ __all__ = ["SPEC"]
 SPEC = ProviderSpec(
     "openai",
     "llmring.providers.openai._adapter:OpenAIAdapter",
-    key_envs=("OPENAI_API_KEY",),
+    key_envs=("OPENAI_API_KEY",),  # a compatible server: its table's api_key_env
     sdk_module="openai",
     default_base_url="https://api.openai.com/v1",
     suggested_models={"chatbot": "gpt-5-mini", "fast": "gpt-5-mini", "deep": "gpt-5"},
