@@ -171,7 +171,7 @@ class NDJSONLines:
             self._pending.hold(tail)
         if len(chunk) > MAX_LINE:
             _check_lengths(lines)
-        return [line for line in lines if line.strip()]
+        return [line for line in lines if line and not line.isspace()]
 
     def finish(self) -> list[bytes]:
         tail = self._pending.take()
