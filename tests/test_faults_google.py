@@ -83,7 +83,8 @@ async def test_closing_the_adapter_stream_closes_the_response_itself(
     body = (WIRE / TestGoogleFaults.text_wire).read_bytes()
     reply = Reply(body, splits=list(range(64, len(body), 64)), delay=0.05)
     async with provider_ring("google", reply, project, monkeypatch) as (ring, server):
-        events = ring._adapter("google").stream(user_request("google:gemini-test"), "gemini-test")
+        adapter = ring._adapters.get(ring._configs["google"])
+        events = adapter.stream(user_request("google:gemini-test"), "gemini-test")
         assert isinstance(events, AsyncGenerator)
         first = await anext(events)
         assert first == ModelReport("gemini-2.5-pro")

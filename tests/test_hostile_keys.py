@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 
 from llmring import LLMRequest, LLMRing
+from llmring._adapters import AdapterPool
 from llmring._chain import ScrubbedCause, stand_in
 from llmring._stream import ChatStream
 from llmring.exceptions import ProviderError, ProviderResponseError, StreamInterruptedError
 from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEvent, TextDelta
 from llmring.resolver import Candidate
-from llmring.schemas import StreamTimeouts
 from tests.hostile import TARGETS, Target, credentials, error_body, json_text, target_ring
 from tests.loopback import RecordedRequest, Reply
 
@@ -235,9 +235,8 @@ async def test_the_candidate_loop_scrubs_what_any_adapter_raises(
     monkeypatch.setenv("LEAKY_API_KEY", key)
     adapter = LeakyAdapter(key, text, wrap)
     request = LLMRequest(model="leaky:m", messages=[{"role": "user", "content": "hi"}])
-    stream = ChatStream(
-        request, [Candidate("leaky", "m")], lambda _: adapter, lambda _: StreamTimeouts()
-    )
+    candidates = [Candidate("leaky", "m", config=adapter.config)]
+    stream = ChatStream(request, candidates, AdapterPool(lambda _: adapter))
     error, _ = await _consume_stream(stream)
     if text:  # after content: interrupted, the foreign failure as a scrubbed cause
         assert isinstance(error, StreamInterruptedError) and error.partial_response == "Hello"

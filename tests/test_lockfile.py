@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from tomlkit import TOMLDocument
 
+from llmring._configs import provider_configs
 from llmring.exceptions import (
     ConfigurationError,
     LockfileError,
@@ -32,7 +33,7 @@ from llmring.lockfile import (
     rewrite_lockfile,
     set_binding,
 )
-from llmring.providers._registry import BUILTIN_PROVIDERS, provider_configs
+from llmring.providers._registry import BUILTIN_PROVIDERS
 from llmring.resolver import Resolver
 from llmring.schemas import StreamTimeouts
 from tests.lockfile_samples import BIND, COMMENTED, HEAD, _write

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pytest import MonkeyPatch
 
+from llmring._configs import provider_configs
 from llmring.exceptions import (
     LockfileNotFoundError,
     ProfileNotFoundError,
@@ -19,7 +20,6 @@ from llmring.lockfile import ModelRef, edit_lockfile, find_lockfile, load_lockfi
 from llmring.lockfile._parse import parse_lockfile
 from llmring.lockfile._store import atomic_write, bundled_lockfile_path, read_lockfile
 from llmring.lockfile._template import initial_lockfile_text
-from llmring.providers._registry import provider_configs
 from llmring.resolver import Resolver
 from tests.helpers import write_lockfile
 from tests.lockfile_samples import BIND, COMMENTED, _write

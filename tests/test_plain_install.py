@@ -20,13 +20,14 @@ from pathlib import Path
 import pytest
 
 from llmring import LLMRequest, LLMRing
+from llmring._configs import provider_configs
 from llmring._install import install_hint
 from llmring.exceptions import (
     ProviderAuthenticationError,
     ProviderUnavailableError,
 )
 from llmring.providers import _registry
-from llmring.providers._registry import Unavailable, provider_configs, unavailable
+from llmring.providers._registry import Unavailable, unavailable
 from tests.helpers import assert_user_error, run, write_lockfile
 
 SDK_PACKAGES = ("openai", "anthropic", "google", "ollama")

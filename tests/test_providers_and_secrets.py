@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from llmring import LLMRing
+from llmring._configs import lookup, provider_configs
 from llmring._install import install_hint
 from llmring.exceptions import (
     ConfigurationError,
@@ -17,7 +20,7 @@ from llmring.exceptions import (
     ProviderUnavailableError,
 )
 from llmring.providers import _registry
-from llmring.providers._registry import ProviderSpec, load_adapter, lookup, provider_configs
+from llmring.providers._registry import ProviderSpec, load_adapter
 from llmring.providers.base import ProviderConfig
 from tests.conftest import NetworkAccessError
 from tests.helpers import write_lockfile
@@ -118,3 +121,38 @@ def test_the_network_guard_allows_loopback() -> None:
         server.listen(1)
         with socket.create_connection(server.getsockname(), timeout=2):
             pass
+
+
+# -- each provider package declares itself ------------------------------------------------------
+
+
+def test_the_registry_is_the_list_of_provider_packages() -> None:
+    names = [module.rsplit(".", 1)[1] for module in _registry.PROVIDER_MODULES]
+    assert list(_registry.BUILTIN_PROVIDERS) == names
+    for module, name in zip(_registry.PROVIDER_MODULES, names, strict=True):
+        spec = _registry.BUILTIN_PROVIDERS[name]
+        assert spec.type == name and spec.adapter.startswith(f"{module}.")
+
+
+def test_declaring_the_providers_imports_no_sdk_and_no_adapter() -> None:
+    # every package's SPEC is read when a lockfile is; that must cost no SDK import
+    code = (
+        "import sys\nfrom llmring import LLMRing\nLLMRing()\n"
+        "from llmring.providers._registry import BUILTIN_PROVIDERS\n"
+        "assert len(BUILTIN_PROVIDERS) == 5\n"
+        "print('\\n'.join(sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert not {"openai", "anthropic", "google.genai", "ollama", "httpx2"} & loaded
+    assert not [m for m in loaded if m.endswith("._adapter")]
+    assert "llmring.providers.base" not in loaded  # the stream template: loaded by adapters
+
+
+async def test_a_package_spec_names_the_adapter_made_on_first_use() -> None:
+    adapter = load_adapter(provider_configs()["mock"])
+    assert type(adapter).__module__ == "llmring.providers.mock._adapter"
+    await adapter.aclose()

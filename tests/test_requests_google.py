@@ -422,9 +422,9 @@ async def test_max_retries_from_the_lockfile_lets_the_sdk_retry(
 async def test_aclose_releases_the_clients(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with provider_ring("google", Reply.wire(TEXT_REPLY), project, monkeypatch) as (ring, _):
         assert (await run_stream(ring, user_request("google:gemini-test"))).error is None
-        adapter = ring._adapter("google")
-        http = adapter._http  # type: ignore[attr-defined]
-        assert http is not None and not http.is_closed
+        adapter = ring._adapters.get(ring._configs["google"])
+        http = adapter.client.http
+        assert not http.is_closed
     assert http.is_closed
-    assert adapter._client is None  # type: ignore[attr-defined]
+    assert adapter._client is None
     await adapter.aclose()  # idempotent

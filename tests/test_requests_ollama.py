@@ -235,7 +235,7 @@ REFUSED = [
                 {"role": "tool", "tool_call_id": "c", "content": "x"},
             ]
         },
-        "not valid JSON",
+        "has arguments that are not JSON",
     ),
     (
         {

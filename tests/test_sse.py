@@ -27,7 +27,7 @@ from sse_starlette import EventSourceResponse
 from examples.fastapi_chat import create_app
 from llmring import LLMRequest, LLMRing, Message, StreamChunk
 from llmring.bots import AsyncQueryBot, AsyncSimpleBot, HumanMessage
-from llmring.providers._sse import ServerSentEvent, SSEDecoder, aiter_sse
+from llmring.providers._framing import ServerSentEvent, SSEDecoder
 from llmring.providers.mock import MockStreamRecord, ledger
 from llmring.sse import INTERNAL_ERROR, openai_frames, openai_usage, sse_stream
 from tests.asgi_server import serve
@@ -334,9 +334,7 @@ async def test_a_client_that_hangs_up_closes_the_provider_stream(chat_server: st
         async with client.stream(
             "POST", f"{chat_server}/chat", json={"messages": [{"role": "user", "content": words}]}
         ) as response:
-            # (aiter_sse is an async generator, typed as a plain AsyncIterator)
-            sse = cast(AsyncGenerator[ServerSentEvent, None], aiter_sse(response.aiter_raw()))
-            async with aclosing(sse) as received:
+            async with aclosing(aiter_sse(response.aiter_raw())) as received:
                 first = await anext(received)
             assert (first.event, first.data) == ("message", "w0")
         hung_up = time.monotonic()  # leaving the block closed the connection mid-body
@@ -346,6 +344,13 @@ async def test_a_client_that_hangs_up_closes_the_provider_stream(chat_server: st
     # past, so `chunks_sent` is what proves the stream stopped early)
     assert record.closed and not record.completed
     assert 1 <= record.chunks_sent < 40
+
+
+async def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncGenerator[ServerSentEvent, None]:
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        for event in decoder.feed(chunk):
+            yield event
 
 
 async def wait_closed(records: list[MockStreamRecord], timeout: float) -> MockStreamRecord:

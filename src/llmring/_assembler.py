@@ -20,7 +20,7 @@ import reprlib
 from typing import Any
 
 from llmring._text import TextPieces
-from llmring.providers.base import (
+from llmring.providers._seam import (
     Finish,
     ModelReport,
     ReasoningDelta,
@@ -96,14 +96,17 @@ class StreamAssembler:
             text = event.text
             if not text:
                 return None
+            # the chunk first: if the event cannot make one, nothing was taken from it
+            chunk = StreamChunk(delta=text, model=self.model, provider=self.provider)
             self._text.add(text)
             self.delivered = True
-            return StreamChunk(delta=text, model=self.model, provider=self.provider)
+            return chunk
         if isinstance(event, ReasoningDelta):
             if not event.text:
                 return None
+            chunk = self._content(reasoning=event.text)
             self._reasoning.add(event.text)
-            return self._content(reasoning=event.text)
+            return chunk
         if isinstance(event, ToolCallFragment):
             return self._tool_fragment(event)
         if isinstance(event, UsageReport):
@@ -117,8 +120,9 @@ class StreamAssembler:
         return None
 
     def _content(self, **fields: Any) -> StreamChunk:
+        chunk = StreamChunk(model=self.model, provider=self.provider, **fields)
         self.delivered = True
-        return StreamChunk(model=self.model, provider=self.provider, **fields)
+        return chunk
 
     def _tool_fragment(self, event: ToolCallFragment) -> StreamChunk | None:
         call = self._calls.get(event.index)

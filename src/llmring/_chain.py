@@ -122,15 +122,22 @@ def scrub_chain(error: BaseException, _depth: int = 0) -> None:
         error.__context__ = None if error.__suppress_context__ else stand_in(context, _depth + 1)
 
 
-def raise_from(error: BaseException, cause: BaseException) -> NoReturn:
+def raise_from(error: BaseException, cause: BaseException, told: str | None = None) -> NoReturn:
     """``raise error from cause``, called while ``cause`` is the exception being handled, with
     the chain scrubbed: ``__cause__`` and ``__context__`` are both the stand-in for ``cause``.
+
+    ``told`` replaces the message of ``cause`` (and the rest of its chain) in the stand-in, for
+    a cause whose message repeats data that must not travel on (pydantic's errors quote the
+    input they rejected).
 
     A plain ``raise ... from ...`` inside ``except`` would still set ``__context__`` to the
     foreign exception being handled. Raising the stand-in first makes *it* the exception being
     handled, so it is what ``raise`` records as the context.
     """
-    clean = stand_in(cause)
+    if told is None:
+        clean = stand_in(cause)
+    else:
+        clean = ScrubbedCause(_type_name(cause), told, _status(cause))
     if clean is cause:  # llmring's own, and already the exception being handled
         raise error from cause
     try:

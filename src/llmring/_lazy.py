@@ -31,14 +31,18 @@ if TYPE_CHECKING:
 __all__ = ["install"]
 
 
-def install(package: str) -> None:
-    """Serve ``package``'s lazy exports; call it at the end of the package's ``__init__``."""
+def install(package: str, *, eager: tuple[str, ...] = ()) -> None:
+    """Serve ``package``'s lazy exports; call it at the end of the package's ``__init__``.
+
+    ``eager`` names public names the package defines itself (a provider package's ``SPEC``):
+    they join ``__all__``.
+    """
     namespace = vars(sys.modules[package])
 
     def __getattr__(name: str) -> Any:
         exports = _exports(package)
         if name == "__all__":
-            value: Any = sorted(exports)
+            value: Any = sorted({*exports, *eager})
         elif name in exports:
             value = getattr(import_module(exports[name]), name)
         else:

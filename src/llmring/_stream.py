@@ -5,15 +5,20 @@ the adapter's events (each wait bounded by the deadlines), feeds them to the sha
 yields the content chunks, and ends with exactly one terminal chunk. It falls back to the next
 candidate only when the failure came before any content and is retryable; after content, any
 failure becomes ``StreamInterruptedError`` with the text delivered so far. The adapter's stream
-is closed in a ``finally`` on every exit: completion, error, break, ``aclose()``, cancellation.
+is closed (``aclosing``) on every exit: completion, error, break, ``aclose()``, cancellation.
+Adapters come from the ring's pool, and each candidate carries its provider's config: a
+stream never calls back into ``LLMRing``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+from pydantic import ValidationError
 
 from llmring._assembler import StreamAssembler
 from llmring._chain import raise_from, scrub_chain
@@ -24,16 +29,24 @@ from llmring.exceptions import (
     ProviderResponseError,
     StreamInterruptedError,
 )
-from llmring.providers.base import ProviderAdapter, StreamEvent
+from llmring.providers._seam import StreamEvent
 from llmring.resolver import Candidate
 from llmring.schemas import LLMRequest, LLMResponse, StreamChunk, StreamTimeouts
+
+if TYPE_CHECKING:
+    from llmring.providers._seam import ProviderConfig
+    from llmring.providers.base import ProviderAdapter
 
 __all__ = ["ChatStream"]
 
 logger = logging.getLogger("llmring")
 logger.addHandler(logging.NullHandler())  # a library logs; the application decides what shows
 
-AdapterFactory = Callable[[str], ProviderAdapter]
+
+class AdapterSource(Protocol):
+    """Where a stream gets its adapters: the ring's :class:`~llmring._adapters.AdapterPool`."""
+
+    def get(self, config: ProviderConfig) -> ProviderAdapter: ...
 
 
 class _StreamRun:
@@ -42,16 +55,11 @@ class _StreamRun:
     a bare ``break``, nothing keeps the generator alive and the event loop closes it at once."""
 
     def __init__(
-        self,
-        request: LLMRequest,
-        candidates: Sequence[Candidate],
-        adapter_for: AdapterFactory,
-        timeouts_for: Callable[[str], StreamTimeouts],
+        self, request: LLMRequest, candidates: Sequence[Candidate], adapters: AdapterSource
     ) -> None:
         self.request = request
         self.candidates = tuple(candidates)
-        self._adapter_for = adapter_for
-        self._timeouts_for = timeouts_for
+        self._adapters = adapters
         self.assembler: StreamAssembler | None = None
         self.first_chunk_latency: float | None = None
         self.duration: float | None = None
@@ -66,15 +74,8 @@ class _StreamRun:
         clock: ProviderClock[StreamEvent] = ProviderClock()
         for position, candidate in enumerate(self.candidates):
             try:
-                if candidate.unavailable is not None:  # no SDK or no key: skip, or say why
-                    raise candidate.unavailable.error(candidate.provider, candidate.model)
-                adapter = self._adapter_for(candidate.provider)
-                unbounded = clock.start_candidate(
-                    _merge(self._timeouts_for(candidate.provider), self.request.timeouts)
-                )
-                assembler = self.assembler = StreamAssembler(candidate.provider, candidate.model)
-                events = adapter.stream(self.request, candidate.model)
-                try:
+                events, assembler, unbounded = self._open(candidate, clock)
+                async with aclosing(events):
                     # the hot loop: one adapter event per turn, no extra generator in between
                     next_event, feed = events.__anext__, assembler.feed
                     while not assembler.ended:
@@ -85,13 +86,12 @@ class _StreamRun:
                                 event = await clock.next_event(events, assembler.delivered)
                         except StopAsyncIteration:
                             break
-                        except Exception as exc:
-                            # the adapter's error, its chain scrubbed of foreign exceptions
-                            if assembler.delivered:
-                                raise_from(self._interrupted(assembler, exc), exc)
-                            scrub_chain(exc)
-                            raise
-                        chunk = feed(event)
+                        except Exception as exc:  # noqa: BLE001 - re-raised, scrubbed
+                            self._adapter_failed(assembler, exc)
+                        try:
+                            chunk = feed(event)
+                        except Exception as exc:  # noqa: BLE001 - an event it cannot use
+                            self._unusable(assembler, exc)
                         if chunk is not None:
                             if self.first_chunk_latency is None:
                                 self.first_chunk_latency = loop.time() - started
@@ -99,14 +99,37 @@ class _StreamRun:
                     if not assembler.ended:
                         self._cut(assembler, candidate)
                     self.duration = loop.time() - started
-                    yield assembler.terminal(self._metadata())
+                    yield self._terminal(assembler)
                     return
-                finally:
-                    aclose = getattr(events, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
             except ProviderError as exc:
                 self._fall_back_or_raise(exc, position, candidate)
+
+    def _open(
+        self, candidate: Candidate, clock: ProviderClock[StreamEvent]
+    ) -> tuple[AsyncGenerator[StreamEvent, None], StreamAssembler, bool]:
+        """Start ``candidate``: its adapter's events, a fresh assembler, and whether its waits
+        are unbounded. A candidate that cannot be used (no SDK, no key) raises its typed
+        error here, for the candidate loop to skip it or say why."""
+        if candidate.unavailable is not None:
+            raise candidate.unavailable.error(candidate.provider, candidate.model)
+        adapter = self._adapters.get(candidate.config)
+        unbounded = clock.start_candidate(_merge(candidate.config.timeouts, self.request.timeouts))
+        assembler = self.assembler = StreamAssembler(candidate.provider, candidate.model)
+        return adapter.stream(self.request, candidate.model), assembler, unbounded
+
+    def _adapter_failed(self, assembler: StreamAssembler, exc: Exception) -> NoReturn:
+        """The adapter's error, its chain scrubbed of foreign exceptions; an interruption once
+        content was delivered."""
+        if assembler.delivered:
+            raise_from(self._interrupted(assembler, exc), exc)
+        scrub_chain(exc)
+        raise exc
+
+    def _terminal(self, assembler: StreamAssembler) -> StreamChunk:
+        try:
+            return assembler.terminal(self._metadata())
+        except Exception as exc:  # noqa: BLE001 - the events it was given cannot make one
+            self._unusable(assembler, exc)
 
     def _cut(self, assembler: StreamAssembler, candidate: Candidate) -> None:
         """The adapter stopped without the provider's end marker: never a silent success."""
@@ -118,6 +141,23 @@ class _StreamRun:
         if assembler.delivered:
             raise self._interrupted(assembler, cut) from cut
         raise cut
+
+    def _unusable(self, assembler: StreamAssembler, exc: Exception) -> NoReturn:
+        """The adapter yielded an event the assembler cannot use (a wrong type): the
+        provider's answer is malformed, as a wrong-shaped frame is; its values stay out of the
+        message and the chain (pydantic's errors quote them)."""
+        described = _without_values(exc)
+        error = ProviderResponseError(
+            f"the adapter sent an event llmring cannot use ({described})",
+            provider=assembler.provider,
+            model=assembler.model,
+        )
+        if not assembler.delivered:
+            raise_from(error, exc, told=described)
+        try:
+            raise_from(error, exc, told=described)
+        except ProviderResponseError:  # ``error``, its chain scrubbed: the interruption's cause
+            raise self._interrupted(assembler, error) from error
 
     def _fall_back_or_raise(self, exc: ProviderError, position: int, candidate: Candidate) -> None:
         """Record a failure before content and return to try the next candidate, or raise."""
@@ -170,13 +210,9 @@ class ChatStream(AsyncResource):
     """
 
     def __init__(
-        self,
-        request: LLMRequest,
-        candidates: Sequence[Candidate],
-        adapter_for: AdapterFactory,
-        timeouts_for: Callable[[str], StreamTimeouts],
+        self, request: LLMRequest, candidates: Sequence[Candidate], adapters: AdapterSource
     ) -> None:
-        self._run = _StreamRun(request, candidates, adapter_for, timeouts_for)
+        self._run = _StreamRun(request, candidates, adapters)
         self._gen: AsyncGenerator[StreamChunk, None] | None = None
         self._closed = False
         self._busy = False
@@ -246,6 +282,19 @@ class ChatStream(AsyncResource):
         if run.assembler is None or run.duration is None:
             raise RuntimeError("the stream has not completed; consume it to the terminal chunk")
         return run.assembler.response()
+
+
+def _without_values(exc: Exception) -> str:
+    """``exc`` told by its type, and by its message only where that names types or fields:
+    pydantic's locations and reasons, ``TypeError``/``AttributeError`` texts."""
+    name = type(exc).__name__
+    if isinstance(exc, ValidationError):
+        problems = exc.errors(include_input=False, include_url=False)
+        fields = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems)
+        return f"{name}: {fields}"
+    if isinstance(exc, (AttributeError, TypeError)):
+        return f"{name}: {str(exc)[:200]}"
+    return name
 
 
 def _merge(defaults: StreamTimeouts, override: StreamTimeouts) -> StreamTimeouts:

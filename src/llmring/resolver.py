@@ -12,13 +12,14 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from llmring._configs import lookup
 from llmring.exceptions import AliasNotFoundError, ConfigurationError
 from llmring.lockfile._model import Lockfile, ModelRef, parse_model_ref
 from llmring.lockfile._store import PROFILE_ENV
-from llmring.providers._registry import Unavailable, lookup, unavailable
-from llmring.providers.base import ProviderConfig
+from llmring.providers._registry import Unavailable, unavailable
+from llmring.providers._seam import ProviderConfig
 
 __all__ = ["Candidate", "Resolver"]
 
@@ -26,11 +27,13 @@ __all__ = ["Candidate", "Resolver"]
 @dataclass(frozen=True)
 class Candidate:
     """One model an alias may be served by, in order; ``unavailable`` says why it cannot be
-    used now (``None``: it can)."""
+    used now (``None``: it can), and ``config`` is how to reach its provider (looked up once,
+    here, so that a stream needs nothing else to open it)."""
 
     provider: str
     model: str
     unavailable: Unavailable | None = None
+    config: ProviderConfig = field(kw_only=True, repr=False, compare=False)
 
     @property
     def ref(self) -> str:
@@ -79,7 +82,7 @@ class Resolver:
 
     def _candidate(self, ref: ModelRef) -> Candidate:
         config = lookup(ref.provider, self.providers)
-        return Candidate(ref.provider, ref.model, unavailable(config))
+        return Candidate(ref.provider, ref.model, unavailable(config), config=config)
 
     def _binding(self, alias: str) -> tuple[ModelRef, ...]:
         profile = self.lockfile.profile(self.profile_name)

@@ -6,14 +6,15 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from llmring._adapters import AdapterPool
+from llmring._configs import provider_configs
 from llmring._resource import AsyncResource
 from llmring._secrets import register_secret_env
 from llmring._stream import ChatStream
 from llmring.lockfile._store import find_lockfile, read_lockfile
-from llmring.providers._registry import load_adapter, lookup, provider_configs, unavailable
-from llmring.providers.base import ProviderAdapter
+from llmring.providers._registry import unavailable
 from llmring.resolver import Candidate, Resolver
-from llmring.schemas import LLMRequest, LLMResponse, StreamTimeouts
+from llmring.schemas import LLMRequest, LLMResponse
 
 if TYPE_CHECKING:
     from llmring.streaming import GenerationThunk
@@ -67,7 +68,7 @@ class LLMRing(AsyncResource):
             for env in config.key_envs:
                 register_secret_env(env)
         self.resolver = Resolver(self.lockfile, self._configs, profile)
-        self._adapters: dict[str, ProviderAdapter] = {}
+        self._adapters = AdapterPool()
 
     def __repr__(self) -> str:
         return f"<LLMRing lockfile={str(self.lockfile.path)!r} profile={self.profile!r}>"
@@ -91,7 +92,7 @@ class LLMRing(AsyncResource):
             self.resolver if profile is None else Resolver(self.lockfile, self._configs, profile)
         )
         candidates = resolver.resolve(request.model)
-        return ChatStream(request, candidates, self._adapter, self._default_timeouts)
+        return ChatStream(request, candidates, self._adapters)
 
     async def chat(self, request: LLMRequest, profile: str | None = None) -> LLMResponse:
         """The whole reply at once, assembled by the same path as :meth:`chat_stream`
@@ -120,7 +121,7 @@ class LLMRing(AsyncResource):
         install command): the flags live on the adapter."""
         candidates = self.resolver.resolve(alias)
         chosen = next((c for c in candidates if c.usable), candidates[0])
-        adapter = self._adapter(chosen.provider)
+        adapter = self._adapters.get(chosen.config)
         return ModelCapabilities(
             chosen.provider,
             chosen.model,
@@ -150,19 +151,8 @@ class LLMRing(AsyncResource):
             )
         return statuses
 
-    # -- adapters and lifetime ------------------------------------------------------------------
-
-    def _adapter(self, provider: str) -> ProviderAdapter:
-        adapter = self._adapters.get(provider)
-        if adapter is None:
-            adapter = self._adapters[provider] = load_adapter(lookup(provider, self._configs))
-        return adapter
-
-    def _default_timeouts(self, provider: str) -> StreamTimeouts:
-        return lookup(provider, self._configs).timeouts
+    # -- lifetime -------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
         """Close every provider client this instance opened. Safe to call twice."""
-        adapters, self._adapters = list(self._adapters.values()), {}
-        for adapter in adapters:
-            await adapter.aclose()
+        await self._adapters.aclose()

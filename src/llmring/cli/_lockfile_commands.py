@@ -147,8 +147,9 @@ def bind(
 
 
 def _warn_unusable(lockfile: Lockfile, refs: list[str]) -> None:
+    from llmring._configs import lookup, provider_configs
     from llmring.lockfile._model import parse_model_ref
-    from llmring.providers._registry import lookup, provider_configs, unavailable
+    from llmring.providers._registry import unavailable
 
     configs = provider_configs(lockfile.providers)
     for ref in refs:

@@ -52,7 +52,7 @@ def detected_providers() -> list[str]:
     return [
         name
         for name, spec in BUILTIN_PROVIDERS.items()
-        if spec.suggested_models and any(os.environ.get(env) for env in spec.signal_envs)
+        if spec.suggested_models and any(os.environ.get(env) for env in spec.signals)
     ]
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmring.exceptions import ConfigurationError
+from llmring.exceptions import ConfigurationError, ProviderResponseError
+from llmring.providers._shape import wrong_type
 
-__all__ = ["CHOICE_FIELDS", "refuse_several_choices"]
+__all__ = ["CHOICE_FIELDS", "first_choice", "refuse_several_choices"]
 
 #: ``extra_params`` keys that ask for several answers (OpenAI and compatible servers; Gemini,
 #: in both of the spellings its REST API takes)
@@ -32,3 +33,20 @@ def refuse_several_choices(extra_params: Mapping[str, Any]) -> None:
                     f"extra_params {field}={value!r}: llmring streams one choice per request; "
                     "send several requests to get several answers"
                 )
+
+
+def first_choice(
+    entry: Any, kind: str, setting: str, *, provider: str, model: str
+) -> dict[str, Any]:
+    """``entry`` of a chunk's ``kind`` list (``choices``, ``candidates``) when it is an object
+    for the first choice. One with another ``index`` raises ``ProviderResponseError``: the
+    server sent several choices anyway (``setting`` names the request field that asks)."""
+    if type(entry) is not dict:
+        raise wrong_type(f"{kind}[]", "an object")
+    if entry.get("index", 0) != 0:
+        raise ProviderResponseError(
+            f"the provider sent several {kind} ({setting} > 1); llmring streams one",
+            provider=provider,
+            model=model,
+        )
+    return entry

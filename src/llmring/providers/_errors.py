@@ -34,6 +34,7 @@ from llmring.exceptions import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
+from llmring.providers._framing import FrameError
 
 __all__ = [
     "ERROR_TYPE_STATUS",
@@ -170,7 +171,9 @@ ErrorMapper = Callable[..., "ProviderError | None"]
 def mapped_errors(map_error: ErrorMapper, *, provider: str, model: str) -> Iterator[None]:
     """Raise ``map_error(exc)`` for an SDK exception; re-raise anything the adapter's mapper
     does not claim (``None``). Wraps an adapter's whole stream, so errors are mapped in one
-    place; closing or cancelling the stream passes straight through.
+    place; closing or cancelling the stream passes straight through. A ``FrameError`` (bytes
+    or a frame that are not what the provider's API documents) is a ``ProviderResponseError``
+    for every adapter: retryable before any content, like a 5xx.
 
     The SDK exception never travels on: it holds the response body, which may echo the key.
     The mapped error's ``__cause__`` and ``__context__`` are a scrubbed stand-in for it (see
@@ -178,6 +181,8 @@ def mapped_errors(map_error: ErrorMapper, *, provider: str, model: str) -> Itera
     """
     try:
         yield
+    except FrameError as exc:
+        raise_from(ProviderResponseError(str(exc), provider=provider, model=model), exc)
     except Exception as exc:
         mapped = map_error(exc, provider=provider, model=model)
         if mapped is None:

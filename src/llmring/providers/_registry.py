@@ -1,6 +1,8 @@
 """Provider registry: provider names → lazily imported adapter classes.
 
-Nothing here imports a vendor SDK. An adapter module (and with it its SDK) is imported the first
+The registry is a list of provider packages (:data:`PROVIDER_MODULES`); each declares its own
+``ProviderSpec`` (as simonw/llm's plugins declare their models). Nothing here imports a
+vendor SDK. An adapter module (and with it its SDK) is imported the first
 time a provider is used, and a missing SDK becomes a ``ProviderUnavailableError`` that says which
 ``pip install`` fixes it.
 
@@ -9,9 +11,8 @@ and its key is set. The resolver (each candidate of an alias), ``LLMRing.provide
 ``capabilities()``, the stream (which skips such a candidate and raises its typed error when
 none is left) and ``llmring bind``'s note all ask it.
 
-Names come from two places: the built-in providers below, and the lockfile's
-``[providers.<name>]`` tables, which either redirect a built-in (``base_url``) or add a new name
-that speaks a built-in's protocol (``type = "openai"`` for llama.cpp, vLLM, Groq, ...).
+The registry knows provider *types*; which names a ring can use (the built-ins, and the
+lockfile's ``[providers.<name>]`` tables) is :mod:`llmring._configs`'s business.
 """
 
 from __future__ import annotations
@@ -19,150 +20,53 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from llmring._install import install_hint
 from llmring.exceptions import (
     ProviderAuthenticationError,
     ProviderError,
-    ProviderNotFoundError,
     ProviderUnavailableError,
 )
-from llmring.providers.base import ProviderAdapter, ProviderConfig
-from llmring.schemas import StreamTimeouts
+from llmring.providers._spec import ProviderSpec
 
 if TYPE_CHECKING:
-    from llmring.lockfile import ProviderEntry
+    from llmring.providers._seam import ProviderConfig
+    from llmring.providers.base import ProviderAdapter
 
 __all__ = [
     "BUILTIN_PROVIDERS",
+    "PROVIDER_MODULES",
     "ProviderSpec",
     "Unavailable",
     "load_adapter",
-    "lookup",
-    "provider_configs",
     "unavailable",
 ]
 
 
-@dataclass(frozen=True)
-class ProviderSpec:
-    """A built-in provider type: where its adapter lives and what it needs."""
-
-    type: str
-    adapter: str  # "module:ClassName"
-    key_envs: tuple[str, ...] = ()
-    key_required: bool = False
-    sdk_module: str | None = None  # import name of the SDK, checked before importing the adapter
-    pip_extra: str | None = None  # llmring[<extra>] installs the SDK
-    #: environment variables whose presence means "the user has this provider" (lock init)
-    signal_envs: tuple[str, ...] = ()
-    #: what ``llmring lock init`` binds the standard aliases to for this provider
-    suggested_models: Mapping[str, str] = field(default_factory=dict)
+#: the built-in providers, one package each; a package's ``__init__`` declares its ``SPEC``
+#: (key variables, SDK, suggested models...) and imports neither its SDK nor its adapter.
+#: Adding a provider is adding its package here.
+PROVIDER_MODULES = (
+    "llmring.providers.anthropic",
+    "llmring.providers.openai",
+    "llmring.providers.google",
+    "llmring.providers.ollama",
+    "llmring.providers.mock",
+)
 
 
-BUILTIN_PROVIDERS: Mapping[str, ProviderSpec] = {
-    "anthropic": ProviderSpec(
-        "anthropic",
-        "llmring.providers.anthropic:AnthropicAdapter",
-        key_envs=("ANTHROPIC_API_KEY",),
-        key_required=True,
-        sdk_module="anthropic",
-        pip_extra="anthropic",
-        signal_envs=("ANTHROPIC_API_KEY",),
-        suggested_models={
-            "chatbot": "claude-haiku-4-5",
-            "fast": "claude-haiku-4-5",
-            "deep": "claude-sonnet-4-5",
-        },
-    ),
-    "openai": ProviderSpec(
-        "openai",
-        "llmring.providers.openai:OpenAIAdapter",
-        key_envs=("OPENAI_API_KEY",),
-        key_required=True,
-        sdk_module="openai",
-        pip_extra="openai",
-        signal_envs=("OPENAI_API_KEY",),
-        suggested_models={"chatbot": "gpt-5-mini", "fast": "gpt-5-mini", "deep": "gpt-5"},
-    ),
-    "google": ProviderSpec(
-        "google",
-        "llmring.providers.google:GoogleAdapter",
-        key_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-        key_required=True,
-        sdk_module="google.genai",
-        pip_extra="google",
-        signal_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-        suggested_models={
-            "chatbot": "gemini-2.5-flash",
-            "fast": "gemini-2.5-flash",
-            "deep": "gemini-2.5-pro",
-        },
-    ),
-    "ollama": ProviderSpec(
-        "ollama",
-        "llmring.providers.ollama:OllamaAdapter",
-        sdk_module="ollama",
-        pip_extra="ollama",
-        signal_envs=("OLLAMA_HOST",),
-        suggested_models={"chatbot": "llama3.2", "fast": "llama3.2", "deep": "qwen3"},
-    ),
-    "mock": ProviderSpec(
-        "mock",
-        "llmring.providers.mock:MockAdapter",
-        suggested_models={"chatbot": "chatbot", "fast": "fast", "deep": "deep"},
-    ),
-}
+def _declared(modules: tuple[str, ...]) -> dict[str, ProviderSpec]:
+    specs: dict[str, ProviderSpec] = {}
+    for module in modules:
+        spec: ProviderSpec = importlib.import_module(module).SPEC
+        specs[spec.type] = spec
+    return specs
 
 
-def provider_configs(
-    entries: Mapping[str, ProviderEntry] | None = None,
-) -> dict[str, ProviderConfig]:
-    """Every usable provider name with its config: built-ins, then the lockfile's entries."""
-    configs = {name: _config(name, spec, None) for name, spec in BUILTIN_PROVIDERS.items()}
-    for name, entry in (entries or {}).items():
-        spec = BUILTIN_PROVIDERS[entry.type]
-        configs[name] = _config(name, spec, entry)
-    return configs
-
-
-def _config(name: str, spec: ProviderSpec, entry: ProviderEntry | None) -> ProviderConfig:
-    if entry is None:
-        return ProviderConfig(
-            name, spec.type, key_envs=spec.key_envs, key_required=spec.key_required
-        )
-    key_envs: tuple[str, ...]
-    if entry.api_key_env:
-        key_envs, required = (entry.api_key_env,), True
-    elif name == spec.type:
-        key_envs, required = spec.key_envs, spec.key_required
-    else:
-        # A new name with no api_key_env is a keyless endpoint (a local server).
-        key_envs, required = (), False
-    return ProviderConfig(
-        name=name,
-        type=spec.type,
-        base_url=entry.base_url,
-        key_envs=key_envs,
-        key_required=required,
-        timeouts=entry.timeouts or StreamTimeouts(),
-        max_retries=entry.max_retries or 0,
-    )
-
-
-def lookup(name: str, configs: Mapping[str, ProviderConfig]) -> ProviderConfig:
-    """The config for ``name``, or ``ProviderNotFoundError`` listing the known names."""
-    try:
-        return configs[name]
-    except KeyError:
-        known = ", ".join(sorted(configs))
-        raise ProviderNotFoundError(
-            f"unknown provider {name!r}; known providers: {known}. Add a [providers.{name}] "
-            "table with type and base_url to the lockfile to use another endpoint",
-            provider=name,
-        ) from None
+#: provider type → its spec, in :data:`PROVIDER_MODULES` order
+BUILTIN_PROVIDERS: Mapping[str, ProviderSpec] = _declared(PROVIDER_MODULES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,19 @@ What the translation decides (details in ``_events`` and ``_payload``):
   used (``overloaded_error`` → 529, retryable; ``invalid_request_error`` → 400, not).
 """
 
-from llmring.providers.anthropic._adapter import AnthropicAdapter
+from llmring.providers._spec import ProviderSpec
 
-__all__ = ["AnthropicAdapter"]
+__all__ = ["SPEC"]
+
+SPEC = ProviderSpec(
+    "anthropic",
+    "llmring.providers.anthropic._adapter:AnthropicAdapter",
+    key_envs=("ANTHROPIC_API_KEY",),
+    sdk_module="anthropic",
+    default_base_url="https://api.anthropic.com",
+    suggested_models={
+        "chatbot": "claude-haiku-4-5",
+        "fast": "claude-haiku-4-5",
+        "deep": "claude-sonnet-4-5",
+    },
+)

@@ -11,21 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, TypeGuard
+from typing import Any
 
-from llmring.exceptions import ProviderResponseError
+from llmring.providers import base
 from llmring.providers._errors import inband_error
-from llmring.providers.base import (
-    Finish,
-    ModelReport,
-    ReasoningDelta,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    ToolCallFragment,
-    UsageReport,
-    add_counts,
-)
+from llmring.providers._framing import ServerSentEvent
+from llmring.providers._json import decode_json
+from llmring.providers._shape import index, mapping, not_an_object, optional_text, text, wrong_type
 from llmring.schemas import FinishReason
 
 __all__ = ["STOP_REASONS", "EventTranslator", "usage_from"]
@@ -62,7 +54,7 @@ def usage_from(raw: Mapping[str, Any]) -> dict[str, Any]:
     cache_read = raw.get("cache_read_input_tokens")
     cache_creation = raw.get("cache_creation_input_tokens")
     if "input_tokens" in raw:
-        usage["prompt_tokens"] = add_counts(
+        usage["prompt_tokens"] = base.add_counts(
             raw["input_tokens"], cache_read or 0, cache_creation or 0
         )
     if "output_tokens" in raw:
@@ -94,33 +86,43 @@ class _Block:
         return {"type": "thinking", "thinking": "".join(self.pieces), "signature": self.signature}
 
 
-def _int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-class EventTranslator:
-    """Stateful translation of one stream: content blocks by index, usage, thinking blocks."""
+def _decode(frame: ServerSentEvent) -> Any:
+    """The event's JSON; an ``event: error`` whose data is not JSON is still an error."""
+    try:
+        return decode_json(frame.data)
+    except json.JSONDecodeError:
+        if frame.event == "error":
+            return frame.data
+        raise
+
+
+class EventTranslator(base.TranslatorBase):
+    """Stateful translation of one stream: content blocks by index, usage, thinking blocks.
+
+    The end marker is ``message_stop``; an in-band error is an ``event: error`` (or a
+    ``"type": "error"`` event), which sets ``error``.
+    """
 
     def __init__(self, provider: str, model: str) -> None:
-        self.provider = provider
-        self.model = model
-        self.ended = False
+        super().__init__(provider, model)
         self._blocks: dict[int, _Block] = {}
         self._thinking: list[_Block] = []  # thinking not yet attached to a client tool call
         self._calls = 0
         self._usage: dict[str, Any] = {}
 
-    def translate(self, event: str | None, data: Any) -> list[StreamEvent]:
-        """The events of one SSE event (``event`` is its name, ``data`` its parsed JSON)."""
-        kind = data.get("type") if isinstance(data, dict) else None
-        if event == "error" or kind == "error":
-            raise inband_error(data, provider=self.provider, model=self.model)
-        if not isinstance(data, dict):
-            raise self._unexpected(data)
+    def translate(self, frame: ServerSentEvent) -> list[base.StreamEvent]:
+        data = _decode(frame)
+        kind = data.get("type") if type(data) is dict else None
+        if frame.event == "error" or kind == "error":
+            self.ended = True
+            self.error = inband_error(data, provider=self.provider, model=self.model)
+            return []
+        if type(data) is not dict:
+            raise not_an_object("an event")
         if kind == "content_block_delta":
             return self._block_delta(data)
         if kind == "content_block_start":
@@ -131,30 +133,25 @@ class EventTranslator:
             return self._message_delta(data)
         if kind == "message_stop":
             self.ended = True
-            return [StreamEnd()]
         return []  # ping, content_block_stop, event types added later
 
-    def _unexpected(self, data: Any) -> ProviderResponseError:
-        return ProviderResponseError(
-            f"unexpected stream data: {str(data)[:200]}", provider=self.provider, model=self.model
-        )
-
-    def _message_start(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _message_start(self, data: dict[str, Any]) -> list[base.StreamEvent]:
         message = data.get("message")
-        if not isinstance(message, dict):
-            raise self._unexpected(data)
-        model = message.get("model")
-        events: list[StreamEvent] = [ModelReport(model)] if isinstance(model, str) and model else []
+        if type(message) is not dict:
+            raise wrong_type("message_start.message", "an object")
+        model = optional_text(message.get("model"), "message.model")
+        events: list[base.StreamEvent] = [base.ModelReport(model)] if model else []
         return events + self._usage_report(message.get("usage"))
 
-    def _message_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
-        raw = _dict(data.get("delta")).get("stop_reason")
-        events: list[StreamEvent] = []
-        if isinstance(raw, str) and raw:
-            events.append(Finish(STOP_REASONS.get(raw, "other"), raw))
+    def _message_delta(self, data: dict[str, Any]) -> list[base.StreamEvent]:
+        delta = mapping(data.get("delta"), "message_delta.delta")
+        raw = optional_text(delta.get("stop_reason"), "delta.stop_reason")
+        events: list[base.StreamEvent] = []
+        if raw:
+            events.append(base.Finish(STOP_REASONS.get(raw, "other"), raw))
         return events + self._usage_report(data.get("usage"))
 
-    def _usage_report(self, usage: Any) -> list[StreamEvent]:
+    def _usage_report(self, usage: Any) -> list[base.StreamEvent]:
         """Merge a (cumulative) usage object, field by field, last value wins; report it all.
 
         ``message_delta`` repeats the input counts (and, after server tools, raises them), and
@@ -169,33 +166,35 @@ class EventTranslator:
         if thinking is not None:
             self._usage["thinking_tokens"] = thinking
         report = usage_from(self._usage)
-        return [UsageReport(report)] if report else []
+        return [base.UsageReport(report)] if report else []
 
-    def _block_start(self, data: dict[str, Any]) -> list[StreamEvent]:
-        index, block = data.get("index"), data.get("content_block")
-        if not _int(index) or not isinstance(block, dict):
-            raise self._unexpected(data)
+    def _block_start(self, data: dict[str, Any]) -> list[base.StreamEvent]:
+        position = index(data.get("index"), "content_block_start.index")
+        block = data.get("content_block")
+        if type(block) is not dict:
+            raise wrong_type("content_block_start.content_block", "an object")
         kind = block.get("type")
         if kind == "tool_use":
-            return self._tool_start(index, block)
+            return self._tool_start(position, block)
         if kind not in ("text", "thinking", "redacted_thinking"):
             # server_tool_use, web_search_tool_result, ...: Anthropic ran the tool itself;
             # such a block is not a call for the caller to make, and carries no answer text
-            self._blocks[index] = _Block("other")
+            self._blocks[position] = _Block("other")
             return []
-        state = self._blocks[index] = _Block(kind)
+        state = self._blocks[position] = _Block(kind)
         if kind == "text":
-            return [TextDelta(str(block["text"]))] if block.get("text") else []
+            initial = optional_text(block.get("text"), "content_block.text")
+            return [base.TextDelta(initial)] if initial else []
         self._thinking.append(state)
         if kind == "redacted_thinking":  # opaque; only its ``data`` goes back to the API
-            state.pieces.append(str(block.get("data") or ""))
+            state.pieces.append(optional_text(block.get("data"), "content_block.data") or "")
             return []
-        state.signature = str(block.get("signature") or "")
-        text = str(block.get("thinking") or "")
-        state.pieces.append(text)
-        return [ReasoningDelta(text)] if text else []
+        state.signature = optional_text(block.get("signature"), "content_block.signature") or ""
+        thinking = optional_text(block.get("thinking"), "content_block.thinking") or ""
+        state.pieces.append(thinking)
+        return [base.ReasoningDelta(thinking)] if thinking else []
 
-    def _tool_start(self, index: int, block: dict[str, Any]) -> list[StreamEvent]:
+    def _tool_start(self, index: int, block: dict[str, Any]) -> list[base.StreamEvent]:
         """A client tool call: numbered 0, 1, ... among the reply's ``tool_use`` blocks.
 
         Its first fragment carries the thinking blocks that came since the previous call;
@@ -208,35 +207,41 @@ class EventTranslator:
         if self._thinking:
             extra = {"anthropic_thinking": [b.as_param() for b in self._thinking]}
             self._thinking = []
-        events: list[StreamEvent] = [
-            ToolCallFragment(call, id=block.get("id"), name=block.get("name"), extra=extra)
+        call_id = optional_text(block.get("id"), "tool_use.id")
+        name = optional_text(block.get("name"), "tool_use.name")
+        events: list[base.StreamEvent] = [
+            base.ToolCallFragment(call, id=call_id, name=name, extra=extra)
         ]
         initial = block.get("input")
         if isinstance(initial, dict) and initial:
             # Anthropic starts with ``input: {}`` and streams the JSON; a compatible server
             # that sends the input whole at the start sends no input_json_delta after it
-            events.append(ToolCallFragment(call, arguments=json.dumps(initial)))
+            events.append(base.ToolCallFragment(call, arguments=json.dumps(initial)))
         return events
 
-    def _block_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _block_delta(self, data: dict[str, Any]) -> list[base.StreamEvent]:
         delta = data.get("delta")
-        if not isinstance(delta, dict):
-            raise self._unexpected(data)
-        index = data.get("index")
-        state = self._blocks.get(index) if _int(index) else None  # None: never started
+        if type(delta) is not dict:
+            raise wrong_type("content_block_delta.delta", "an object")
         kind = delta.get("type")
-        if kind == "text_delta":
-            return [TextDelta(str(delta.get("text") or ""))]
+        if kind == "text_delta":  # the hot path
+            piece = delta.get("text")
+            if type(piece) is not str:
+                raise wrong_type("text_delta.text", "a string")
+            return [base.TextDelta(piece)]
+        state = self._blocks.get(index(data.get("index"), "content_block_delta.index"))
         if kind == "input_json_delta":
+            arguments = text(delta.get("partial_json"), "input_json_delta.partial_json")
             if state is None or state.call is None:
                 return []  # a server_tool_use block's input: not a client call
-            return [ToolCallFragment(state.call, arguments=str(delta.get("partial_json") or ""))]
+            return [base.ToolCallFragment(state.call, arguments=arguments)]
         if kind == "thinking_delta":
-            text = str(delta.get("thinking") or "")
+            thinking = text(delta.get("thinking"), "thinking_delta.thinking")
             if state is not None and state.kind == "thinking":
-                state.pieces.append(text)
-            return [ReasoningDelta(text)]
+                state.pieces.append(thinking)
+            return [base.ReasoningDelta(thinking)]
         if kind == "signature_delta" and state is not None and state.kind == "thinking":
-            state.signature = str(delta.get("signature") or "")  # replaces, as the SDK does
+            # replaces, as the SDK does
+            state.signature = text(delta.get("signature"), "signature_delta.signature")
         # citations_delta: the cited source of a text block; its text came as text_delta
         return []

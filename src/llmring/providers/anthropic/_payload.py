@@ -17,11 +17,11 @@ sent; empty text is not sent either (the API rejects empty text blocks).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from llmring.exceptions import ConfigurationError
+from llmring.providers._arguments import call_arguments
 from llmring.providers._choices import refuse_several_choices
 from llmring.schemas import LLMRequest, Message, ToolChoice
 
@@ -159,19 +159,13 @@ def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
 
 
 def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
-    function = call["function"]
-    try:
-        arguments = json.loads(function.get("arguments") or "{}")
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(
-            f"tool call {call['id']!r}: its arguments are not valid JSON "
-            f"({exc.msg}); Anthropic needs the input as an object"
-        ) from exc
-    if not isinstance(arguments, dict):
-        raise ConfigurationError(
-            f"tool call {call['id']!r}: its arguments must be a JSON object for Anthropic"
-        )
-    return {"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments}
+    arguments = call_arguments(call, "Anthropic")
+    return {
+        "type": "tool_use",
+        "id": call["id"],
+        "name": call["function"]["name"],
+        "input": arguments,
+    }
 
 
 def _thinking_blocks(call: dict[str, Any]) -> list[dict[str, Any]]:

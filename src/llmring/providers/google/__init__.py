@@ -9,9 +9,9 @@ chunk (see ``_adapter.open_stream`` for why not ``generate_content_stream``).
 Decisions (the stream contract leaves them to the adapter):
 
 * **End of stream.** Gemini's SSE has no end marker. The chunk with ``finishReason`` (or a
-  ``promptFeedback.blockReason`` without candidates) marks a complete reply; ``Finish`` and
-  ``StreamEnd`` are yielded when the body then ends cleanly, so usage after it is kept, and a
-  body cut before it is an interruption.
+  ``promptFeedback.blockReason`` without candidates) marks a complete reply; the translator's
+  ``finish()`` yields ``Finish`` (and the base ``StreamEnd``) when the body then ends
+  cleanly, so usage after it is kept, and a body cut before it is an interruption.
 * **finish_reason.** STOP → ``stop``, or ``tool_calls`` when the reply has function calls
   (Gemini never says so itself); MAX_TOKENS → ``length``; SAFETY, RECITATION, BLOCKLIST,
   PROHIBITED_CONTENT, SPII and the IMAGE_* filters → ``content_filter``; CONTINUATION →
@@ -31,6 +31,19 @@ Decisions (the stream contract leaves them to the adapter):
 * **Requests**: see ``_payload.build_body`` (``extra_params``) and ``_messages``.
 """
 
-from llmring.providers.google._adapter import GoogleAdapter
+from llmring.providers._spec import ProviderSpec
 
-__all__ = ["GoogleAdapter"]
+__all__ = ["SPEC"]
+
+SPEC = ProviderSpec(
+    "google",
+    "llmring.providers.google._adapter:GoogleAdapter",
+    key_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    sdk_module="google.genai",
+    default_base_url="https://generativelanguage.googleapis.com",
+    suggested_models={
+        "chatbot": "gemini-2.5-flash",
+        "fast": "gemini-2.5-flash",
+        "deep": "gemini-2.5-pro",
+    },
+)

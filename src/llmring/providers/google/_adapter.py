@@ -1,8 +1,10 @@
-"""``GoogleAdapter``: client lifetime, opening the HTTP stream, and the stream loop."""
+"""``GoogleAdapter``: the google-genai client and opening its HTTP stream raw."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -10,20 +12,13 @@ from google import genai
 from google.genai import types
 
 from llmring.exceptions import ConfigurationError, ProviderResponseError
-from llmring.providers._errors import mapped_errors
-from llmring.providers._json import decode_json
-from llmring.providers._sse import aiter_sse
-from llmring.providers.base import ProviderAdapter, ProviderConfig, StreamEvent
+from llmring.providers.base import ProviderAdapter
 from llmring.providers.google._errors import map_error
 from llmring.providers.google._events import ChunkTranslator
 from llmring.providers.google._payload import build_body
 from llmring.schemas import LLMRequest
 
-__all__ = ["GoogleAdapter"]
-
-#: what a keyless endpoint (a lockfile ``[providers.x]`` with ``type = "google"`` and no
-#: ``api_key_env``, e.g. a local proxy) gets as ``x-goog-api-key``: the SDK insists on one
-KEYLESS = "no-key"
+__all__ = ["Clients", "GoogleAdapter"]
 
 
 def model_path(model: str) -> str:
@@ -59,54 +54,48 @@ async def open_stream(client: genai.Client, model: str, body: dict[str, Any]) ->
     return raw
 
 
-class GoogleAdapter(ProviderAdapter):
+@dataclass(frozen=True)
+class Clients:
+    """The SDK's client and the ``httpx2`` client it sends on, which is ours: so the SDK never
+    switches to aiohttp (with its own hidden reconnect-and-sleep), and its pool closes with
+    the adapter."""
+
+    genai: genai.Client
+    http: httpx2.AsyncClient
+
+
+class GoogleAdapter(ProviderAdapter[Clients]):
     """Gemini API (``generativelanguage.googleapis.com`` or a ``base_url``) via google-genai."""
 
     supports_reasoning = True
+    translator = ChunkTranslator
+    map_error = staticmethod(map_error)
 
-    def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config)
-        self._client: genai.Client | None = None
-        self._http: httpx2.AsyncClient | None = None
+    def _connect(self) -> Clients:
+        http = httpx2.AsyncClient(timeout=None)  # the facade's deadlines apply
+        retries = self.config.max_retries
+        options = types.HttpOptions(
+            base_url=self.config.base_url,
+            httpx_async_client=http,
+            retry_options=types.HttpRetryOptions(attempts=retries + 1) if retries else None,
+        )
+        client = genai.Client(api_key=self.api_key, vertexai=False, http_options=options)
+        return Clients(client, http)
 
-    def _get_client(self) -> genai.Client:
-        """Made on first use. The ``httpx2`` client is ours, so the SDK never switches to
-        aiohttp (with its own hidden reconnect-and-sleep) and its pool closes in ``aclose``."""
-        if self._client is None:
-            self._http = httpx2.AsyncClient(timeout=None)  # the facade's deadlines apply
-            retries = self.config.max_retries
-            options = types.HttpOptions(
-                base_url=self.config.base_url,
-                httpx_async_client=self._http,
-                retry_options=types.HttpRetryOptions(attempts=retries + 1) if retries else None,
-            )
-            self._client = genai.Client(
-                api_key=self.config.api_key() or KEYLESS, vertexai=False, http_options=options
-            )
-        return self._client
+    async def _disconnect(self, clients: Clients) -> None:
+        clients.genai.close()  # the SDK's own sync client (never used by llmring)
+        await clients.genai.aio.aclose()
+        await clients.http.aclose()
 
-    async def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
-        where = {"provider": self.config.name, "model": model}
-        body = build_body(request)  # ConfigurationError before any request
-        translator = ChunkTranslator(self.config.name, model)
-        response: httpx2.Response | None = None
+    def _payload(self, request: LLMRequest, model: str) -> dict[str, Any]:
+        return build_body(request)
+
+    @asynccontextmanager
+    async def _open(
+        self, payload: dict[str, Any], model: str
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        response = await open_stream(self.client.genai, model, payload)
         try:
-            with mapped_errors(map_error, **where):
-                response = await open_stream(self._get_client(), model, body)
-                async for sse in aiter_sse(response.aiter_bytes()):
-                    for event in translator.translate(decode_json(sse.data)):
-                        yield event
-                for event in translator.end():  # Finish + StreamEnd, if the finish chunk came
-                    yield event
+            yield response.aiter_bytes()
         finally:
-            if response is not None:
-                await response.aclose()  # closes the connection if the body was not read
-
-    async def aclose(self) -> None:
-        client, self._client = self._client, None
-        http, self._http = self._http, None
-        if client is not None:
-            client.close()  # the SDK's own sync client (never used by llmring)
-            await client.aio.aclose()
-        if http is not None:
-            await http.aclose()
+            await response.aclose()  # closes the connection if the body was not read

@@ -14,7 +14,6 @@ principle, as a chunk of a 200 stream. The status mapping is the shared one
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -129,6 +128,4 @@ def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError
         return ProviderConnectionError(
             f"the connection failed mid-stream: {exc or type(exc).__name__}", **where
         )
-    if isinstance(exc, json.JSONDecodeError):
-        return ProviderResponseError(f"malformed JSON in the stream: {exc}", **where)
     return None

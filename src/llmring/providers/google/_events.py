@@ -2,8 +2,8 @@
 
 Gemini's SSE stream has no end marker: the chunk carrying ``finishReason`` (or, for a blocked
 prompt, ``promptFeedback.blockReason``) is the last one of a complete reply. The translator
-notes it, and :meth:`ChunkTranslator.end` turns it into ``Finish`` + ``StreamEnd`` once the
-body has ended; a body that ends before it is an interruption.
+notes it, and :meth:`ChunkTranslator.finish` turns it into ``Finish`` (and ``ended``) once
+the body has ended; a body that ends before it is an interruption.
 """
 
 from __future__ import annotations
@@ -13,17 +13,11 @@ import logging
 from typing import Any
 
 from llmring.exceptions import ProviderResponseError
-from llmring.providers.base import (
-    Finish,
-    ModelReport,
-    ReasoningDelta,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    ToolCallFragment,
-    UsageReport,
-    add_counts,
-)
+from llmring.providers import base
+from llmring.providers._choices import first_choice
+from llmring.providers._framing import ServerSentEvent
+from llmring.providers._json import decode_json
+from llmring.providers._shape import mapping, not_an_object, optional_text, text, wrong_type
 from llmring.providers.google._errors import inband_error
 from llmring.schemas import FinishReason
 
@@ -74,13 +68,13 @@ def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> dict[str, Any] 
 
     if not any(key.endswith("TokenCount") for key in meta):
         return None
-    prompt = add_counts(count("promptTokenCount"), count("toolUsePromptTokenCount"))
-    completion = add_counts(count("candidatesTokenCount"), count("thoughtsTokenCount"))
+    prompt = base.add_counts(count("promptTokenCount"), count("toolUsePromptTokenCount"))
+    completion = base.add_counts(count("candidatesTokenCount"), count("thoughtsTokenCount"))
     total = meta.get("totalTokenCount")
     usage = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "total_tokens": total if total is not None else add_counts(prompt, completion),
+        "total_tokens": total if total is not None else base.add_counts(prompt, completion),
     }
     for name, key in (
         ("reasoning_tokens", "thoughtsTokenCount"),
@@ -93,11 +87,11 @@ def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> dict[str, Any] 
     return usage
 
 
-class ChunkTranslator:
+class ChunkTranslator(base.TranslatorBase):
     """Stateful translation of one stream: tool-call indexes, the finish, optional usage."""
 
     def __init__(self, provider: str, model: str) -> None:
-        self.where = {"provider": provider, "model": model}
+        super().__init__(provider, model)
         self._model: str | None = None
         self._calls = 0
         self._finish_raw: str | None = None
@@ -105,70 +99,93 @@ class ChunkTranslator:
         self._optional_usage: set[str] = set()
         self._text_ends_line = True  # where code blocks must start on a line of their own
 
-    def translate(self, data: Any) -> list[StreamEvent]:
-        """The events of one chunk; raises for an in-band error or an unusable chunk."""
-        if not isinstance(data, dict):
-            raise ProviderResponseError(f"unexpected stream data: {str(data)[:200]}", **self.where)
+    def translate(self, frame: ServerSentEvent) -> list[base.StreamEvent]:
+        """The events of one chunk; an in-band error sets ``error``."""
+        data = decode_json(frame.data)
+        if type(data) is not dict:
+            raise not_an_object("a chunk")
         if data.get("error"):
-            raise inband_error(data["error"], **self.where)
-        events: list[StreamEvent] = []
+            self.ended = True
+            self.error = inband_error(data["error"], **self.where)
+            return []
+        events: list[base.StreamEvent] = []
         version = data.get("modelVersion")
         if isinstance(version, str) and version != self._model:
             self._model = version
-            events.append(ModelReport(version))
-        candidates = data.get("candidates") or []
-        for candidate in candidates:
-            self._candidate(candidate, events)
-        block = (data.get("promptFeedback") or {}).get("blockReason")
-        if block and not candidates:
-            self._blocked = str(block)
-        usage = usage_from(data.get("usageMetadata") or {}, self._optional_usage)
-        if usage is not None:
-            events.append(UsageReport(usage))
+            events.append(base.ModelReport(version))
+        candidates = data.get("candidates")
+        if candidates:
+            for candidate in candidates:
+                self._candidate(candidate, events)
+        else:
+            feedback = mapping(data.get("promptFeedback"), "promptFeedback")
+            block = optional_text(feedback.get("blockReason"), "promptFeedback.blockReason")
+            if block:
+                self._blocked = block
+        meta = data.get("usageMetadata")
+        if meta:
+            if type(meta) is not dict:
+                raise wrong_type("usageMetadata", "an object")
+            usage = usage_from(meta, self._optional_usage)
+            if usage is not None:
+                events.append(base.UsageReport(usage))
         return events
 
-    def end(self) -> list[StreamEvent]:
-        """At the end of the body: ``Finish`` + ``StreamEnd`` if the reply was complete.
+    def finish(self) -> list[base.StreamEvent]:
+        """At the end of the body: ``base.Finish`` (and ``ended``) if the reply was complete.
 
         Gemini says ``STOP`` after function calls too; with calls in the reply the finish is
         ``tool_calls`` (``finish_reason_raw`` keeps ``STOP``).
         """
         if self._finish_raw is not None:
+            self.ended = True
             reason = FINISH_REASONS.get(self._finish_raw, "other")
             if reason == "stop" and self._calls:
                 reason = "tool_calls"
-            return [Finish(reason, self._finish_raw), StreamEnd()]
+            return [base.Finish(reason, self._finish_raw)]
         if self._blocked is not None:
-            return [Finish("content_filter", self._blocked), StreamEnd()]
+            self.ended = True
+            return [base.Finish("content_filter", self._blocked)]
         return []
 
-    def _candidate(self, candidate: dict[str, Any], events: list[StreamEvent]) -> None:
-        if candidate.get("index", 0) != 0:
-            raise ProviderResponseError(
-                "the provider sent several candidates (candidate_count > 1); llmring streams one",
-                **self.where,
-            )
-        for part in (candidate.get("content") or {}).get("parts") or []:
-            events.extend(self._part(part))
-        if candidate.get("finishReason"):
-            self._finish_raw = str(candidate["finishReason"])
+    def _candidate(self, item: Any, events: list[base.StreamEvent]) -> None:
+        candidate = first_choice(
+            item, "candidates", "candidate_count", provider=self.provider, model=self.model
+        )
+        content = candidate.get("content")
+        if content:
+            if type(content) is not dict:
+                raise wrong_type("candidates[].content", "an object")
+            for part in content.get("parts") or ():
+                if type(part) is not dict:
+                    raise wrong_type("content.parts[]", "an object")
+                events.extend(self._part(part))
+        finish = candidate.get("finishReason")
+        if finish:
+            self._finish_raw = text(finish, "candidates[].finishReason")
 
-    def _part(self, part: dict[str, Any]) -> list[StreamEvent]:
+    def _part(self, part: dict[str, Any]) -> list[base.StreamEvent]:
         if "functionCall" in part:
             return [self._function_call(part)]
         if "text" in part:
+            piece = part["text"]
+            if type(piece) is not str:
+                raise wrong_type("parts[].text", "a string")
             if part.get("thought"):
-                return [ReasoningDelta(part["text"])]
-            return [self._text(part["text"])]
+                return [base.ReasoningDelta(piece)]
+            return [self._text(piece)]
         if "executableCode" in part:
-            code = part["executableCode"]
-            language = str(code.get("language", "")).lower().replace("language_unspecified", "")
-            return [self._text(self._fenced(language, code.get("code", "")))]
+            code = mapping(part["executableCode"], "parts[].executableCode")
+            language = optional_text(code.get("language"), "executableCode.language") or ""
+            language = language.lower().replace("language_unspecified", "")
+            body = optional_text(code.get("code"), "executableCode.code") or ""
+            return [self._text(self._fenced(language, body))]
         if "codeExecutionResult" in part:
-            result = part["codeExecutionResult"]
-            outcome = result.get("outcome", "OUTCOME_OK")
+            result = mapping(part["codeExecutionResult"], "parts[].codeExecutionResult")
+            outcome = optional_text(result.get("outcome"), "outcome") or "OUTCOME_OK"
             label = "output" if outcome == "OUTCOME_OK" else f"output {outcome}"
-            return [self._text(self._fenced(label, result.get("output", "")))]
+            output = optional_text(result.get("output"), "codeExecutionResult.output") or ""
+            return [self._text(self._fenced(label, output))]
         kinds = sorted(set(part) - _QUIET_KEYS)
         if {"inlineData", "fileData"} & set(kinds):
             raise ProviderResponseError(
@@ -180,8 +197,8 @@ class ChunkTranslator:
             logger.warning("llmring: google part with %s has no text to deliver; skipped", kinds)
         return []
 
-    def _function_call(self, part: dict[str, Any]) -> ToolCallFragment:
-        call = part["functionCall"]
+    def _function_call(self, part: dict[str, Any]) -> base.ToolCallFragment:
+        call = mapping(part["functionCall"], "parts[].functionCall")
         if "partialArgs" in call or "willContinue" in call:  # Vertex's opt-in streamed args
             raise ProviderResponseError(
                 "the model streamed function-call arguments in pieces (partialArgs); llmring "
@@ -189,23 +206,27 @@ class ChunkTranslator:
                 **self.where,
             )
         extra: dict[str, Any] = {}
-        if part.get("thoughtSignature"):
-            extra["thought_signature"] = part["thoughtSignature"]
-        if call.get("id"):
-            extra["call_id"] = call["id"]
+        signature = optional_text(part.get("thoughtSignature"), "parts[].thoughtSignature")
+        if signature:
+            extra["thought_signature"] = signature
+        call_id = optional_text(call.get("id"), "functionCall.id")
+        if call_id:
+            extra["call_id"] = call_id
         index, self._calls = self._calls, self._calls + 1
-        return ToolCallFragment(
+        return base.ToolCallFragment(
             index=index,
-            id=call.get("id") or None,
-            name=call.get("name"),
-            arguments=json.dumps(call.get("args") or {}, ensure_ascii=False),
+            id=call_id or None,
+            name=text(call.get("name"), "functionCall.name"),
+            arguments=json.dumps(
+                mapping(call.get("args"), "functionCall.args"), ensure_ascii=False
+            ),
             extra=extra or None,
         )
 
-    def _text(self, text: str) -> TextDelta:
+    def _text(self, text: str) -> base.TextDelta:
         if text:
             self._text_ends_line = text.endswith("\n")
-        return TextDelta(text)
+        return base.TextDelta(text)
 
     def _fenced(self, info: str, body: str) -> str:
         """Code execution as Markdown blocks in the answer text, on lines of their own."""

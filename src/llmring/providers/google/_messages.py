@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from llmring.exceptions import ConfigurationError
+from llmring.providers._arguments import call_arguments
 from llmring.schemas import Message
 
 __all__ = ["build_contents", "system_instruction"]
@@ -72,20 +73,8 @@ def _model_parts(
 
 
 def _function_call(call: dict[str, Any], position: int) -> dict[str, Any]:
-    function = call["function"]
-    try:
-        args = json.loads(function.get("arguments") or "{}")
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(
-            f"messages[{position}]: tool call {call['id']!r} has arguments "
-            f"that are not JSON ({exc})"
-        ) from None
-    if not isinstance(args, dict):
-        raise ConfigurationError(
-            f"messages[{position}]: tool call {call['id']!r} arguments must "
-            "be a JSON object for Gemini"
-        )
-    function_call: dict[str, Any] = {"name": function["name"], "args": args}
+    args = call_arguments(call, "Gemini", f"messages[{position}]: ")
+    function_call: dict[str, Any] = {"name": call["function"]["name"], "args": args}
     provider_data = call.get("provider_data") or {}
     if provider_data.get("call_id"):  # an id Gemini gave; echo it so the result can match it
         function_call["id"] = provider_data["call_id"]

@@ -16,11 +16,20 @@ closes in ``aclose()``. The call itself is made on that httpx client, not throug
   ``{"error": ...}`` line the same way as an HTTP error.
 
 So the body is built here as plain JSON (``_payload``), streamed with
-``httpx.AsyncClient.stream`` inside the adapter's generator (closing the generator closes
-the response, so the server sees the disconnect at once), split at ``\\n`` only, and each
-object is translated (``_events``). Errors are mapped in ``_errors``.
+``httpx.AsyncClient.stream`` (``_adapter._open``; the base closes it when the consumer stops,
+so the server sees the disconnect at once), framed as NDJSON (split at ``\\n`` only), and each
+line is translated (``_events``). Errors are mapped in ``_errors``.
 """
 
-from llmring.providers.ollama._adapter import OllamaAdapter
+from llmring.providers._spec import ProviderSpec
 
-__all__ = ["OllamaAdapter"]
+__all__ = ["SPEC"]
+
+SPEC = ProviderSpec(
+    "ollama",
+    "llmring.providers.ollama._adapter:OllamaAdapter",
+    sdk_module="ollama",
+    default_base_url="http://127.0.0.1:11434",  # unless OLLAMA_HOST is set
+    signal_envs=("OLLAMA_HOST",),
+    suggested_models={"chatbot": "llama3.2", "fast": "llama3.2", "deep": "qwen3"},
+)

@@ -19,7 +19,6 @@ import ollama
 from llmring.exceptions import (
     ProviderConnectionError,
     ProviderError,
-    ProviderResponseError,
     ProviderTimeoutError,
 )
 from llmring.providers._errors import error_for_status, undecodable_body
@@ -71,8 +70,4 @@ def map_error(exc: BaseException, *, provider: str, model: str) -> ProviderError
         message = f"the connection failed mid-stream: {exc!r}"
     if message is not None:
         return ProviderConnectionError(message, provider=provider, model=model)
-    if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
-        return ProviderResponseError(
-            f"malformed JSON line in the stream: {exc}", provider=provider, model=model
-        )
     return None

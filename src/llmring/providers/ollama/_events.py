@@ -27,18 +27,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmring.exceptions import ProviderResponseError
+from llmring.providers import base
 from llmring.providers._errors import inband_error
-from llmring.providers.base import (
-    Finish,
-    ModelReport,
-    ReasoningDelta,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    ToolCallFragment,
-    UsageReport,
-)
+from llmring.providers._json import decode_json_line
+from llmring.providers._shape import entry, mapping, not_an_object, optional_text, text, wrong_type
 from llmring.schemas import FinishReason
 
 __all__ = ["LineTranslator", "ThinkTagSplitter"]
@@ -77,19 +69,19 @@ class ThinkTagSplitter:
         """True once the content is known to be plain answer: text passes through as it is."""
         return self._state == "answer"
 
-    def feed(self, text: str) -> list[StreamEvent]:
+    def feed(self, text: str) -> list[base.StreamEvent]:
         if self._state == "answer":
-            return [TextDelta(text)]
+            return [base.TextDelta(text)]
         self._pending += text
-        events: list[StreamEvent] = []
+        events: list[base.StreamEvent] = []
         while self._state != "answer" and self._step(events):
             pass
         if self._state == "answer" and self._pending:
-            events.append(TextDelta(self._pending))
+            events.append(base.TextDelta(self._pending))
             self._pending = ""
         return events
 
-    def _step(self, events: list[StreamEvent]) -> bool:
+    def _step(self, events: list[base.StreamEvent]) -> bool:
         """Advance the state machine once; ``True`` when it should run again."""
         pending, state = self._pending, self._state
         if state == "looking":
@@ -99,7 +91,7 @@ class ThinkTagSplitter:
                 return True
             if not OPEN.startswith(stripped):  # not (the start of) a think tag: plain answer
                 self._state, self._pending = "answer", ""
-                events.append(TextDelta(pending))
+                events.append(base.TextDelta(pending))
             return False
         if state == "thinking":
             return self._thinking(pending, events)
@@ -110,82 +102,88 @@ class ThinkTagSplitter:
             return True
         return False
 
-    def _thinking(self, pending: str, events: list[StreamEvent]) -> bool:
+    def _thinking(self, pending: str, events: list[base.StreamEvent]) -> bool:
         end = pending.find(CLOSE)
         if end >= 0:
-            events.append(ReasoningDelta(pending[:end].rstrip()))
+            events.append(base.ReasoningDelta(pending[:end].rstrip()))
             self._state, self._pending = "after_think", pending[end + len(CLOSE) :]
             return True
         kept = pending[: len(pending) - _partial_close(pending)].rstrip()
-        events.append(ReasoningDelta(kept))
+        events.append(base.ReasoningDelta(kept))
         self._pending = pending[len(kept) :]
         return False
 
-    def flush(self) -> list[StreamEvent]:
+    def flush(self) -> list[base.StreamEvent]:
         """End of the reply: whatever was held back is real output."""
         pending, self._pending = self._pending, ""
         if self._state == "thinking":
-            return [ReasoningDelta(pending)]
-        return [TextDelta(pending)] if self._state == "looking" else []
+            return [base.ReasoningDelta(pending)]
+        return [base.TextDelta(pending)] if self._state == "looking" else []
 
 
-class LineTranslator:
-    """Stateful translation of one stream: model reported once, tool calls counted."""
+class LineTranslator(base.TranslatorBase):
+    """Stateful translation of one stream: model reported once, tool calls counted.
+
+    The end marker is the ``done: true`` line; an ``{"error": ...}`` line sets ``error``.
+    """
 
     def __init__(self, provider: str, model: str) -> None:
-        self.provider = provider
-        self.model = model
+        super().__init__(provider, model)
         self._model_reported = False
         self._calls = 0
         self._think = ThinkTagSplitter()
 
-    def translate(self, data: Any) -> list[StreamEvent]:
-        """The events of one NDJSON object; raises on ``{"error": ...}`` lines."""
+    def translate(self, frame: bytes) -> list[base.StreamEvent]:
+        """The events of one NDJSON line."""
+        data = decode_json_line(frame)
         if type(data) is not dict:
-            raise ProviderResponseError(
-                f"unexpected stream data: {str(data)[:200]}",
-                provider=self.provider,
-                model=self.model,
-            )
+            raise not_an_object("a line")
         if data.get("error"):
             error = data["error"]
             payload = {"error": error if isinstance(error, dict) else {"message": str(error)}}
-            raise inband_error(payload, provider=self.provider, model=self.model)
-        events: list[StreamEvent] = []
+            self.ended = True
+            self.error = inband_error(payload, provider=self.provider, model=self.model)
+            return []
+        events: list[base.StreamEvent] = []
         if not self._model_reported and isinstance(data.get("model"), str) and data["model"]:
             self._model_reported = True
-            events.append(ModelReport(data["model"]))
+            events.append(base.ModelReport(data["model"]))
         message = data.get("message")
         if message:
+            if type(message) is not dict:
+                raise wrong_type("message", "an object")
             if message.get("thinking"):
-                events.append(ReasoningDelta(message["thinking"]))
+                events.append(base.ReasoningDelta(text(message["thinking"], "message.thinking")))
             content = message.get("content")
             if content:
+                if type(content) is not str:
+                    raise wrong_type("message.content", "a string")
                 if self._think.passing:  # the common case, once the start was looked at
-                    events.append(TextDelta(content))
+                    events.append(base.TextDelta(content))
                 else:
                     events.extend(self._think.feed(content))
             for call in message.get("tool_calls") or ():
-                events.append(self._tool_call(call))
+                events.append(self._tool_call(entry(call, "message.tool_calls[]")))
         if data.get("done") is True:
             events.extend(self._think.flush())
             events.extend(self._done(data))
         return events
 
-    def _tool_call(self, call: dict[str, Any]) -> ToolCallFragment:
-        function = call.get("function") or {}
+    def _tool_call(self, call: dict[str, Any]) -> base.ToolCallFragment:
+        function = mapping(call.get("function"), "tool_calls[].function")
         arguments = function.get("arguments")
         if not isinstance(arguments, str):  # an object on the wire; a string passes as it is
             arguments = json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
         call_id = call.get("id") if isinstance(call.get("id"), str) else None
-        fragment = ToolCallFragment(
-            index=self._calls, id=call_id or None, name=function.get("name"), arguments=arguments
+        name = optional_text(function.get("name"), "tool_calls[].function.name")
+        fragment = base.ToolCallFragment(
+            index=self._calls, id=call_id or None, name=name, arguments=arguments
         )
         self._calls += 1
         return fragment
 
-    def _done(self, data: dict[str, Any]) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
+    def _done(self, data: dict[str, Any]) -> list[base.StreamEvent]:
+        events: list[base.StreamEvent] = []
         counts = {
             name: data.get(key)
             for name, key in (
@@ -195,13 +193,15 @@ class LineTranslator:
         }
         if any(value is not None for value in counts.values()):  # as sent; the assembler checks
             events.append(
-                UsageReport({name: 0 if value is None else value for name, value in counts.items()})
+                base.UsageReport(
+                    {name: 0 if value is None else value for name, value in counts.items()}
+                )
             )
         raw = data.get("done_reason")
         raw = raw if isinstance(raw, str) and raw else None
         reason: FinishReason = FINISH_REASONS.get(raw or "", "other")
         if self._calls and raw in (None, "stop"):
             reason = "tool_calls"
-        events.append(Finish(reason, raw))
-        events.append(StreamEnd())
+        events.append(base.Finish(reason, raw))
+        self.ended = True
         return events

@@ -27,10 +27,10 @@ any request is sent):
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from llmring.exceptions import ConfigurationError
+from llmring.providers._arguments import call_arguments
 from llmring.providers._choices import refuse_several_choices
 from llmring.schemas import LLMRequest, Message
 
@@ -75,28 +75,15 @@ def _content(message: Message) -> tuple[str, list[str]]:
     return "".join(texts), images
 
 
-def _arguments(call: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI's JSON-string arguments → the object Ollama wants."""
-    text = call["function"].get("arguments") or "{}"
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(
-            f"tool call {call['id']!r} has arguments that are not valid JSON: {exc}"
-        ) from exc
-    if not isinstance(value, dict):
-        raise ConfigurationError(
-            f"tool call {call['id']!r}: ollama needs the arguments to be a JSON object"
-        )
-    return value
-
-
 def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # provider_data belongs to other providers (reasoning signatures); Ollama has no use for it
     return [
         {
             "id": call["id"],
-            "function": {"name": call["function"]["name"], "arguments": _arguments(call)},
+            "function": {
+                "name": call["function"]["name"],
+                "arguments": call_arguments(call, "ollama"),
+            },
         }
         for call in calls
     ]

@@ -8,6 +8,15 @@ into exceptions; the body of the streaming response is read raw and decoded here
 no per-chunk pydantic object is built.
 """
 
-from llmring.providers.openai._adapter import OpenAIAdapter
+from llmring.providers._spec import ProviderSpec
 
-__all__ = ["OpenAIAdapter"]
+__all__ = ["SPEC"]
+
+SPEC = ProviderSpec(
+    "openai",
+    "llmring.providers.openai._adapter:OpenAIAdapter",
+    key_envs=("OPENAI_API_KEY",),  # a compatible server: its table's api_key_env
+    sdk_module="openai",
+    default_base_url="https://api.openai.com/v1",
+    suggested_models={"chatbot": "gpt-5-mini", "fast": "gpt-5-mini", "deep": "gpt-5"},
+)

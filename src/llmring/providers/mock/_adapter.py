@@ -1,42 +1,11 @@
-"""The ``mock`` provider: deterministic and offline, through the same seam as the real ones.
-
-Model names choose the reply:
-
-* ``mock:echo`` streams back the last user message;
-* any other ``mock:<name>`` streams a fixed multi-sentence text;
-* ``extra_params={"mock_response": "..."}`` streams exactly that text;
-* when the request has ``tools`` (and ``tool_choice`` is not ``"none"``) and the last message
-  is not a tool result, the model calls a tool instead, with arguments built from its schema;
-* otherwise a ``response_format`` of type ``json_schema`` is answered with JSON that validates
-  against its schema (``llmring.providers._schema_instance``), and ``json_object`` with ``{}``.
-
-Options go after a ``?`` in the model name, or in ``extra_params`` with a ``mock_`` prefix
-(``mock:echo?delay=0.05&chunk_size=4`` or ``extra_params={"mock_delay": 0.05}``):
-
-================ ==============================================================================
-``chunk_size``    characters per chunk (default: one word per chunk)
-``delay``         seconds to wait before each chunk (default 0)
-``response``      the reply text (same as ``mock_response``)
-``reasoning``     reasoning text to stream before the answer
-``fail``          raise instead of answering: ``rate_limit``, ``auth``, ``not_found``,
-                  ``server``, ``overloaded``, ``timeout``, ``connection``, ``bad_request``
-``fail_after``    with ``fail``: raise after this many content chunks (default: before any)
-``cut_after``     end the stream after this many chunks without the end marker
-``stall_after``   stop sending (but keep the stream open) after this many chunks
-``retry_after``   seconds reported by ``fail=rate_limit`` (default 1)
-================ ==============================================================================
-
-Usage is counted with a simple deterministic tokenizer (words and punctuation marks), and
-``max_tokens`` truncates the reply with ``finish_reason="length"``. Every stream is recorded in
-:data:`ledger`, so tests can see whether a stream was closed, completed or cancelled.
-"""
+"""The ``mock`` provider's code: see the package docstring for its models and options."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import parse_qsl
@@ -51,22 +20,10 @@ from llmring.exceptions import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
+from llmring.providers import base
 from llmring.providers._choices import refuse_several_choices
 from llmring.providers._schema_instance import schema_instance
-from llmring.providers.base import (
-    Finish,
-    ModelReport,
-    ProviderAdapter,
-    ReasoningDelta,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    ToolCallFragment,
-    UsageReport,
-)
 from llmring.schemas import FinishReason, LLMRequest, Message
-
-__all__ = ["MockAdapter", "MockLedger", "MockOptions", "MockStreamRecord", "ledger"]
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -240,12 +197,18 @@ def _prompt_tokens(messages: list[Message]) -> int:
     return total
 
 
-class MockAdapter(ProviderAdapter):
-    """Deterministic offline replies; see the module docstring for the options."""
+class MockAdapter(base.ProviderAdapter):
+    """Deterministic offline replies; see the module docstring for the options.
+
+    The one adapter that overrides :meth:`base.ProviderAdapter.stream`: its events are made in
+    process, so there are no bytes to frame, no client and no end marker to read; it yields
+    ``base.StreamEnd`` itself, after its last event. Its options and failures are checked when the
+    stream is made, before the first event.
+    """
 
     supports_reasoning = True
 
-    def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: LLMRequest, model: str) -> AsyncGenerator[base.StreamEvent, None]:
         name, _, query = model.partition("?")
         refuse_several_choices(request.extra_params)  # as every provider does
         options = MockOptions.parse(query, request.extra_params)
@@ -255,10 +218,10 @@ class MockAdapter(ProviderAdapter):
 
     async def _events(
         self, request: LLMRequest, name: str, options: MockOptions, record: MockStreamRecord
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[base.StreamEvent, None]:
         try:
             content, completion, finish = self._plan(request, name, options)
-            yield ModelReport(name)
+            yield base.ModelReport(name)
             for position, event in enumerate(content):
                 if options.fail and position == (options.fail_after or 0):
                     raise _failure(options.fail, options)
@@ -273,16 +236,16 @@ class MockAdapter(ProviderAdapter):
             if options.fail and (options.fail_after or 0) >= len(content):
                 raise _failure(options.fail, options)
             prompt = _prompt_tokens(request.messages)
-            yield UsageReport(
+            yield base.UsageReport(
                 {
                     "prompt_tokens": prompt,
                     "completion_tokens": completion,
                     "total_tokens": prompt + completion,
                 }
             )
-            yield Finish(finish, finish)
+            yield base.Finish(finish, finish)
             record.completed = True  # before the end marker: the facade stops reading there
-            yield StreamEnd()
+            yield base.StreamEnd()
         except asyncio.CancelledError:
             record.cancelled = True
             raise
@@ -291,12 +254,14 @@ class MockAdapter(ProviderAdapter):
 
     def _plan(
         self, request: LLMRequest, name: str, options: MockOptions
-    ) -> tuple[list[StreamEvent], int, FinishReason]:
+    ) -> tuple[list[base.StreamEvent], int, FinishReason]:
         """The content events, the completion token count and the finish reason."""
-        events: list[StreamEvent] = []
+        events: list[base.StreamEvent] = []
         completion = 0
         if options.reasoning:
-            events += [ReasoningDelta(p) for p in _pieces(options.reasoning, options.chunk_size)]
+            events += [
+                base.ReasoningDelta(p) for p in _pieces(options.reasoning, options.chunk_size)
+            ]
             completion += count_tokens(options.reasoning)
         response = options.response
         if response is None and self._wants_tool_call(request):
@@ -305,7 +270,7 @@ class MockAdapter(ProviderAdapter):
         if response is None:
             response = self._reply_text(request, name)
         text, truncated = _truncate(response, request.max_tokens)
-        events += [TextDelta(p) for p in _pieces(text, options.chunk_size)]
+        events += [base.TextDelta(p) for p in _pieces(text, options.chunk_size)]
         return events, completion + count_tokens(text), "length" if truncated else "stop"
 
     @staticmethod
@@ -330,7 +295,7 @@ class MockAdapter(ProviderAdapter):
         return _default_text(name)
 
     @staticmethod
-    def _tool_call(request: LLMRequest, options: MockOptions) -> tuple[list[StreamEvent], int]:
+    def _tool_call(request: LLMRequest, options: MockOptions) -> tuple[list[base.StreamEvent], int]:
         tools = request.tools or []
         choice = request.tool_choice
         wanted = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
@@ -338,8 +303,8 @@ class MockAdapter(ProviderAdapter):
         function = tool["function"]
         arguments = json.dumps(_example_arguments(function.get("parameters") or {}))
         pieces = _pieces(arguments, options.chunk_size or 8)
-        events: list[StreamEvent] = [
-            ToolCallFragment(0, id="call_mock_0", name=function["name"], arguments=pieces[0])
+        events: list[base.StreamEvent] = [
+            base.ToolCallFragment(0, id="call_mock_0", name=function["name"], arguments=pieces[0])
         ]
-        events += [ToolCallFragment(0, arguments=p) for p in pieces[1:]]
+        events += [base.ToolCallFragment(0, arguments=p) for p in pieces[1:]]
         return events, count_tokens(function["name"] + arguments)
