@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from llmring import LLMRequest, LLMRing
-from llmring.exceptions import AliasNotFoundError, StreamInterruptedError
+from llmring.exceptions import AliasNotFoundError, StreamBusyError, StreamInterruptedError
 from llmring.providers.mock import ledger
 from llmring.streaming import (
     GenerationClosedError,
@@ -145,9 +145,9 @@ async def test_two_concurrent_readers_are_an_error_not_a_hang(ring: LLMRing) -> 
     thunk = ring.generate(req("mock:echo?delay=0.05"))
     first = asyncio.create_task(thunk.astream())
     await asyncio.sleep(0)  # the first reader is now waiting
-    with pytest.raises(RuntimeError, match="one reader"):
+    with pytest.raises(StreamBusyError, match="GenerationThunk has one consumer"):
         await thunk.astream()
-    with pytest.raises(RuntimeError, match="one reader"):
+    with pytest.raises(StreamBusyError, match="GenerationThunk has one consumer"):
         await anext(thunk)
     assert TEXT.startswith(await first)
     # avalue is not a reader: any number of tasks may await it alongside

@@ -18,7 +18,7 @@ from typing import Any
 from llmring._assembler import StreamAssembler
 from llmring._chain import raise_from, scrub_chain
 from llmring._deadlines import ProviderClock
-from llmring._resource import AsyncResource
+from llmring._handle import StreamHandle
 from llmring.exceptions import (
     ProviderError,
     ProviderResponseError,
@@ -160,14 +160,19 @@ class _StreamRun:
         return metadata
 
 
-class ChatStream(AsyncResource):
+class ChatStream(StreamHandle[StreamChunk]):
     """An async iterator of :class:`StreamChunk` and an async context manager.
 
-    One consumer only. ``aclose()`` is idempotent; leaving ``async with`` calls it, and so
-    does the event loop right after a bare ``break`` drops the stream. After the terminal
-    chunk, ``response`` holds the assembled :class:`LLMResponse`; ``provider``, ``model``,
-    ``first_chunk_latency``, ``duration`` and ``failed_attempts`` say who answered and how.
+    One consumer at a time (``StreamBusyError`` otherwise). ``aclose()`` is idempotent;
+    leaving ``async with`` calls it, and so does the event loop right after a bare ``break``
+    drops the stream. Called from another task, it closes the provider's connection at once
+    and the consumer gets ``StreamInterruptedError`` with the text delivered so far (see
+    :mod:`llmring._handle`). After the terminal chunk, ``response`` holds the assembled
+    :class:`LLMResponse`; ``provider``, ``model``, ``first_chunk_latency``, ``duration`` and
+    ``failed_attempts`` say who answered and how.
     """
+
+    _what = "a ChatStream"
 
     def __init__(
         self,
@@ -177,35 +182,24 @@ class ChatStream(AsyncResource):
         timeouts_for: Callable[[str], StreamTimeouts],
     ) -> None:
         self._run = _StreamRun(request, candidates, adapter_for, timeouts_for)
-        self._gen: AsyncGenerator[StreamChunk, None] | None = None
-        self._closed = False
-        self._busy = False
+        super().__init__(self._run.chunks)
 
-    # -- iteration protocol ---------------------------------------------------------------
+    def _finished(self) -> bool:
+        return self._run.duration is not None  # set just before the terminal chunk
 
-    def __aiter__(self) -> ChatStream:
-        return self
-
-    async def __anext__(self) -> StreamChunk:
-        if self._closed:
-            raise StopAsyncIteration
-        if self._busy:
-            raise RuntimeError("a chat stream has one consumer; iterate it from one task only")
-        if self._gen is None:
-            self._gen = self._run.chunks()
-        self._busy = True
-        try:
-            return await self._gen.__anext__()
-        finally:
-            self._busy = False
-
-    async def aclose(self) -> None:
-        """Stop the stream and close the provider's connection. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._gen is not None:
-            await self._gen.aclose()
+    def _interrupted(self, reason: str) -> StreamInterruptedError:
+        assembler = self._run.assembler
+        if assembler is None:
+            return StreamInterruptedError(f"the stream was stopped before it began ({reason})")
+        text = assembler.text
+        return StreamInterruptedError(
+            f"{assembler.provider}:{assembler.model}: the stream was stopped ({reason}); "
+            f"partial_response holds the {len(text)} characters delivered",
+            partial_response=text,
+            usage=assembler.usage,
+            provider=assembler.provider,
+            model=assembler.model,
+        )
 
     # -- what is known about the stream ---------------------------------------------------------
 
