@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 
 from llmring import LLMRequest, LLMRing, StreamChunk
+from llmring._stream import ChatStream
 from llmring.exceptions import (
+    LLMRingError,
     ProviderAuthenticationError,
     ProviderRateLimitError,
     ProviderResponseError,
+    StreamBusyError,
     StreamInterruptedError,
 )
 from llmring.providers.mock import ledger
@@ -201,9 +204,114 @@ async def test_one_consumer_only() -> None:
     async with LLMRing() as ring, ring.chat_stream(request("mock:echo?delay=0.2")) as stream:
         first = asyncio.create_task(stream.__anext__())
         await asyncio.sleep(0.01)
-        with pytest.raises(RuntimeError, match="one consumer"):
+        with pytest.raises(StreamBusyError, match="one consumer") as caught:
             await stream.__anext__()
         assert (await first).delta == "One"
+    assert isinstance(caught.value, LLMRingError) and isinstance(caught.value, RuntimeError)
+
+
+# -- closing from another task (a Stop button, a server that saw its client leave) -------------
+
+
+async def test_aclose_from_another_task_interrupts_a_waiting_consumer() -> None:
+    received: list[str] = []
+
+    async def consume(stream: ChatStream) -> None:
+        async for chunk in stream:
+            received.append(chunk.delta)
+
+    async with LLMRing() as ring:
+        stream = ring.chat_stream(request("mock:echo?stall_after=2"))
+        consumer = asyncio.create_task(consume(stream))
+        while len(received) < 2:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the consumer now waits on the stalled provider
+        await stream.aclose()
+        assert ledger.last.closed and ledger.last.cancelled  # before aclose() returned
+        with pytest.raises(StreamInterruptedError) as caught:
+            await consumer
+        await stream.aclose()  # idempotent
+        with pytest.raises(StopAsyncIteration):  # said once; then the stream has ended
+            await anext(stream)
+    assert received == ["One", " two"] and caught.value.partial_response == "One two"
+    assert (caught.value.provider, caught.value.model) == ("mock", "echo")
+    assert "closed by aclose() from another task" in str(caught.value)
+
+
+async def test_aclose_from_another_task_between_chunks_interrupts_the_next_read() -> None:
+    received: list[str] = []
+    busy = asyncio.Event()  # the consumer is busy with a chunk (sending it somewhere, say)
+    resume = asyncio.Event()
+
+    async def consume(stream: ChatStream) -> None:
+        async for chunk in stream:
+            received.append(chunk.delta)
+            busy.set()
+            await resume.wait()
+
+    async with LLMRing() as ring:
+        stream = ring.chat_stream(request())
+        consumer = asyncio.create_task(consume(stream))
+        await busy.wait()
+        await stream.aclose()
+        assert ledger.last.closed and not ledger.last.completed
+        resume.set()
+        with pytest.raises(StreamInterruptedError) as caught:
+            await consumer
+    assert received == ["One"] and caught.value.partial_response == "One"
+
+
+async def test_aclose_from_another_task_after_the_terminal_chunk_loses_nothing() -> None:
+    received: list[StreamChunk] = []
+    busy = asyncio.Event()
+    resume = asyncio.Event()
+
+    async def consume(stream: ChatStream) -> None:
+        async for chunk in stream:
+            received.append(chunk)
+            if chunk.is_terminal:
+                busy.set()
+                await resume.wait()
+
+    async with LLMRing() as ring:
+        stream = ring.chat_stream(request())
+        consumer = asyncio.create_task(consume(stream))
+        await busy.wait()
+        await stream.aclose()
+        resume.set()
+        await consumer  # the loop just ends: everything was delivered
+    check_contract(received)
+    assert stream.response.content == REPLY
+
+
+async def test_the_consumers_own_cancellation_wins_over_a_close() -> None:
+    received: list[str] = []
+
+    async def consume(stream: ChatStream) -> None:
+        async for chunk in stream:
+            received.append(chunk.delta)
+
+    async with LLMRing() as ring:
+        stream = ring.chat_stream(request("mock:echo?stall_after=1"))
+        consumer = asyncio.create_task(consume(stream))
+        while not received:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        consumer.cancel()  # in the same turn as the close: the task's own cancellation wins
+        await stream.aclose()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+    assert consumer.cancelled() and ledger.last.closed
+
+
+async def test_aclose_from_the_consuming_task_just_ends_the_loop() -> None:
+    received: list[str] = []
+    async with LLMRing() as ring:
+        stream = ring.chat_stream(request())
+        async for chunk in stream:
+            received.append(chunk.delta)
+            await stream.aclose()
+    assert received == ["One"] and ledger.last.closed
 
 
 # -- failures ----------------------------------------------------------------------------------
