@@ -8,6 +8,7 @@ with the exact partial text; fallback only before content.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -213,19 +214,27 @@ async def test_one_consumer_only() -> None:
 # -- closing from another task (a Stop button, a server that saw its client leave) -------------
 
 
-async def test_aclose_from_another_task_interrupts_a_waiting_consumer() -> None:
-    received: list[str] = []
+async def waiting_consumer(
+    stream: ChatStream, received: list[str], chunks: int
+) -> asyncio.Task[None]:
+    """A task consuming ``stream`` into ``received``, once it waits after ``chunks`` chunks."""
 
-    async def consume(stream: ChatStream) -> None:
+    async def consume() -> None:
         async for chunk in stream:
             received.append(chunk.delta)
 
+    consumer = asyncio.create_task(consume())
+    while len(received) < chunks:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the consumer now waits on the stalled provider
+    return consumer
+
+
+async def test_aclose_from_another_task_interrupts_a_waiting_consumer() -> None:
+    received: list[str] = []
     async with LLMRing() as ring:
         stream = ring.chat_stream(request("mock:echo?stall_after=2"))
-        consumer = asyncio.create_task(consume(stream))
-        while len(received) < 2:
-            await asyncio.sleep(0)
-        await asyncio.sleep(0)  # the consumer now waits on the stalled provider
+        consumer = await waiting_consumer(stream, received, 2)
         await stream.aclose()
         assert ledger.last.closed and ledger.last.cancelled  # before aclose() returned
         with pytest.raises(StreamInterruptedError) as caught:
@@ -238,38 +247,17 @@ async def test_aclose_from_another_task_interrupts_a_waiting_consumer() -> None:
     assert "closed by aclose() from another task" in str(caught.value)
 
 
-async def test_aclose_from_another_task_between_chunks_interrupts_the_next_read() -> None:
-    received: list[str] = []
-    busy = asyncio.Event()  # the consumer is busy with a chunk (sending it somewhere, say)
-    resume = asyncio.Event()
-
-    async def consume(stream: ChatStream) -> None:
-        async for chunk in stream:
-            received.append(chunk.delta)
-            busy.set()
-            await resume.wait()
-
-    async with LLMRing() as ring:
-        stream = ring.chat_stream(request())
-        consumer = asyncio.create_task(consume(stream))
-        await busy.wait()
-        await stream.aclose()
-        assert ledger.last.closed and not ledger.last.completed
-        resume.set()
-        with pytest.raises(StreamInterruptedError) as caught:
-            await consumer
-    assert received == ["One"] and caught.value.partial_response == "One"
-
-
-async def test_aclose_from_another_task_after_the_terminal_chunk_loses_nothing() -> None:
+async def close_while_busy(pause_at: Callable[[StreamChunk], bool]) -> list[StreamChunk]:
+    """Consume a stream in a task that pauses on the first chunk ``pause_at`` picks (busy
+    sending it somewhere, say); close the stream from here meanwhile; return what the consumer
+    got. Its task's error, if any, is raised."""
     received: list[StreamChunk] = []
-    busy = asyncio.Event()
-    resume = asyncio.Event()
+    busy, resume = asyncio.Event(), asyncio.Event()
 
     async def consume(stream: ChatStream) -> None:
         async for chunk in stream:
             received.append(chunk)
-            if chunk.is_terminal:
+            if pause_at(chunk):
                 busy.set()
                 await resume.wait()
 
@@ -278,25 +266,28 @@ async def test_aclose_from_another_task_after_the_terminal_chunk_loses_nothing()
         consumer = asyncio.create_task(consume(stream))
         await busy.wait()
         await stream.aclose()
+        assert ledger.last.closed
         resume.set()
-        await consumer  # the loop just ends: everything was delivered
-    check_contract(received)
-    assert stream.response.content == REPLY
+        await consumer
+    return received
+
+
+async def test_aclose_from_another_task_between_chunks_interrupts_the_next_read() -> None:
+    with pytest.raises(StreamInterruptedError) as caught:
+        await close_while_busy(lambda chunk: True)
+    assert caught.value.partial_response == "One" and not ledger.last.completed
+
+
+async def test_aclose_from_another_task_after_the_terminal_chunk_loses_nothing() -> None:
+    received = await close_while_busy(lambda chunk: chunk.is_terminal)
+    check_contract(received)  # the loop just ended: everything was delivered
+    assert "".join(c.delta for c in received) == REPLY
 
 
 async def test_the_consumers_own_cancellation_wins_over_a_close() -> None:
-    received: list[str] = []
-
-    async def consume(stream: ChatStream) -> None:
-        async for chunk in stream:
-            received.append(chunk.delta)
-
     async with LLMRing() as ring:
         stream = ring.chat_stream(request("mock:echo?stall_after=1"))
-        consumer = asyncio.create_task(consume(stream))
-        while not received:
-            await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        consumer = await waiting_consumer(stream, [], 1)
         consumer.cancel()  # in the same turn as the close: the task's own cancellation wins
         await stream.aclose()
         with pytest.raises(asyncio.CancelledError):
