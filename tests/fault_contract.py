@@ -409,9 +409,10 @@ class FaultContract:
         ):
             closeable, items = self.handle(how, ring, manager)
             consumer = asyncio.create_task(consume(items))
-            while not server.requests:  # the first request of a process imports the SDK
+            # (the first request of a process imports the SDK: seconds on a busy machine)
+            while not server.requests or (how != "chunked" and not received):
                 await asyncio.sleep(0.005)
-            await asyncio.sleep(0.1)  # the consumer reads up to the stall, then waits there
+            await asyncio.sleep(0.05)  # the consumer reads up to the stall, then waits there
             assert not consumer.done()
             await closeable.aclose()
             disconnect = await server.wait_for_disconnect(1.0)
