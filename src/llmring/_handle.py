@@ -144,6 +144,8 @@ class StreamHandle(AsyncResource, Generic[T]):
         await self._close()
         if isinstance(raised, asyncio.CancelledError) and (pending or not ours):
             return raised  # the task itself is being cancelled: that wins
+        if isinstance(raised, (GeneratorExit, KeyboardInterrupt, SystemExit)):
+            return raised  # never turned into an error of the stream
         if isinstance(raised, StopAsyncIteration):
             return raised  # the stream had ended anyway
         return self._outcome()
