@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 from llmring import LLMRequest, LLMRing
+from llmring._resource import AsyncResource
+from llmring.agents import Agent
 from llmring.exceptions import (
     ModelNotFoundError,
     ProviderAuthenticationError,
@@ -25,6 +28,7 @@ from llmring.exceptions import (
     StreamInterruptedError,
 )
 from llmring.streaming import (
+    GenerationClosedError,
     PartialValidationResult,
     Requirement,
     StreamingManager,
@@ -360,5 +364,66 @@ class FaultContract:
             await thunk.aclose()
             disconnect = await server.wait_for_disconnect(1.0)
         assert first and self.expected_text.startswith(first) and thunk.is_computed()
+        assert disconnect.bytes_sent < len(wire_body) and server.completed == []
+        await assert_no_pending_tasks()
+
+    # -- a close from another task (a Stop button, a server that saw its client leave) ---------
+
+    def handle(
+        self, how: str, ring: LLMRing, manager: StreamingManager
+    ) -> tuple[AsyncResource, AsyncIterable[Any]]:
+        """What ``how`` streams ``self.request()`` through: the object to close, and what the
+        consumer iterates (chunks, or text)."""
+        if how == "chat_stream":
+            stream = ring.chat_stream(self.request())
+            return stream, stream
+        if how == "managed":
+            managed = manager.stream_with_timeout(ring.chat_stream(self.request()))
+            return managed, managed
+        if how == "agent":
+            agent = Agent(model=f"{self.provider}:{self.model}", ring=ring).stream("hello")
+            return agent, agent
+        if how == "thunk":
+            thunk = ring.generate(self.request())
+            return thunk, thunk
+        chunked = stream_with_chunking(self.request(), "word", ring=ring)
+        return chunked, chunked.astream()
+
+    @pytest.mark.parametrize("how", ["chat_stream", "managed", "agent", "thunk", "chunked"])
+    async def test_aclose_from_another_task_closes_the_connection(
+        self, how: str, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The consumer waits in ``async for`` on a provider that stalled after some content;
+        # another task closes the stream. The provider's connection closes at once, and the
+        # consumer's loop raises with exactly the text it got: never a silent, short end.
+        reply = self.stream_reply(wire_body, stall_after=len(wire_body) * 2 // 3)
+        received: list[str] = []
+
+        async def consume(items: AsyncIterable[Any]) -> None:
+            async for item in items:
+                received.append(item if isinstance(item, str) else item.delta)
+
+        async with (
+            provider_ring(self.provider, reply, project, monkeypatch) as (ring, server),
+            StreamingManager() as manager,
+        ):
+            closeable, items = self.handle(how, ring, manager)
+            consumer = asyncio.create_task(consume(items))
+            # (the first request of a process imports the SDK: seconds on a busy machine)
+            while not server.requests or (how != "chunked" and not received):
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)  # the consumer reads up to the stall, then waits there
+            assert not consumer.done()
+            await closeable.aclose()
+            disconnect = await server.wait_for_disconnect(1.0)
+            with pytest.raises(StreamInterruptedError) as caught:
+                await consumer
+            await closeable.aclose()  # idempotent
+        delivered = "".join(received)
+        assert caught.value.partial_response == delivered
+        assert self.expected_text.startswith(delivered) and delivered != self.expected_text
+        assert delivered or how == "chunked"  # words are released whole: maybe none yet
+        if how in ("thunk", "chunked"):
+            assert isinstance(caught.value, GenerationClosedError)
         assert disconnect.bytes_sent < len(wire_body) and server.completed == []
         await assert_no_pending_tasks()

@@ -24,7 +24,12 @@ from llmring.agents import (
     ToolOutcome,
     ToolRoundLimitError,
 )
-from llmring.exceptions import LLMRingError, ProviderResponseError
+from llmring.exceptions import (
+    LLMRingError,
+    ProviderResponseError,
+    StreamBusyError,
+    StreamInterruptedError,
+)
 from llmring.providers.mock import ledger
 
 LATENCY_KEYS = {"first_chunk_latency", "duration"}
@@ -266,6 +271,52 @@ async def test_break_mid_run_commits_nothing_and_closes_the_provider_stream() ->
     with pytest.raises(RuntimeError, match="has not completed"):
         _ = stream.result
     await stream.aclose()  # idempotent
+
+
+async def test_a_bare_break_closes_the_provider_stream_at_once() -> None:
+    # No ``async with``: the run's generator never refers back to its AgentStream, so dropping
+    # the stream lets the event loop close the generator on its next turns, not at a GC pass.
+    agent = Agent("calc", model="mock:test", tools=[add])
+    async for chunk in agent.stream("What is 1+1?"):
+        if chunk.content == "The":
+            break
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert ledger.records[1].closed and not ledger.records[1].completed
+    assert agent.history == []
+
+
+async def test_one_consumer_at_a_time() -> None:
+    stream = Agent("slow", model="mock:echo?delay=0.2").stream("hello there")
+    first = asyncio.create_task(anext(stream))
+    await asyncio.sleep(0.01)
+    with pytest.raises(StreamBusyError, match="AgentStream has one consumer"):
+        await anext(stream)
+    assert (await first).content == "hello"
+    await stream.aclose()
+
+
+async def test_aclose_from_another_task_interrupts_the_run_with_its_text() -> None:
+    # a first round of tool calls, then the answer stalls after two chunks
+    agent = Agent("calc", model="mock:test?stall_after=2", tools=[add])
+    received: list[StreamChunk] = []
+
+    async def consume(stream: AgentStream) -> None:
+        async for chunk in stream:
+            received.append(chunk)
+
+    stream = agent.stream("What is 1+1?")
+    consumer = asyncio.create_task(consume(stream))
+    while len(ledger.records) < 2 or ledger.last.chunks_sent < 2:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.01)  # the consumer waits on the stalled second round
+    await stream.aclose()
+    assert ledger.last.closed and ledger.last.cancelled
+    with pytest.raises(StreamInterruptedError) as caught:
+        await consumer
+    delivered = "".join(c.delta for c in received)
+    assert delivered == "The tool" and caught.value.partial_response == delivered
+    assert agent.history == []
 
 
 async def test_stopping_at_the_terminal_chunk_still_completes_the_run() -> None:

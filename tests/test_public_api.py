@@ -175,6 +175,7 @@ EXPORTS: dict[str, list[str]] = {
         "ProviderResponseError",
         "ProviderTimeoutError",
         "ProviderUnavailableError",
+        "StreamBusyError",
         "StreamInterruptedError",
     ],
     "llmring.lockfile": [

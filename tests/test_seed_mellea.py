@@ -256,12 +256,12 @@ async def test_mellea_style_and_llmring_style_requirements_run_together() -> Non
 
 
 async def test_a_stream_source_gives_the_ring_it_was_given_or_the_shared_one() -> None:
-    from llmring.bots._core import shared_ring
+    from llmring._default_ring import default_ring
 
     without = stream_with_chunking(instant("A."), "sentence", [Seen()])
     await without.acomplete()
     seen = without.requirements[0]
-    assert isinstance(seen, Seen) and [b for _, b, _ in seen.calls] == [shared_ring()]
+    assert isinstance(seen, Seen) and [b for _, b, _ in seen.calls] == [default_ring()]
     async with LLMRing() as ring:
         given = stream_with_chunking(instant("A."), "sentence", [Seen()], ring=ring)
         await given.acomplete()

@@ -8,15 +8,19 @@ with the exact partial text; fallback only before content.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from llmring import LLMRequest, LLMRing, StreamChunk
+from llmring._stream import ChatStream
 from llmring.exceptions import (
+    LLMRingError,
     ProviderAuthenticationError,
     ProviderRateLimitError,
     ProviderResponseError,
+    StreamBusyError,
     StreamInterruptedError,
 )
 from llmring.providers.mock import ledger
@@ -201,9 +205,104 @@ async def test_one_consumer_only() -> None:
     async with LLMRing() as ring, ring.chat_stream(request("mock:echo?delay=0.2")) as stream:
         first = asyncio.create_task(stream.__anext__())
         await asyncio.sleep(0.01)
-        with pytest.raises(RuntimeError, match="one consumer"):
+        with pytest.raises(StreamBusyError, match="one consumer") as caught:
             await stream.__anext__()
         assert (await first).delta == "One"
+    assert isinstance(caught.value, LLMRingError) and isinstance(caught.value, RuntimeError)
+
+
+# -- closing from another task (a Stop button, a server that saw its client leave) -------------
+
+
+async def waiting_consumer(
+    stream: ChatStream, received: list[str], chunks: int
+) -> asyncio.Task[None]:
+    """A task consuming ``stream`` into ``received``, once it waits after ``chunks`` chunks."""
+
+    async def consume() -> None:
+        async for chunk in stream:
+            received.append(chunk.delta)
+
+    consumer = asyncio.create_task(consume())
+    while len(received) < chunks:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the consumer now waits on the stalled provider
+    return consumer
+
+
+async def test_aclose_from_another_task_interrupts_a_waiting_consumer() -> None:
+    received: list[str] = []
+    async with LLMRing() as ring:
+        stream = ring.chat_stream(request("mock:echo?stall_after=2"))
+        consumer = await waiting_consumer(stream, received, 2)
+        await stream.aclose()
+        assert ledger.last.closed and ledger.last.cancelled  # before aclose() returned
+        with pytest.raises(StreamInterruptedError) as caught:
+            await consumer
+        await stream.aclose()  # idempotent
+        with pytest.raises(StopAsyncIteration):  # said once; then the stream has ended
+            await anext(stream)
+    assert received == ["One", " two"] and caught.value.partial_response == "One two"
+    assert (caught.value.provider, caught.value.model) == ("mock", "echo")
+    assert "closed by aclose() from another task" in str(caught.value)
+
+
+async def close_while_busy(pause_at: Callable[[StreamChunk], bool]) -> list[StreamChunk]:
+    """Consume a stream in a task that pauses on the first chunk ``pause_at`` picks (busy
+    sending it somewhere, say); close the stream from here meanwhile; return what the consumer
+    got. Its task's error, if any, is raised."""
+    received: list[StreamChunk] = []
+    busy, resume = asyncio.Event(), asyncio.Event()
+
+    async def consume(stream: ChatStream) -> None:
+        async for chunk in stream:
+            received.append(chunk)
+            if pause_at(chunk):
+                busy.set()
+                await resume.wait()
+
+    async with LLMRing() as ring:
+        stream = ring.chat_stream(request())
+        consumer = asyncio.create_task(consume(stream))
+        await busy.wait()
+        await stream.aclose()
+        assert ledger.last.closed
+        resume.set()
+        await consumer
+    return received
+
+
+async def test_aclose_from_another_task_between_chunks_interrupts_the_next_read() -> None:
+    with pytest.raises(StreamInterruptedError) as caught:
+        await close_while_busy(lambda chunk: True)
+    assert caught.value.partial_response == "One" and not ledger.last.completed
+
+
+async def test_aclose_from_another_task_after_the_terminal_chunk_loses_nothing() -> None:
+    received = await close_while_busy(lambda chunk: chunk.is_terminal)
+    check_contract(received)  # the loop just ended: everything was delivered
+    assert "".join(c.delta for c in received) == REPLY
+
+
+async def test_the_consumers_own_cancellation_wins_over_a_close() -> None:
+    async with LLMRing() as ring:
+        stream = ring.chat_stream(request("mock:echo?stall_after=1"))
+        consumer = await waiting_consumer(stream, [], 1)
+        consumer.cancel()  # in the same turn as the close: the task's own cancellation wins
+        await stream.aclose()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+    assert consumer.cancelled() and ledger.last.closed
+
+
+async def test_aclose_from_the_consuming_task_just_ends_the_loop() -> None:
+    received: list[str] = []
+    async with LLMRing() as ring:
+        stream = ring.chat_stream(request())
+        async for chunk in stream:
+            received.append(chunk.delta)
+            await stream.aclose()
+    assert received == ["One"] and ledger.last.closed
 
 
 # -- failures ----------------------------------------------------------------------------------

@@ -193,6 +193,28 @@ async def test_interrupt_between_chunks_closes_the_source_at_once() -> None:
         await stream.aclose()
 
 
+async def test_aclose_from_another_task_interrupts_the_consumer_waiting_or_not() -> None:
+    async with LLMRing() as ring, StreamingManager() as manager:
+        waiting: list[str] = []
+        stream = manager.stream_with_timeout(ring.chat_stream(request("stall_after=1")))
+        consumer = await reading(stream, waiting)
+        await asyncio.sleep(0.01)  # it waits on the stalled provider
+        await stream.aclose()
+        assert ledger.last.closed and manager.active == []
+        with pytest.raises(StreamInterruptedError) as caught:
+            await consumer
+        assert caught.value.partial_response == "One " == "".join(waiting)
+
+        between = manager.stream_with_timeout(ring.chat_stream(request()))
+        assert (await asyncio.create_task(anext(between))).delta == "One "  # another task
+        await between.aclose()
+        with pytest.raises(StreamInterruptedError) as caught:
+            await anext(between)  # its next read is told, once
+        assert caught.value.partial_response == "One "
+        with pytest.raises(StopAsyncIteration):
+            await anext(between)
+
+
 # -- closing -----------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from llmring import LLMRequest, LLMRing
-from llmring.exceptions import AliasNotFoundError, StreamInterruptedError
+from llmring.exceptions import AliasNotFoundError, StreamBusyError, StreamInterruptedError
 from llmring.providers.mock import ledger
 from llmring.streaming import (
     GenerationClosedError,
@@ -145,9 +145,9 @@ async def test_two_concurrent_readers_are_an_error_not_a_hang(ring: LLMRing) -> 
     thunk = ring.generate(req("mock:echo?delay=0.05"))
     first = asyncio.create_task(thunk.astream())
     await asyncio.sleep(0)  # the first reader is now waiting
-    with pytest.raises(RuntimeError, match="one reader"):
+    with pytest.raises(StreamBusyError, match="GenerationThunk has one consumer"):
         await thunk.astream()
-    with pytest.raises(RuntimeError, match="one reader"):
+    with pytest.raises(StreamBusyError, match="GenerationThunk has one consumer"):
         await anext(thunk)
     assert TEXT.startswith(await first)
     # avalue is not a reader: any number of tasks may await it alongside
@@ -315,9 +315,33 @@ async def test_a_blocked_reader_learns_that_another_task_closed_it(ring: LLMRing
     reader = asyncio.create_task(thunk.astream())
     await asyncio.sleep(0.01)
     await thunk.aclose()
-    with pytest.raises(GenerationClosedError):
+    with pytest.raises(GenerationClosedError) as caught:
         await reader
     assert ledger.last.closed and ledger.last.cancelled
+    assert isinstance(caught.value, StreamInterruptedError)
+    assert caught.value.partial_response == "one"
+
+
+async def test_a_close_from_another_task_reaches_every_kind_of_reader(ring: LLMRing) -> None:
+    thunk = ring.generate(req("mock:echo?stall_after=2"))
+    pieces: list[str] = []
+
+    async def iterate() -> None:
+        async for piece in thunk:
+            pieces.append(piece)
+
+    reader = asyncio.create_task(iterate())
+    waiters = [asyncio.create_task(thunk.avalue()) for _ in range(2)]
+    while len(pieces) < 2:
+        await asyncio.sleep(0.001)
+    await thunk.aclose()
+    for task in (reader, *waiters):
+        with pytest.raises(GenerationClosedError) as caught:
+            await task
+        assert caught.value.partial_response == "one two"
+    assert pieces == ["one", " two"] and ledger.last.closed
+    with pytest.raises(GenerationClosedError):  # and so does every later read
+        await anext(thunk)
 
 
 async def test_the_readers_own_cancellation_propagates_and_the_thunk_lives_on(

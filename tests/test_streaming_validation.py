@@ -21,6 +21,7 @@ from llmring.streaming import (
     ErrorEvent,
     Forbidden,
     FullValidationEvent,
+    GenerationClosedError,
     MaxLength,
     PartialValidationResult,
     QuickCheckEvent,
@@ -319,6 +320,37 @@ async def test_break_closes_the_provider(ring: LLMRing) -> None:
         async for _ in stream.astream():
             break
     assert ledger.last.closed and not ledger.last.completed
+    await stream.aclose()  # idempotent
+
+
+async def test_aclose_from_another_task_stops_both_waiting_views(ring: LLMRing) -> None:
+    stream = stream_with_chunking(request(options="stall_after=3"), "word", ring=ring)
+    words: list[str] = []
+    events: list[StreamingEvent] = []
+
+    async def read_words() -> None:
+        async for word in stream.astream():
+            words.append(word)
+
+    async def read_events() -> None:
+        async for event in stream.events():
+            events.append(event)
+
+    readers = [asyncio.create_task(read_words()), asyncio.create_task(read_events())]
+    while len(words) < 2:  # "One ", "two ": " three." waits for the word after it
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.01)  # both views now wait on the stalled provider
+    await stream.aclose()
+    assert ledger.last.closed and ledger.last.cancelled  # before aclose() returned
+    for reader in readers:
+        with pytest.raises(GenerationClosedError) as caught:
+            await reader
+        assert caught.value.partial_response == "One two "
+    assert words == ["One ", "two "]
+    assert [e.text for e in events if isinstance(e, ChunkEvent)] == words and len(events) == 2
+    assert stream.outcome is None and not stream.completed
+    with pytest.raises(GenerationClosedError):
+        await stream.acomplete()
     await stream.aclose()  # idempotent
 
 

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from llmring._assembler import StreamAssembler
 from llmring._chain import raise_from, scrub_chain
 from llmring._deadlines import ProviderClock
-from llmring._resource import AsyncResource
+from llmring._handle import StreamHandle
 from llmring.exceptions import (
     ProviderError,
     ProviderResponseError,
@@ -178,15 +178,7 @@ class _StreamRun:
 
     def _interrupted(self, assembler: StreamAssembler, cause: Exception) -> StreamInterruptedError:
         reason = cause.message if isinstance(cause, ProviderError) else repr(cause)
-        return StreamInterruptedError(
-            f"{assembler.provider}:{assembler.model}: the stream broke after content was "
-            f"delivered ({reason}); partial_response holds the {len(assembler.text)} characters "
-            "received",
-            partial_response=assembler.text,
-            usage=assembler.usage,
-            provider=assembler.provider,
-            model=assembler.model,
-        )
+        return interruption(assembler, f"the stream broke after content was delivered ({reason})")
 
     def _metadata(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {
@@ -200,48 +192,34 @@ class _StreamRun:
         return metadata
 
 
-class ChatStream(AsyncResource):
+class ChatStream(StreamHandle[StreamChunk]):
     """An async iterator of :class:`StreamChunk` and an async context manager.
 
-    One consumer only. ``aclose()`` is idempotent; leaving ``async with`` calls it, and so
-    does the event loop right after a bare ``break`` drops the stream. After the terminal
-    chunk, ``response`` holds the assembled :class:`LLMResponse`; ``provider``, ``model``,
-    ``first_chunk_latency``, ``duration`` and ``failed_attempts`` say who answered and how.
+    One consumer at a time (``StreamBusyError`` otherwise). ``aclose()`` is idempotent;
+    leaving ``async with`` calls it, and so does the event loop right after a bare ``break``
+    drops the stream. Called from another task, it closes the provider's connection at once
+    and the consumer gets ``StreamInterruptedError`` with the text delivered so far (see
+    :mod:`llmring._handle`). After the terminal chunk, ``response`` holds the assembled
+    :class:`LLMResponse`; ``provider``, ``model``, ``first_chunk_latency``, ``duration`` and
+    ``failed_attempts`` say who answered and how.
     """
+
+    _what = "a ChatStream"
 
     def __init__(
         self, request: LLMRequest, candidates: Sequence[Candidate], adapters: AdapterSource
     ) -> None:
         self._run = _StreamRun(request, candidates, adapters)
-        self._gen: AsyncGenerator[StreamChunk, None] | None = None
-        self._closed = False
-        self._busy = False
+        super().__init__(self._run.chunks)
 
-    # -- iteration protocol ---------------------------------------------------------------
+    def _finished(self) -> bool:
+        return self._run.duration is not None  # set just before the terminal chunk
 
-    def __aiter__(self) -> ChatStream:
-        return self
-
-    async def __anext__(self) -> StreamChunk:
-        if self._closed:
-            raise StopAsyncIteration
-        if self._busy:
-            raise RuntimeError("a chat stream has one consumer; iterate it from one task only")
-        if self._gen is None:
-            self._gen = self._run.chunks()
-        self._busy = True
-        try:
-            return await self._gen.__anext__()
-        finally:
-            self._busy = False
-
-    async def aclose(self) -> None:
-        """Stop the stream and close the provider's connection. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._gen is not None:
-            await self._gen.aclose()
+    def _interrupted(self, reason: str) -> StreamInterruptedError:
+        assembler = self._run.assembler
+        if assembler is None:
+            return StreamInterruptedError(f"the stream was stopped before it began ({reason})")
+        return interruption(assembler, f"the stream was stopped ({reason})")
 
     # -- what is known about the stream ---------------------------------------------------------
 
@@ -282,6 +260,19 @@ class ChatStream(AsyncResource):
         if run.assembler is None or run.duration is None:
             raise RuntimeError("the stream has not completed; consume it to the terminal chunk")
         return run.assembler.response()
+
+
+def interruption(assembler: StreamAssembler, what: str) -> StreamInterruptedError:
+    """``StreamInterruptedError`` for a stream that stopped after ``assembler`` took content:
+    ``what`` happened, and ``partial_response`` is exactly the text delivered."""
+    return StreamInterruptedError(
+        f"{assembler.provider}:{assembler.model}: {what}; partial_response holds the "
+        f"{len(assembler.text)} characters received",
+        partial_response=assembler.text,
+        usage=assembler.usage,
+        provider=assembler.provider,
+        model=assembler.model,
+    )
 
 
 def _without_values(exc: Exception) -> str:

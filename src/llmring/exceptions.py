@@ -19,8 +19,10 @@ Every error llmring raises on purpose is an ``LLMRingError``::
     │   ├── ProviderConnectionError        could not reach the endpoint
     │   ├── ProviderResponseError          5xx, overloaded, malformed or in-band error events
     │   └── ModelNotFoundError             404 / unknown model at the provider
-    └── StreamInterruptedError             the stream failed after content was delivered
-                                           (``partial_response``, ``usage``)
+    ├── StreamInterruptedError             the stream failed after content was delivered, or
+    │                                      another task closed it (``partial_response``, ``usage``)
+    └── StreamBusyError                    another task is already reading this stream (also a
+                                           ``RuntimeError``)
 
 ``ProviderError.retryable`` says whether the facade may fall back to the next model of an alias
 (only ever before the first content chunk). A missing SDK or key is set-up, so the next model
@@ -54,6 +56,7 @@ __all__ = [
     "ProviderResponseError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
+    "StreamBusyError",
     "StreamInterruptedError",
 ]
 
@@ -219,10 +222,11 @@ class ModelNotFoundError(ProviderError):
 
 
 class StreamInterruptedError(LLMRingError):
-    """The stream failed after content had been delivered; nothing was silently lost.
+    """The stream failed after content had been delivered, or another task closed it while it
+    was being read; nothing was silently lost.
 
     ``partial_response`` is exactly the text delivered so far, ``usage`` whatever usage the
-    provider had reported, and ``__cause__`` the underlying error.
+    provider had reported, and ``__cause__`` the underlying error (none for a close).
     """
 
     def __init__(
@@ -239,3 +243,11 @@ class StreamInterruptedError(LLMRingError):
         self.usage = usage
         self.provider = provider
         self.model = model
+
+
+class StreamBusyError(LLMRingError, RuntimeError):
+    """Another task is already reading this stream: a stream has one consumer at a time.
+
+    Raised at once, instead of a hang or two readers splitting the chunks between them (anyio's
+    ``BusyResourceError``). Also a ``RuntimeError``, which it was before it had a name.
+    """

@@ -17,7 +17,7 @@ from llmring.resolver import Candidate, Resolver
 from llmring.schemas import LLMRequest, LLMResponse
 
 if TYPE_CHECKING:
-    from llmring.streaming import GenerationThunk
+    from llmring.streaming._thunks import GenerationThunk
 
 __all__ = ["LLMRing", "ModelCapabilities", "ProviderStatus"]
 
@@ -110,9 +110,9 @@ class LLMRing(AsyncResource):
         or cancelled (``await thunk.aclose()``). Needs a running event loop. At most ``buffer``
         chunks wait between the provider and a slow reader; the producer pauses beyond that.
         """
-        from llmring.streaming._thunks import generate
+        from llmring.streaming._thunks import GenerationThunk
 
-        return generate(self, request, buffer=buffer)
+        return GenerationThunk(self.chat_stream(request), buffer=buffer)
 
     def capabilities(self, alias: str) -> ModelCapabilities:
         """The provider, model and capability flags of the first usable candidate of ``alias``

@@ -23,9 +23,9 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
+from llmring._resource import iterating
 from llmring.exceptions import LLMRingError
 
 if TYPE_CHECKING:
@@ -41,8 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("llmring.sse")
-
-_T = TypeVar("_T")
 
 #: what a client is told about an exception that is not an ``LLMRingError``
 INTERNAL_ERROR = "internal error while generating the reply"
@@ -100,7 +98,7 @@ async def sse_stream(
     arguments = tuple(messages) if isinstance(messages, (list, tuple)) else (messages,)
     normalise = _LineBreaks()
     try:
-        async with _closing(bot.stream_async(*arguments, **request_options)) as deltas:
+        async with iterating(bot.stream_async(*arguments, **request_options)) as deltas:
             async for delta in deltas:
                 text = normalise(delta)
                 if text:
@@ -109,18 +107,6 @@ async def sse_stream(
         yield {"event": error_event, "data": _LineBreaks()(public_error(exc))}
         return
     yield {"event": done_event, "data": ""}
-
-
-@asynccontextmanager
-async def _closing(iterable: AsyncIterable[_T]) -> AsyncIterator[AsyncIterator[_T]]:
-    """Iterate ``iterable`` and close its iterator on every exit (not at garbage collection)."""
-    iterator = aiter(iterable)
-    try:
-        yield iterator
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 def _frame(payload: dict[str, Any]) -> bytes:
@@ -203,7 +189,7 @@ async def openai_frames(
 
     started = False
     try:
-        async with _closing(chunks) as stream:
+        async with iterating(chunks) as stream:
             async for chunk in stream:
                 if not started:
                     started = True

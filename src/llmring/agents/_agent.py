@@ -13,11 +13,13 @@ from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llmring._default_ring import default_ring
 from llmring._defaults import default_alias
-from llmring._resource import AsyncResource
+from llmring._handle import StreamHandle
+from llmring._text import TextPieces
 from llmring.agents._errors import ToolRoundLimitError
 from llmring.agents._toolbox import AgentTool, Toolbox, ToolOutcome, parse_arguments
-from llmring.bots._core import shared_ring
+from llmring.exceptions import StreamInterruptedError
 from llmring.schemas import LLMRequest, LLMResponse, Message, StreamChunk
 from llmring.service import LLMRing
 
@@ -123,7 +125,8 @@ class Agent:
     many rounds of tool calls may run before a further request for tools raises
     :class:`ToolRoundLimitError`. Other keyword arguments are request options
     (``max_tokens``, ``temperature``, ``timeout``, ``tool_choice``, ``extra_params``...).
-    ``ring`` defaults to one shared ``LLMRing`` per event loop. ``history`` holds the
+    ``ring`` defaults to the default ring of the running event loop (``llmring._default_ring``,
+    shared with bots and the toolkit). ``history`` holds the
     completed turns (llmring ``Message`` objects), sent before each new prompt.
     """
 
@@ -155,7 +158,7 @@ class Agent:
 
     @property
     def ring(self) -> LLMRing:
-        return self._ring or shared_ring()
+        return self._ring or default_ring()
 
     @staticmethod
     def _checked(options: dict[str, Any]) -> dict[str, Any]:
@@ -177,7 +180,7 @@ class Agent:
         """Run the agent on ``prompt``, streaming every round; see :class:`AgentStream`."""
         options = {**self.options, **self._checked(request_options)}
         turn = _new_turn(prompt)
-        return AgentStream(lambda complete: self._rounds(turn, options, complete))
+        return AgentStream(lambda run: self._rounds(turn, options, run))
 
     async def arun(self, prompt: Prompt, **request_options: Any) -> AgentResult:
         """Run the agent on ``prompt`` to the end and return the :class:`AgentResult`."""
@@ -198,10 +201,10 @@ class Agent:
         )
 
     async def _rounds(
-        self, turn: list[Message], options: dict[str, Any], complete: Callable[[AgentResult], None]
+        self, turn: list[Message], options: dict[str, Any], run: _AgentRun
     ) -> AsyncGenerator[StreamChunk, None]:
-        """Chunks of every round. History is committed, and ``complete`` called, just before
-        the final chunk is yielded, and only then."""
+        """Chunks of every round, their text noted in ``run``. History is committed, and
+        ``run.result`` set, just before the final chunk is yielded, and only then."""
         rounds: list[dict[str, Any]] = []
         outcomes: list[ToolOutcome] = []
         for number in itertools.count(1):
@@ -211,6 +214,8 @@ class Agent:
                     if chunk.is_terminal:
                         final = chunk
                     else:
+                        if chunk.delta:
+                            run.text.add(chunk.delta)
                         yield chunk
                 if final is None:  # the facade ends every successful stream with one
                     raise RuntimeError("the stream ended without a terminal chunk")
@@ -231,7 +236,7 @@ class Agent:
             turn.append(Message(role="assistant", content=response.content))
             usage = _sum_usage([r["usage"] for r in rounds])
             self.history.extend(turn)
-            complete(AgentResult(response.content, response, usage, rounds, outcomes, turn))
+            run.result = AgentResult(response.content, response, usage, rounds, outcomes, turn)
             yield final.model_copy(
                 update={
                     "usage": usage,
@@ -256,44 +261,50 @@ class Agent:
             yield _tool_result_chunk(outcome, number)
 
 
-class AgentStream(AsyncResource):
+class _AgentRun:
+    """What a run shares with its :class:`AgentStream`: the generator of the run holds this,
+    never the stream (see ``llmring._handle``)."""
+
+    __slots__ = ("result", "text")
+
+    def __init__(self) -> None:
+        self.result: AgentResult | None = None
+        self.text = TextPieces()  # every delta delivered, all rounds
+
+
+class AgentStream(StreamHandle[StreamChunk]):
     """The chunks of an agent run: an async iterator and an async context manager.
 
     Content chunks are the model's, as they stream, round after round. Each tool call run adds a
     chunk with ``metadata={"type": "tool_call", ...}`` and one with ``{"type": "tool_result",
     ...}``. Intermediate rounds' terminal chunks are dropped; the one terminal chunk is the
     final round's, with ``usage`` summed over the rounds and ``metadata["rounds"]``. After it,
-    ``result`` holds the :class:`AgentResult`. ``aclose()`` (or leaving ``async with``) stops
-    the run and closes the provider stream at once; it is idempotent.
+    ``result`` holds the :class:`AgentResult`. One consumer at a time (``StreamBusyError``).
+    ``aclose()`` (or leaving ``async with``) stops the run and closes the provider stream at
+    once, committing no history; it is idempotent. From another task, the consumer then gets
+    ``StreamInterruptedError`` whose ``partial_response`` is the text of every round so far.
     """
 
-    def __init__(
-        self, start: Callable[[Callable[[AgentResult], None]], AsyncGenerator[StreamChunk, None]]
-    ) -> None:
-        self._result: AgentResult | None = None
-        self._chunks = start(self._complete)
-        self._closed = False
+    _what = "an AgentStream"
 
-    def _complete(self, result: AgentResult) -> None:
-        self._result = result
-
-    def __aiter__(self) -> AgentStream:
-        return self
-
-    async def __anext__(self) -> StreamChunk:
-        if self._closed:
-            raise StopAsyncIteration
-        return await self._chunks.__anext__()
+    def __init__(self, start: Callable[[_AgentRun], AsyncGenerator[StreamChunk, None]]) -> None:
+        run = self._run = _AgentRun()
+        super().__init__(lambda: start(run))
 
     @property
     def result(self) -> AgentResult:
         """The completed run; only once the stream has been consumed to its end."""
-        if self._result is None:
+        if self._run.result is None:
             raise RuntimeError("the agent run has not completed; consume the stream to its end")
-        return self._result
+        return self._run.result
 
-    async def aclose(self) -> None:
-        """Stop the run (no history is committed unless it completed). Safe to call twice."""
-        if not self._closed:
-            self._closed = True
-            await self._chunks.aclose()
+    def _finished(self) -> bool:
+        return self._run.result is not None
+
+    def _interrupted(self, reason: str) -> StreamInterruptedError:
+        text = self._run.text.text()
+        return StreamInterruptedError(
+            f"the agent run was stopped ({reason}); partial_response holds the {len(text)} "
+            "characters delivered",
+            partial_response=text,
+        )

@@ -1,17 +1,16 @@
-"""What every bot shares: model choice, the facade per event loop, requests, commit-on-complete.
+"""What every bot shares: model choice, the default ring, requests, commit-on-complete.
 
 Every bot talks only to ``LLMRing.chat_stream``; none imports a provider.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import weakref
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from llmring._default_ring import default_ring
 from llmring._defaults import default_alias
 from llmring.bots._options import split_options
 from llmring.bots._targets import StreamTarget, check_target
@@ -26,17 +25,6 @@ __all__ = ["MODEL_ENV", "BotCore", "ai_message", "settled"]
 #: alias of every entry point (llmring._defaults: $LLMRING_DEFAULT_ALIAS, else chatbot)
 MODEL_ENV = "LLMRING_BOT_MODEL"
 MOCK_MODEL = "mock:bot"
-
-_rings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LLMRing] = weakref.WeakKeyDictionary()
-
-
-def shared_ring() -> LLMRing:
-    """One ``LLMRing`` per event loop (its provider clients belong to the loop they run on)."""
-    loop = asyncio.get_running_loop()
-    ring = _rings.get(loop)
-    if ring is None:
-        ring = _rings[loop] = LLMRing()
-    return ring
 
 
 def ai_message(response: LLMResponse) -> AIMessage:
@@ -127,7 +115,7 @@ class BotCore:
 
     @property
     def ring(self) -> LLMRing:
-        return self._ring or shared_ring()
+        return self._ring or default_ring()
 
     def history(self, messages: list[BaseMessage], query: str | None = None) -> list[BaseMessage]:
         """System prompt, then what memory recalls, then the new messages (tool calls that got

@@ -14,6 +14,8 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
+from llmring._resource import close_each
+
 __all__ = ["iterate_sync", "run_sync"]
 
 T = TypeVar("T")
@@ -62,6 +64,4 @@ def iterate_sync(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
                 return
             yield item
     finally:
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            run_sync(aclose())
+        run_sync(close_each(iterator))

@@ -10,10 +10,11 @@ manager, cancellation) closes the source. A deadline or an interrupt raises
 ``StreamInterruptedError`` whose ``partial_response`` is exactly the text delivered so far;
 ``CancelledError`` always propagates as it is.
 
-``interrupt`` may come from any task. If the consumer is waiting on the source at that moment,
-its wait is cancelled (``Task.cancel``, told apart from any other cancellation with
-``Task.uncancel`` as ``asyncio.timeout`` does) and the consumer closes the source; otherwise a
-background task closes it at once and the consumer's next wait raises.
+``interrupt`` may come from any task: it is the stream handle's stop (``llmring._handle``). If
+the consumer is waiting on the source at that moment, its wait is cancelled (told apart from
+any other cancellation with ``Task.uncancel``, as ``asyncio.timeout`` does) and the consumer
+closes the source; otherwise a background task closes it at once and the consumer's next wait
+raises.
 """
 
 from __future__ import annotations
@@ -22,26 +23,29 @@ import asyncio
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterable
-from typing import Self
+from collections.abc import AsyncGenerator, AsyncIterable
 
 from llmring._deadlines import ProviderClock
-from llmring._resource import AsyncResource
+from llmring._handle import StreamHandle
+from llmring._resource import AsyncResource, iterating
 from llmring.exceptions import ProviderTimeoutError, StreamInterruptedError
 from llmring.schemas import StreamChunk, StreamTimeouts
-from llmring.streaming._response import StreamingResponse, closer_of
+from llmring.streaming._response import StreamingResponse
 
 __all__ = ["ManagedStream", "StreamingManager"]
 
 logger = logging.getLogger("llmring")
 
 
-class ManagedStream(AsyncResource):
+class ManagedStream(StreamHandle[StreamChunk]):
     """One stream run by a :class:`StreamingManager`: an async iterator and context manager.
 
-    One consumer only. ``aclose()`` is idempotent and closes the source. ``response`` is a
-    :class:`StreamingResponse` (without kept chunks) of what was delivered so far.
+    One consumer at a time (``StreamBusyError``). ``aclose()`` is idempotent and closes the
+    source; from another task it interrupts the consumer as ``interrupt`` does. ``response``
+    is a :class:`StreamingResponse` (without kept chunks) of what was delivered so far.
     """
+
+    _what = "a ManagedStream"
 
     def __init__(
         self,
@@ -51,140 +55,74 @@ class ManagedStream(AsyncResource):
         timeouts: StreamTimeouts,
     ) -> None:
         self.stream_id = stream_id
-        self.response = StreamingResponse(stream_id, keep_chunks=False)
+        response = self.response = StreamingResponse(stream_id, keep_chunks=False)
         self._manager = manager
-        self._source = aiter(source)
-        self._aclose = closer_of(source, self._source)
-        self._clock: ProviderClock[StreamChunk] = ProviderClock()
-        self._unbounded = self._clock.start_candidate(timeouts)
-        self._waiter: asyncio.Task[object] | None = None  # the consumer, while it waits
-        self._cancel_sent = False
-        self._stop_reason: str | None = None  # why interrupt() stopped the stream
-        self._done = False  # nothing more will be yielded
-        self._closing = False
-        self._closed = asyncio.Event()  # set once the source is closed
+        super().__init__(lambda: _managed(source, timeouts, response))
 
     def __repr__(self) -> str:
-        state = "closed" if self._done else "stopping" if self._stop_reason else "running"
+        state = "closed" if self._ended else "stopping" if self._stop else "running"
         return f"<ManagedStream {self.stream_id} {state} chunks={self.response.chunk_count}>"
 
-    # -- iteration ------------------------------------------------------------------------
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> StreamChunk:
-        if self._done:
-            raise StopAsyncIteration
-        if self._stop_reason is not None:  # interrupted between two waits
-            await self.aclose()
-            raise self._interrupted(self._stop_reason)
-        if self._waiter is not None:
-            raise RuntimeError("a managed stream has one consumer; iterate it from one task only")
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("a managed stream must be iterated inside an asyncio task")
-        cancelling = task.cancelling()
-        self._waiter = task
-        try:
-            chunk = await self._pull()
-        except BaseException as exc:
-            self._waiter = None
-            error, cause = self._translate(exc, task, cancelling)
-            await self.aclose()
-            if error is exc:
-                raise
-            raise error from cause
-        self._waiter = None
-        if self._cancel_sent:  # the source swallowed the cancellation and answered anyway
-            task.uncancel()
-            await self.aclose()
-            raise self._interrupted(self._stop_reason or "interrupted")
-        self.response.add_chunk(chunk)
-        return chunk
-
-    async def _pull(self) -> StreamChunk:
-        if self._unbounded:
-            return await self._source.__anext__()
-        delivered = self.response.chunk_count > 0
-        return await self._clock.next_event(self._source, delivered, strict=True)
-
-    def _translate(
-        self, exc: BaseException, task: asyncio.Task[object], cancelling: int
-    ) -> tuple[BaseException, BaseException | None]:
-        """What the consumer sees for ``exc``, and its cause."""
-        if self._cancel_sent:
-            self._cancel_sent = False
-            reason = self._stop_reason or "interrupted"
-            # another cancellation (not ours) is pending too: that one wins
-            if task.uncancel() > cancelling and isinstance(exc, asyncio.CancelledError):
-                return exc, None
-            if self.response.is_complete:
-                return StopAsyncIteration(), None
-            return self._interrupted(reason), None
-        if isinstance(exc, ProviderTimeoutError) and exc is self._clock.expired:
-            return self._interrupted(exc.message), exc
-        return exc, None
+    def _finished(self) -> bool:
+        return self.response.is_complete
 
     def _interrupted(self, reason: str) -> StreamInterruptedError:
-        text = self.response.complete_text
-        return StreamInterruptedError(
-            f"stream {self.stream_id} stopped: {reason}; partial_response holds the "
-            f"{len(text)} characters delivered",
-            partial_response=text,
-            usage=None,
-            provider=self.response.provider,
-            model=self.response.model,
-        )
+        return _stopped(self.response, reason)
 
-    # -- stopping -------------------------------------------------------------------------
+    def _release(self) -> None:
+        self._manager._forget(self)
 
     def _interrupt(self, reason: str) -> bool:
         """Stop the stream from any task; ``False`` when it had already stopped."""
-        if self._done or self._stop_reason is not None:
+        if not self._request_stop(reason, interrupt=True):
             return False
-        self._stop_reason = reason
-        self._manager._forget(self)
-        if self.response.is_complete:
-            self._done = True  # the terminal chunk was delivered: nothing is lost, just end
-        if self._waiter is not None:
-            self._cancel_sent = True
-            self._waiter.cancel()
-        else:
+        if self._waiter is None:
             self._manager._close_soon(self)
         return True
-
-    async def aclose(self) -> None:
-        """Stop the stream and close its source. Safe to call twice, and from any task."""
-        self._done = True
-        self._manager._forget(self)
-        if self._waiter is not None and self._waiter is not asyncio.current_task():
-            # another task is inside the source: stop its wait; that task closes the source
-            self._stop_reason = self._stop_reason or "closed by aclose()"
-            if not self._cancel_sent:
-                self._cancel_sent = True
-                self._waiter.cancel()
-            await self._closed.wait()
-            return
-        await self._close_source()
-
-    async def _close_source(self) -> None:
-        if self._closing:
-            await self._closed.wait()
-            return
-        self._closing = True
-        try:
-            if self._aclose is not None:
-                await self._aclose()
-        finally:
-            self._closed.set()
 
     async def _close_quietly(self) -> None:
         """Close the source in the background after an interrupt: errors are logged."""
         try:
-            await self._close_source()
+            await self._close()
         except Exception:
             logger.warning("closing interrupted stream %s failed", self.stream_id, exc_info=True)
+
+
+async def _managed(
+    source: AsyncIterable[StreamChunk], timeouts: StreamTimeouts, response: StreamingResponse
+) -> AsyncGenerator[StreamChunk, None]:
+    """The chunks of ``source`` under the deadlines, each added to ``response``; the source is
+    closed on every exit. (It never refers to its :class:`ManagedStream`.)"""
+    clock: ProviderClock[StreamChunk] = ProviderClock()
+    unbounded = clock.start_candidate(timeouts)
+    async with iterating(source) as chunks:
+        while True:
+            try:
+                if unbounded:
+                    chunk = await chunks.__anext__()
+                else:
+                    delivered = response.chunk_count > 0
+                    chunk = await clock.next_event(chunks, delivered, strict=True)
+            except StopAsyncIteration:
+                return
+            except ProviderTimeoutError as exc:
+                if exc is not clock.expired:
+                    raise
+                raise _stopped(response, exc.message) from exc
+            response.add_chunk(chunk)
+            yield chunk
+
+
+def _stopped(response: StreamingResponse, reason: str) -> StreamInterruptedError:
+    text = response.complete_text
+    return StreamInterruptedError(
+        f"stream {response.stream_id} stopped: {reason}; partial_response holds the "
+        f"{len(text)} characters delivered",
+        partial_response=text,
+        usage=None,
+        provider=response.provider,
+        model=response.model,
+    )
 
 
 class StreamingManager(AsyncResource):
@@ -252,7 +190,7 @@ class StreamingManager(AsyncResource):
         for stream in streams:
             stream._interrupt("the StreamingManager was closed")
         for stream in streams:
-            await stream._closed.wait()
+            await stream._wait_closed()
         while self._closers:
             await asyncio.gather(*self._closers)
 

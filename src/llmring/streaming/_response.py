@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Mapping
 from typing import Any
 
+from llmring._resource import iterating
 from llmring._text import TextPieces
 from llmring.schemas import FinishReason, StreamChunk
 
@@ -128,14 +129,6 @@ class StreamingResponse:
         return self._ended_at - self._first_at
 
 
-def closer_of(
-    stream: AsyncIterable[Any], iterator: AsyncIterator[Any]
-) -> Callable[[], Awaitable[Any]] | None:
-    """The ``aclose`` that releases ``stream``: its iterator's, else its own, else ``None``."""
-    aclose = getattr(iterator, "aclose", None) or getattr(stream, "aclose", None)
-    return aclose if callable(aclose) else None
-
-
 async def collect_stream(
     stream: AsyncIterable[StreamChunk],
     *,
@@ -147,14 +140,9 @@ async def collect_stream(
     Errors of the stream (``StreamInterruptedError`` and the like) propagate unchanged.
     """
     response = StreamingResponse(stream_id, keep_chunks=keep_chunks)
-    chunks = aiter(stream)
-    aclose = closer_of(stream, chunks)
-    try:
+    async with iterating(stream) as chunks:
         async for chunk in chunks:
             response.add_chunk(chunk)
-    finally:
-        if aclose is not None:
-            await aclose()
     return response
 
 

@@ -91,7 +91,7 @@ class ChatSession:
             self._commit(user, Message(role="assistant", content=response.content))
 
         self._turn = GenerationThunk(
-            self.ring, self._request([user]), buffer=buffer, _on_complete=commit
+            self.ring.chat_stream(self._request([user])), buffer=buffer, _on_complete=commit
         )
         return self._turn
 

@@ -1,12 +1,13 @@
 """Generations that run in the background: :func:`generate`, :class:`GenerationThunk` and
 :func:`wait_for_all` (docs/generation.md).
 
-A thunk owns one task that reads ``LLMRing.chat_stream`` into a list of text pieces. The one
-reader (``astream`` or ``async for``) keeps a cursor into that list; the task pauses while
-``buffer`` pieces are waiting for it, so a slow reader never lets the provider run far ahead.
-``avalue()`` wants everything anyway, so it lifts that limit. Failures are stored, never left
-in the task, and raised to whoever reads; ``aclose()`` cancels the task, and the stream's
-``finally`` closes the provider's connection.
+A thunk owns one task that reads a ``chat_stream`` into a list of text pieces. It needs only
+that stream (``LLMRing.generate`` passes it one), never the ring. The one reader (``astream``
+or ``async for``, one task at a time: ``StreamBusyError`` otherwise) keeps a cursor into that
+list; the task pauses while ``buffer`` pieces are waiting for it, so a slow reader never lets
+the provider run far ahead. ``avalue()`` wants everything anyway, so it lifts that limit.
+Failures are stored, never left in the task, and raised to whoever reads; ``aclose()`` cancels
+the task, and the stream's ``finally`` closes the provider's connection.
 
 Two ends, as in mellea's ``ModelOutputThunk``: :meth:`done` is the end of the generation,
 :meth:`is_computed` the end of the reading (set by the read that consumes the end), so the loop
@@ -16,16 +17,15 @@ Two ends, as in mellea's ``ModelOutputThunk``: :meth:`done` is the end of the ge
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Self
+from collections.abc import AsyncGenerator, Callable, Iterable
+from typing import TYPE_CHECKING, Protocol
 
-from llmring._resource import AsyncResource
-from llmring.exceptions import LLMRingError
+from llmring._handle import StreamHandle
+from llmring.exceptions import StreamInterruptedError
 from llmring.schemas import LLMRequest, LLMResponse
 
 if TYPE_CHECKING:
-    from llmring.service import LLMRing
+    from llmring._stream import ChatStream
 
 __all__ = [
     "GenerationClosedError",
@@ -39,8 +39,12 @@ __all__ = [
 _RUNNING: set[asyncio.Task[None]] = set()
 
 
-class GenerationClosedError(LLMRingError):
-    """The generation was closed (``aclose()`` or a cancelled task) before it completed."""
+class GenerationClosedError(StreamInterruptedError):
+    """The generation was closed (``aclose()`` or a cancelled task) before it completed.
+
+    A :class:`~llmring.exceptions.StreamInterruptedError`: ``partial_response`` is the text
+    received before the close, which a reader is handed before this error.
+    """
 
 
 class GenerationErrors(ExceptionGroup[Exception]):
@@ -50,17 +54,19 @@ class GenerationErrors(ExceptionGroup[Exception]):
     results: list[str | None]
 
 
-class GenerationThunk(AsyncResource):
+class GenerationThunk(StreamHandle[str]):
     """One generation already running in the background; see :func:`generate`.
 
     Read it whole (``await avalue()``), piece by piece (``await astream()``, ``async for``;
     one reader at a time) or stop it (``await aclose()``, or leave ``async with``).
     """
 
+    _what = "a GenerationThunk"
+    _restarts = True  # the reader's state is the thunk's: a failed read leaves nothing behind
+
     def __init__(
         self,
-        ring: LLMRing,
-        request: LLMRequest,
+        stream: ChatStream,
         *,
         buffer: int = 256,
         _on_complete: Callable[[LLMResponse], None] | None = None,
@@ -74,21 +80,22 @@ class GenerationThunk(AsyncResource):
                 "generate() starts a background task and needs a running event loop: call it "
                 "from async code (for example inside asyncio.run(main()))"
             ) from None
-        self.request = request
-        self._stream = ring.chat_stream(request)  # an unknown alias raises here, at once
+        super().__init__(self._read_pieces)
+        self.request = stream.request
+        self._stream = stream
         self._buffer = buffer
         self._bounded = True
         self._on_complete = _on_complete
         self._pieces: list[str] = []
         self._cursor = 0  # pieces already handed to the reader
-        self._reading = False
         self._computed = False  # the whole outcome has been handed out (see is_computed)
         self._error: BaseException | None = None
         self._response: LLMResponse | None = None
         self._progress = asyncio.Event()  # a piece arrived or the generation finished
         self._drained = asyncio.Event()  # the reader advanced, or the limit was lifted
-        self._finished = asyncio.Event()
-        self._task = asyncio.create_task(self._produce(), name=f"llmring.generate {request.model}")
+        self._generation_done = asyncio.Event()
+        name = f"llmring.generate {self.request.model}"
+        self._task = asyncio.create_task(self._produce(), name=name)
         _RUNNING.add(self._task)
         self._task.add_done_callback(self._settle)
 
@@ -120,10 +127,8 @@ class GenerationThunk(AsyncResource):
 
     def _finish(self) -> None:
         if self._error is None and self._response is None:  # cancelled, maybe before it began
-            self._error = GenerationClosedError(
-                f"{self.request.model}: the generation was cancelled before it completed"
-            )
-        self._finished.set()
+            self._error = self._closed_error("cancelled")
+        self._generation_done.set()
         self._progress.set()
 
     def _settle(self, task: asyncio.Task[None]) -> None:
@@ -135,7 +140,7 @@ class GenerationThunk(AsyncResource):
     def done(self) -> bool:
         """True once nothing more will come: completed, failed or closed (``avalue()`` would
         not wait), whether or not the text has been read."""
-        return self._finished.is_set()
+        return self._generation_done.is_set()
 
     def is_computed(self) -> bool:
         """True once the whole outcome has been handed out: by the reader's read that reached
@@ -181,7 +186,7 @@ class GenerationThunk(AsyncResource):
         """
         self._bounded = False  # the caller wants everything: pacing would only deadlock
         self._drained.set()
-        await self._finished.wait()
+        await self._generation_done.wait()
         self._computed = True
         if self._error is not None:
             raise self._error
@@ -196,39 +201,26 @@ class GenerationThunk(AsyncResource):
         returned. ``is_computed()`` becomes true on the call that returns the last text after
         the generation ended (or returns ``""``, or raises).
         """
-        with self._one_reader():
-            await self._wait_for_text()
-            fresh = "".join(self._pieces[self._cursor :])
-            self._advance(len(self._pieces))
-            return fresh
+        try:
+            first = await self.__anext__()  # one reader at a time, as for async for
+        except StopAsyncIteration:
+            return ""
+        fresh = first + "".join(self._pieces[self._cursor :])  # no await: still this reader's
+        self._advance(len(self._pieces))
+        return fresh
 
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> str:
-        """The next text delta, one per chunk."""
-        with self._one_reader():
+    async def _read_pieces(self) -> AsyncGenerator[str, None]:
+        """The reader behind ``async for`` and ``astream``: each piece after the cursor, as it
+        arrives. Its state is the thunk's, so after a read raises (the generation's error, a
+        cancelled reader) the next read starts a new one where the cursor stands."""
+        while True:
             await self._wait_for_text()
             if self._cursor == len(self._pieces):
                 self._computed = True
-                raise StopAsyncIteration
+                return
             piece = self._pieces[self._cursor]
             self._advance(self._cursor + 1)
-            return piece
-
-    @contextmanager
-    def _one_reader(self) -> Iterator[None]:
-        """A second concurrent reader is an error, not a hang."""
-        if self._reading:
-            raise RuntimeError(
-                "a GenerationThunk has one reader: astream() and async for must not run in two "
-                "tasks at once (any number of tasks may await avalue())"
-            )
-        self._reading = True
-        try:
-            yield
-        finally:
-            self._reading = False
+            yield piece
 
     async def _wait_for_text(self) -> None:
         """Wait for an unread piece or the end; at the end with nothing unread, raise the
@@ -251,29 +243,42 @@ class GenerationThunk(AsyncResource):
     async def aclose(self) -> None:
         """Cancel the generation and close the provider's stream; safe to call twice.
 
-        After a completed generation it changes nothing. Otherwise readers then raise
+        After a completed generation it changes nothing. Otherwise readers, a reader waiting
+        in another task included, get the text received so far and then
         :class:`GenerationClosedError`.
         """
         if not self._task.done():
             if self._error is None:
-                self._error = GenerationClosedError(
-                    f"{self.request.model}: the generation was closed before it completed"
-                )
+                self._error = self._closed_error("closed")
             self._task.cancel()
             self._computed = True  # nothing more will be read: the reading loop must stop
         # asyncio.wait never raises the task's outcome; our own cancellation still propagates
         await asyncio.wait([self._task])
         self._finish()
 
+    def _closed_error(self, how: str) -> GenerationClosedError:
+        text = self.text_so_far
+        return GenerationClosedError(
+            f"{self.request.model}: the generation was {how} before it completed; "
+            f"partial_response holds the {len(text)} characters received",
+            partial_response=text,
+        )
 
-def generate(ring: LLMRing, request: LLMRequest, *, buffer: int = 256) -> GenerationThunk:
+
+class _ChatStreams(Protocol):
+    """What :func:`generate` needs of a ring (an ``LLMRing``): a ``chat_stream``."""
+
+    def chat_stream(self, request: LLMRequest) -> ChatStream: ...
+
+
+def generate(ring: _ChatStreams, request: LLMRequest, *, buffer: int = 256) -> GenerationThunk:
     """Start streaming ``request`` in the background and return its thunk at once.
 
     Needs a running event loop (``RuntimeError`` otherwise). An unknown alias raises here; any
     later failure is raised to whoever reads the thunk. At most ``buffer`` chunks wait between
     the provider and a slow reader.
     """
-    return GenerationThunk(ring, request, buffer=buffer)
+    return GenerationThunk(ring.chat_stream(request), buffer=buffer)
 
 
 async def wait_for_all(thunks: Iterable[GenerationThunk]) -> list[str]:

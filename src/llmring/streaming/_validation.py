@@ -6,7 +6,9 @@ read. Deltas from the source are cut into chunks; each chunk is checked by every
 concurrently and released only when all have answered. The first ``"fail"`` closes the source
 at once (the provider connection is dropped) and ends the run. When the source ends, each
 requirement checks the full text. ``astream()`` and ``events()`` may read one run together:
-a :class:`Fanout` hands every event to both, with no background task.
+a :class:`Fanout` hands every event to both, with no background task. The run itself is a
+stream handle (``llmring._handle``): ``aclose()`` from any task stops it, and a view waiting
+in another task then raises :class:`GenerationClosedError`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Self
 
-from llmring._resource import AsyncResource
+from llmring._handle import StreamHandle
+from llmring._resource import AsyncResource, close_each
+from llmring.exceptions import StreamBusyError
 from llmring.schemas import LLMRequest, StreamChunk
 from llmring.streaming._chunking import Chunker, ChunkingName, get_chunker
 from llmring.streaming._events import (
@@ -82,7 +86,9 @@ class ChunkedStream(AsyncResource):
     chunks), :meth:`events` (typed events) or both at once (say in ``asyncio.gather``), each
     once; :meth:`acomplete` runs it to the end alongside them, or alone.
 
-    An async context manager; :meth:`aclose` (idempotent) closes the source. Once the run has
+    An async context manager; :meth:`aclose` (idempotent, from any task) closes the source. A
+    view waiting in another task then raises :class:`GenerationClosedError`, whose
+    ``partial_response`` is the text released so far. Once the run has
     ended, ``outcome`` says how, and ``success``, ``completed``, ``full_text`` (the text
     released), ``chunks``, ``streaming_failures``, ``final_validations`` and ``error``
     describe it. ``final_validations`` stays empty when a chunk check failed or an error ended
@@ -108,7 +114,7 @@ class ChunkedStream(AsyncResource):
         self._iterator: Any = None
         self._checks: list[Check] = []
         self._claimed: set[str] = set()
-        self._run: AsyncGenerator[StreamingEvent, None] | None = None
+        self._run = _Run(self)
         self._fanout: Fanout[StreamingEvent] | None = None
         self._closed = False
 
@@ -169,14 +175,13 @@ class ChunkedStream(AsyncResource):
         """A reader of the run's events, from now on; ``how`` names a view read at most once."""
         if how is not None:
             if how in self._claimed:
-                raise RuntimeError(
+                raise StreamBusyError(
                     f"{how} was already called on this ChunkedStream: each view has one "
                     "consumer (astream() and events() may read the same run together; call "
                     "stream_with_chunking again for a new run)"
                 )
             self._claimed.add(how)
         if self._fanout is None:  # the last reader gone, nobody needs the source: close it
-            self._run = self._generate()
             self._fanout = Fanout(self._run, "the chunked stream", self.aclose)
         return self._fanout.reader()
 
@@ -219,7 +224,7 @@ class ChunkedStream(AsyncResource):
 
     def _open(self) -> AsyncIterator[Any]:
         if isinstance(self._source, LLMRequest):
-            self._ring = self._ring or _shared_ring()
+            self._ring = self._ring or _default_ring()
             self._upstream = self._ring.chat_stream(self._source)
         else:
             self._upstream = self._source
@@ -230,7 +235,7 @@ class ChunkedStream(AsyncResource):
 
     def _backend(self) -> LLMRing:
         """What mellea-style requirements get as ``backend``: the ring of this run."""
-        self._ring = self._ring or _shared_ring()
+        self._ring = self._ring or _default_ring()
         return self._ring
 
     async def _release(self, chunks: list[str]) -> list[StreamingEvent]:
@@ -264,22 +269,15 @@ class ChunkedStream(AsyncResource):
         """Close the iterator, the stream and the source we were given (each once)."""
         resources = [self._iterator, self._upstream, self._source]
         self._iterator = self._upstream = self._source = None
-        closed: list[object] = []
-        for resource in resources:
-            close = getattr(resource, "aclose", None)
-            if close is not None and not any(resource is c for c in closed):
-                closed.append(resource)
-                await close()
+        await close_each(*resources)
 
     async def aclose(self) -> None:
         """End the run and close the source (even if the stream was never consumed). Safe to
-        call twice. Call it from the consuming task, or once it is done."""
-        if self._closed:
-            return
+        call twice, and from any task: a view waiting in another task then raises
+        :class:`GenerationClosedError`, and the source is closed before this returns."""
         self._closed = True
         try:
-            if self._run is not None and not getattr(self._run, "ag_running", False):
-                await self._run.aclose()
+            await self._run.aclose()
         finally:
             await self._close_source()
 
@@ -288,10 +286,31 @@ class ChunkedStream(AsyncResource):
         return f"<ChunkedStream {type(self.chunker).__name__} {state} chunks={len(self.chunks)}>"
 
 
-def _shared_ring() -> LLMRing:
-    from llmring.bots._core import shared_ring
+class _Run(StreamHandle[StreamingEvent]):
+    """The events of one run of a :class:`ChunkedStream`, read by its :class:`Fanout`."""
 
-    return shared_ring()
+    _what = "a ChunkedStream"
+
+    def __init__(self, stream: ChunkedStream) -> None:
+        super().__init__(stream._generate)
+        self._stream = stream
+
+    def _finished(self) -> bool:
+        return self._stream.outcome is not None
+
+    def _interrupted(self, reason: str) -> GenerationClosedError:
+        text = self._stream.full_text
+        return GenerationClosedError(
+            f"the chunked stream was stopped ({reason}); partial_response holds the "
+            f"{len(text)} characters released",
+            partial_response=text,
+        )
+
+
+def _default_ring() -> LLMRing:
+    from llmring._default_ring import default_ring  # imports the facade: only when needed
+
+    return default_ring()
 
 
 _END = object()
