@@ -237,6 +237,9 @@ EXPORTS: dict[str, list[str]] = {
         "StreamChunk",
         "StreamTimeouts",
         "ToolCallDelta",
+        "ToolCallDict",
+        "ToolCallFunction",
+        "Usage",
     ],
     "llmring.service": [
         "LLMRing",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from llmring.providers import base
 from llmring.providers._choices import first_choice
@@ -18,7 +18,7 @@ from llmring.providers._shape import (
     text,
     wrong_type,
 )
-from llmring.schemas import FinishReason
+from llmring.schemas import FinishReason, Usage
 
 __all__ = ["ChunkTranslator"]
 
@@ -31,14 +31,21 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
-def usage_from(usage: dict[str, Any]) -> dict[str, Any]:
+#: the counts OpenAI reports under the names llmring uses too
+_COUNTS: tuple[Literal["prompt_tokens", "completion_tokens", "total_tokens"], ...] = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+)
+
+
+def usage_from(usage: dict[str, Any]) -> Usage:
     """OpenAI usage → llmring's names (details only when reported; the assembler checks
     the values)."""
-    result = {
-        key: usage[key]
-        for key in ("prompt_tokens", "completion_tokens", "total_tokens")
-        if usage.get(key) is not None
-    }
+    result: Usage = {}
+    for name in _COUNTS:
+        if usage.get(name) is not None:
+            result[name] = usage[name]
     cached = _dict(usage.get("prompt_tokens_details")).get("cached_tokens")
     if cached is not None:
         result["cached_tokens"] = cached
