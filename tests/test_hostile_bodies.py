@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring._assembler import MAX_TOKEN_COUNT, StreamAssembler
 from llmring.exceptions import (
     ConfigurationError,
@@ -98,7 +98,7 @@ async def test_several_choices_are_refused_before_any_request(
 
 async def test_the_mock_refuses_several_choices_too() -> None:
     request = LLMRequest(
-        model="mock:echo", messages=[{"role": "user", "content": "hi"}], extra_params={"n": 2}
+        model="mock:echo", messages=[Message(role="user", content="hi")], extra_params={"n": 2}
     )
     async with LLMRing() as ring:
         outcome = await run_stream(ring, request)

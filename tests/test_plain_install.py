@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring._configs import provider_configs
 from llmring._install import install_hint
 from llmring.exceptions import (
@@ -163,7 +163,7 @@ def test_capabilities_pick_a_usable_candidate_or_say_what_to_install(dummy_keys:
 
 
 def _request(model: str) -> LLMRequest:
-    return LLMRequest(model=model, messages=[{"role": "user", "content": "hi"}])
+    return LLMRequest(model=model, messages=[Message(role="user", content="hi")])
 
 
 @providers

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from llmring import LLMRequest
+from llmring import LLMRequest, Message
 from llmring._adapters import AdapterPool
 from llmring._chain import ScrubbedCause
 from llmring._stream import ChatStream
@@ -358,7 +358,7 @@ BAD_EVENTS: dict[str, list[Any]] = {
 async def consume(adapter: ProviderAdapter) -> tuple[str, BaseException]:
     """Stream from ``adapter`` alone; the text delivered and the error."""
     text, caught = "", None
-    request = LLMRequest(model="hand:m", messages=[{"role": "user", "content": "hi"}])
+    request = LLMRequest(model="hand:m", messages=[Message(role="user", content="hi")])
     candidates = [Candidate("hand", "m", config=adapter.config)]
     stream = ChatStream(request, candidates, AdapterPool(lambda _: adapter))
     try:

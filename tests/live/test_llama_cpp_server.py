@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from tests.ci import require_or_skip
 
 pytestmark = pytest.mark.live
@@ -129,7 +129,7 @@ def lockfile(project: Path, llama_server: LlamaServer) -> Path:
 def chat_request(max_tokens: int) -> LLMRequest:
     return LLMRequest(
         model="local-chat",
-        messages=[{"role": "user", "content": "Say something."}],
+        messages=[Message(role="user", content="Say something.")],
         max_tokens=max_tokens,
         temperature=0,
         extra_params={"logit_bias": {str(EOS_TOKEN_ID): -100}},
