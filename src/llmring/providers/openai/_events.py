@@ -20,7 +20,7 @@ from llmring.providers._shape import (
 )
 from llmring.schemas import FinishReason
 
-__all__ = ["ChunkTranslator"]
+__all__ = ["ChunkTranslator", "usage_from"]
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -31,18 +31,30 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
-def usage_from(usage: dict[str, Any]) -> dict[str, Any]:
+def usage_from(
+    usage: dict[str, Any], *, prompt: str = "prompt_tokens", completion: str = "completion_tokens"
+) -> dict[str, Any]:
     """OpenAI usage → llmring's names (details only when reported; the assembler checks
-    the values)."""
+    the values).
+
+    Chat Completions counts ``prompt_tokens`` and ``completion_tokens``; the Responses API
+    names the same counts ``input_tokens`` and ``output_tokens`` (``prompt``, ``completion``),
+    and both put the cached and reasoning tokens in ``<prompt>_details.cached_tokens`` and
+    ``<completion>_details.reasoning_tokens``.
+    """
     result = {
-        key: usage[key]
-        for key in ("prompt_tokens", "completion_tokens", "total_tokens")
-        if usage.get(key) is not None
+        ours: usage[theirs]
+        for ours, theirs in (
+            ("prompt_tokens", prompt),
+            ("completion_tokens", completion),
+            ("total_tokens", "total_tokens"),
+        )
+        if usage.get(theirs) is not None
     }
-    cached = _dict(usage.get("prompt_tokens_details")).get("cached_tokens")
+    cached = _dict(usage.get(f"{prompt}_details")).get("cached_tokens")
     if cached is not None:
         result["cached_tokens"] = cached
-    reasoning = _dict(usage.get("completion_tokens_details")).get("reasoning_tokens")
+    reasoning = _dict(usage.get(f"{completion}_details")).get("reasoning_tokens")
     if reasoning is not None:
         result["reasoning_tokens"] = reasoning
     return result
