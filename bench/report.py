@@ -145,7 +145,13 @@ def targets(results: Any) -> list[tuple[str, bool | None, str]]:
                     f"{ratio:.2f}",
                 )
             )
-        if ours and floor and ours.ok and floor.ok and provider in ("openai", "anthropic"):
+        if (
+            ours
+            and floor
+            and ours.ok
+            and floor.ok
+            and provider in ("openai", "openai-responses", "anthropic")
+        ):
             ratio = ours.median() / floor.median()
             checks.append((f"{provider}: llmring ≤ 3× the floor", ratio <= 3.0, f"{ratio:.2f}×"))
     for provider in PROVIDERS:

@@ -39,6 +39,7 @@ WORKLOADS = [
 #: recorded text streams replayed from tests/wire (text only, so every contender agrees)
 RECORDED = {
     "openai": "openai/chat-gpt-4o-mini-text-usage.sse",
+    "openai-responses": "openai/responses-gpt-5.5-text-after-tool.sse",
     "anthropic": "anthropic/claude-sonnet-4-thinking-text.sse",
     "google": "gemini/gemini-2.5-pro-text.sse",
     "ollama": "ollama/gemma3-1b-long-text.ndjson",

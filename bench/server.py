@@ -22,7 +22,7 @@ from streams import CONTENT_TYPES, body
 
 from tests.loopback import LoopbackServer, RecordedRequest, Reply
 
-SYNTHETIC = re.compile(r"^/s/(?P<provider>[a-z]+)-(?P<n>\d+)(?:-d(?P<ms>\d+(?:\.\d+)?))?/")
+SYNTHETIC = re.compile(r"^/s/(?P<provider>[a-z-]+)-(?P<n>\d+)(?:-d(?P<ms>\d+(?:\.\d+)?))?/")
 RECORDED = re.compile(r"^/w/(?P<dir>[a-z-]+)/(?P<file>[^/]+)/")
 
 

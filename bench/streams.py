@@ -1,7 +1,8 @@
 """Synthetic streaming bodies in each provider's wire format, and the recorded ones.
 
 A synthetic stream of ``n`` chunks carries the text ``"w0 w1 w2 ..."`` (one word per content
-event) and ends the way the real provider ends: usage and ``[DONE]`` (OpenAI), ``message_delta``
+event) and ends the way the real provider ends: usage and ``[DONE]`` (OpenAI), the output item's
+``done`` events and ``response.completed`` with usage (OpenAI's Responses API), ``message_delta``
 and ``message_stop`` (Anthropic), a last chunk with ``finishReason`` (Gemini, CRLF framing),
 a ``done: true`` line (Ollama). Every contender must receive exactly :func:`expected_text`.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-PROVIDERS = ("openai", "anthropic", "google", "ollama")
+PROVIDERS = ("openai", "openai-responses", "anthropic", "google", "ollama")
 
 
 def word(i: int) -> str:
@@ -79,6 +80,59 @@ def openai_events(n: int) -> Iterator[str]:
         }
     )
     yield "data: [DONE]\n\n"
+
+
+def responses_events(n: int) -> Iterator[str]:
+    """As the API sends them: every event numbered, each text delta with its item, indexes,
+    empty ``logprobs`` and an ``obfuscation`` pad; the response repeated whole at both ends."""
+    sequence = iter(range(n + 10))
+    item = "msg_bench"
+
+    def event(kind: str, **fields: object) -> str:
+        return _sse({"type": kind, "sequence_number": next(sequence), **fields}, kind)
+
+    response: dict[str, object] = {
+        "id": "resp_bench",
+        "object": "response",
+        "created_at": 1,
+        "status": "in_progress",
+        "error": None,
+        "incomplete_details": None,
+        "model": "gpt-bench",
+        "output": [],
+        "parallel_tool_calls": True,
+        "reasoning": {"effort": None, "summary": None},
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": None,
+    }
+    where = {"item_id": item, "output_index": 0, "content_index": 0}
+    yield event("response.created", response=response)
+    yield event("response.in_progress", response=response)
+    message = {"id": item, "type": "message", "status": "in_progress", "role": "assistant"}
+    yield event("response.output_item.added", output_index=0, item={**message, "content": []})
+    part = {"type": "output_text", "annotations": [], "text": ""}
+    yield event("response.content_part.added", **where, part=part)
+    for i in range(n):
+        yield event(
+            "response.output_text.delta", **where, delta=word(i), logprobs=[], obfuscation="Xq9z"
+        )
+    text = expected_text(n)
+    done = {**part, "text": text}
+    yield event("response.output_text.done", **where, text=text, logprobs=[])
+    yield event("response.content_part.done", **where, part=done)
+    message = {**message, "status": "completed", "content": [done]}
+    yield event("response.output_item.done", output_index=0, item=message)
+    usage = {
+        "input_tokens": 5,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": n,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": n + 5,
+    }
+    completed = {**response, "status": "completed", "output": [message], "usage": usage}
+    yield event("response.completed", response=completed)
 
 
 def anthropic_events(n: int) -> Iterator[str]:
@@ -179,12 +233,14 @@ def ollama_events(n: int) -> Iterator[str]:
 
 EVENTS = {
     "openai": openai_events,
+    "openai-responses": responses_events,
     "anthropic": anthropic_events,
     "google": google_events,
     "ollama": ollama_events,
 }
 CONTENT_TYPES = {
     "openai": "text/event-stream",
+    "openai-responses": "text/event-stream",
     "anthropic": "text/event-stream",
     "google": "text/event-stream",
     "ollama": "application/x-ndjson",

@@ -1,7 +1,7 @@
 """Shared pieces of the hostile-world tests (issue 11, section 5): every provider's real SDK
 against a loopback server that answers with what a hostile or broken endpoint sends.
 
-A :class:`Target` is one way to reach a provider: the four built-in providers, plus an
+A :class:`Target` is one way to reach a provider: the five built-in HTTP providers, plus an
 OpenAI-compatible endpoint declared in the lockfile (``[providers.corp] type = "openai"``)
 whose key lives in a variable with a non-standard name, so only the lockfile's
 ``api_key_env`` tells llmring that it is a secret.
@@ -19,7 +19,13 @@ from typing import Any
 import pytest
 
 from llmring import LLMRequest, LLMRing, Message
-from tests import test_faults_anthropic, test_faults_google, test_faults_ollama, test_faults_openai
+from tests import (
+    test_faults_anthropic,
+    test_faults_google,
+    test_faults_ollama,
+    test_faults_openai,
+    test_faults_openai_responses,
+)
 from tests.fault_contract import FaultContract
 from tests.loopback import LoopbackServer, RecordedRequest, Reply
 from tests.wire_harness import PROVIDERS, lockfile_text
@@ -29,6 +35,7 @@ CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 
 _CONTRACTS: dict[str, FaultContract] = {
     "openai": test_faults_openai.TestOpenAIFaults(),
+    "openai-responses": test_faults_openai_responses.TestOpenAIResponsesFaults(),
     "anthropic": test_faults_anthropic.TestAnthropicFaults(),
     "google": test_faults_google.TestGoogleFaults(),
     "ollama": test_faults_ollama.TestOllamaFaults(),
@@ -67,7 +74,7 @@ def _builtin(name: str) -> Target:
 
 
 TARGETS: dict[str, Target] = {
-    **{name: _builtin(name) for name in ("openai", "anthropic", "google", "ollama")},
+    **{name: _builtin(name) for name in _CONTRACTS},
     # neither *_API_KEY, *_TOKEN, *_SECRET nor *_KEY: only api_key_env marks it as a secret
     "corp": Target(
         "corp",

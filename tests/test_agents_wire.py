@@ -58,6 +58,19 @@ def openai_body(body: dict[str, Any], call_id: str, result: str) -> None:
     ]
 
 
+def responses_body(body: dict[str, Any], call_id: str, result: str) -> None:
+    assert body["input"][1:] == [
+        {
+            "type": "function_call",
+            "call_id": call_id,
+            "name": "multiply",
+            "arguments": '{"a":1231,"b":2331}',
+        },
+        {"type": "function_call_output", "call_id": call_id, "output": result},
+    ]
+    assert call_id == "call_sVidsfFJ6zlzRpelrPkTPlpd" and result == "2869461"  # as recorded
+
+
 def anthropic_body(body: dict[str, Any], call_id: str, result: str) -> None:
     assert body["messages"][1:] == [
         {
@@ -110,6 +123,15 @@ def get_capital_tool(calls: Calls) -> Tool[..., Any]:
     return Tool(get_capital)
 
 
+def multiply_tool(calls: Calls) -> Tool[..., Any]:
+    def multiply(a: int, b: int) -> int:
+        """Multiply two numbers."""
+        calls.append({"a": a, "b": b})
+        return a * b
+
+    return Tool(multiply)
+
+
 def pelican_tool(calls: Calls) -> Tool[..., Any]:
     def pelican_name_generator() -> str:
         """Names for a pelican."""
@@ -153,6 +175,16 @@ CASES = {
         {"country": "UK"},
         "The capital of the UK is London.",
         openai_body,
+    ),
+    "openai-responses": Case(
+        "openai-responses:gpt-test",
+        "openai/responses-gpt-5.5-function-call.sse",
+        "openai/responses-gpt-5.5-text-after-tool.sse",
+        "multiply",
+        multiply_tool,
+        {"a": 1231, "b": 2331},
+        "1231 × 2331 = **2,869,461**",
+        responses_body,
     ),
     "anthropic": Case(
         "anthropic:test-model",

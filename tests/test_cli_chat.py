@@ -473,6 +473,7 @@ def test_providers_lists_mock_as_usable() -> None:
     assert [line.split() for line in result.stdout.splitlines()] == [
         ["anthropic", "unavailable:", "ANTHROPIC_API_KEY", "is", "not", "set"],
         ["openai", "unavailable:", "OPENAI_API_KEY", "is", "not", "set"],
+        ["openai-responses", "unavailable:", "OPENAI_API_KEY", "is", "not", "set"],
         ["google", "unavailable:", "GEMINI_API_KEY", "or", "GOOGLE_API_KEY", "is", "not", "set"],
         ["ollama", "usable"],  # needs no key (OLLAMA_HOST or localhost)
         ["mock", "usable"],
@@ -498,6 +499,12 @@ def test_providers_json() -> None:
             "reason": "OPENAI_API_KEY is not set",
         },
         {
+            "name": "openai-responses",
+            "type": "openai-responses",
+            "usable": False,
+            "reason": "OPENAI_API_KEY is not set",
+        },
+        {
             "name": "google",
             "type": "google",
             "usable": False,
@@ -515,7 +522,8 @@ def test_providers_include_lockfile_entries(project: Path, monkeypatch: pytest.M
     )
     write_lockfile(project / "llmring.lock", {}, extra=extra)
     by_name = {s["name"]: s for s in json.loads(run("providers", "--json").stdout)}
-    assert set(by_name) == {"anthropic", "openai", "google", "ollama", "mock", "local", "remote"}
+    builtin = {"anthropic", "openai", "openai-responses", "google", "ollama", "mock"}
+    assert set(by_name) == builtin | {"local", "remote"}
     assert (by_name["local"]["type"], by_name["local"]["usable"]) == ("mock", True)
     assert by_name["remote"]["usable"] is False and "REMOTE_KEY" in by_name["remote"]["reason"]
     text = {line.split()[0]: line for line in run("providers").stdout.splitlines()}

@@ -24,7 +24,7 @@ from tests.hostile import TARGETS, target_ring
 from tests.loopback import Reply
 from tests.wire_harness import run_stream
 
-BUILTIN = ["openai", "anthropic", "google", "ollama"]
+BUILTIN = ["openai", "openai-responses", "anthropic", "google", "ollama"]
 
 # -- a body that says content-encoding: gzip and is not gzip (all the way, or after a while) --
 
@@ -75,6 +75,7 @@ async def test_a_corrupt_gzip_body_is_a_response_error(
 SEVERAL = [
     ("openai", {"n": 2}, "n=2"),
     ("openai", {"n": True}, "n=True"),  # JSON true: not the 1 it equals in Python
+    ("openai-responses", {"n": 2}, "n=2"),
     ("corp", {"n": 3}, "n=3"),
     ("anthropic", {"n": 2}, "n=2"),
     ("google", {"candidate_count": 2}, "candidate_count=2"),
@@ -160,6 +161,14 @@ def _openai_body(usage: dict[str, Any]) -> bytes:
     )
 
 
+def _responses_body(usage: dict[str, Any]) -> bytes:
+    events = [
+        {"type": "response.output_text.delta", "output_index": 0, "delta": "Hi"},
+        {"type": "response.completed", "response": {"status": "completed", "usage": usage}},
+    ]
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
 def _anthropic_body(usage: dict[str, Any]) -> bytes:
     events = [
         {
@@ -233,6 +242,19 @@ HOSTILE_USAGE = [
         ),
     ),
     ("corp", _openai_body({"prompt_tokens": True, "completion_tokens": 1})),
+    ("openai-responses", _responses_body({"input_tokens": -5, "output_tokens": 1})),
+    ("openai-responses", _responses_body({"input_tokens": 3, "output_tokens": 10**30})),
+    (
+        "openai-responses",
+        _responses_body(
+            {
+                "input_tokens": 5,
+                "output_tokens": 1,
+                "total_tokens": 6,
+                "input_tokens_details": {"cached_tokens": -1},
+            }
+        ),
+    ),
     # a negative part must not hide in a plausible sum (input + cache read = prompt)
     (
         "anthropic",
@@ -283,6 +305,24 @@ async def test_implausible_token_counts_make_the_usage_unreported(
             "openai",
             _openai_body({"prompt_tokens": 0, "completion_tokens": 10**9, "total_tokens": 10**9}),
             {"prompt_tokens": 0, "completion_tokens": 10**9, "total_tokens": 10**9},
+        ),
+        (
+            "openai-responses",
+            _responses_body(
+                {
+                    "input_tokens": 105,
+                    "input_tokens_details": {"cached_tokens": 100},
+                    "output_tokens": 10**9,
+                    "output_tokens_details": {"reasoning_tokens": 7},
+                }
+            ),
+            {
+                "prompt_tokens": 105,
+                "completion_tokens": 10**9,
+                "total_tokens": 10**9 + 105,
+                "cached_tokens": 100,
+                "reasoning_tokens": 7,
+            },
         ),
         (
             "anthropic",

@@ -34,6 +34,7 @@ SDK_PACKAGES = ("openai", "anthropic", "google", "ollama")
 #: provider → (a model, the key variable to set (None: keyless), the pip extra)
 PROVIDERS = {
     "openai": ("gpt-5-mini", "OPENAI_API_KEY", "openai"),
+    "openai-responses": ("gpt-5", "OPENAI_API_KEY", "openai"),
     "anthropic": ("claude-haiku-4-5", "ANTHROPIC_API_KEY", "anthropic"),
     "google": ("gemini-2.5-flash", "GEMINI_API_KEY", "google"),
     "ollama": ("llama3.2", None, "ollama"),
@@ -205,7 +206,7 @@ def test_cli_providers_exits_0(dummy_keys: None) -> None:
 
 
 def _sdk_module(provider: str) -> str:
-    return "google.genai" if provider == "google" else provider
+    return {"google": "google.genai", "openai-responses": "openai"}.get(provider, provider)
 
 
 def test_cli_chat_bundled_chatbot_falls_back_to_mock_with_the_hints(dummy_keys: None) -> None:

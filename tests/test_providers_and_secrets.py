@@ -66,7 +66,8 @@ def test_lockfile_provider_entries_become_configs(project: Path) -> None:
     write_lockfile(project / "llmring.lock", {"chatbot": ["local:m"]}, extra)
     ring = LLMRing()
     statuses = {s.name: s for s in ring.providers()}
-    assert set(statuses) == {"anthropic", "openai", "google", "ollama", "mock", "local", "open"}
+    builtin = {"anthropic", "openai", "openai-responses", "google", "ollama", "mock"}
+    assert set(statuses) == builtin | {"local", "open"}
     assert statuses["local"].usable is False and statuses["local"].reason == "LOCAL_KEY is not set"
     assert statuses["local"].base_url == "http://127.0.0.1:9/v1"
     assert statuses["open"].usable and statuses["open"].reason is None  # keyless endpoint
@@ -127,7 +128,8 @@ def test_the_network_guard_allows_loopback() -> None:
 
 
 def test_the_registry_is_the_list_of_provider_packages() -> None:
-    names = [module.rsplit(".", 1)[1] for module in _registry.PROVIDER_MODULES]
+    # a package is named after its type, with "_" for "-" (openai_responses: openai-responses)
+    names = [module.rsplit(".", 1)[1].replace("_", "-") for module in _registry.PROVIDER_MODULES]
     assert list(_registry.BUILTIN_PROVIDERS) == names
     for module, name in zip(_registry.PROVIDER_MODULES, names, strict=True):
         spec = _registry.BUILTIN_PROVIDERS[name]
@@ -139,7 +141,7 @@ def test_declaring_the_providers_imports_no_sdk_and_no_adapter() -> None:
     code = (
         "import sys\nfrom llmring import LLMRing\nLLMRing()\n"
         "from llmring.providers._registry import BUILTIN_PROVIDERS\n"
-        "assert len(BUILTIN_PROVIDERS) == 5\n"
+        "assert len(BUILTIN_PROVIDERS) == 6\n"
         "print('\\n'.join(sys.modules))"
     )
     result = subprocess.run(

@@ -224,6 +224,7 @@ EXPORTS: dict[str, list[str]] = {
     ],
     "llmring.providers.ollama": ["SPEC"],
     "llmring.providers.openai": ["SPEC"],
+    "llmring.providers.openai_responses": ["SPEC"],
     "llmring.resolver": [
         "Candidate",
         "Resolver",

@@ -78,7 +78,7 @@ JUNK = [
 
 
 @pytest.mark.parametrize("headers", JUNK, ids=lambda h: ",".join(f"{k}={v}" for k, v in h.items()))
-@pytest.mark.parametrize("name", ["openai", "anthropic", "google", "ollama"])
+@pytest.mark.parametrize("name", ["openai", "openai-responses", "anthropic", "google", "ollama"])
 async def test_junk_retry_after_through_the_real_sdk_is_none(
     name: str, headers: dict[str, str], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

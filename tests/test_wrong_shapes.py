@@ -112,6 +112,60 @@ OPENAI = Shapes(
 )
 
 
+# -- openai-responses -----------------------------------------------------------------------
+
+
+def _responses(kind: str, **fields: Any) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **fields})}\n\n".encode()
+
+
+def _responses_end(**response: Any) -> bytes:
+    return _responses("response.completed", response={"status": "completed", **response})
+
+
+def _responses_call(output_index: Any, **item: Any) -> bytes:
+    item = {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "", **item}
+    return _responses("response.output_item.added", output_index=output_index, item=item)
+
+
+def _responses_arguments(output_index: Any, delta: Any) -> bytes:
+    kind = "response.function_call_arguments.delta"
+    return _responses(kind, output_index=output_index, delta=delta)
+
+
+OPENAI_RESPONSES = Shapes(
+    "openai-responses",
+    opening=_responses("response.created", response={"model": "gpt-x", "status": "in_progress"}),
+    content=_responses("response.output_text.delta", output_index=0, delta="Hi"),
+    closing=_responses_end(),
+    injections={
+        "event is a list": b"data: [1, 2]\n\n",
+        "type: 5": b'data: {"type": 918273645}\n\n',
+        "output_text delta: 123": _responses(
+            "response.output_text.delta", output_index=0, delta=NUMBER
+        ),
+        "refusal delta: 123": _responses("response.refusal.delta", output_index=0, delta=NUMBER),
+        "reasoning summary delta: 123": _responses(
+            "response.reasoning_summary_text.delta", output_index=0, delta=NUMBER
+        ),
+        "output_item.added item: a string": _responses(
+            "response.output_item.added", output_index=0, item=WORD
+        ),
+        "function_call name: 5": _responses_call(1, name=NUMBER),
+        'function_call output_index: "1"': _responses_call("1"),
+        "function_call arguments: {}": _responses_call(1, arguments={}),
+        "arguments for no function_call": _responses_arguments(NUMBER, "{"),
+        "response: a string": _responses("response.completed", response=WORD),
+        "usage: a string": _responses_end(usage=WORD),
+        "incomplete_details.reason: 5": _responses(
+            "response.incomplete", response={"incomplete_details": {"reason": NUMBER}}
+        ),
+        "5,000-digit number": f'data: {{"type": "x", "n": {DIGITS}}}\n\n'.encode(),
+    },
+    cli_case="function_call name: 5",
+)
+
+
 # -- anthropic ------------------------------------------------------------------------------
 
 
@@ -224,7 +278,7 @@ OLLAMA = Shapes(
 )
 
 
-ADAPTERS = [OPENAI, ANTHROPIC, GOOGLE, OLLAMA]
+ADAPTERS = [OPENAI, OPENAI_RESPONSES, ANTHROPIC, GOOGLE, OLLAMA]
 CASES = [
     pytest.param(shapes, name, id=f"{shapes.provider}: {name}")
     for shapes in ADAPTERS

@@ -23,6 +23,7 @@ from tests.loopback import LoopbackServer, Reply
 #: provider → (key variable, fake key value, path prefix of base_url)
 PROVIDERS: dict[str, tuple[str | None, str | None, str]] = {
     "openai": ("OPENAI_API_KEY", "sk-test-openai-0123456789abcdefghij", "/v1"),
+    "openai-responses": ("OPENAI_API_KEY", "sk-test-openai-0123456789abcdefghij", "/v1"),
     "anthropic": ("ANTHROPIC_API_KEY", "sk-ant-test-0123456789abcdefghij", ""),
     "google": ("GEMINI_API_KEY", "AIzaTest0123456789abcdefghijklmnopqrstu", ""),
     "ollama": ("OLLAMA_API_KEY", "ollama-test-key-0123456789abcdef", ""),  # optional bearer

@@ -28,6 +28,7 @@ from typing import Any, Self
 
 MODELS = {
     "openai": "gpt-bench",
+    "openai-responses": "gpt-bench",
     "anthropic": "claude-bench",
     "google": "gemini-bench",
     "ollama": "llama-bench",
@@ -38,7 +39,7 @@ Stream = Callable[[str, str, str], AsyncIterator[str]]  # (provider, root, model
 
 def sdk_base_url(provider: str, root: str) -> str:
     """What each SDK takes as its base URL, given the server's root for one stream."""
-    return root + "/v1" if provider == "openai" else root
+    return root + "/v1" if provider in ("openai", "openai-responses") else root
 
 
 def parse_args() -> argparse.Namespace:

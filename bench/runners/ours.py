@@ -21,7 +21,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import run, sdk_base_url
 
-KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "google": "GEMINI_API_KEY"}
+KEYS = {
+    "openai": "OPENAI_API_KEY",
+    "openai-responses": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "google": "GEMINI_API_KEY",
+}
 MESSAGES = [{"role": "user", "content": "Count, please."}]
 clients: dict[str, Any] = {}
 
@@ -50,6 +55,16 @@ async def raw(provider: str, root: str, model: str) -> AsyncIterator[str]:
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 yield chunk.choices[0].delta.content
+    elif provider == "openai-responses":
+        import openai
+
+        sdk = client(
+            provider, lambda: openai.AsyncOpenAI(api_key="sk-bench", base_url=base, max_retries=0)
+        )
+        stream = await sdk.responses.create(model=model, input=MESSAGES, stream=True)
+        async for event in stream:
+            if event.type == "response.output_text.delta":
+                yield event.delta
     elif provider == "anthropic":
         import anthropic
 
@@ -121,17 +136,26 @@ async def with_llmring(provider: str, root: str, model: str) -> AsyncIterator[st
 
 PATHS = {
     "openai": "/v1/chat/completions",
+    "openai-responses": "/v1/responses",
     "anthropic": "/v1/messages",
     "google": "/v1beta/models/{model}:streamGenerateContent?alt=sse",
     "ollama": "/api/chat",
 }
-SEPARATORS = {"openai": b"\n\n", "anthropic": b"\n\n", "google": b"\r\n\r\n", "ollama": b"\n"}
+SEPARATORS = {
+    "openai": b"\n\n",
+    "openai-responses": b"\n\n",
+    "anthropic": b"\n\n",
+    "google": b"\r\n\r\n",
+    "ollama": b"\n",
+}
 
 
 def _text(provider: str, data: Any) -> str:
     if provider == "openai":
         choices = data.get("choices")
         return (choices[0]["delta"].get("content") or "") if choices else ""
+    if provider == "openai-responses":
+        return data["delta"] if data.get("type") == "response.output_text.delta" else ""
     if provider == "anthropic":
         delta = data.get("delta")
         return delta.get("text", "") if data.get("type") == "content_block_delta" else ""

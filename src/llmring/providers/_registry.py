@@ -47,10 +47,12 @@ __all__ = [
 
 #: the built-in providers, one package each; a package's ``__init__`` declares its ``SPEC``
 #: (key variables, SDK, suggested models...) and imports neither its SDK nor its adapter.
-#: Adding a provider is adding its package here.
+#: Adding a provider is adding its package here; a package is named after its type, with ``_``
+#: for ``-`` (``openai_responses`` declares ``openai-responses``).
 PROVIDER_MODULES = (
     "llmring.providers.anthropic",
     "llmring.providers.openai",
+    "llmring.providers.openai_responses",
     "llmring.providers.google",
     "llmring.providers.ollama",
     "llmring.providers.mock",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 
 from llmring.providers._stainless import StainlessAdapter
+from llmring.providers.base import Translator
 from llmring.providers.openai._errors import map_error
 from llmring.providers.openai._events import ChunkTranslator
 from llmring.providers.openai._payload import build_request
@@ -22,7 +23,7 @@ class OpenAIAdapter(StainlessAdapter[openai.AsyncOpenAI]):
 
     supports_reasoning = True
     client_class = openai.AsyncOpenAI
-    translator = ChunkTranslator
+    translator: ClassVar[type[Translator[Any]]] = ChunkTranslator  # another for a subclass
     map_error = staticmethod(map_error)
 
     def _payload(self, request: LLMRequest, model: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from llmring.providers._shape import (
 )
 from llmring.schemas import FinishReason, Usage
 
-__all__ = ["ChunkTranslator"]
+__all__ = ["ChunkTranslator", "usage_from"]
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -31,7 +31,7 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
-#: the counts OpenAI reports under the names llmring uses too
+#: llmring's names for the three counts, in the order they are read
 _COUNTS: tuple[Literal["prompt_tokens", "completion_tokens", "total_tokens"], ...] = (
     "prompt_tokens",
     "completion_tokens",
@@ -39,17 +39,25 @@ _COUNTS: tuple[Literal["prompt_tokens", "completion_tokens", "total_tokens"], ..
 )
 
 
-def usage_from(usage: dict[str, Any]) -> Usage:
+def usage_from(
+    usage: dict[str, Any], *, prompt: str = "prompt_tokens", completion: str = "completion_tokens"
+) -> Usage:
     """OpenAI usage → llmring's names (details only when reported; the assembler checks
-    the values)."""
+    the values).
+
+    Chat Completions counts ``prompt_tokens`` and ``completion_tokens``; the Responses API
+    names the same counts ``input_tokens`` and ``output_tokens`` (``prompt``, ``completion``),
+    and both put the cached and reasoning tokens in ``<prompt>_details.cached_tokens`` and
+    ``<completion>_details.reasoning_tokens``.
+    """
     result: Usage = {}
-    for name in _COUNTS:
-        if usage.get(name) is not None:
-            result[name] = usage[name]
-    cached = _dict(usage.get("prompt_tokens_details")).get("cached_tokens")
+    for ours, theirs in zip(_COUNTS, (prompt, completion, "total_tokens"), strict=True):
+        if usage.get(theirs) is not None:
+            result[ours] = usage[theirs]
+    cached = _dict(usage.get(f"{prompt}_details")).get("cached_tokens")
     if cached is not None:
         result["cached_tokens"] = cached
-    reasoning = _dict(usage.get("completion_tokens_details")).get("reasoning_tokens")
+    reasoning = _dict(usage.get(f"{completion}_details")).get("reasoning_tokens")
     if reasoning is not None:
         result["reasoning_tokens"] = reasoning
     return result
