@@ -17,7 +17,7 @@ import logging
 import pickle
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -212,7 +212,7 @@ class LeakyAdapter(ProviderAdapter):
         super().__init__(ProviderConfig("leaky", "leaky"))
         self.key, self.text, self.wrap = key, text, wrap
 
-    async def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: LLMRequest, model: str) -> AsyncGenerator[StreamEvent, None]:
         yield TextDelta(self.text)
         try:
             raise KeyError(f"header x-api-key={self.key}")

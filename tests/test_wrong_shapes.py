@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +76,7 @@ class Shapes:
 
 
 def _openai(choice: Any = None, **fields: Any) -> bytes:
-    chunk = {"id": "c", "object": "chat.completion.chunk", "model": "test-model"}
+    chunk: dict[str, Any] = {"id": "c", "object": "chat.completion.chunk", "model": "test-model"}
     chunk["choices"] = [choice] if choice is not None or not fields else []
     chunk.update(fields)
     return b"data: " + json.dumps(chunk).encode() + b"\n\n"
@@ -393,7 +393,7 @@ class WrongEvents(ProviderAdapter):
         super().__init__(ProviderConfig("hand", "hand"))
         self.events = events
 
-    async def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: LLMRequest, model: str) -> AsyncGenerator[StreamEvent, None]:
         for event in self.events:
             yield event
 

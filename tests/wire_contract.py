@@ -119,6 +119,7 @@ class WireContract:
     tested_apart: ClassVar[frozenset[str]] = frozenset()
     #: short recordings also sent one byte per write
     byte_by_byte: ClassVar[tuple[str, ...]] = ()
+
     @staticmethod
     def check(outcome: Outcome, expected: Any) -> object:
         """The module's full check of one outcome against one expectation (each module sets

@@ -102,8 +102,7 @@ class LlamaServer:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from tiny_llama import write_tiny_llama
+    from tests.live.tiny_llama import write_tiny_llama
 
     folder = tmp_path_factory.mktemp("llama")
     server = LlamaServer(write_tiny_llama(folder / "tiny.gguf"), folder / "server.log")
