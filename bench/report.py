@@ -54,7 +54,7 @@ def workload_table(results: Any, label: str) -> str:
             per_chunk = f"{sample.median() / chunks * 1e6:.1f}" if ok else "-"
             added = "-"
             if ok and raw and raw.ok and sample.ttfc() is not None and raw.ttfc() is not None:
-                added = f"{(sample.ttfc() - raw.ttfc()) * 1000:+.2f}"  # type: ignore[operator]
+                added = f"{(sample.ttfc() - raw.ttfc()) * 1000:+.2f}"
             rss = f"{statistics.median(sample.rss_kb) / 1024:.0f}" if sample.rss_kb else "-"
             rows.append(
                 [
@@ -158,7 +158,7 @@ def targets(results: Any) -> list[tuple[str, bool | None, str]]:
         samples = results.workloads.get((provider, "200 paced 2 ms"), {})
         ours, raw = samples.get("llmring"), samples.get("raw")
         if ours and raw and ours.ttfc() is not None and raw.ttfc() is not None:
-            added = (ours.ttfc() - raw.ttfc()) * 1000  # type: ignore[operator]
+            added = (ours.ttfc() - raw.ttfc()) * 1000
             checks.append(
                 (f"{provider}: added time to first chunk ≤ 1 ms", added <= 1.0, f"{added:+.2f} ms")
             )

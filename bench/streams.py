@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 PROVIDERS = ("openai", "openai-responses", "anthropic", "google", "ollama")
 
@@ -110,7 +111,12 @@ def responses_events(n: int) -> Iterator[str]:
     where = {"item_id": item, "output_index": 0, "content_index": 0}
     yield event("response.created", response=response)
     yield event("response.in_progress", response=response)
-    message = {"id": item, "type": "message", "status": "in_progress", "role": "assistant"}
+    message: dict[str, Any] = {
+        "id": item,
+        "type": "message",
+        "status": "in_progress",
+        "role": "assistant",
+    }
     yield event("response.output_item.added", output_index=0, item={**message, "content": []})
     part = {"type": "output_text", "annotations": [], "text": ""}
     yield event("response.content_part.added", **where, part=part)

@@ -7,10 +7,16 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from llmring.providers.mock import ledger
+
+if TYPE_CHECKING:
+    # typeshed's: where socket.connect is defined (socket.socket's base), and what it takes
+    from _socket import _Address
+    from _socket import socket as RawSocket
 
 # Variables that would make a test depend on the machine it runs on.
 _ENV_PREFIXES = ("LLMRING_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "OLLAMA_")
@@ -32,7 +38,7 @@ class NetworkAccessError(AssertionError):
     """A test tried to reach a host that is not this machine."""
 
 
-def _check_address(sock: socket.socket, address: object) -> None:
+def _check_address(sock: RawSocket, address: object) -> None:
     if sock.family == getattr(socket, "AF_UNIX", None):
         return
     host = address[0] if isinstance(address, tuple) else address
@@ -47,14 +53,14 @@ _real_connect_ex = socket.socket.connect_ex
 _real_getaddrinfo = socket.getaddrinfo
 
 
-def _guarded_connect(self: socket.socket, address: object) -> None:
+def _guarded_connect(self: RawSocket, address: _Address) -> None:
     _check_address(self, address)
-    return _real_connect(self, address)  # type: ignore[arg-type]
+    return _real_connect(self, address)
 
 
-def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+def _guarded_connect_ex(self: RawSocket, address: _Address) -> int:
     _check_address(self, address)
-    return _real_connect_ex(self, address)  # type: ignore[arg-type]
+    return _real_connect_ex(self, address)
 
 
 def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
@@ -68,6 +74,7 @@ def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object) -> objec
 @pytest.fixture(autouse=True, scope="session")
 def no_network() -> Iterator[None]:
     """Fail any connection (or DNS lookup) that leaves this machine, for the whole session."""
+    # the guard replaces these functions on purpose, for the whole session
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
     socket.getaddrinfo = _guarded_getaddrinfo  # type: ignore[assignment]

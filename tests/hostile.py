@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from tests import (
     test_faults_anthropic,
     test_faults_google,
@@ -59,7 +59,7 @@ class Target:
     def request(self, **kwargs: Any) -> LLMRequest:
         return LLMRequest(
             model=f"{self.name}:test-model",
-            messages=[{"role": "user", "content": "hello"}],
+            messages=[Message(role="user", content="hello")],
             **kwargs,
         )
 

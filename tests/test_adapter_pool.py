@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring._adapters import AdapterPool
 from llmring.providers.base import ProviderAdapter, ProviderConfig
 from llmring.providers.mock import MockAdapter
@@ -17,7 +17,7 @@ LOCAL = '\n[providers.local]\ntype = "mock"\nbase_url = "http://127.0.0.1:9/v1"\
 
 
 def request(model: str) -> LLMRequest:
-    return LLMRequest(model=model, messages=[{"role": "user", "content": "hello"}])
+    return LLMRequest(model=model, messages=[Message(role="user", content="hello")])
 
 
 async def test_a_candidate_carries_the_config_its_stream_uses(project: Path) -> None:

@@ -31,6 +31,7 @@ from llmring.exceptions import (
     StreamInterruptedError,
 )
 from llmring.providers.mock import ledger
+from llmring.schemas import ToolCallDict
 
 LATENCY_KEYS = {"first_chunk_latency", "duration"}
 
@@ -71,7 +72,7 @@ ROUND_2 = {
     "finish_reason": "stop",
     "usage": {"prompt_tokens": 24, "completion_tokens": 5, "total_tokens": 29},
 }
-CALL = {
+CALL: ToolCallDict = {
     "id": "call_mock_0",
     "type": "function",
     "function": {"name": "add", "arguments": '{"a": 1, "b": 1}'},

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from llmring._assembler import StreamAssembler
 from llmring.providers.base import (
     Finish,
     ModelReport,
     ReasoningDelta,
     StreamEnd,
+    StreamEvent,
     TextDelta,
     ToolCallFragment,
     UsageReport,
 )
+from llmring.schemas import StreamChunk
 
 
-def feed_all(events: list[object]) -> tuple[StreamAssembler, list[object]]:
+def feed_all(events: Sequence[StreamEvent]) -> tuple[StreamAssembler, list[StreamChunk]]:
     assembler = StreamAssembler("prov", "requested")
-    chunks = [c for e in events if (c := assembler.feed(e)) is not None]  # type: ignore[arg-type]
+    chunks = [c for e in events if (c := assembler.feed(e)) is not None]
     return assembler, chunks
 
 
@@ -28,7 +32,7 @@ def test_empty_pieces_yield_nothing() -> None:
 
 def test_interleaved_tool_fragments_are_keyed_by_index() -> None:
     # Later fragments carry no id: they must be joined by index, even when interleaved.
-    events = [
+    events: list[StreamEvent] = [
         ToolCallFragment(0, id="call_a", name="add", arguments=""),
         ToolCallFragment(1, id="call_b", name="mul", arguments='{"x"'),
         ToolCallFragment(0, arguments='{"a": 1,'),
@@ -99,7 +103,7 @@ def test_no_usage_is_none_not_zero() -> None:
 
 def test_model_report_names_the_answering_model() -> None:
     assembler, chunks = feed_all([TextDelta("a"), ModelReport("gpt-x-2025"), TextDelta("b")])
-    assert [c.model for c in chunks] == ["requested", "gpt-x-2025"]  # type: ignore[attr-defined]
+    assert [c.model for c in chunks] == ["requested", "gpt-x-2025"]
     assert assembler.terminal().model == "gpt-x-2025"
 
 

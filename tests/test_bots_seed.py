@@ -231,7 +231,7 @@ async def test_a_query_may_be_a_message_object(query: Any) -> None:
 async def test_a_query_is_one_message() -> None:
     bot = AsyncQueryBot("S", OneDocument(), model_name="mock:echo", stream_target="none")
     with pytest.raises(TypeError, match="a query is one string or message, not 2 messages"):
-        await bot([HumanMessage(content="a"), HumanMessage(content="b")])
+        await bot([HumanMessage(content="a"), HumanMessage(content="b")])  # type: ignore[arg-type]
 
 
 async def test_the_seeds_async_tests() -> None:
@@ -268,13 +268,14 @@ async def test_the_seeds_async_tests() -> None:
     ],
 )
 def test_an_unknown_keyword_is_refused_naming_it(keyword: str, complaint: str) -> None:
-    for make in (
+    makers: tuple[Callable[..., object], ...] = (
         *ASYNC_BOTS.values(),
         lambda **kw: SimpleBot("S", **kw),
         lambda **kw: QueryBot("S", OneDocument(), **kw),
         lambda **kw: ToolBot("S", tools=[get_capital], **kw),
         lambda **kw: StructuredBot("S", Person, **kw),
-    ):
+    )
+    for make in makers:
         with pytest.raises(TypeError, match=complaint) as caught:
             make(**{keyword: "sk-secret-0123456789"})
         assert "sk-secret" not in str(caught.value)

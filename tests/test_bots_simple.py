@@ -23,12 +23,17 @@ from llmring.bots import (
 )
 from llmring.exceptions import StreamInterruptedError
 from llmring.providers.mock import count_tokens, ledger
+from llmring.schemas import ToolCallDict
 from tests.helpers import write_lockfile
 from tests.loopback import Reply
 from tests.wire_harness import provider_ring
 
 REPLY = "Streams arrive in pieces, and the bot hands them on."
-CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
+CALL: ToolCallDict = {
+    "id": "c1",
+    "type": "function",
+    "function": {"name": "f", "arguments": '{"x": 1}'},
+}
 
 
 # -- messages -----------------------------------------------------------------------------------

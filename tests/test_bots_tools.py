@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -23,6 +23,7 @@ from llmring.bots import (
 from llmring.bots.tools import parse_docstring, tool_schema
 from llmring.exceptions import StreamInterruptedError
 from llmring.providers.mock import ledger
+from llmring.schemas import ToolCallDict
 from tests.loopback import Reply
 from tests.wire_harness import provider_ring
 
@@ -94,7 +95,7 @@ CAPITAL_SCHEMA = {
 CALL = ToolCall(id="call_mock_0", name="get_capital", arguments={"country": "mock"})
 
 
-def sent_messages() -> list[tuple[str, str, list[dict[str, Any]] | None]]:
+def sent_messages() -> list[tuple[str, str, list[ToolCallDict] | None]]:
     request = ledger.last.request
     assert request is not None
     return [(m.role, m.text, m.tool_calls) for m in request.messages]

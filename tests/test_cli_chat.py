@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from llmring.providers.mock import count_tokens, ledger
 from tests.helpers import assert_user_error, run, write_lockfile
 
 
-def json_lines(stdout: str) -> list[dict]:
+def json_lines(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines()]
 
 

@@ -8,11 +8,11 @@ import json
 import logging
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring._assembler import MAX_TOKEN_COUNT, StreamAssembler
 from llmring.exceptions import (
     ConfigurationError,
@@ -20,6 +20,7 @@ from llmring.exceptions import (
     StreamInterruptedError,
 )
 from llmring.providers.base import UsageReport, add_counts
+from llmring.schemas import Usage
 from tests.hostile import TARGETS, target_ring
 from tests.loopback import Reply
 from tests.wire_harness import run_stream
@@ -99,7 +100,7 @@ async def test_several_choices_are_refused_before_any_request(
 
 async def test_the_mock_refuses_several_choices_too() -> None:
     request = LLMRequest(
-        model="mock:echo", messages=[{"role": "user", "content": "hi"}], extra_params={"n": 2}
+        model="mock:echo", messages=[Message(role="user", content="hi")], extra_params={"n": 2}
     )
     async with LLMRing() as ring:
         outcome = await run_stream(ring, request)
@@ -147,7 +148,7 @@ async def test_a_second_gemini_candidate_sent_anyway_ends_the_stream(
 
 
 def _openai_body(usage: dict[str, Any]) -> bytes:
-    chunks = [
+    chunks: list[dict[str, Any]] = [
         {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]},
         {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
         {"choices": [], "usage": usage},
@@ -162,7 +163,7 @@ def _openai_body(usage: dict[str, Any]) -> bytes:
 
 
 def _responses_body(usage: dict[str, Any]) -> bytes:
-    events = [
+    events: list[dict[str, Any]] = [
         {"type": "response.output_text.delta", "output_index": 0, "delta": "Hi"},
         {"type": "response.completed", "response": {"status": "completed", "usage": usage}},
     ]
@@ -170,7 +171,7 @@ def _responses_body(usage: dict[str, Any]) -> bytes:
 
 
 def _anthropic_body(usage: dict[str, Any]) -> bytes:
-    events = [
+    events: list[dict[str, Any]] = [
         {
             "type": "message_start",
             "message": {
@@ -394,7 +395,7 @@ def test_the_usage_rule(
 ) -> None:
     assembler = StreamAssembler("p", "m")
     for report in reports:
-        assembler.feed(UsageReport(report))
+        assembler.feed(UsageReport(cast(Usage, report)))  # hostile values, on purpose
     assert assembler.usage == expected
     assert assembler.terminal().usage == expected and assembler.response().usage == expected
     warnings = [r for r in caplog.records if r.name == "llmring" and r.levelno == logging.WARNING]

@@ -17,12 +17,12 @@ import logging
 import pickle
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring._adapters import AdapterPool
 from llmring._chain import ScrubbedCause, stand_in
 from llmring._stream import ChatStream
@@ -97,7 +97,7 @@ async def failures(
     ):
         server.routes[""] = reply
         request = (
-            LLMRequest(model="pair", messages=[{"role": "user", "content": "hello"}])
+            LLMRequest(model="pair", messages=[Message(role="user", content="hello")])
             if fallback
             else target.request()
         )
@@ -212,7 +212,7 @@ class LeakyAdapter(ProviderAdapter):
         super().__init__(ProviderConfig("leaky", "leaky"))
         self.key, self.text, self.wrap = key, text, wrap
 
-    async def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: LLMRequest, model: str) -> AsyncGenerator[StreamEvent, None]:
         yield TextDelta(self.text)
         try:
             raise KeyError(f"header x-api-key={self.key}")
@@ -234,7 +234,7 @@ async def test_the_candidate_loop_scrubs_what_any_adapter_raises(
     key = f"sentinel{uuid.uuid4().hex}"
     monkeypatch.setenv("LEAKY_API_KEY", key)
     adapter = LeakyAdapter(key, text, wrap)
-    request = LLMRequest(model="leaky:m", messages=[{"role": "user", "content": "hi"}])
+    request = LLMRequest(model="leaky:m", messages=[Message(role="user", content="hi")])
     candidates = [Candidate("leaky", "m", config=adapter.config)]
     stream = ChatStream(request, candidates, AdapterPool(lambda _: adapter))
     error, _ = await _consume_stream(stream)

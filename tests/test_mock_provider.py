@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring.exceptions import (
     ConfigurationError,
     ModelNotFoundError,
@@ -15,19 +17,20 @@ from llmring.exceptions import (
     ProviderTimeoutError,
 )
 from llmring.providers.mock import count_tokens, ledger
+from llmring.schemas import ToolCallDict
 
 
-def req(model: str, text: str = "hello mock", **kwargs: object) -> LLMRequest:
-    return LLMRequest(model=model, messages=[{"role": "user", "content": text}], **kwargs)
+def req(model: str, text: str = "hello mock", **kwargs: Any) -> LLMRequest:
+    return LLMRequest(model=model, messages=[Message(role="user", content=text)], **kwargs)
 
 
 async def test_echo_returns_the_last_user_message() -> None:
     request = LLMRequest(
         model="mock:echo",
         messages=[
-            {"role": "user", "content": "first"},
-            {"role": "assistant", "content": "ok"},
-            {"role": "user", "content": "second one"},
+            Message(role="user", content="first"),
+            Message(role="assistant", content="ok"),
+            Message(role="user", content="second one"),
         ],
     )
     async with LLMRing() as ring:
@@ -131,20 +134,25 @@ async def test_tool_choice_names_the_tool_and_none_disables_tools() -> None:
             req("mock:t", tools=tools, tool_choice={"type": "function", "function": {"name": "b"}})
         )
         none = await ring.chat(req("mock:echo", "plain", tools=tools, tool_choice="none"))
+    assert picked.tool_calls is not None
     assert picked.tool_calls[0]["function"] == {"name": "b", "arguments": '{"q": "x", "n": 1}'}
     assert none.content == "plain" and none.tool_calls is None and none.finish_reason == "stop"
 
 
 async def test_after_a_tool_result_the_mock_answers_in_text() -> None:
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
-    call = {"id": "call_mock_0", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    call: ToolCallDict = {
+        "id": "call_mock_0",
+        "type": "function",
+        "function": {"name": "f", "arguments": "{}"},
+    }
     request = LLMRequest(
         model="mock:t",
         tools=[tool],
         messages=[
-            {"role": "user", "content": "go"},
-            {"role": "assistant", "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": "call_mock_0", "content": "sunny"},
+            Message(role="user", content="go"),
+            Message(role="assistant", tool_calls=[call]),
+            Message(role="tool", tool_call_id="call_mock_0", content="sunny"),
         ],
     )
     async with LLMRing() as ring:

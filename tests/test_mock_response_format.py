@@ -15,10 +15,11 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, TypeAdapter
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring.exceptions import ConfigurationError
 from llmring.providers._schema_instance import schema_instance
 from llmring.providers.mock import ledger
+from llmring.schemas import ToolCallDict
 
 
 class Person(BaseModel):
@@ -221,7 +222,7 @@ def json_schema_format(model: type[BaseModel]) -> dict[str, Any]:
 async def test_the_mock_answers_a_json_schema_request_with_a_valid_instance() -> None:
     request = LLMRequest(
         model="mock:chatbot",
-        messages=[{"role": "user", "content": "A recipe"}],
+        messages=[Message(role="user", content="A recipe")],
         response_format=json_schema_format(Recipe),
     )
     async with LLMRing() as ring:
@@ -234,7 +235,7 @@ async def test_the_mock_answers_a_json_schema_request_with_a_valid_instance() ->
 
 
 async def test_mock_response_and_tools_still_win_and_json_object_gets_an_object() -> None:
-    messages = [{"role": "user", "content": "hi"}]
+    messages = [Message(role="user", content="hi")]
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     async with LLMRing() as ring:
         scripted = await ring.chat(
@@ -258,7 +259,11 @@ async def test_mock_response_and_tools_still_win_and_json_object_gets_an_object(
                 model="mock:echo", messages=messages, response_format={"type": "json_object"}
             )
         )
-        call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        call: ToolCallDict = {
+            "id": "c",
+            "type": "function",
+            "function": {"name": "f", "arguments": "{}"},
+        }
         answered = await ring.chat(
             LLMRequest(
                 model="mock:x",
@@ -266,8 +271,8 @@ async def test_mock_response_and_tools_still_win_and_json_object_gets_an_object(
                 response_format=json_schema_format(Person),
                 messages=[
                     *messages,
-                    {"role": "assistant", "tool_calls": [call]},
-                    {"role": "tool", "tool_call_id": "c", "content": "Ada, 36"},
+                    Message(role="assistant", tool_calls=[call]),
+                    Message(role="tool", tool_call_id="c", content="Ada, 36"),
                 ],
             )
         )

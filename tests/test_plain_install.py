@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring._configs import provider_configs
 from llmring._install import install_hint
 from llmring.exceptions import (
@@ -97,7 +97,7 @@ def test_an_sdk_installed_after_the_hint_is_seen_at_once(
         sdk_module="ghost_sdk.client",
         pip_extra="ghost",
     )
-    monkeypatch.setitem(_registry.BUILTIN_PROVIDERS, "ghost", spec)  # type: ignore[index]
+    monkeypatch.setitem(_registry.BUILTIN_PROVIDERS, "ghost", spec)
     config = provider_configs()["ghost"]
     why = unavailable(config)
     assert why is not None and why.kind == "missing_sdk"  # the parent package is missing too
@@ -139,8 +139,8 @@ def test_providers_lists_each_missing_sdk_with_its_install_command(dummy_keys: N
     statuses = {s.name: s for s in LLMRing().providers()}
     for provider in PROVIDERS:
         assert not statuses[provider].usable
-        assert statuses[provider].reason is not None
-        assert sdk_missing(provider) in statuses[provider].reason
+        reason = statuses[provider].reason
+        assert reason is not None and sdk_missing(provider) in reason
     assert statuses["mock"].usable and statuses["mock"].reason is None
 
 
@@ -148,8 +148,8 @@ def test_providers_reports_the_sdk_before_the_key() -> None:
     # no key and no SDK: setting the key would not help, installing comes first
     statuses = {s.name: s for s in LLMRing().providers()}
     for provider in PROVIDERS:
-        assert statuses[provider].reason is not None
-        assert sdk_missing(provider) in statuses[provider].reason
+        reason = statuses[provider].reason
+        assert reason is not None and sdk_missing(provider) in reason
 
 
 def test_capabilities_pick_a_usable_candidate_or_say_what_to_install(dummy_keys: None) -> None:
@@ -164,7 +164,7 @@ def test_capabilities_pick_a_usable_candidate_or_say_what_to_install(dummy_keys:
 
 
 def _request(model: str) -> LLMRequest:
-    return LLMRequest(model=model, messages=[{"role": "user", "content": "hi"}])
+    return LLMRequest(model=model, messages=[Message(role="user", content="hi")])
 
 
 @providers

@@ -46,7 +46,7 @@ def test_missing_sdk_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) 
         sdk_module="ghost_sdk_not_installed",
         pip_extra="ghost",
     )
-    monkeypatch.setitem(_registry.BUILTIN_PROVIDERS, "ghost", spec)  # type: ignore[index]
+    monkeypatch.setitem(_registry.BUILTIN_PROVIDERS, "ghost", spec)
     config = provider_configs()["ghost"]
     with pytest.raises(ProviderUnavailableError) as caught:
         load_adapter(config)

@@ -238,6 +238,9 @@ EXPORTS: dict[str, list[str]] = {
         "StreamChunk",
         "StreamTimeouts",
         "ToolCallDelta",
+        "ToolCallDict",
+        "ToolCallFunction",
+        "Usage",
     ],
     "llmring.service": [
         "LLMRing",

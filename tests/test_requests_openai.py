@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from llmring import LLMRequest
+from llmring import LLMRequest, Message
 from llmring.exceptions import ConfigurationError
+from llmring.schemas import ToolCallDict
 from tests.loopback import Reply
 from tests.wire_harness import PROVIDERS, provider_ring, run_stream
 
@@ -25,7 +26,7 @@ TOOL = {
         },
     },
 }
-CALL = {
+CALL: ToolCallDict = {
     "id": "call_1",
     "type": "function",
     "function": {"name": "get_capital", "arguments": '{"country": "UK"}'},
@@ -50,11 +51,11 @@ async def test_conversation_tools_and_options(
     request = LLMRequest(
         model="openai:gpt-4o-mini",
         messages=[
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Capital of the UK?"},
-            {"role": "assistant", "tool_calls": [CALL]},
-            {"role": "tool", "tool_call_id": "call_1", "content": "London"},
-            {"role": "user", "content": [{"type": "text", "text": "Thanks"}]},
+            Message(role="system", content="Be brief."),
+            Message(role="user", content="Capital of the UK?"),
+            Message(role="assistant", tool_calls=[CALL]),
+            Message(role="tool", tool_call_id="call_1", content="London"),
+            Message(role="user", content=[{"type": "text", "text": "Thanks"}]),
         ],
         temperature=0.3,
         max_tokens=77,
@@ -111,7 +112,7 @@ async def test_compatible_servers_get_max_tokens_and_no_key(
             outcome = await run_stream(
                 ring,
                 LLMRequest(
-                    model="local:qwen", messages=[{"role": "user", "content": "hi"}], max_tokens=5
+                    model="local:qwen", messages=[Message(role="user", content="hi")], max_tokens=5
                 ),
             )
     assert outcome.terminal.provider == "local"
@@ -128,7 +129,7 @@ async def test_several_choices_are_refused_before_any_request(
             ring,
             LLMRequest(
                 model="openai:gpt-4o-mini",
-                messages=[{"role": "user", "content": "hi"}],
+                messages=[Message(role="user", content="hi")],
                 extra_params={"n": 2},
             ),
         )

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring.exceptions import ConfigurationError
+from llmring.schemas import ToolCallDict
 from tests.loopback import Reply
 from tests.wire_harness import PROVIDERS, provider_ring, run_stream
 
 TEXT = "openai/responses-gpt-5.5-text-after-tool.sse"
-TOOL = {
+TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_capital",
@@ -25,7 +26,7 @@ TOOL = {
         },
     },
 }
-CALL = {
+CALL: ToolCallDict = {
     "id": "call_1",
     "type": "function",
     "function": {"name": "get_capital", "arguments": '{"country": "UK"}'},
@@ -53,14 +54,14 @@ async def test_conversation_tools_and_options(
     request = LLMRequest(
         model="openai-responses:gpt-5",
         messages=[
-            {"role": "system", "content": "Be brief."},
-            {"role": "developer", "content": "Answer in English."},
-            {"role": "user", "content": "Capital of the UK?"},
-            {"role": "assistant", "content": "Let me look.", "tool_calls": [CALL]},
-            {"role": "tool", "tool_call_id": "call_1", "content": "London"},
-            {
-                "role": "user",
-                "content": [
+            Message(role="system", content="Be brief."),
+            Message(role="developer", content="Answer in English."),
+            Message(role="user", content="Capital of the UK?"),
+            Message(role="assistant", content="Let me look.", tool_calls=[CALL]),
+            Message(role="tool", tool_call_id="call_1", content="London"),
+            Message(
+                role="user",
+                content=[
                     {"type": "text", "text": "And this?"},
                     {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
                     {
@@ -68,7 +69,7 @@ async def test_conversation_tools_and_options(
                         "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"},
                     },
                 ],
-            },
+            ),
         ],
         temperature=0.3,
         max_tokens=77,
@@ -140,7 +141,7 @@ async def test_a_minimal_request_sends_nothing_unasked(
 ) -> None:
     # no reasoning summary, no store, no instructions: only what the request says
     request = LLMRequest(
-        model="openai-responses:gpt-5", messages=[{"role": "user", "content": "hi"}]
+        model="openai-responses:gpt-5", messages=[Message(role="user", content="hi")]
     )
     body, _ = await sent(request, project, monkeypatch)
     assert body == {"model": "gpt-5", "input": [{"role": "user", "content": "hi"}], "stream": True}
@@ -154,9 +155,10 @@ async def test_tool_options_and_json_object(project: Path, monkeypatch: pytest.M
     request = LLMRequest(
         model="openai-responses:gpt-5",
         messages=[
-            {"role": "user", "content": "time?"},
-            {"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "now"}}]},
-            {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "9"}]},
+            Message(role="user", content="time?"),
+            # no arguments at all: the adapter sends "{}"
+            Message(role="assistant", tool_calls=[{**CALL, "function": {"name": "now"}}]),  # type: ignore[typeddict-item]
+            Message(role="tool", tool_call_id="call_1", content=[{"type": "text", "text": "9"}]),
         ],
         tools=[strict_tool],
         tool_choice="required",
@@ -198,7 +200,7 @@ async def test_a_lockfile_endpoint_of_this_type(
         async with LLMRing(path) as ring:
             outcome = await run_stream(
                 ring,
-                LLMRequest(model="gateway:gpt-5", messages=[{"role": "user", "content": "hi"}]),
+                LLMRequest(model="gateway:gpt-5", messages=[Message(role="user", content="hi")]),
             )
     assert outcome.text == "1231 × 2331 = **2,869,461**"
     assert outcome.terminal.provider == "gateway"

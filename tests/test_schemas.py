@@ -59,25 +59,31 @@ def test_invalid_requests_fail_at_construction(fields: dict[str, Any], complaint
 
 def test_a_valid_request_with_everything() -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
-    request = LLMRequest(
-        model=" chatbot ",
-        messages=[
-            {"role": "system", "content": "be brief"},
-            USER,
-            {"role": "assistant", "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": "c1", "content": "42"},
-            {
-                "role": "user",
-                "content": [{"type": "text", "text": "and "}, {"type": "text", "text": "then?"}],
-            },
-        ],
-        temperature=0.2,
-        max_tokens=100,
-        tools=[TOOL],
-        tool_choice="required",
-        response_format={"type": "json_object"},
-        timeout=30,
-        extra_params={"top_p": 0.9},
+    # plain data, as from JSON: messages as dicts become Message objects
+    request = LLMRequest.model_validate(
+        {
+            "model": " chatbot ",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                USER,
+                {"role": "assistant", "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "c1", "content": "42"},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "and "},
+                        {"type": "text", "text": "then?"},
+                    ],
+                },
+            ],
+            "temperature": 0.2,
+            "max_tokens": 100,
+            "tools": [TOOL],
+            "tool_choice": "required",
+            "response_format": {"type": "json_object"},
+            "timeout": 30,
+            "extra_params": {"top_p": 0.9},
+        }
     )
     assert request.model == "chatbot"
     assert request.messages[-1].text == "and then?"
@@ -86,24 +92,28 @@ def test_a_valid_request_with_everything() -> None:
 
 
 def test_timeouts_object() -> None:
-    request = LLMRequest(model="m:x", messages=[USER], timeout={"first_chunk": 2, "idle": 1})
+    data = {"model": "m:x", "messages": [USER]}
+    request = LLMRequest.model_validate({**data, "timeout": {"first_chunk": 2, "idle": 1}})
     assert request.timeouts == StreamTimeouts(first_chunk=2, idle=1)
-    assert LLMRequest(model="m:x", messages=[USER]).timeouts == StreamTimeouts()
+    assert LLMRequest.model_validate(data).timeouts == StreamTimeouts()
 
 
 def test_stream_chunk_content_alias_and_terminal_flag() -> None:
-    chunk = StreamChunk(content="hello")
+    # a validation alias, which type checkers cannot see: the keyword works at run time only
+    chunk = StreamChunk(content="hello")  # type: ignore[call-arg]
     assert chunk.delta == "hello" and chunk.content == "hello" and not chunk.is_terminal
     terminal = StreamChunk(delta="", finish_reason="stop", usage={"total_tokens": 3})
     assert terminal.is_terminal
     with pytest.raises(ValidationError):
-        StreamChunk(finish_reason="end_turn")  # raw provider words go in finish_reason_raw
+        # raw provider words go in finish_reason_raw
+        StreamChunk.model_validate({"finish_reason": "end_turn"})
 
 
 def test_stream_chunk_metadata_is_a_mapping_never_none() -> None:
     chunk = StreamChunk(delta="hi")
     assert chunk.metadata == {} and chunk.metadata.get("usage") is None
-    assert StreamChunk(metadata=None).metadata == {}  # None still reads as "no metadata"
+    # None still reads as "no metadata"
+    assert StreamChunk.model_validate({"metadata": None}).metadata == {}
     assert StreamChunk(delta="x").metadata is chunk.metadata  # one shared empty mapping
     with pytest.raises(TypeError, match="read-only"):
         chunk.metadata["usage"] = {}  # type: ignore[index]
@@ -127,7 +137,9 @@ def test_empty_metadata_serialises_as_before() -> None:
     full = StreamChunk(metadata={"round": 2})
     assert full.model_dump(exclude_none=True) == {"delta": "", "metadata": {"round": 2}}
     # equal however it was built, and a round trip gives the same chunk
-    assert StreamChunk() == StreamChunk(metadata={}) == StreamChunk(metadata=None)
+    assert (
+        StreamChunk() == StreamChunk(metadata={}) == StreamChunk.model_validate({"metadata": None})
+    )
     assert StreamChunk.model_validate(chunk.model_dump()) == chunk
     assert StreamChunk.model_validate_json(chunk.model_dump_json()) == chunk
     assert StreamChunk.model_validate_json(full.model_dump_json()) == full

@@ -190,7 +190,11 @@ async def test_one_reader_stopping_early_leaves_the_run_to_the_other() -> None:
 async def test_cancelling_one_reader_closes_the_run_for_the_other() -> None:
     result = stream_with_chunking(request("A. B. C. D.", options="delay=0.05"), "word")
     events = result.events()
-    reader = asyncio.create_task(anext(result.astream()))
+
+    async def first_chunk() -> str:
+        return await anext(result.astream())
+
+    reader = asyncio.create_task(first_chunk())
     await asyncio.sleep(0.02)  # the reader is now pulling the first chunk
     reader.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -275,7 +279,8 @@ def test_validation_result_takes_mellea_and_llmring_arguments() -> None:
     verdict = ValidationResult(False, "too long")
     assert not verdict and not verdict.as_bool() and verdict.result is False
     assert bool(ValidationResult(result=True))
-    for wrong in ({}, {"passed": True, "result": True}):
+    wrongs: list[dict[str, Any]] = [{}, {"passed": True, "result": True}]
+    for wrong in wrongs:
         with pytest.raises(TypeError, match="exactly one"):
             ValidationResult(**wrong)
     assert repr(ValidationResult(result=True)) == ("ValidationResult(True, reason='', score=None)")

@@ -29,6 +29,7 @@ from llmring import LLMRequest, LLMRing, Message, StreamChunk
 from llmring.bots import AsyncQueryBot, AsyncSimpleBot, HumanMessage
 from llmring.providers._framing import ServerSentEvent, SSEDecoder
 from llmring.providers.mock import MockStreamRecord, ledger
+from llmring.schemas import Usage
 from llmring.sse import INTERNAL_ERROR, openai_frames, openai_usage, sse_stream
 from tests.asgi_server import serve
 
@@ -64,10 +65,10 @@ class FakeBot:
     def __init__(self, deltas: list[str], error: BaseException | None = None) -> None:
         self.deltas, self.error = deltas, error
         self.closed = False
-        self.received: tuple[Any, ...] = ()
+        self.received: list[tuple[tuple[Any, ...], dict[str, Any]]] = []  # one per stream
 
     async def stream_async(self, *messages: Any, **options: Any) -> AsyncIterator[str]:
-        self.received = (messages, options)
+        self.received.append((messages, options))
         try:
             for delta in self.deltas:
                 yield delta
@@ -185,15 +186,17 @@ async def test_closing_the_events_closes_the_bots_stream_at_once(ring: LLMRing) 
 async def test_a_list_is_unpacked_into_the_bots_arguments_and_options_go_as_given() -> None:
     # LlamaBot's contract: stream_async(*messages); a single string or message is one argument
     fake = FakeBot(["x"])
-    await events(sse_stream(fake, ["a", "b"], temperature=0.5))
-    assert fake.received == (("a", "b"), {"temperature": 0.5})
-    await events(sse_stream(fake, ("t",)))
-    assert fake.received == (("t",), {})
-    await events(sse_stream(fake, "hi"))
-    assert fake.received == (("hi",), {})
     one = HumanMessage(content="hi")
+    await events(sse_stream(fake, ["a", "b"], temperature=0.5))
+    await events(sse_stream(fake, ("t",)))
+    await events(sse_stream(fake, "hi"))
     await events(sse_stream(fake, one))
-    assert fake.received == ((one,), {})
+    assert fake.received == [
+        (("a", "b"), {"temperature": 0.5}),
+        (("t",), {}),
+        (("hi",), {}),
+        ((one,), {}),
+    ]
 
 
 class OneDocument:
@@ -434,7 +437,7 @@ async def test_openai_frames_model_can_be_named_and_usage_left_out(ring: LLMRing
 
 
 def test_usage_takes_openais_shape_and_keeps_unknown_fields() -> None:
-    usage = {
+    usage: Usage = {
         "prompt_tokens": 10,
         "completion_tokens": 5,
         "total_tokens": 15,

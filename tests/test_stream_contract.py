@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from llmring import LLMRequest, LLMRing, StreamChunk
+from llmring import LLMRequest, LLMRing, Message, StreamChunk
 from llmring._stream import ChatStream
 from llmring.exceptions import (
     LLMRingError,
@@ -29,8 +30,8 @@ from tests.helpers import write_lockfile
 REPLY = "One two three. Four five six! Seven?"
 
 
-def request(model: str = "mock:echo", text: str = REPLY, **kwargs: object) -> LLMRequest:
-    return LLMRequest(model=model, messages=[{"role": "user", "content": text}], **kwargs)
+def request(model: str = "mock:echo", text: str = REPLY, **kwargs: Any) -> LLMRequest:
+    return LLMRequest(model=model, messages=[Message(role="user", content=text)], **kwargs)
 
 
 async def collect(ring: LLMRing, req: LLMRequest) -> list[StreamChunk]:
@@ -104,8 +105,8 @@ async def test_tool_call_fragments_and_assembled_calls() -> None:
     async with LLMRing() as ring:
         chunks = await collect(ring, request("mock:agent", tools=[tool]))
     terminal = check_contract(chunks)
-    fragments = [c.tool_call_delta for c in chunks[:-1]]
-    assert all(f is not None and f.index == 0 for f in fragments)
+    fragments = [c.tool_call_delta for c in chunks[:-1] if c.tool_call_delta is not None]
+    assert len(fragments) == len(chunks) - 1 and all(f.index == 0 for f in fragments)
     assert (fragments[0].id, fragments[0].name) == ("call_mock_0", "get_weather")
     assert all(f.id is None and f.name is None for f in fragments[1:])
     assert "".join(f.arguments for f in fragments) == '{"city": "mock"}'
@@ -139,7 +140,8 @@ async def test_max_tokens_truncates_with_length() -> None:
         chunks = await collect(ring, request(max_tokens=4))
     assert "".join(c.delta for c in chunks) == "One two three."
     assert chunks[-1].finish_reason == "length"
-    assert chunks[-1].usage["completion_tokens"] == 4
+    usage = chunks[-1].usage
+    assert usage is not None and usage["completion_tokens"] == 4
 
 
 # -- leaving a stream closes it -------------------------------------------------------------

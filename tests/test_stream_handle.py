@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from llmring import LLMRequest, LLMRing, StreamChunk
+from llmring import LLMRequest, LLMRing, Message, StreamChunk
 from llmring.agents import Agent
 from llmring.exceptions import LLMRingError, StreamBusyError, StreamInterruptedError
 from llmring.streaming import StreamingManager, create_mock_stream, stream_with_chunking
@@ -18,7 +18,7 @@ SLOW = "mock:echo?delay=0.2"
 
 
 def request(model: str = SLOW) -> LLMRequest:
-    return LLMRequest(model=model, messages=[{"role": "user", "content": "one two three"}])
+    return LLMRequest(model=model, messages=[Message(role="user", content="one two three")])
 
 
 Make = Callable[[LLMRing, StreamingManager], Any]

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import ValidationError
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring.exceptions import LLMRingError, StreamInterruptedError
 from llmring.providers.mock import ledger
 from llmring.streaming import ChatSession, GenerationClosedError, GenerationThunk, SessionBusyError
@@ -132,7 +132,7 @@ async def test_independent_sessions_and_generations_run_in_parallel(ring: LLMRin
     started = time.perf_counter()
     extra = ring.generate(
         LLMRequest(
-            model=f"mock:echo?delay={delay}", messages=[{"role": "user", "content": "a b c d e"}]
+            model=f"mock:echo?delay={delay}", messages=[Message(role="user", content="a b c d e")]
         )
     )
     replies = await asyncio.gather(*(s.ask(f"s{i} b c d e") for i, s in enumerate(sessions)))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from llmring.exceptions import AliasNotFoundError, StreamBusyError, StreamInterruptedError
 from llmring.providers.mock import ledger
 from llmring.streaming import (
@@ -25,7 +25,7 @@ TEXT = "one two three four five six seven eight"  # eight word chunks from the m
 
 
 def req(model: str = "mock:echo", text: str = TEXT, **kwargs: Any) -> LLMRequest:
-    return LLMRequest(model=model, messages=[{"role": "user", "content": text}], **kwargs)
+    return LLMRequest(model=model, messages=[Message(role="user", content=text)], **kwargs)
 
 
 @pytest.fixture
@@ -183,7 +183,7 @@ async def test_done_is_the_end_of_the_generation_is_computed_the_end_of_the_read
 async def test_value_is_none_until_avalue_returns(ring: LLMRing) -> None:
     first = ring.generate(req("mock:echo?delay=0.01", "first one"))
     second = ring.generate(req("mock:echo?delay=0.01", "second one"))
-    assert not first.is_computed() and first.value is None  # mellea's parallel generation
+    assert (first.is_computed(), first.value) == (False, None)  # mellea's parallel generation
     await asyncio.gather(first.avalue(), second.avalue())
     assert first.is_computed() and (first.value, second.value) == ("first one", "second one")
 

@@ -27,6 +27,7 @@ from llmring.exceptions import (
     ProviderResponseError,
     StreamInterruptedError,
 )
+from llmring.schemas import ToolCallDict
 from tests.loopback import WIRE, Reply
 from tests.wire_contract import Digest, Expected, WireContract, check_common
 from tests.wire_harness import PROVIDERS, Outcome, provider_ring, run_stream, user_request
@@ -184,7 +185,7 @@ def check(outcome: Outcome, expected: Expected[Call]) -> None:
     check_calls(outcome.terminal.tool_calls, expected.calls)
 
 
-def check_calls(calls: list[dict[str, Any]] | None, expected: Sequence[Call]) -> None:
+def check_calls(calls: list[ToolCallDict] | None, expected: Sequence[Call]) -> None:
     if not expected:
         assert calls is None
         return

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from llmring import LLMRequest
+from llmring import LLMRequest, Message
 from llmring._adapters import AdapterPool
 from llmring._chain import ScrubbedCause
 from llmring._stream import ChatStream
@@ -76,7 +76,7 @@ class Shapes:
 
 
 def _openai(choice: Any = None, **fields: Any) -> bytes:
-    chunk = {"id": "c", "object": "chat.completion.chunk", "model": "test-model"}
+    chunk: dict[str, Any] = {"id": "c", "object": "chat.completion.chunk", "model": "test-model"}
     chunk["choices"] = [choice] if choice is not None or not fields else []
     chunk.update(fields)
     return b"data: " + json.dumps(chunk).encode() + b"\n\n"
@@ -393,7 +393,7 @@ class WrongEvents(ProviderAdapter):
         super().__init__(ProviderConfig("hand", "hand"))
         self.events = events
 
-    async def stream(self, request: LLMRequest, model: str) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: LLMRequest, model: str) -> AsyncGenerator[StreamEvent, None]:
         for event in self.events:
             yield event
 
@@ -412,7 +412,7 @@ BAD_EVENTS: dict[str, list[Any]] = {
 async def consume(adapter: ProviderAdapter) -> tuple[str, BaseException]:
     """Stream from ``adapter`` alone; the text delivered and the error."""
     text, caught = "", None
-    request = LLMRequest(model="hand:m", messages=[{"role": "user", "content": "hi"}])
+    request = LLMRequest(model="hand:m", messages=[Message(role="user", content="hi")])
     candidates = [Candidate("hand", "m", config=adapter.config)]
     stream = ChatStream(request, candidates, AdapterPool(lambda _: adapter))
     try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from llmring import LLMRequest, LLMRing, StreamChunk
+from llmring import LLMRequest, LLMRing, Message, StreamChunk
 from tests.loopback import LoopbackServer, Reply
 
 #: provider → (key variable, fake key value, path prefix of base_url)
@@ -106,7 +106,7 @@ class Outcome:
 
 
 def user_request(model: str, **kwargs: Any) -> LLMRequest:
-    return LLMRequest(model=model, messages=[{"role": "user", "content": "hello"}], **kwargs)
+    return LLMRequest(model=model, messages=[Message(role="user", content="hello")], **kwargs)
 
 
 async def run_stream(ring: LLMRing, request: LLMRequest) -> Outcome:

@@ -118,14 +118,16 @@ def _lockfile(provider: str, root: str) -> Path:
 
 
 async def with_llmring(provider: str, root: str, model: str) -> AsyncIterator[str]:
-    from llmring import LLMRequest, LLMRing
+    from llmring import LLMRequest, LLMRing, Message
 
     ring = clients.get("llmring")
     if ring is None:
         if provider in KEYS:
             os.environ[KEYS[provider]] = "bench-key-0123456789"
         ring = clients["llmring"] = LLMRing(_lockfile(provider, root))
-    request = LLMRequest(model=f"{provider}:{model}", messages=MESSAGES)
+    request = LLMRequest(
+        model=f"{provider}:{model}", messages=[Message.model_validate(m) for m in MESSAGES]
+    )
     async with ring.chat_stream(request) as stream:
         async for chunk in stream:
             if chunk.delta:
@@ -161,7 +163,7 @@ def _text(provider: str, data: Any) -> str:
         return delta.get("text", "") if data.get("type") == "content_block_delta" else ""
     if provider == "google":
         return "".join(p.get("text", "") for p in data["candidates"][0]["content"]["parts"])
-    return data["message"]["content"]
+    return str(data["message"]["content"])
 
 
 async def floor(provider: str, root: str, model: str) -> AsyncIterator[str]:

@@ -30,7 +30,14 @@ from llmring.providers._seam import (
     ToolCallFragment,
     UsageReport,
 )
-from llmring.schemas import FinishReason, LLMResponse, StreamChunk, ToolCallDelta
+from llmring.schemas import (
+    FinishReason,
+    LLMResponse,
+    StreamChunk,
+    ToolCallDelta,
+    ToolCallDict,
+    Usage,
+)
 
 __all__ = ["MAX_TOKEN_COUNT", "StreamAssembler"]
 
@@ -41,7 +48,7 @@ logger = logging.getLogger("llmring")
 MAX_TOKEN_COUNT = 1_000_000_000
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: object) -> bool:
     return type(value) is int and 0 <= value <= MAX_TOKEN_COUNT
 
 
@@ -54,11 +61,11 @@ class _ToolCall:
         self.arguments = TextPieces()
         self.extra: dict[str, Any] = {}
 
-    def as_openai(self, index: int) -> dict[str, Any]:
+    def as_openai(self, index: int) -> ToolCallDict:
         arguments = self.arguments.text() or "{}"
         name = self.name or ""
         call_id = self.id or _stable_id(index, name, arguments)
-        call: dict[str, Any] = {
+        call: ToolCallDict = {
             "id": call_id,
             "type": "function",
             "function": {"name": name, "arguments": arguments},
@@ -83,7 +90,7 @@ class StreamAssembler:
         self._text = TextPieces()
         self._reasoning = TextPieces()
         self._calls: dict[int, _ToolCall] = {}
-        self._usage: dict[str, Any] = {}
+        self._usage: Usage = {}  # as reported: the values are checked when it is read
         self._usage_doubted = False  # warned once about implausible counts
         self.finish_reason: FinishReason | None = None
         self.finish_reason_raw: str | None = None
@@ -151,7 +158,7 @@ class StreamAssembler:
         return self._text.text()
 
     @property
-    def usage(self) -> dict[str, Any] | None:
+    def usage(self) -> Usage | None:
         """The usage reported so far, finalised (see the module docstring); ``None`` when the
         provider reported none, or counts that cannot be right."""
         if not self._usage:
@@ -172,13 +179,13 @@ class StreamAssembler:
                     ", ".join(implausible),
                 )
             return None
-        usage = dict(self._usage)
+        usage = self._usage.copy()
         if "total_tokens" not in usage and {"prompt_tokens", "completion_tokens"} <= usage.keys():
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         return usage
 
     @property
-    def tool_calls(self) -> list[dict[str, Any]] | None:
+    def tool_calls(self) -> list[ToolCallDict] | None:
         if not self._calls:
             return None
         return [self._calls[i].as_openai(i) for i in sorted(self._calls)]

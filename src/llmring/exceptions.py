@@ -35,9 +35,12 @@ body that echoes the key) is never chained as it is, only as a scrubbed stand-in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmring._secrets import redact
+
+if TYPE_CHECKING:
+    from llmring._types import Usage
 
 __all__ = [
     "AliasNotFoundError",
@@ -234,7 +237,7 @@ class StreamInterruptedError(LLMRingError):
         message: str,
         *,
         partial_response: str = "",
-        usage: dict[str, Any] | None = None,
+        usage: Usage | None = None,
         provider: str | None = None,
         model: str | None = None,
     ) -> None:

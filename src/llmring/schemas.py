@@ -37,6 +37,8 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema
 
+from llmring._types import ToolCallDict, ToolCallField, ToolCallFunction, Usage, UsageField
+
 __all__ = [
     "FinishReason",
     "LLMRequest",
@@ -46,6 +48,9 @@ __all__ = [
     "StreamChunk",
     "StreamTimeouts",
     "ToolCallDelta",
+    "ToolCallDict",
+    "ToolCallFunction",
+    "Usage",
 ]
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
@@ -84,7 +89,7 @@ class Message(BaseModel):
 
     role: Role
     content: str | list[dict[str, Any]] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCallField] | None = None
     tool_call_id: str | None = None
     name: str | None = None
     metadata: dict[str, Any] | None = None
@@ -274,8 +279,8 @@ class StreamChunk(BaseModel):
     provider: str | None = None
     finish_reason: FinishReason | None = None
     finish_reason_raw: str | None = None
-    usage: dict[str, Any] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    usage: UsageField | None = None
+    tool_calls: list[ToolCallField] | None = None
     tool_call_delta: ToolCallDelta | None = None
     reasoning: str | None = None
     metadata: Mapping[str, Any] = _NO_METADATA
@@ -318,8 +323,8 @@ class LLMResponse(BaseModel):
     provider: str | None = None
     finish_reason: FinishReason | None = None
     finish_reason_raw: str | None = None
-    usage: dict[str, Any] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    usage: UsageField | None = None
+    tool_calls: list[ToolCallField] | None = None
     reasoning: str | None = None
 
     @property

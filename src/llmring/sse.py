@@ -29,7 +29,7 @@ from llmring._resource import iterating
 from llmring.exceptions import LLMRingError
 
 if TYPE_CHECKING:
-    from llmring.schemas import StreamChunk
+    from llmring.schemas import StreamChunk, Usage
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -133,7 +133,7 @@ def _delta(chunk: StreamChunk) -> dict[str, Any]:
     return delta
 
 
-def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
+def openai_usage(usage: Usage) -> dict[str, Any]:
     """llmring's usage dict in OpenAI's shape (unknown fields are kept at the top level)."""
     result = dict(usage)
     cached, reasoning = result.pop("cached_tokens", None), result.pop("reasoning_tokens", None)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llmring import LLMRequest, LLMRing
+from llmring import LLMRequest, LLMRing, Message
 from tests.ci import require_or_skip
 
 pytestmark = pytest.mark.live
@@ -102,8 +102,7 @@ class LlamaServer:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from tiny_llama import write_tiny_llama
+    from tests.live.tiny_llama import write_tiny_llama
 
     folder = tmp_path_factory.mktemp("llama")
     server = LlamaServer(write_tiny_llama(folder / "tiny.gguf"), folder / "server.log")
@@ -129,7 +128,7 @@ def lockfile(project: Path, llama_server: LlamaServer) -> Path:
 def chat_request(max_tokens: int) -> LLMRequest:
     return LLMRequest(
         model="local-chat",
-        messages=[{"role": "user", "content": "Say something."}],
+        messages=[Message(role="user", content="Say something.")],
         max_tokens=max_tokens,
         temperature=0,
         extra_params={"logit_bias": {str(EOS_TOKEN_ID): -100}},

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from llmring._default_ring import default_ring
 from llmring._defaults import default_alias
@@ -20,7 +20,7 @@ from llmring._text import TextPieces
 from llmring.agents._errors import ToolRoundLimitError
 from llmring.agents._toolbox import AgentTool, Toolbox, ToolOutcome, parse_arguments
 from llmring.exceptions import StreamInterruptedError
-from llmring.schemas import LLMRequest, LLMResponse, Message, StreamChunk
+from llmring.schemas import LLMRequest, LLMResponse, Message, StreamChunk, ToolCallDict, Usage
 from llmring.service import LLMRing
 
 __all__ = ["Agent", "AgentResult", "AgentStream"]
@@ -39,7 +39,7 @@ class AgentResult:
 
     content: str
     response: LLMResponse
-    usage: dict[str, Any] | None
+    usage: Usage | None
     rounds: list[dict[str, Any]] = field(default_factory=list)
     tool_outcomes: list[ToolOutcome] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
@@ -53,16 +53,17 @@ def _new_turn(prompt: Prompt) -> list[Message]:
     return [m if isinstance(m, Message) else Message.model_validate(m) for m in prompt]
 
 
-def _sum_usage(usages: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+def _sum_usage(usages: list[Usage | None]) -> Usage | None:
     """Numbers added key by key; ``None`` when any round's usage is unknown (never a guess)."""
     if not usages or any(u is None for u in usages):
         return None
-    total: dict[str, Any] = {}
+    total: dict[str, int | float] = {}
     for usage in usages:
         for key, value in (usage or {}).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 total[key] = total.get(key, 0) + value
-    return total
+    # every key is one of the usages' own, each value a sum of theirs: a Usage again
+    return cast(Usage, total)
 
 
 def _round_info(number: int, response: LLMResponse) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def _round_info(number: int, response: LLMResponse) -> dict[str, Any]:
     }
 
 
-def _tool_call_chunk(call: dict[str, Any], number: int) -> StreamChunk:
+def _tool_call_chunk(call: ToolCallDict, number: int) -> StreamChunk:
     """``arguments`` parsed from the call's JSON text (the raw text when it is not an object)."""
     function = call.get("function") or {}
     arguments = parse_arguments(function.get("arguments") or "")

@@ -10,9 +10,12 @@ are; a tool that raises is not an error of the run (its message goes back to the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from llmring.exceptions import LLMRingError
+
+if TYPE_CHECKING:
+    from llmring.schemas import ToolCallDict
 
 __all__ = ["AgentError", "ToolRoundLimitError"]
 
@@ -31,9 +34,7 @@ class ToolRoundLimitError(AgentError):
     ``tool_calls`` holds the calls that were asked for (OpenAI shape), not run.
     """
 
-    def __init__(
-        self, *, agent: str, max_tool_rounds: int, tool_calls: list[dict[str, Any]]
-    ) -> None:
+    def __init__(self, *, agent: str, max_tool_rounds: int, tool_calls: list[ToolCallDict]) -> None:
         names = ", ".join(str((c.get("function") or {}).get("name")) for c in tool_calls)
         super().__init__(
             f"agent {agent!r} reached max_tool_rounds={max_tool_rounds}: the model asked for "

@@ -19,6 +19,7 @@ import pydantic
 from pydantic_core import to_json
 
 from llmring.bots.tools import Tool
+from llmring.schemas import ToolCallDict
 
 __all__ = ["ToolOutcome", "Toolbox", "parse_arguments"]
 
@@ -83,7 +84,7 @@ class Toolbox:
         """The tools in OpenAI's function format for ``LLMRequest.tools``; None when empty."""
         return [t.json_schema for t in self.tools.values()] or None
 
-    async def run(self, call: dict[str, Any]) -> ToolOutcome:
+    async def run(self, call: ToolCallDict) -> ToolOutcome:
         """Run one call (OpenAI shape); await the result if the tool returned an awaitable."""
         function = call.get("function") or {}
         name, call_id = str(function.get("name")), str(call.get("id"))

@@ -13,7 +13,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmring.schemas import Message
+from llmring._types import UsageField
+from llmring.schemas import Message, ToolCallDict
 
 __all__ = [
     "AIMessage",
@@ -41,7 +42,7 @@ class ToolCall(BaseModel):
     provider_data: dict[str, Any] | None = None
 
     @classmethod
-    def from_openai(cls, call: dict[str, Any]) -> ToolCall:
+    def from_openai(cls, call: ToolCallDict) -> ToolCall:
         function = call["function"]
         try:
             arguments = json.loads(function.get("arguments") or "{}")
@@ -56,8 +57,8 @@ class ToolCall(BaseModel):
             provider_data=call.get("provider_data"),
         )
 
-    def to_openai(self) -> dict[str, Any]:
-        call: dict[str, Any] = {
+    def to_openai(self) -> ToolCallDict:
+        call: ToolCallDict = {
             "id": self.id,
             "type": "function",
             "function": {"name": self.name, "arguments": json.dumps(self.arguments)},
@@ -97,7 +98,7 @@ class AIMessage(BaseMessage):
 
     role: ClassVar[Literal["assistant"]] = "assistant"
     tool_calls: list[ToolCall] = Field(default_factory=list)
-    usage: dict[str, Any] | None = None
+    usage: UsageField | None = None
     finish_reason: str | None = None
     model: str | None = None
 

@@ -300,11 +300,13 @@ def write_lockfile(path: Path, text: str) -> Lockfile:
 
 def edit_lockfile(
     path: Path,
-    change: Callable[[tomlkit.TOMLDocument], None],
+    change: Callable[[tomlkit.TOMLDocument], object],
     *,
     initial_text: str | None = None,
 ) -> Lockfile:
     """Apply ``change`` to the TOML document of the lockfile at ``path``, under the write lock.
+
+    ``change`` edits the document in place; what it returns is ignored.
 
     With ``initial_text``, a missing file starts from that text (else it is an error). The
     changed document must still load (else ``LockfileParseError`` and the file is untouched).

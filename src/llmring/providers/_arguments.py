@@ -9,15 +9,15 @@ is refused before any request with a ``ConfigurationError`` naming the call.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from llmring.exceptions import ConfigurationError
+from llmring.schemas import ToolCallDict
 
 __all__ = ["call_arguments"]
 
 
-def call_arguments(call: Mapping[str, Any], provider: str, where: str = "") -> dict[str, Any]:
+def call_arguments(call: ToolCallDict, provider: str, where: str = "") -> dict[str, Any]:
     """``call``'s arguments as an object (``{}`` when empty); ``where`` prefixes the error
     (``"messages[3]: "``)."""
     try:

@@ -25,7 +25,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmring.schemas import FinishReason, StreamTimeouts
+from llmring.schemas import FinishReason, StreamTimeouts, Usage
 
 __all__ = [
     "Finish",
@@ -66,11 +66,12 @@ class UsageReport:
     """Token counts: ``prompt_tokens``, ``completion_tokens`` and, when reported,
     ``total_tokens``, ``cached_tokens``, ``cache_creation_tokens``, ``reasoning_tokens``.
 
-    Values are what the provider sent (``None`` is left out): the assembler checks them once,
-    when it finalises the usage, so an adapter never filters or defaults them itself.
+    Values are what the provider sent (``None`` is left out), whatever their type: the
+    assembler checks them once, when it finalises the usage, so an adapter never filters or
+    defaults them itself.
     """
 
-    usage: dict[str, Any]
+    usage: Usage
 
 
 def add_counts(*parts: Any) -> Any:

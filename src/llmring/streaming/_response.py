@@ -9,7 +9,7 @@ from typing import Any
 
 from llmring._resource import iterating
 from llmring._text import TextPieces
-from llmring.schemas import FinishReason, StreamChunk
+from llmring.schemas import FinishReason, StreamChunk, ToolCallDict, Usage
 
 __all__ = ["StreamingResponse", "collect_stream", "stream_to_string"]
 
@@ -102,11 +102,11 @@ class StreamingResponse:
         return self._terminal.finish_reason if self._terminal else None
 
     @property
-    def usage(self) -> dict[str, Any] | None:
+    def usage(self) -> Usage | None:
         return self._terminal.usage if self._terminal else None
 
     @property
-    def tool_calls(self) -> list[dict[str, Any]] | None:
+    def tool_calls(self) -> list[ToolCallDict] | None:
         """The complete tool calls (OpenAI shape) of the terminal chunk, or ``None``."""
         return self._terminal.tool_calls if self._terminal else None
 

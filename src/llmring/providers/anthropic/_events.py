@@ -18,7 +18,7 @@ from llmring.providers._errors import inband_error
 from llmring.providers._framing import ServerSentEvent
 from llmring.providers._json import decode_json
 from llmring.providers._shape import index, mapping, not_an_object, optional_text, text, wrong_type
-from llmring.schemas import FinishReason
+from llmring.schemas import FinishReason, Usage
 
 __all__ = ["STOP_REASONS", "EventTranslator", "usage_from"]
 
@@ -42,7 +42,7 @@ _USAGE_FIELDS = (
 )
 
 
-def usage_from(raw: Mapping[str, Any]) -> dict[str, Any]:
+def usage_from(raw: Mapping[str, Any]) -> Usage:
     """Anthropic usage → llmring's names.
 
     Anthropic's ``input_tokens`` excludes the prompt tokens read from or written to the cache
@@ -50,7 +50,7 @@ def usage_from(raw: Mapping[str, Any]) -> dict[str, Any]:
     ``prompt_tokens`` is the whole prompt, as OpenAI's is, with the cached parts also given
     apart. ``thinking_tokens`` (from ``output_tokens_details``) are part of ``output_tokens``.
     """
-    usage: dict[str, Any] = {}
+    usage: Usage = {}
     cache_read = raw.get("cache_read_input_tokens")
     cache_creation = raw.get("cache_creation_input_tokens")
     if "input_tokens" in raw:

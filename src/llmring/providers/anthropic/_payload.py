@@ -23,7 +23,7 @@ from typing import Any
 from llmring.exceptions import ConfigurationError
 from llmring.providers._arguments import call_arguments
 from llmring.providers._choices import refuse_several_choices
-from llmring.schemas import LLMRequest, Message, ToolChoice
+from llmring.schemas import LLMRequest, Message, ToolCallDict, ToolChoice
 
 logger = logging.getLogger("llmring")
 
@@ -158,7 +158,7 @@ def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
     return blocks
 
 
-def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
+def _tool_use(call: ToolCallDict) -> dict[str, Any]:
     arguments = call_arguments(call, "Anthropic")
     return {
         "type": "tool_use",
@@ -168,7 +168,7 @@ def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _thinking_blocks(call: dict[str, Any]) -> list[dict[str, Any]]:
+def _thinking_blocks(call: ToolCallDict) -> list[dict[str, Any]]:
     """``provider_data["anthropic_thinking"]`` (as the stream recorded it) → thinking blocks.
 
     Other providers' ``provider_data`` (Gemini's ``thought_signature``...) is not for Anthropic.

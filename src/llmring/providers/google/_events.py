@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from llmring.exceptions import ProviderResponseError
 from llmring.providers import base
@@ -19,7 +19,7 @@ from llmring.providers._framing import ServerSentEvent
 from llmring.providers._json import decode_json
 from llmring.providers._shape import mapping, not_an_object, optional_text, text, wrong_type
 from llmring.providers.google._errors import inband_error
-from llmring.schemas import FinishReason
+from llmring.schemas import FinishReason, Usage
 
 __all__ = ["ChunkTranslator", "usage_from"]
 
@@ -51,7 +51,14 @@ _QUIET_KEYS = frozenset(
 )
 
 
-def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> dict[str, Any] | None:
+#: counts Gemini omits until it has one to report: llmring's name, then Gemini's
+_OPTIONAL_COUNTS: tuple[tuple[Literal["reasoning_tokens", "cached_tokens"], str], ...] = (
+    ("reasoning_tokens", "thoughtsTokenCount"),
+    ("cached_tokens", "cachedContentTokenCount"),
+)
+
+
+def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> Usage | None:
     """Gemini ``usageMetadata`` → llmring usage, or ``None`` before any count was reported
     (Vertex sends ``{"trafficType": ...}`` alone until the last chunk).
 
@@ -71,15 +78,12 @@ def usage_from(meta: dict[str, Any], optional_seen: set[str]) -> dict[str, Any] 
     prompt = base.add_counts(count("promptTokenCount"), count("toolUsePromptTokenCount"))
     completion = base.add_counts(count("candidatesTokenCount"), count("thoughtsTokenCount"))
     total = meta.get("totalTokenCount")
-    usage = {
+    usage: Usage = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": total if total is not None else base.add_counts(prompt, completion),
     }
-    for name, key in (
-        ("reasoning_tokens", "thoughtsTokenCount"),
-        ("cached_tokens", "cachedContentTokenCount"),
-    ):
+    for name, key in _OPTIONAL_COUNTS:
         if key in meta:
             optional_seen.add(name)
         if name in optional_seen:

@@ -15,7 +15,7 @@ from typing import Any
 
 from llmring.exceptions import ConfigurationError
 from llmring.providers._arguments import call_arguments
-from llmring.schemas import Message
+from llmring.schemas import Message, ToolCallDict
 
 __all__ = ["build_contents", "system_instruction"]
 
@@ -43,7 +43,7 @@ def build_contents(messages: list[Message]) -> list[dict[str, Any]]:
     """The conversation as Gemini turns. Raises ``ConfigurationError`` for content Gemini
     cannot take (named), and for a tool result whose ``tool_call_id`` no earlier call has."""
     contents: list[dict[str, Any]] = []
-    calls: dict[str, dict[str, Any]] = {}  # tool_call_id → the call it answers
+    calls: dict[str, ToolCallDict] = {}  # tool_call_id → the call it answers
     for position, message in enumerate(messages):
         if message.role in ("system", "developer"):
             continue
@@ -63,7 +63,7 @@ def build_contents(messages: list[Message]) -> list[dict[str, Any]]:
 
 
 def _model_parts(
-    message: Message, calls: dict[str, dict[str, Any]], position: int
+    message: Message, calls: dict[str, ToolCallDict], position: int
 ) -> list[dict[str, Any]]:
     parts = _content_parts(message, position)
     for call in message.tool_calls or []:
@@ -72,7 +72,7 @@ def _model_parts(
     return parts
 
 
-def _function_call(call: dict[str, Any], position: int) -> dict[str, Any]:
+def _function_call(call: ToolCallDict, position: int) -> dict[str, Any]:
     args = call_arguments(call, "Gemini", f"messages[{position}]: ")
     function_call: dict[str, Any] = {"name": call["function"]["name"], "args": args}
     provider_data = call.get("provider_data") or {}
@@ -85,7 +85,7 @@ def _function_call(call: dict[str, Any], position: int) -> dict[str, Any]:
 
 
 def _function_response(
-    message: Message, calls: dict[str, dict[str, Any]], position: int
+    message: Message, calls: dict[str, ToolCallDict], position: int
 ) -> dict[str, Any]:
     call = calls.get(message.tool_call_id or "")
     if call is None:

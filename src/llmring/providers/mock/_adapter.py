@@ -94,11 +94,12 @@ class MockStreamRecord:
     """What happened to one mock stream."""
 
     model: str
+    #: the request the stream answers, as the adapter received it
+    request: LLMRequest = field(repr=False)
     chunks_sent: int = 0
     completed: bool = False
     closed: bool = False
     cancelled: bool = False
-    request: LLMRequest | None = field(default=None, repr=False)
 
 
 class MockLedger:

@@ -184,17 +184,14 @@ class LineTranslator(base.TranslatorBase):
 
     def _done(self, data: dict[str, Any]) -> list[base.StreamEvent]:
         events: list[base.StreamEvent] = []
-        counts = {
-            name: data.get(key)
-            for name, key in (
-                ("prompt_tokens", "prompt_eval_count"),
-                ("completion_tokens", "eval_count"),
-            )
-        }
-        if any(value is not None for value in counts.values()):  # as sent; the assembler checks
+        prompt, completion = data.get("prompt_eval_count"), data.get("eval_count")
+        if prompt is not None or completion is not None:  # as sent; the assembler checks
             events.append(
                 base.UsageReport(
-                    {name: 0 if value is None else value for name, value in counts.items()}
+                    {
+                        "prompt_tokens": 0 if prompt is None else prompt,
+                        "completion_tokens": 0 if completion is None else completion,
+                    }
                 )
             )
         raw = data.get("done_reason")

@@ -32,7 +32,7 @@ from typing import Any
 from llmring.exceptions import ConfigurationError
 from llmring.providers._arguments import call_arguments
 from llmring.providers._choices import refuse_several_choices
-from llmring.schemas import LLMRequest, Message
+from llmring.schemas import LLMRequest, Message, ToolCallDict
 
 __all__ = ["TOP_LEVEL_PARAMS", "build_body"]
 
@@ -75,7 +75,7 @@ def _content(message: Message) -> tuple[str, list[str]]:
     return "".join(texts), images
 
 
-def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _tool_calls(calls: list[ToolCallDict]) -> list[dict[str, Any]]:
     # provider_data belongs to other providers (reasoning signatures); Ollama has no use for it
     return [
         {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from llmring.providers import base
 from llmring.providers._choices import first_choice
@@ -18,7 +18,7 @@ from llmring.providers._shape import (
     text,
     wrong_type,
 )
-from llmring.schemas import FinishReason
+from llmring.schemas import FinishReason, Usage
 
 __all__ = ["ChunkTranslator", "usage_from"]
 
@@ -31,9 +31,17 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
+#: llmring's names for the three counts, in the order they are read
+_COUNTS: tuple[Literal["prompt_tokens", "completion_tokens", "total_tokens"], ...] = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+)
+
+
 def usage_from(
     usage: dict[str, Any], *, prompt: str = "prompt_tokens", completion: str = "completion_tokens"
-) -> dict[str, Any]:
+) -> Usage:
     """OpenAI usage → llmring's names (details only when reported; the assembler checks
     the values).
 
@@ -42,15 +50,10 @@ def usage_from(
     and both put the cached and reasoning tokens in ``<prompt>_details.cached_tokens`` and
     ``<completion>_details.reasoning_tokens``.
     """
-    result = {
-        ours: usage[theirs]
-        for ours, theirs in (
-            ("prompt_tokens", prompt),
-            ("completion_tokens", completion),
-            ("total_tokens", "total_tokens"),
-        )
-        if usage.get(theirs) is not None
-    }
+    result: Usage = {}
+    for ours, theirs in zip(_COUNTS, (prompt, completion, "total_tokens"), strict=True):
+        if usage.get(theirs) is not None:
+            result[ours] = usage[theirs]
     cached = _dict(usage.get(f"{prompt}_details")).get("cached_tokens")
     if cached is not None:
         result["cached_tokens"] = cached
