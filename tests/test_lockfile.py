@@ -12,6 +12,7 @@ bundled) and ``write_target``; profile selection in ``Lockfile`` and ``Resolver`
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -478,3 +479,14 @@ def test_non_utf8_file_is_a_lockfile_error_naming_it(project: Path) -> None:
         load_lockfile(path)
     assert info.value.path == str(path)
     assert str(info.value).startswith(f"{path}: not UTF-8")
+
+
+def test_the_digest_names_the_exact_text_whatever_its_line_endings(tmp_path: Path) -> None:
+    text = 'version = "1.0"\n[profiles.default]\nname = "default"\n'
+    lf, crlf = tmp_path / "lf.lock", tmp_path / "crlf.lock"
+    lf.write_bytes(text.encode())
+    crlf.write_bytes(text.replace("\n", "\r\n").encode())
+    expected = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    assert load_lockfile(lf).digest == load_lockfile(crlf).digest == expected
+    lf.write_text(text + "# a comment changes the digest\n")
+    assert load_lockfile(lf).digest != expected

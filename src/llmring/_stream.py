@@ -16,12 +16,14 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from pydantic import ValidationError
 
 from llmring._assembler import StreamAssembler
 from llmring._chain import raise_from, scrub_chain
+from llmring._costs import NO_PRICES, Cost, Pricer
 from llmring._deadlines import ProviderClock
 from llmring._handle import StreamHandle
 from llmring.exceptions import (
@@ -55,11 +57,19 @@ class _StreamRun:
     a bare ``break``, nothing keeps the generator alive and the event loop closes it at once."""
 
     def __init__(
-        self, request: LLMRequest, candidates: Sequence[Candidate], adapters: AdapterSource
+        self,
+        request: LLMRequest,
+        candidates: Sequence[Candidate],
+        adapters: AdapterSource,
+        pricer: Pricer = NO_PRICES,
     ) -> None:
         self.request = request
         self.candidates = tuple(candidates)
         self._adapters = adapters
+        self.pricer = pricer
+        #: when the stream started (UTC): the request time prices are looked up at
+        self.started_at: datetime | None = None
+        self.candidate: Candidate | None = None  # the one being tried, then the one answering
         self.assembler: StreamAssembler | None = None
         self.first_chunk_latency: float | None = None
         self.duration: float | None = None
@@ -71,6 +81,7 @@ class _StreamRun:
         """Try the candidates in order; see the module docstring for the rules."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        self.started_at = datetime.now(UTC)
         clock: ProviderClock[StreamEvent] = ProviderClock()
         for position, candidate in enumerate(self.candidates):
             try:
@@ -113,6 +124,7 @@ class _StreamRun:
         if candidate.unavailable is not None:
             raise candidate.unavailable.error(candidate.provider, candidate.model)
         adapter = self._adapters.get(candidate.config)
+        self.candidate = candidate
         unbounded = clock.start_candidate(_merge(candidate.config.timeouts, self.request.timeouts))
         assembler = self.assembler = StreamAssembler(candidate.provider, candidate.model)
         return adapter.stream(self.request, candidate.model), assembler, unbounded
@@ -180,6 +192,19 @@ class _StreamRun:
         reason = cause.message if isinstance(cause, ProviderError) else repr(cause)
         return interruption(assembler, f"the stream broke after content was delivered ({reason})")
 
+    def cost(self) -> Cost:
+        """The cost of the usage seen so far, from the ring's pricer (see :mod:`llmring._costs`)."""
+        candidate, assembler = self.candidate, self.assembler
+        if candidate is None or assembler is None or self.started_at is None:
+            return Cost(None, "no_usage")
+        return self.pricer.cost(
+            candidate.config.type,
+            candidate.provider,
+            candidate.model,
+            assembler.usage,
+            self.started_at,
+        )
+
     def _metadata(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {
             "first_chunk_latency": self.first_chunk_latency,
@@ -207,9 +232,13 @@ class ChatStream(StreamHandle[StreamChunk]):
     _what = "a ChatStream"
 
     def __init__(
-        self, request: LLMRequest, candidates: Sequence[Candidate], adapters: AdapterSource
+        self,
+        request: LLMRequest,
+        candidates: Sequence[Candidate],
+        adapters: AdapterSource,
+        pricer: Pricer = NO_PRICES,
     ) -> None:
-        self._run = _StreamRun(request, candidates, adapters)
+        self._run = _StreamRun(request, candidates, adapters, pricer)
         super().__init__(self._run.chunks)
 
     def _finished(self) -> bool:

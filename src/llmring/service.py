@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from llmring._adapters import AdapterPool
 from llmring._configs import provider_configs
+from llmring._costs import NO_PRICES, Pricer
 from llmring._resource import AsyncResource
 from llmring._secrets import register_secret_env
 from llmring._stream import ChatStream
@@ -69,6 +70,8 @@ class LLMRing(AsyncResource):
                 register_secret_env(env)
         self.resolver = Resolver(self.lockfile, self._configs, profile)
         self._adapters = AdapterPool()
+        #: prices every stream's usage when it ends (see :mod:`llmring._costs`)
+        self._pricer: Pricer = NO_PRICES
 
     def __repr__(self) -> str:
         return f"<LLMRing lockfile={str(self.lockfile.path)!r} profile={self.profile!r}>"
@@ -92,7 +95,7 @@ class LLMRing(AsyncResource):
             self.resolver if profile is None else Resolver(self.lockfile, self._configs, profile)
         )
         candidates = resolver.resolve(request.model)
-        return ChatStream(request, candidates, self._adapters)
+        return ChatStream(request, candidates, self._adapters, self._pricer)
 
     async def chat(self, request: LLMRequest, profile: str | None = None) -> LLMResponse:
         """The whole reply at once, assembled by the same path as :meth:`chat_stream`

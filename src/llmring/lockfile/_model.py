@@ -150,6 +150,9 @@ class Lockfile:
     profiles: Mapping[str, Profile]
     providers: Mapping[str, ProviderEntry] = field(default_factory=dict)
     bundled: bool = False
+    #: ``sha256:<hex>`` of the text it was parsed from (``""`` when built in memory): what a
+    #: receipt records, so a call can be traced to the exact model choices it was made under
+    digest: str = ""
 
     def profile(self, name: str | None = None) -> Profile:
         """The named profile (default: ``default_profile``); unknown → ``ProfileNotFoundError``."""

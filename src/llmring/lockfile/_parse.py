@@ -15,6 +15,7 @@ to report, so a valid file costs just the parse and the walk.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import tomllib
 from pathlib import Path
@@ -122,7 +123,7 @@ class _Parser:
                 ("profiles",), "profiles", "must be a table of [profiles.<name>]", "profiles"
             )
         profiles = {n: self.profile(n, p, names) for n, p in profiles_data.items()}
-        return Lockfile(path, version, default, profiles, providers)
+        return Lockfile(path, version, default, profiles, providers, digest=text_digest(self.text))
 
     def profile(self, name: str, data: Any, providers: frozenset[str]) -> Profile:
         where, at = f"profile {name!r}", ("profiles", name)
@@ -319,3 +320,10 @@ def parse_lockfile(text: str, path: Path | None = None) -> Lockfile:
     except tomllib.TOMLDecodeError as exc:
         raise syntax_error(label, text, exc) from None
     return _Parser(label, text).lockfile(data, path)
+
+
+def text_digest(text: str) -> str:
+    """``sha256:<hex>`` of lockfile text, line endings normalised (a CRLF checkout of the same
+    file has the same digest)."""
+    normalised = text.replace("\r\n", "\n").encode("utf-8")
+    return "sha256:" + hashlib.sha256(normalised).hexdigest()

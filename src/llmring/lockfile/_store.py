@@ -192,6 +192,7 @@ def read_lockfile(path: Path) -> Lockfile:
             lockfile.profiles,
             lockfile.providers,
             bundled=True,
+            digest=lockfile.digest,
         )
     return lockfile
 
