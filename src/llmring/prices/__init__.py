@@ -44,9 +44,11 @@ class Prices:
     def __init__(
         self, lockfile: Lockfile, configs: Mapping[str, ProviderConfig], *, table: bool = True
     ) -> None:
-        self._overrides = lockfile.prices
+        #: the lockfile's ``[prices]``, by ``provider:model``
+        self.overrides = lockfile.prices
         self._digest = lockfile.digest or None
-        self._configs = configs
+        #: the endpoints by provider name
+        self.providers = configs
         self._table = table and installed()
         self._routes: dict[str, str | None] = {}
 
@@ -64,7 +66,7 @@ class Prices:
             return Cost(None, "no_usage")
         models = (model,) if reported_model in (None, model) else (model, reported_model)
         for name in models:
-            price = self._overrides.get(f"{provider}:{name}")
+            price = self.overrides.get(f"{provider}:{name}")
             if price is not None:
                 return Cost(lockfile_usd(price, usage), "priced", "lockfile", self._digest)
         if self._table:
@@ -94,6 +96,6 @@ class Prices:
         if provider not in self._routes:
             from llmring.prices._table import provider_id
 
-            config = self._configs.get(provider)
+            config = self.providers.get(provider)
             self._routes[provider] = provider_id(config) if config is not None else None
         return self._routes[provider]

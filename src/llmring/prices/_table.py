@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INSTALL_HINT",
     "TableModel",
+    "in_table",
     "installed",
     "load_table",
     "provider_id",
@@ -108,6 +109,17 @@ def table_cost(
             return None
         return float(calculation.total_price), version
     return None
+
+
+def in_table(provider: str, model: str) -> str | None:
+    """The table's id of the model that ``model`` names at its ``provider`` (a dated or
+    aliased name finds its entry, as when a call is priced), or ``None``."""
+    snapshot, _ = load_table()
+    try:
+        _, info = snapshot.find_provider_model(model, None, provider, None)
+    except LookupError:
+        return None
+    return info.id
 
 
 def _usage(counts: dict[str, int]) -> Any:
