@@ -37,17 +37,17 @@ class Raw:
     document: dict[str, Any] | None  # None: the recording reports no usage
 
 
-def _sse_data(path: Path) -> list[Any]:
+def _sse_data(body: bytes) -> list[Any]:
     """The JSON of every ``data:`` line (each event of these recordings is one line)."""
     events = []
-    for line in path.read_bytes().decode().splitlines():
+    for line in body.decode().splitlines():
         if line.startswith("data:") and line[5:].strip() not in ("", "[DONE]"):
             events.append(json.loads(line[5:]))
     return events
 
 
-def _openai_chat(path: Path, genai_provider: str) -> Raw:
-    chunks = [e for e in _sse_data(path) if isinstance(e, dict)]
+def _openai_chat(body: bytes, genai_provider: str) -> Raw:
+    chunks = [e for e in _sse_data(body) if isinstance(e, dict)]
     with_usage = [c for c in chunks if c.get("usage")]
     document = None
     if with_usage:
@@ -55,20 +55,20 @@ def _openai_chat(path: Path, genai_provider: str) -> Raw:
     return Raw("openai", genai_provider, "chat", document)
 
 
-def _openai_responses(path: Path) -> Raw:
+def _openai_responses(body: bytes) -> Raw:
     document = None
-    for event in _sse_data(path):
+    for event in _sse_data(body):
         response = event.get("response") if isinstance(event, dict) else None
         if isinstance(response, dict) and response.get("usage"):
             document = {"model": response["model"], "usage": response["usage"]}
     return Raw("openai-responses", "openai", "responses", document)
 
 
-def _anthropic(path: Path) -> Raw:
+def _anthropic(body: bytes) -> Raw:
     """``message_start``'s usage, then ``message_delta``'s cumulative fields over it (a null
     field keeps the earlier value), as Anthropic documents them."""
     model, usage = None, {}
-    for event in _sse_data(path):
+    for event in _sse_data(body):
         if event.get("type") == "message_start":
             model = event["message"]["model"]
             usage.update(event["message"]["usage"])
@@ -77,18 +77,18 @@ def _anthropic(path: Path) -> Raw:
     return Raw("anthropic", "anthropic", "default", {"model": model, "usage": usage})
 
 
-def _gemini(path: Path) -> Raw:
+def _gemini(body: bytes) -> Raw:
     """The last chunk's ``usageMetadata`` (cumulative) that has counts."""
     document = None
-    for event in _sse_data(path):
+    for event in _sse_data(body):
         meta = event.get("usageMetadata") or {}
         if any(key.endswith("TokenCount") for key in meta):
             document = {"modelVersion": event["modelVersion"], "usageMetadata": meta}
     return Raw("google", "google", "default", document)
 
 
-def _ollama(path: Path) -> Raw:
-    last = json.loads(path.read_bytes().decode().splitlines()[-1])
+def _ollama(body: bytes) -> Raw:
+    last = json.loads(body.decode().splitlines()[-1])
     return Raw("ollama", None, "default", last)
 
 
@@ -98,19 +98,24 @@ def recordings() -> dict[str, Raw]:
         name = str(path.relative_to(WIRE))
         if not name.endswith((".sse", ".ndjson")):
             continue
-        if name.startswith("openai/chat-"):
-            found[name] = _openai_chat(path, "openai")
-        elif name.startswith("openai/responses-"):
-            found[name] = _openai_responses(path)
-        elif name.startswith("openai-compatible/"):
-            found[name] = _openai_chat(path, name.split("/")[1].split("-")[0])
-        elif name.startswith("anthropic/"):
-            found[name] = _anthropic(path)
-        elif name.startswith("gemini/"):
-            found[name] = _gemini(path)
-        elif name.startswith("ollama/"):
-            found[name] = _ollama(path)
+        found[name] = raw_usage(name, path.read_bytes())
     return found
+
+
+def raw_usage(name: str, body: bytes) -> Raw:
+    """The raw usage of the recording ``name`` (its path under tests/wire) with ``body``."""
+    if name.startswith("openai/chat-"):
+        return _openai_chat(body, "openai")
+    if name.startswith("openai/responses-"):
+        return _openai_responses(body)
+    if name.startswith("openai-compatible/"):
+        return _openai_chat(body, name.split("/")[1].split("-")[0])
+    if name.startswith("anthropic/"):
+        return _anthropic(body)
+    if name.startswith("gemini/"):
+        return _gemini(body)
+    assert name.startswith("ollama/"), name
+    return _ollama(body)
 
 
 RECORDINGS = recordings()
@@ -159,9 +164,13 @@ def test_the_corpus_is_all_here() -> None:
 async def test_cost_equals_genai_prices_on_the_raw_usage(
     name: str, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    raw = RECORDINGS[name]
+    await check_priced_as_genai(name, RECORDINGS[name], Reply.wire(name), project, monkeypatch)
+
+
+async def check_priced_as_genai(
+    name: str, raw: Raw, reply: Reply, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert raw.genai_provider is not None
-    reply = Reply.wire(name)
     async with provider_ring(
         raw.provider, reply, project, monkeypatch, None, raw.genai_provider
     ) as (
@@ -227,3 +236,43 @@ async def test_ollama_is_priced_by_the_lockfile(
     assert (cost.status, cost.source, cost.version) == ("priced", "lockfile", digest)
     assert cost.usd == pytest.approx(expected)
     assert usage is not None and usage["cost"] == cost.usd
+
+
+#: recordings with cache counts set, to price every token class through the adapters (the
+#: corpus reports no cache hits): recording → (the bytes replaced, what they become)
+CACHED = {
+    "openai/chat-gpt-4o-mini-text-usage.sse": [(b'"cached_tokens":0', b'"cached_tokens":64')],
+    "openai/responses-gpt-5-reasoning-summary.sse": [(b'"cached_tokens":0', b'"cached_tokens":32')],
+    "anthropic/claude-sonnet-4-6-text.sse": [
+        (
+            b'"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":'
+            b'{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0}',
+            b'"cache_creation_input_tokens":3000,"cache_read_input_tokens":2000,"cache_creation":'
+            b'{"ephemeral_5m_input_tokens":2000,"ephemeral_1h_input_tokens":1000}',
+        ),
+        (
+            b'"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens"',
+            b'"cache_creation_input_tokens":3000,"cache_read_input_tokens":2000,"output_tokens"',
+        ),
+    ],
+    "gemini/gemini-2.5-pro-thought-parts.sse": [
+        (b'"promptTokenCount": 34,', b'"promptTokenCount": 34,"cachedContentTokenCount": 20,')
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CACHED))
+async def test_cache_reads_and_writes_are_priced_as_genai_prices_prices_them(
+    name: str, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = Reply.wire(name)
+    body = recorded.body
+    for old, new in CACHED[name]:
+        assert old in body, old
+        body = body.replace(old, new)
+    raw = raw_usage(name, body)
+    assert raw.document is not None and _extract(raw) is not None
+    cached = _extract(raw).usage
+    assert cached.cache_read_tokens > 0  # the derived recording does read the cache
+    reply = Reply(body, headers=recorded.headers)
+    await check_priced_as_genai(name, raw, reply, project, monkeypatch)

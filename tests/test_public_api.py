@@ -195,10 +195,10 @@ EXPORTS: dict[str, list[str]] = {
         "write_target",
     ],
     "llmring.prices": [
-        "INSTALL_HINT",
         "Prices",
         "TableModel",
         "installed",
+        "table_missing",
         "table_models",
     ],
     "llmring.providers": [],

@@ -36,14 +36,14 @@ def models(
 ) -> None:
     """List the models with a price (US dollars per million tokens): the lockfile's [prices],
     then the genai-prices table, which says which of its models the lockfile overrides."""
-    from llmring.prices import INSTALL_HINT, installed
+    from llmring.prices import installed, table_missing
 
     lockfile, prices = _load(file)
     rows = _lockfile_rows(lockfile, provider)
     if installed():
         rows += _table_rows(prices, lockfile, provider)
     else:
-        err(f"note: only the lockfile's prices are listed; {INSTALL_HINT}")
+        err(f"note: only the lockfile's prices are listed: {table_missing()}")
     if as_json:
         out(json.dumps(rows, indent=2))
         return

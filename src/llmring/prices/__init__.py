@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from llmring._costs import Cost
-from llmring.prices._table import INSTALL_HINT, TableModel, installed, table_models
+from llmring.prices._table import TableModel, installed, table_missing, table_models
 from llmring.prices._units import lockfile_usd
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from llmring.providers._seam import ProviderConfig
     from llmring.schemas import Usage
 
-__all__ = ["INSTALL_HINT", "Prices", "TableModel", "installed", "table_models"]
+__all__ = ["Prices", "TableModel", "installed", "table_missing", "table_models"]
 
 logger = logging.getLogger("llmring")
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from llmring._secrets import redact
 from llmring.exceptions import LLMRingError
-from llmring.prices._table import INSTALL_HINT, in_table, installed
+from llmring.prices._table import in_table, installed, table_missing
 
 if TYPE_CHECKING:
     from llmring.lockfile._model import Binding, Lockfile, ModelRef
@@ -64,7 +64,7 @@ def _unpriced(binding: Binding, prices: Prices, table: bool) -> list[str]:
         if ref.provider == "mock":
             why = "is the offline mock, which no price table knows"
         elif not table:
-            why += f", and the price table is not installed ({INSTALL_HINT})"
+            why += f", and {table_missing()}"
         elif prices.route(ref.provider) is None:
             why += " and its endpoint is not one the price table knows (see priced_as)"
         else:

@@ -31,19 +31,26 @@ if TYPE_CHECKING:
     from llmring.schemas import Usage
 
 __all__ = [
-    "INSTALL_HINT",
     "TableModel",
     "in_table",
     "installed",
     "load_table",
     "provider_id",
     "table_cost",
+    "table_missing",
     "table_models",
 ]
 
 logger = logging.getLogger("llmring")
 
-INSTALL_HINT = "install the price table with: pip install 'llmring[prices]'"
+
+def table_missing() -> str:
+    """What to say when the table is needed and ``genai-prices`` is not installed: the
+    command that adds it to this installation (see ``llmring._install``)."""
+    from llmring._install import install_hint
+
+    return f"the price table (genai-prices) is not installed; run: {install_hint('prices')}"
+
 
 #: llmring's provider types → ``genai-prices``' provider ids, for the vendors' own endpoints
 _TYPE_IDS = {
@@ -68,7 +75,7 @@ def load_table() -> tuple[DataSnapshot, str]:
         from genai_prices.data import providers
         from genai_prices.data_snapshot import DataSnapshot
     except ImportError:
-        raise ConfigurationError(f"genai-prices is not installed; {INSTALL_HINT}") from None
+        raise ConfigurationError(table_missing()) from None
     return DataSnapshot(providers=providers, from_auto_update=False), genai_prices.__version__
 
 
