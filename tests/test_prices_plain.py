@@ -21,6 +21,7 @@ from llmring._costs import Cost
 from llmring._install import install_hint
 from llmring.lockfile._parse import parse_lockfile
 from llmring.prices import Prices
+from llmring.schemas import Usage
 from tests.helpers import run, write_lockfile
 
 pytestmark = pytest.mark.plain
@@ -77,12 +78,12 @@ def test_without_the_table_vendor_models_are_unpriced_unless_the_lockfile_prices
 
     lockfile = parse_lockfile('[prices."openai:gpt-5-mini"]\ninput = 0.25\noutput = 2\n')
     prices = Prices(lockfile, provider_configs())
-    usage = {"prompt_tokens": 1000, "completion_tokens": 100, "cached_tokens": 400}
+    usage: Usage = {"prompt_tokens": 1000, "completion_tokens": 100, "cached_tokens": 400}
     when = datetime(2026, 6, 1, tzinfo=UTC)
     # cache reads default to the input price: (600 + 400) * 0.25 + 100 * 2 per million
-    assert prices.cost("openai", "openai", "gpt-5-mini", usage, when) == Cost(
-        pytest.approx(450 / 1e6), "priced", "lockfile", lockfile.digest or None
-    )
+    cost = prices.cost("openai", "openai", "gpt-5-mini", usage, when)
+    assert cost.usd == pytest.approx(450 / 1e6)
+    assert (cost.status, cost.source, cost.version) == ("priced", "lockfile", lockfile.digest)
     assert prices.cost("openai", "openai", "gpt-4o", usage, when) == Cost(None, "unpriced")
     assert prices.cost("openai", "openai", "gpt-4o", None, when) == Cost(None, "no_usage")
 

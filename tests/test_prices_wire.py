@@ -245,10 +245,14 @@ CACHED = {
     "openai/responses-gpt-5-reasoning-summary.sse": [(b'"cached_tokens":0', b'"cached_tokens":32')],
     "anthropic/claude-sonnet-4-6-text.sse": [
         (
-            b'"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":'
-            b'{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0}',
-            b'"cache_creation_input_tokens":3000,"cache_read_input_tokens":2000,"cache_creation":'
-            b'{"ephemeral_5m_input_tokens":2000,"ephemeral_1h_input_tokens":1000}',
+            (
+                b'"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":'
+                b'{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0}'
+            ),
+            (
+                b'"cache_creation_input_tokens":3000,"cache_read_input_tokens":2000,'
+                b'"cache_creation":{"ephemeral_5m_input_tokens":2000,"ephemeral_1h_input_tokens":1000}'
+            ),
         ),
         (
             b'"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens"',
