@@ -112,3 +112,12 @@ def test_lock_verify_names_the_unpriced_model_and_the_install_command(project: P
     assert result.stdout.startswith("sha256:")
     assert "alias 'chatbot': openai:gpt-5-mini has no price in the lockfile" in result.stderr
     assert install_hint("prices") in result.stderr
+
+
+def test_chat_prints_the_cost_in_its_summary(project: Path) -> None:
+    write_lockfile(project / "llmring.lock", {"chatbot": ["mock:chatbot"]}, PRICES)
+    result = run("chat", "chatbot", "Count to 10")
+    assert result.exit_code == 0, result.stderr
+    assert "tokens in=3 " in result.stderr and "| cost $0.0" in result.stderr
+    write_lockfile(project / "llmring.lock", {"chatbot": ["mock:chatbot"]})
+    assert "cost" not in run("chat", "chatbot", "Count to 10").stderr  # unpriced: no figure

@@ -168,7 +168,7 @@ class StreamAssembler:
         implausible = [
             f"{name}={reprlib.repr(value)}"
             for name, value in self._usage.items()
-            if not _is_count(value)
+            if not _is_count(value) and name != "cost"
         ]
         if implausible:
             if not self._usage_doubted:
@@ -182,6 +182,7 @@ class StreamAssembler:
                 )
             return None
         usage = self._usage.copy()
+        usage.pop("cost", None)  # the cost is llmring's to work out, never an adapter's
         if "total_tokens" not in usage and {"prompt_tokens", "completion_tokens"} <= usage.keys():
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         return usage
