@@ -119,3 +119,13 @@ def test_lock_verify_of_a_broken_lockfile_is_one_error(project: Path) -> None:
     result = run("lock", "verify")
     assert result.exit_code == 1 and result.stdout == ""
     assert "output is missing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_lock_verify_refuses_a_priced_as_the_table_does_not_know(project: Path) -> None:
+    proxy = '\n[providers.proxy]\ntype = "openai"\nbase_url = "https://p/v1"\npriced_as = "opnai"\n'
+    write_lockfile(project / "llmring.lock", {"chatbot": ["proxy:gpt-4o"]}, proxy)
+    problems = json.loads(run("lock", "verify", "--json").stdout)["problems"]
+    assert problems[0].startswith("[providers.proxy]: priced_as 'opnai' is not a provider")
+    fixed = proxy.replace("opnai", "openai")
+    write_lockfile(project / "llmring.lock", {"chatbot": ["proxy:gpt-4o"]}, fixed)
+    assert run("lock", "verify").exit_code == 0  # billed as OpenAI, which prices gpt-4o

@@ -280,3 +280,21 @@ async def test_cache_reads_and_writes_are_priced_as_genai_prices_prices_them(
     assert cached.cache_read_tokens > 0  # the derived recording does read the cache
     reply = Reply(body, headers=recorded.headers)
     await check_priced_as_genai(name, raw, reply, project, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "name", ["openai/chat-gpt-5-text-usage.sse", "gemini/gemini-2.5-pro-thought-parts.sse"]
+)
+async def test_chat_and_chat_stream_cost_the_same(
+    name: str, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = RECORDINGS[name]
+    async with provider_ring(
+        raw.provider, Reply.wire(name), project, monkeypatch, None, raw.genai_provider
+    ) as (ring, _):
+        request = user_request(f"{raw.provider}:test-model")
+        response = await ring.chat(request)
+        async with ring.chat_stream(request) as stream:
+            terminal = [chunk async for chunk in stream][-1]
+    assert response.usage is not None and response.usage["cost"] > 0
+    assert response.usage == terminal.usage == stream.response.usage

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from llmring._secrets import redact
 from llmring.exceptions import LLMRingError
-from llmring.prices._table import in_table, installed, table_missing
+from llmring.prices._table import in_table, installed, table_missing, table_providers
 
 if TYPE_CHECKING:
     from llmring.lockfile._model import Binding, Lockfile, ModelRef
@@ -31,6 +31,8 @@ def lockfile_problems(lockfile: Lockfile, text: str, prices: Prices) -> list[str
         problems.append(f"default_profile {lockfile.default_profile!r} names no [profiles.*]")
     configs = provider_configs(lockfile.providers)
     table = installed()
+    if table:
+        problems += _unknown_priced_as(lockfile)
     for name, profile in lockfile.profiles.items():
         resolver = Resolver(lockfile, configs, name)
         for alias, binding in profile.bindings.items():
@@ -41,6 +43,16 @@ def lockfile_problems(lockfile: Lockfile, text: str, prices: Prices) -> list[str
                 problems.append(f"{where}: does not resolve: {exc}")
             problems += [f"{where}: {p}" for p in _unpriced(binding, prices, table)]
     return problems
+
+
+def _unknown_priced_as(lockfile: Lockfile) -> list[str]:
+    known = table_providers()
+    return [
+        f"[providers.{entry.name}]: priced_as {entry.priced_as!r} is not a provider of the price "
+        f"table (run llmring models --json to see them)"
+        for entry in lockfile.providers.values()
+        if entry.priced_as is not None and entry.priced_as not in known
+    ]
 
 
 def _key_material(text: str) -> list[str]:

@@ -39,6 +39,7 @@ __all__ = [
     "table_cost",
     "table_missing",
     "table_models",
+    "table_providers",
 ]
 
 logger = logging.getLogger("llmring")
@@ -116,6 +117,12 @@ def table_cost(
             return None
         return float(calculation.total_price), version
     return None
+
+
+def table_providers() -> list[str]:
+    """The table's provider ids."""
+    snapshot, _ = load_table()
+    return [provider.id for provider in snapshot.providers]
 
 
 def in_table(provider: str, model: str) -> str | None:
