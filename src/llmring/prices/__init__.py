@@ -24,7 +24,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from llmring._costs import Cost
-from llmring.prices._table import TableModel, installed, table_missing, table_models
+from llmring.prices._table import (
+    TableModel,
+    installed,
+    provider_id,
+    table_cost,
+    table_missing,
+    table_models,
+)
 from llmring.prices._units import lockfile_usd
 
 if TYPE_CHECKING:
@@ -78,8 +85,6 @@ class Prices:
     ) -> Cost:
         """The table's price, the model that answered first (a dated snapshot may be priced
         apart from its alias)."""
-        from llmring.prices._table import table_cost
-
         try:
             billed_as = self.route(provider)
             found = table_cost(billed_as, models, usage, when) if billed_as else None
@@ -94,8 +99,6 @@ class Prices:
     def route(self, provider: str) -> str | None:
         """The ``genai-prices`` provider that ``provider``'s endpoint bills as, or ``None``."""
         if provider not in self._routes:
-            from llmring.prices._table import provider_id
-
             config = self.providers.get(provider)
             self._routes[provider] = provider_id(config) if config is not None else None
         return self._routes[provider]
