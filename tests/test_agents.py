@@ -31,7 +31,7 @@ from llmring.exceptions import (
     StreamInterruptedError,
 )
 from llmring.providers.mock import ledger
-from llmring.schemas import ToolCallDict
+from llmring.schemas import ToolCallDict, Usage
 
 LATENCY_KEYS = {"first_chunk_latency", "duration"}
 
@@ -138,6 +138,15 @@ async def test_arun_returns_the_result_with_summed_usage() -> None:
     assert result.usage == {"prompt_tokens": 33, "completion_tokens": 19, "total_tokens": 52}
     assert result.rounds == [ROUND_1, ROUND_2]
     assert result.tool_outcomes == [ToolOutcome("call_mock_0", "add", {"a": 1, "b": 1}, "2")]
+
+
+def test_summed_usage_has_a_cost_only_when_every_round_was_priced() -> None:
+    from llmring.agents._agent import _sum_usage
+
+    priced: Usage = {"prompt_tokens": 2, "cost": 0.5}
+    unpriced: Usage = {"prompt_tokens": 3}
+    assert _sum_usage([priced, priced]) == {"prompt_tokens": 4, "cost": 1.0}
+    assert _sum_usage([priced, unpriced]) == {"prompt_tokens": 5}  # never a partial sum
 
 
 async def test_without_tool_calls_one_round_is_the_whole_run() -> None:

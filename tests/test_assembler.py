@@ -95,6 +95,20 @@ def test_reported_total_is_kept() -> None:
     assert assembler.usage == {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 9}
 
 
+def test_a_cost_is_added_to_the_finalised_usage_never_taken_from_an_adapter() -> None:
+    # an OpenAI-compatible server may report its own "cost" (OpenRouter's is 0 for a free
+    # route): llmring's cost comes from its pricer, and the float does not void the counts
+    assembler, _ = feed_all(
+        [UsageReport({"prompt_tokens": 1, "completion_tokens": 2, "cost": 0.25}), StreamEnd()]
+    )
+    assert assembler.usage == {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+    assert assembler.terminal().usage == assembler.usage
+    priced = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3, "cost": 0.001}
+    assert assembler.terminal(cost=0.001).usage == priced
+    assert assembler.response(0.001).usage == priced
+    assert assembler.usage is not None and "cost" not in assembler.usage  # not kept
+
+
 def test_no_usage_is_none_not_zero() -> None:
     assembler, _ = feed_all([TextDelta("x"), Finish("stop", "stop"), StreamEnd()])
     assert assembler.usage is None

@@ -286,3 +286,85 @@ def test_parse_lockfile_takes_text_and_gives_the_validated_view() -> None:
         ModelRef("mock", "a"),
         ModelRef("mock", "b"),
     )
+
+
+# -- [prices] and unpriced_ok ----------------------------------------------------------------
+
+PRICE = '[prices."openai:gpt-5-mini"]\n'
+PRICE_ERRORS = {
+    "negative": (
+        PRICE + "input = -1\noutput = 2\n",
+        2,
+        "input",
+        ['[prices."openai:gpt-5-mini"]', "input must be a number of US dollars per million"],
+    ),
+    "not-a-number": (PRICE + 'input = "0.25"\noutput = 2\n', 2, "input", ["got '0.25'"]),
+    "infinite": (PRICE + "input = 1\noutput = inf\n", 3, "output", ["got inf"]),
+    "boolean": (PRICE + "input = true\noutput = 2\n", 2, "input", ["got True"]),
+    "missing-output": (
+        PRICE + "input = 1\n",
+        1,
+        "output",
+        ["output is missing", "0 for a free model"],
+    ),
+    "misspelt-key": (
+        PRICE + "input = 1\noutput = 2\ncached = 0.1\n",
+        4,
+        "cached",
+        ["unknown key 'cached'", "did you mean 'cache_read'?"],
+    ),
+    "not-a-reference": (
+        "[prices.gpt-5-mini]\ninput = 1\noutput = 2\n",
+        1,
+        "prices.gpt-5-mini",
+        ["'gpt-5-mini' is not a model reference; write 'provider:model'"],
+    ),
+    "unknown-provider": (
+        '[prices."acme:m"]\ninput = 1\noutput = 2\n',
+        1,
+        "prices.acme:m",
+        ["unknown provider 'acme'"],
+    ),
+    "not-a-table": ("prices = 3\n", 1, "prices", ['must be a table of [prices."provider:model"]']),
+    "unpriced-ok-not-a-bool": (
+        BINDING + 'models = ["mock:a"]\nunpriced_ok = "yes"\n',
+        10,
+        "unpriced_ok",
+        ["alias 'chatbot'", "unpriced_ok must be true or false, got 'yes'"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "fragments"), PRICE_ERRORS.values(), ids=PRICE_ERRORS.keys()
+)
+def test_price_tables_are_checked_with_file_line_and_key(
+    project: Path, text: str, line: int, key: str, fragments: list[str]
+) -> None:
+    error = _error(project, text)
+    assert error.key == key
+    _assert_at(error, project, line, *fragments)
+
+
+def test_prices_and_unpriced_ok_load() -> None:
+    from llmring.lockfile import Price
+
+    lockfile = parse_lockfile(
+        BINDING
+        + 'models = ["ollama:llama3"]\nunpriced_ok = true\n\n'
+        + '[prices."ollama:llama3"]\ninput = 0\noutput = 0\n\n'
+        + PRICE
+        + "input = 0.25\noutput = 2\ncache_read = 0.025\n"
+    )
+    assert lockfile.profile().bindings["chatbot"].unpriced_ok is True
+    assert lockfile.prices == {
+        "ollama:llama3": Price(0.0, 0.0),
+        "openai:gpt-5-mini": Price(0.25, 2.0, cache_read=0.025),
+    }
+
+
+def test_priced_as_is_a_provider_key(project: Path) -> None:
+    text = '[providers.proxy]\ntype = "openai"\nbase_url = "https://p/v1"\npriced_as = "openai"\n'
+    assert parse_lockfile(text).providers["proxy"].priced_as == "openai"
+    error = _error(project, text.replace('priced_as = "openai"', "priced_as = 3"))
+    _assert_at(error, project, 4, "[providers.proxy]", "priced_as must be a non-empty string")

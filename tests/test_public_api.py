@@ -182,6 +182,7 @@ EXPORTS: dict[str, list[str]] = {
         "Binding",
         "Lockfile",
         "ModelRef",
+        "Price",
         "Profile",
         "ProviderEntry",
         "bind_alias",
@@ -192,6 +193,13 @@ EXPORTS: dict[str, list[str]] = {
         "rewrite_lockfile",
         "set_binding",
         "write_target",
+    ],
+    "llmring.prices": [
+        "Prices",
+        "TableModel",
+        "installed",
+        "table_missing",
+        "table_models",
     ],
     "llmring.providers": [],
     "llmring.providers.anthropic": ["SPEC"],
@@ -370,6 +378,7 @@ def test_import_llmring_imports_no_sdk_and_no_pydantic() -> None:
     loaded = _modules_after("import llmring")
     assert not [m for m in SDK_MODULES if m in loaded]
     assert "pydantic" not in loaded  # the public names load on first use
+    assert "genai_prices" not in loaded and "llmring.prices" not in loaded
 
 
 def test_the_toolkit_and_the_agent_import_no_sdk() -> None:
@@ -390,6 +399,8 @@ def test_using_the_mock_provider_imports_no_sdk(project: Path) -> None:
     )
     loaded = _modules_after(code)
     assert not [m for m in SDK_MODULES if m in loaded]
+    # a mock call has nothing to look up in the price table: it is never loaded
+    assert "llmring.prices" in loaded and "genai_prices" not in loaded
 
 
 def test_seed_snippet_in_the_docs_is_the_one_tested() -> None:

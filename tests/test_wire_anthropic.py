@@ -34,7 +34,14 @@ MODEL = "anthropic:test-model"
 
 
 def usage(
-    prompt: int, completion: int, *, cached: int = 0, created: int = 0, reasoning: int | None = None
+    prompt: int,
+    completion: int,
+    *,
+    cached: int = 0,
+    created: int = 0,
+    created_1h: int | None = 0,
+    reasoning: int | None = None,
+    searches: int | None = None,
 ) -> dict[str, int]:
     result = {
         "prompt_tokens": prompt,
@@ -43,8 +50,13 @@ def usage(
         "cached_tokens": cached,
         "cache_creation_tokens": created,
     }
+    # every recording's message_start has cache_creation.ephemeral_1h_input_tokens
+    if created_1h is not None:
+        result["cache_creation_1h_tokens"] = created_1h
     if reasoning is not None:
         result["reasoning_tokens"] = reasoning
+    if searches is not None:  # message_delta's server_tool_use.web_search_requests
+        result["web_search_requests"] = searches
     return result
 
 
@@ -228,7 +240,7 @@ WIRE_EXPECTED = {
         PAUSE_TEXT,
         "pause",
         "pause_turn",
-        usage(404500, 943, reasoning=261),
+        usage(404500, 943, reasoning=261, searches=10),
         "claude-sonnet-4-5-20250929",
         reasoning=PAUSE_REASONING,
         chunks=(5, 7, 0),
@@ -324,7 +336,7 @@ WIRE_EXPECTED = {
         CITATIONS_TEXT,
         "stop",
         "end_turn",
-        usage(13520, 415),
+        usage(13520, 415, searches=1),
         "claude-sonnet-4-20250514",
         chunks=(112, 0, 0),
     ),

@@ -30,8 +30,14 @@ PROVIDERS: dict[str, tuple[str | None, str | None, str]] = {
 }
 
 
-def lockfile_text(providers: dict[str, str], bindings: dict[str, list[str]] | None = None) -> str:
-    """A lockfile redirecting each provider in ``providers`` (name → base_url)."""
+def lockfile_text(
+    providers: dict[str, str],
+    bindings: dict[str, list[str]] | None = None,
+    priced_as: str | None = None,
+    tables: str = "",
+) -> str:
+    """A lockfile redirecting each provider in ``providers`` (name → base_url), billed as the
+    price table's ``priced_as`` provider when given, with more TOML ``tables`` at the end."""
     lines = [
         'version = "1.0"',
         'default_profile = "default"',
@@ -48,8 +54,9 @@ def lockfile_text(providers: dict[str, str], bindings: dict[str, list[str]] | No
             "",
         ]
     for name, url in providers.items():
-        lines += [f"[providers.{name}]", f'base_url = "{url}"', ""]
-    return "\n".join(lines)
+        lines += [f"[providers.{name}]", f'base_url = "{url}"']
+        lines += [f'priced_as = "{priced_as}"', ""] if priced_as else [""]
+    return "\n".join(lines) + tables
 
 
 def set_fake_key(provider: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,13 +72,15 @@ async def provider_ring(
     project: Path,
     monkeypatch: pytest.MonkeyPatch,
     bindings: dict[str, list[str]] | None = None,
+    priced_as: str | None = None,
+    tables: str = "",
 ) -> AsyncIterator[tuple[LLMRing, LoopbackServer]]:
     set_fake_key(provider, monkeypatch)
     async with LoopbackServer(reply) as server:
         path = project / "llmring.lock"
+        url = server.base_url + PROVIDERS[provider][2]
         path.write_text(
-            lockfile_text({provider: server.base_url + PROVIDERS[provider][2]}, bindings),
-            encoding="utf-8",
+            lockfile_text({provider: url}, bindings, priced_as, tables), encoding="utf-8"
         )
         async with LLMRing(path) as ring:
             yield ring, server

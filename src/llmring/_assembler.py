@@ -10,6 +10,8 @@ Usage is finalised here, once, when it is read: every token count must be an ``i
 ``bool``) from 0 to :data:`MAX_TOKEN_COUNT`. If one is not (``-5``, ``10**30``, ``"7"``),
 the provider's usage cannot be trusted as a whole, so it is treated as unreported (``None``),
 with one warning on the ``llmring`` logger, rather than passed on to receipts and costs.
+The one non-count, ``cost`` (US dollars), is added to the terminal chunk's and the response's
+copy after that check, by the stream that priced the usage.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ class StreamAssembler:
         implausible = [
             f"{name}={reprlib.repr(value)}"
             for name, value in self._usage.items()
-            if not _is_count(value)
+            if not _is_count(value) and name != "cost"
         ]
         if implausible:
             if not self._usage_doubted:
@@ -180,6 +182,7 @@ class StreamAssembler:
                 )
             return None
         usage = self._usage.copy()
+        usage.pop("cost", None)  # the cost is llmring's to work out, never an adapter's
         if "total_tokens" not in usage and {"prompt_tokens", "completion_tokens"} <= usage.keys():
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         return usage
@@ -190,20 +193,29 @@ class StreamAssembler:
             return None
         return [self._calls[i].as_openai(i) for i in sorted(self._calls)]
 
-    def terminal(self, metadata: dict[str, Any] | None = None) -> StreamChunk:
-        """The one last chunk of a successful stream."""
+    def _priced_usage(self, cost: float | None) -> Usage | None:
+        """The finalised usage, with ``cost`` (US dollars) when the call was priced."""
+        usage = self.usage
+        if usage is not None and cost is not None:
+            usage["cost"] = cost
+        return usage
+
+    def terminal(
+        self, metadata: dict[str, Any] | None = None, cost: float | None = None
+    ) -> StreamChunk:
+        """The one last chunk of a successful stream; ``cost`` as ``usage["cost"]``."""
         return StreamChunk(
             delta="",
             model=self.model,
             provider=self.provider,
             finish_reason=self.finish_reason or "other",
             finish_reason_raw=self.finish_reason_raw,
-            usage=self.usage,
+            usage=self._priced_usage(cost),
             tool_calls=self.tool_calls,
             metadata=metadata or {},
         )
 
-    def response(self) -> LLMResponse:
+    def response(self, cost: float | None = None) -> LLMResponse:
         """The whole reply, equal to what the terminal chunk and the deltas carry."""
         return LLMResponse(
             content=self.text,
@@ -211,7 +223,7 @@ class StreamAssembler:
             provider=self.provider,
             finish_reason=self.finish_reason or "other",
             finish_reason_raw=self.finish_reason_raw,
-            usage=self.usage,
+            usage=self._priced_usage(cost),
             tool_calls=self.tool_calls,
             reasoning=self._reasoning.text() or None,
         )

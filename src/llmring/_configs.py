@@ -55,6 +55,7 @@ def _config(name: str, spec: ProviderSpec, entry: ProviderEntry | None) -> Provi
         key_required=required,
         timeouts=entry.timeouts or StreamTimeouts(),
         max_retries=entry.max_retries or 0,
+        priced_as=entry.priced_as,
     )
 
 

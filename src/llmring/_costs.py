@@ -6,6 +6,9 @@ and the call's receipt all come from that one answer, so they cannot disagree.
 
 An unpriced model is never a silent 0: its cost is ``None`` with status ``"unpriced"``, and a
 call whose usage was never reported has status ``"no_usage"``.
+
+A ring's pricer is :class:`llmring.prices.Prices` (the lockfile's ``[prices]``, then
+``genai-prices``' table); ``NO_PRICES`` prices nothing.
 """
 
 from __future__ import annotations
@@ -39,10 +42,19 @@ class Pricer(Protocol):
     """Prices normalised usage. Must not raise and must not block: it runs at stream end."""
 
     def cost(
-        self, provider_type: str, provider: str, model: str, usage: Usage | None, when: datetime
+        self,
+        provider_type: str,
+        provider: str,
+        model: str,
+        usage: Usage | None,
+        when: datetime,
+        *,
+        reported_model: str | None = None,
     ) -> Cost:
         """The cost of ``usage`` for ``provider:model`` (``provider_type`` is its adapter type,
-        e.g. ``"openai"`` for an OpenAI-compatible endpoint) at the request time ``when``."""
+        e.g. ``"openai"`` for an OpenAI-compatible endpoint) at the request time ``when``.
+        ``reported_model`` is the model the provider says answered (a dated snapshot of
+        ``model``, say), when it said so."""
         ...
 
 
@@ -50,7 +62,14 @@ class NoPrices:
     """The pricer of a ring without a price table: every call is unpriced (or has no usage)."""
 
     def cost(
-        self, provider_type: str, provider: str, model: str, usage: Usage | None, when: datetime
+        self,
+        provider_type: str,
+        provider: str,
+        model: str,
+        usage: Usage | None,
+        when: datetime,
+        *,
+        reported_model: str | None = None,
     ) -> Cost:
         return Cost(None, "unpriced" if usage else "no_usage")
 

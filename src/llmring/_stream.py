@@ -74,6 +74,8 @@ class _StreamRun:
         self.first_chunk_latency: float | None = None
         self.duration: float | None = None
         self.failed_attempts: list[tuple[str, ProviderError]] = []
+        #: the cost priced at the terminal chunk (the stream is over: it cannot change)
+        self.priced: Cost | None = None
 
     # -- the work ---------------------------------------------------------------------------
 
@@ -138,8 +140,9 @@ class _StreamRun:
         raise exc
 
     def _terminal(self, assembler: StreamAssembler) -> StreamChunk:
+        self.priced = self.cost()  # once per stream, off the per-chunk path
         try:
-            return assembler.terminal(self._metadata())
+            return assembler.terminal(self._metadata(), self.priced.usd)
         except Exception as exc:  # noqa: BLE001 - the events it was given cannot make one
             self._unusable(assembler, exc)
 
@@ -193,17 +196,25 @@ class _StreamRun:
         return interruption(assembler, f"the stream broke after content was delivered ({reason})")
 
     def cost(self) -> Cost:
-        """The cost of the usage seen so far, from the ring's pricer (see :mod:`llmring._costs`)."""
+        """The cost of the usage seen so far, from the ring's pricer (see :mod:`llmring._costs`);
+        after the terminal chunk, the one priced there."""
+        if self.priced is not None:
+            return self.priced
         candidate, assembler = self.candidate, self.assembler
         if candidate is None or assembler is None or self.started_at is None:
             return Cost(None, "no_usage")
-        return self.pricer.cost(
-            candidate.config.type,
-            candidate.provider,
-            candidate.model,
-            assembler.usage,
-            self.started_at,
-        )
+        try:
+            return self.pricer.cost(
+                candidate.config.type,
+                candidate.provider,
+                candidate.model,
+                assembler.usage,
+                self.started_at,
+                reported_model=assembler.model,
+            )
+        except Exception:  # a pricer's bug must not break the stream
+            logger.exception("%s: the pricer failed; the call is unpriced", candidate.ref)
+            return Cost(None, "unpriced")
 
     def _metadata(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {
@@ -225,8 +236,8 @@ class ChatStream(StreamHandle[StreamChunk]):
     drops the stream. Called from another task, it closes the provider's connection at once
     and the consumer gets ``StreamInterruptedError`` with the text delivered so far (see
     :mod:`llmring._handle`). After the terminal chunk, ``response`` holds the assembled
-    :class:`LLMResponse`; ``provider``, ``model``, ``first_chunk_latency``, ``duration`` and
-    ``failed_attempts`` say who answered and how.
+    :class:`LLMResponse`; ``provider``, ``model``, ``first_chunk_latency``, ``duration``,
+    ``failed_attempts`` and ``cost`` say who answered, how, and what it cost.
     """
 
     _what = "a ChatStream"
@@ -288,7 +299,14 @@ class ChatStream(StreamHandle[StreamChunk]):
         run = self._run
         if run.assembler is None or run.duration is None:
             raise RuntimeError("the stream has not completed; consume it to the terminal chunk")
-        return run.assembler.response()
+        return run.assembler.response(run.priced.usd if run.priced else None)
+
+    @property
+    def cost(self) -> Cost:
+        """What the call cost: ``usd``, ``status`` (``priced``, ``unpriced``, ``no_usage``) and
+        where the price came from; priced once, at the terminal chunk (until then, the cost of
+        the usage seen so far). See docs/prices.md."""
+        return self._run.cost()
 
 
 def interruption(assembler: StreamAssembler, what: str) -> StreamInterruptedError:

@@ -32,7 +32,8 @@ class Usage(TypedDict, total=False):
     built-in provider reports them at the end of a complete stream. The others appear only
     when reported. No key is required because none is guaranteed: an OpenAI-compatible server
     may send some counts alone, and an interrupted stream's usage is whatever had arrived.
-    Finalised usage holds only ints from 0 to ``MAX_TOKEN_COUNT`` (``llmring._assembler``).
+    Finalised counts are ints from 0 to ``MAX_TOKEN_COUNT`` (``llmring._assembler``);
+    ``cost`` is the one float, added after the counts are checked.
     """
 
     prompt_tokens: int
@@ -42,8 +43,18 @@ class Usage(TypedDict, total=False):
     cached_tokens: int
     #: prompt tokens written to the provider's cache (Anthropic; part of ``prompt_tokens``)
     cache_creation_tokens: int
+    #: of ``cache_creation_tokens``, those written to the one-hour cache (Anthropic's
+    #: ``cache_creation.ephemeral_1h_input_tokens``), billed at a higher rate than the
+    #: five-minute writes that make up the rest
+    cache_creation_1h_tokens: int
     #: thinking tokens (part of ``completion_tokens``)
     reasoning_tokens: int
+    #: server-side web searches the provider ran and bills per search (Anthropic's
+    #: ``server_tool_use.web_search_requests``)
+    web_search_requests: int
+    #: the call's cost in US dollars, set on the terminal chunk and ``LLMResponse`` only when
+    #: the model is priced (docs/prices.md); never a count, and never ``0`` for "unknown"
+    cost: float
 
 
 class ToolCallFunction(TypedDict):

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 
 from llmring._adapters import AdapterPool
 from llmring._configs import provider_configs
-from llmring._costs import NO_PRICES, Pricer
+from llmring._costs import Pricer
 from llmring._resource import AsyncResource
 from llmring._secrets import register_secret_env
 from llmring._stream import ChatStream
 from llmring.lockfile._store import find_lockfile, read_lockfile
+from llmring.prices import Prices
 from llmring.providers._registry import unavailable
 from llmring.resolver import Candidate, Resolver
 from llmring.schemas import LLMRequest, LLMResponse
@@ -70,8 +71,9 @@ class LLMRing(AsyncResource):
                 register_secret_env(env)
         self.resolver = Resolver(self.lockfile, self._configs, profile)
         self._adapters = AdapterPool()
-        #: prices every stream's usage when it ends (see :mod:`llmring._costs`)
-        self._pricer: Pricer = NO_PRICES
+        #: prices every stream's usage when it ends: the lockfile's ``[prices]``, then
+        #: genai-prices' table when installed (see :mod:`llmring.prices`)
+        self._pricer: Pricer = Prices(self.lockfile, self._configs)
 
     def __repr__(self) -> str:
         return f"<LLMRing lockfile={str(self.lockfile.path)!r} profile={self.profile!r}>"

@@ -54,7 +54,8 @@ def _new_turn(prompt: Prompt) -> list[Message]:
 
 
 def _sum_usage(usages: list[Usage | None]) -> Usage | None:
-    """Numbers added key by key; ``None`` when any round's usage is unknown (never a guess)."""
+    """Numbers added key by key; ``None`` when any round's usage is unknown (never a guess),
+    and no ``cost`` unless every round was priced."""
     if not usages or any(u is None for u in usages):
         return None
     total: dict[str, int | float] = {}
@@ -62,6 +63,8 @@ def _sum_usage(usages: list[Usage | None]) -> Usage | None:
         for key, value in (usage or {}).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 total[key] = total.get(key, 0) + value
+    if any("cost" not in (usage or {}) for usage in usages):
+        total.pop("cost", None)  # a round without a price: the sum would be too low
     # every key is one of the usages' own, each value a sum of theirs: a Usage again
     return cast(Usage, total)
 

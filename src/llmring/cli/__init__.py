@@ -12,6 +12,7 @@ import typer
 
 from llmring.cli._chat_commands import ChatCommand, chat, providers
 from llmring.cli._lockfile_commands import aliases, bind, lock_app, unbind
+from llmring.cli._price_commands import lock_verify, models
 
 __all__ = ["app", "main"]
 
@@ -23,12 +24,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: importing rich's formatter costs ~90 ms per start
 )
+lock_app.command("verify")(lock_verify)
 app.add_typer(lock_app, name="lock")
 app.command()(bind)
 app.command()(unbind)
 app.command()(aliases)
 app.command(cls=ChatCommand)(chat)
 app.command()(providers)
+app.command()(models)
 
 
 def _print_version(requested: bool) -> None:

@@ -98,6 +98,8 @@ def summary(chunk: StreamChunk) -> str:
             f"tokens in={usage.get('prompt_tokens')} out={usage.get('completion_tokens')} "
             f"total={usage.get('total_tokens')}"
         )
+        if "cost" in usage:
+            parts.append(f"cost ${usage['cost']:.6f}")
     else:
         parts.append("no usage reported")
     first = metadata.get("first_chunk_latency")

@@ -9,7 +9,7 @@ variables).
   :func:`write_target` (the file a change should go to: never the bundled one).
 * Reading: :func:`load_lockfile` gives a validated, read-only :class:`Lockfile` (stdlib
   ``tomllib``: fast), made of :class:`Profile`, :class:`Binding`, :class:`ModelRef` and
-  :class:`ProviderEntry`.
+  :class:`ProviderEntry` and :class:`Price`.
 * Editing: :func:`rewrite_lockfile` with the text edits :func:`bind_alias` /
   :func:`remove_binding` (exact inverses, as ``llmring bind``/``unbind`` use them), or
   :func:`edit_lockfile` with :func:`set_binding` or any other change to the ``tomlkit``
@@ -18,7 +18,7 @@ variables).
 """
 
 from llmring.lockfile._edit import bind_alias, remove_binding, set_binding
-from llmring.lockfile._model import Binding, Lockfile, ModelRef, Profile, ProviderEntry
+from llmring.lockfile._model import Binding, Lockfile, ModelRef, Price, Profile, ProviderEntry
 from llmring.lockfile._store import (
     edit_lockfile,
     find_lockfile,
@@ -31,6 +31,7 @@ __all__ = [
     "Binding",
     "Lockfile",
     "ModelRef",
+    "Price",
     "Profile",
     "ProviderEntry",
     "bind_alias",

@@ -21,6 +21,7 @@ __all__ = [
     "Binding",
     "Lockfile",
     "ModelRef",
+    "Price",
     "Profile",
     "ProviderEntry",
     "alias_problem",
@@ -120,6 +121,22 @@ def parse_models(
 class Binding:
     alias: str
     models: tuple[ModelRef, ...]
+    #: ``unpriced_ok = true``: ``llmring lock verify`` accepts this binding's models unpriced
+    unpriced_ok: bool = False
+
+
+@dataclass(frozen=True)
+class Price:
+    """One ``[prices."provider:model"]`` table: US dollars per million tokens.
+
+    ``cache_read`` and ``cache_write`` default to ``input`` (cached prompt tokens cost what
+    uncached ones do unless the table says otherwise); all zeros mark a model free.
+    """
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +155,8 @@ class ProviderEntry:
     api_key_env: str | None = None
     timeouts: StreamTimeouts | None = None
     max_retries: int | None = None
+    #: bill this endpoint at a ``genai-prices`` provider's prices (a proxy in front of one)
+    priced_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +168,8 @@ class Lockfile:
     default_profile: str
     profiles: Mapping[str, Profile]
     providers: Mapping[str, ProviderEntry] = field(default_factory=dict)
+    #: ``[prices."provider:model"]``: prices that override or add to the price table
+    prices: Mapping[str, Price] = field(default_factory=dict)
     bundled: bool = False
     #: ``sha256:<hex>`` of the text it was parsed from (``""`` when built in memory): what a
     #: receipt records, so a call can be traced to the exact model choices it was made under

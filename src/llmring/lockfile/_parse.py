@@ -2,10 +2,11 @@
 
 The walk accepts llmring's format (top-level ``version`` and ``default_profile``,
 ``[profiles.<name>]`` with ``[[profiles.<name>.bindings]]`` holding ``alias`` and ``models``,
-``[providers.<name>]`` tables) and llmring 1.x's files unchanged: their ``created_at``,
-``updated_at`` and ``[metadata]``, a profile's ``registry_versions``, a binding's
-``constraints`` and the older ``provider`` + ``model`` pair are accepted and ignored. Any other
-key is an error, so a misspelt ``model = [...]`` or ``fallback = ...`` is not silently ignored.
+``[providers.<name>]`` and ``[prices."provider:model"]`` tables) and llmring 1.x's files
+unchanged: their ``created_at``, ``updated_at`` and ``[metadata]``, a profile's
+``registry_versions``, a binding's ``constraints`` and the older ``provider`` + ``model`` pair
+are accepted and ignored. Any other key is an error, so a misspelt ``model = [...]`` or
+``fallback = ...`` is not silently ignored.
 
 Every problem raises ``LockfileParseError`` naming the file and line, the profile and alias,
 and the key. Lines are found by scanning the text (``_scan.py``) only when there is a problem
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -26,9 +28,11 @@ from llmring.lockfile._model import (
     _PROVIDER_NAME,
     Binding,
     Lockfile,
+    Price,
     Profile,
     ProviderEntry,
     alias_problem,
+    parse_model_ref,
     parse_models,
     profile_problem,
 )
@@ -41,9 +45,10 @@ __all__ = ["KNOWN_VERSIONS", "parse_lockfile", "syntax_error"]
 #: The format versions this llmring reads (``version`` may also be left out).
 KNOWN_VERSIONS = ("1.0",)
 
-_TOP_KEYS = ("version", "default_profile", "profiles", "providers")
+_TOP_KEYS = ("version", "default_profile", "profiles", "providers", "prices")
 _PROFILE_KEYS = ("name", "bindings")
-_BINDING_KEYS = ("alias", "models")
+_BINDING_KEYS = ("alias", "models", "unpriced_ok")
+_PRICE_KEYS = ("input", "output", "cache_read", "cache_write")
 _PROVIDER_KEYS = (
     "type",
     "base_url",
@@ -52,6 +57,7 @@ _PROVIDER_KEYS = (
     "first_chunk_timeout",
     "idle_timeout",
     "max_retries",
+    "priced_as",
 )
 # llmring 1.x wrote these; they load and are left as they are.
 _LEGACY_TOP = ("created_at", "updated_at", "metadata")
@@ -123,7 +129,10 @@ class _Parser:
                 ("profiles",), "profiles", "must be a table of [profiles.<name>]", "profiles"
             )
         profiles = {n: self.profile(n, p, names) for n, p in profiles_data.items()}
-        return Lockfile(path, version, default, profiles, providers, digest=text_digest(self.text))
+        prices = self.prices(data.get("prices", {}), names)
+        return Lockfile(
+            path, version, default, profiles, providers, prices, digest=text_digest(self.text)
+        )
 
     def profile(self, name: str, data: Any, providers: frozenset[str]) -> Profile:
         where, at = f"profile {name!r}", ("profiles", name)
@@ -195,7 +204,62 @@ class _Parser:
             refs = parse_models(models, providers)
         except ValueError as exc:
             raise self.fail((*at, "models"), where, f"models: {exc}", "models") from None
-        return Binding(alias, refs)
+        unpriced_ok = item.get("unpriced_ok", False)
+        if not isinstance(unpriced_ok, bool):
+            raise self.fail(
+                (*at, "unpriced_ok"),
+                where,
+                f"unpriced_ok must be true or false, got {unpriced_ok!r}",
+                "unpriced_ok",
+            )
+        return Binding(alias, refs, unpriced_ok)
+
+    def prices(self, data: Any, providers: frozenset[str]) -> dict[str, Price]:
+        if not isinstance(data, dict):
+            raise self.fail(
+                ("prices",), "prices", 'must be a table of [prices."provider:model"]', "prices"
+            )
+        return {ref: self.price(ref, table, providers) for ref, table in data.items()}
+
+    def price(self, ref: str, table: Any, providers: frozenset[str]) -> Price:
+        where, at = f'[prices."{ref}"]', ("prices", ref)
+        try:
+            parse_models([ref], providers)
+            canonical = str(parse_model_ref(ref))
+        except ValueError as exc:
+            raise self.fail(at, where, str(exc), f"prices.{ref}") from None
+        if canonical != ref:
+            raise self.fail(at, where, f"write the key as {canonical!r}", f"prices.{ref}")
+        if not isinstance(table, dict):
+            raise self.fail(at, where, "must be a table of prices per million tokens", ref)
+        self.only_known_keys(at, where, table, _PRICE_KEYS)
+        values: dict[str, float] = {}
+        for key in _PRICE_KEYS:
+            value = table.get(key)
+            if value is None:
+                if key in ("input", "output"):
+                    raise self.fail(
+                        at,
+                        where,
+                        f"{key} is missing: give input and output in US dollars per million "
+                        "tokens (0 for a free model)",
+                        key,
+                    )
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise self.fail(
+                    (*at, key),
+                    where,
+                    f"{key} must be a number of US dollars per million tokens >= 0, got {value!r}",
+                    key,
+                )
+            values[key] = float(value)
+        return Price(**values)
 
     def providers(self, data: Any) -> dict[str, ProviderEntry]:
         if not isinstance(data, dict):
@@ -260,8 +324,9 @@ class _Parser:
                 f"max_retries must be a whole number >= 0, got {retries!r}",
                 "max_retries",
             )
+        priced_as = self.optional_str(at, where, table, "priced_as")
         return ProviderEntry(
-            name, kind, base_url, key_env, self.timeouts(at, where, table), retries
+            name, kind, base_url, key_env, self.timeouts(at, where, table), retries, priced_as
         )
 
     def optional_str(self, at: KeyPath, where: str, table: dict[str, Any], key: str) -> str | None:
@@ -282,7 +347,12 @@ class _Parser:
             value = table.get(key)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 raise self.fail(
                     (*at, key), where, f"{key} must be a number of seconds >= 0, got {value!r}", key
                 )

@@ -124,6 +124,8 @@ class ProviderConfig:
     #: retries the SDK itself makes on 429/5xx before an error reaches the facade (which may
     #: then fall back to the alias's next model); 0 by default so fallback is immediate
     max_retries: int = 0
+    #: the ``genai-prices`` provider this endpoint bills as (``[providers.<name>] priced_as``)
+    priced_as: str | None = None
 
     def api_key(self) -> str | None:
         """The key from the first of ``key_envs`` that is set, or ``None``."""

@@ -40,6 +40,13 @@ _USAGE_FIELDS = (
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
 )
+#: the nested usage fields kept, as (object, field): each is a part of a count above, or a
+#: priced unit of its own
+_NESTED_USAGE_FIELDS = (
+    ("output_tokens_details", "thinking_tokens"),
+    ("cache_creation", "ephemeral_1h_input_tokens"),
+    ("server_tool_use", "web_search_requests"),
+)
 
 
 def usage_from(raw: Mapping[str, Any]) -> Usage:
@@ -49,6 +56,9 @@ def usage_from(raw: Mapping[str, Any]) -> Usage:
     (``cache_read_input_tokens``, ``cache_creation_input_tokens``); llmring's
     ``prompt_tokens`` is the whole prompt, as OpenAI's is, with the cached parts also given
     apart. ``thinking_tokens`` (from ``output_tokens_details``) are part of ``output_tokens``.
+    ``cache_creation_1h_tokens`` (from ``cache_creation.ephemeral_1h_input_tokens``) are the
+    part of the cache writes billed at the one-hour rate; ``web_search_requests`` (from
+    ``server_tool_use``) are billed per search.
     """
     usage: Usage = {}
     cache_read = raw.get("cache_read_input_tokens")
@@ -65,6 +75,10 @@ def usage_from(raw: Mapping[str, Any]) -> Usage:
         usage["cache_creation_tokens"] = cache_creation
     if "thinking_tokens" in raw:
         usage["reasoning_tokens"] = raw["thinking_tokens"]
+    if "ephemeral_1h_input_tokens" in raw:
+        usage["cache_creation_1h_tokens"] = raw["ephemeral_1h_input_tokens"]
+    if "web_search_requests" in raw:
+        usage["web_search_requests"] = raw["web_search_requests"]
     return usage
 
 
@@ -162,9 +176,10 @@ class EventTranslator(base.TranslatorBase):
         for name in _USAGE_FIELDS:
             if usage.get(name) is not None:
                 self._usage[name] = usage[name]
-        thinking = _dict(usage.get("output_tokens_details")).get("thinking_tokens")
-        if thinking is not None:
-            self._usage["thinking_tokens"] = thinking
+        for parent, name in _NESTED_USAGE_FIELDS:
+            value = _dict(usage.get(parent)).get(name)
+            if value is not None:
+                self._usage[name] = value
         report = usage_from(self._usage)
         return [base.UsageReport(report)] if report else []
 
