@@ -17,6 +17,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,18 @@ class Terminal:
         self.expect(line + "\n")
 
     def interrupt(self) -> None:
+        """Ctrl-C, once the child waits for input or for the provider.
+
+        CPython checks for a signal when the wait is interrupted, so a SIGINT that lands just
+        before the child enters that wait (after it printed the prompt or the last word) stays
+        pending until the next key. No person is that fast, but a test is: it waits until the
+        child sleeps (Linux's /proc; elsewhere it sends at once)."""
+        stat = Path(f"/proc/{self.proc.pid}/stat")
+        deadline = time.monotonic() + HANG_GUARD
+        while stat.exists() and time.monotonic() < deadline:
+            if stat.read_text().rpartition(")")[2].split()[0] == "S":
+                break
+            time.sleep(0.001)
         self.proc.send_signal(signal.SIGINT)
 
     def end_input(self) -> None:
@@ -198,6 +211,26 @@ def test_ctrl_c_at_the_prompt_ends_the_chat(start: Any) -> None:
     assert "Traceback" not in chat.shown and "interrupted" not in chat.shown
     [stream] = chat.streams()
     assert stream["closed"] and stream["cancelled"]
+
+
+@posix_only
+def test_a_broken_reply_is_one_error_line_and_the_chat_goes_on(start: Any) -> None:
+    chat = start("mock:echo?fail=server&fail_after=2")  # every reply breaks after two words
+    chat.type("one two three")
+    shown = chat.expect("> ")
+    assert shown.startswith("one two\nerror: ") and "the stream broke" in shown
+    chat.type("again")
+    assert "error: " in chat.expect("> ")
+    chat.end_input()
+    assert chat.exit_code() == 0  # on a terminal the user has seen each error
+    assert "Traceback" not in chat.shown
+    first, second = chat.streams()
+    assert first["closed"] and second["closed"]
+    assert second["messages"] == [
+        ["user", "one two three"],
+        ["assistant", "one two"],
+        ["user", "again"],
+    ]
 
 
 @posix_only
