@@ -86,6 +86,16 @@ def chat(
         bool,
         typer.Option("--json", help="Print one JSON object per stream chunk instead of the text."),
     ] = False,
+    interactive: Annotated[
+        bool,
+        typer.Option(
+            "--interactive",
+            "-i",
+            help="Chat: type messages at a prompt; the conversation is kept. Ctrl-C cancels "
+            "a reply, Ctrl-C at the prompt, Ctrl-D or 'exit' ends the chat. Piped stdin: one "
+            "message per line.",
+        ),
+    ] = False,
     profile: ProfileOption = None,
     file: FileOption = None,
 ) -> None:
@@ -95,6 +105,7 @@ def chat(
       llmring chat "What is 2+2?"
       llmring chat fast "Name three primes" -o top_p 0.9
       cat notes.txt | llmring chat chatbot "Summarise this"
+      llmring chat -i fast
     """
     import asyncio
 
@@ -104,6 +115,16 @@ def chat(
 
     params = extra_params(options or [])
     ring = LLMRing(file, profile)
+
+    def new_view() -> View:
+        return JsonView() if as_json else TextView(reasoning=not no_reasoning)
+
+    if interactive:
+        from llmring.cli._chat_repl import chat_session, session_model
+
+        settings = {"temperature": temperature, "max_tokens": max_tokens, "extra_params": params}
+        chat_session(ring, session_model(first, second, model), system, settings, new_view)
+        return
     target, argument = model_and_prompt(ring.resolver, first, second, model)
     messages = [Message(role="system", content=system)] if system else []
     messages.append(Message(role="user", content=read_prompt(argument)))
@@ -114,12 +135,17 @@ def chat(
         max_tokens=max_tokens,
         extra_params=params,
     )
-    view = JsonView() if as_json else TextView(reasoning=not no_reasoning)
-    asyncio.run(_stream_reply(ring, request, view))
+    asyncio.run(_stream_reply(ring, request, new_view()))
 
 
 async def _stream_reply(ring: LLMRing, request: LLMRequest, view: View) -> None:
-    async with ring, ring.chat_stream(request) as stream:
+    async with ring:
+        await show_reply(ring, request, view)
+
+
+async def show_reply(ring: LLMRing, request: LLMRequest, view: View) -> None:
+    """Stream one reply into ``view``: one-shot ``chat`` and each reply of ``chat -i``."""
+    async with ring.chat_stream(request) as stream:
         try:
             async for chunk in stream:
                 view.show(chunk)
