@@ -12,6 +12,7 @@ import typer
 
 from llmring.cli._chat_commands import ChatCommand, chat, providers
 from llmring.cli._lockfile_commands import aliases, bind, lock_app, unbind
+from llmring.cli._logs_commands import logs_app, usage
 
 __all__ = ["app", "main"]
 
@@ -29,6 +30,8 @@ app.command()(unbind)
 app.command()(aliases)
 app.command(cls=ChatCommand)(chat)
 app.command()(providers)
+app.add_typer(logs_app, name="logs")
+app.command()(usage)
 
 
 def _print_version(requested: bool) -> None:

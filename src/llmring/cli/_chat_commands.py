@@ -88,24 +88,46 @@ def chat(
     ] = False,
     profile: ProfileOption = None,
     file: FileOption = None,
+    # conversations and logging (docs/receipts.md): cli/_conversation.py
+    last: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the last logged conversation.")
+    ] = False,
+    cid: Annotated[
+        str | None,
+        typer.Option(
+            "--cid", help="Continue the logged conversation with this id.", show_default=False
+        ),
+    ] = None,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not log this call (also: LLMRING_LOG=off).")
+    ] = False,
 ) -> None:
     """Stream a reply to stdout as it arrives; reasoning, usage and timing go to stderr.
+    Each call is logged with its content (llmring logs); -c continues the last conversation.
 
     \b
       llmring chat "What is 2+2?"
       llmring chat fast "Name three primes" -o top_p 0.9
       cat notes.txt | llmring chat chatbot "Summarise this"
+      llmring chat -c "And the next three?"
     """
     import asyncio
 
+    from llmring._receipts._receipt import uuid7
     from llmring.cli._chat_input import extra_params, model_and_prompt, read_prompt
+    from llmring.cli._conversation import chat_receipts, continued
     from llmring.schemas import LLMRequest, Message
     from llmring.service import LLMRing
 
     params = extra_params(options or [])
-    ring = LLMRing(file, profile)
+    history = continued(file, last, cid)
+    ring = LLMRing(file, profile, receipts=chat_receipts(file, no_log), log_content=True)
     target, argument = model_and_prompt(ring.resolver, first, second, model)
+    if history is not None and model is None and second is None and argument == first:
+        target = history.alias  # no model named: the conversation's own
     messages = [Message(role="system", content=system)] if system else []
+    if history is not None:
+        messages = messages + [m for m in history.messages if not (system and m.role == "system")]
     messages.append(Message(role="user", content=read_prompt(argument)))
     request = LLMRequest(
         model=target,
@@ -115,11 +137,14 @@ def chat(
         extra_params=params,
     )
     view = JsonView() if as_json else TextView(reasoning=not no_reasoning)
-    asyncio.run(_stream_reply(ring, request, view))
+    conversation = history.id if history is not None else uuid7()
+    asyncio.run(_stream_reply(ring, request, view, conversation))
 
 
-async def _stream_reply(ring: LLMRing, request: LLMRequest, view: View) -> None:
-    async with ring, ring.chat_stream(request) as stream:
+async def _stream_reply(
+    ring: LLMRing, request: LLMRequest, view: View, conversation: str | None = None
+) -> None:
+    async with ring, ring.chat_stream(request, conversation_id=conversation) as stream:
         try:
             async for chunk in stream:
                 view.show(chunk)

@@ -28,6 +28,7 @@ from llmring.lockfile._model import (
     Lockfile,
     Profile,
     ProviderEntry,
+    ReceiptsEntry,
     alias_problem,
     parse_models,
     profile_problem,
@@ -41,7 +42,8 @@ __all__ = ["KNOWN_VERSIONS", "parse_lockfile", "syntax_error"]
 #: The format versions this llmring reads (``version`` may also be left out).
 KNOWN_VERSIONS = ("1.0",)
 
-_TOP_KEYS = ("version", "default_profile", "profiles", "providers")
+_TOP_KEYS = ("version", "default_profile", "profiles", "providers", "receipts")
+_RECEIPTS_KEYS = ("url", "content")
 _PROFILE_KEYS = ("name", "bindings")
 _BINDING_KEYS = ("alias", "models")
 _PROVIDER_KEYS = (
@@ -123,7 +125,16 @@ class _Parser:
                 ("profiles",), "profiles", "must be a table of [profiles.<name>]", "profiles"
             )
         profiles = {n: self.profile(n, p, names) for n, p in profiles_data.items()}
-        return Lockfile(path, version, default, profiles, providers, digest=text_digest(self.text))
+        receipts = self.receipts(data["receipts"], path) if "receipts" in data else None
+        return Lockfile(
+            path,
+            version,
+            default,
+            profiles,
+            providers,
+            digest=text_digest(self.text),
+            receipts=receipts,
+        )
 
     def profile(self, name: str, data: Any, providers: frozenset[str]) -> Profile:
         where, at = f"profile {name!r}", ("profiles", name)
@@ -263,6 +274,34 @@ class _Parser:
         return ProviderEntry(
             name, kind, base_url, key_env, self.timeouts(at, where, table), retries
         )
+
+    def receipts(self, table: Any, path: Path | None) -> ReceiptsEntry:
+        from llmring._receipts._settings import parse_store_url
+        from llmring.exceptions import ConfigurationError
+
+        where, at = "[receipts]", ("receipts",)
+        if not isinstance(table, dict):
+            raise self.fail(at, where, "must be a table with url = 'sqlite:///...'", "receipts")
+        self.only_known_keys(at, where, table, _RECEIPTS_KEYS)
+        url = self.optional_str(at, where, table, "url")
+        if url is None:
+            raise self.fail(
+                at, where, "needs url = 'sqlite:///receipts.db' (or 'off')", "receipts.url"
+            )
+        content = table.get("content", False)
+        if not isinstance(content, bool):
+            raise self.fail(
+                (*at, "content"),
+                where,
+                f"content must be true or false, got {content!r}",
+                "content",
+            )
+        base = path.parent if path is not None else Path.cwd()
+        try:
+            store = parse_store_url(url, base, "url")
+        except ConfigurationError as exc:
+            raise self.fail((*at, "url"), where, exc.message, "url") from None
+        return ReceiptsEntry(url, store, content)
 
     def optional_str(self, at: KeyPath, where: str, table: dict[str, Any], key: str) -> str | None:
         value = table.get(key)
