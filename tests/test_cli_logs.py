@@ -4,18 +4,16 @@ conftest's ``user_data``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from llmring._costs import Cost
 from llmring._receipts._sqlite import SQLiteStore
 from llmring.providers.mock import ledger
 from tests.helpers import assert_user_error, run
-from tests.test_receipts import a_receipt
+from tests.test_receipts import a_row
 
 
 def logged(*args: str) -> list[dict[str, Any]]:
@@ -123,15 +121,16 @@ def test_logs_show_finds_a_receipt_by_its_id_or_a_prefix() -> None:
 
 def test_usage_totals_and_counts_unpriced_calls_apart(user_data: Path) -> None:
     store = SQLiteStore(user_data / "llmring" / "logs.db")
-    priced = Cost(0.25, "priced", "lockfile", "sha256:1")
-    rows = [
-        dataclasses.replace(a_receipt(10), cost=priced).row(),
-        dataclasses.replace(a_receipt(20), cost=priced, alias="fast").row(),
-        a_receipt(30).row(),  # unpriced
-        dataclasses.replace(a_receipt(5), usage=None, usage_source=None).row(),
-    ]
-    rows[3]["cost_status"] = "no_usage"
-    store.write(rows)
+    priced = {"cost_usd": 0.25, "cost_status": "priced", "price_source": "lockfile"}
+    store.write(
+        [
+            a_row(10, **priced),
+            a_row(20, alias="fast", **priced),
+            a_row(30),  # unpriced
+            a_row(5, prompt_tokens=None, completion_tokens=None, total_tokens=None)
+            | {"usage_source": None, "cost_status": "no_usage"},
+        ]
+    )
     store.close()
     result = run("usage", "--json")
     totals = {t["key"]: t for t in json.loads(result.stdout)}

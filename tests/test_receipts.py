@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,8 @@ import pytest
 
 from llmring import LLMRequest, LLMRing, Message
 from llmring._adapters import AdapterPool
-from llmring._costs import Cost
-from llmring._receipts import Receipt, Recorder
-from llmring._receipts._receipt import uuid7
+from llmring._receipts import Recorder
+from llmring._receipts._receipt import COLUMNS, iso, uuid7
 from llmring._receipts._sqlite import SQLiteStore
 from llmring._receipts._store import ReceiptFilter
 from llmring._receipts._writer import ReceiptWriter, flush_all, writer_for
@@ -298,29 +298,40 @@ def test_a_bad_receipts_url_names_where_it_came_from(monkeypatch: pytest.MonkeyP
 # -- off the hot path: the writer, spilling, replay ------------------------------------------------
 
 
-def a_receipt(number: int) -> Receipt:
-    return Receipt(
+def a_row(number: int, **changes: Any) -> dict[str, Any]:
+    """A stored receipt's row, as a finished ``mock:chatbot`` call would make it."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(
         id=uuid7(),
-        started_at=datetime.now(UTC),
-        status="ok",
+        started_at=iso(datetime.now(UTC)),
         profile="default",
         alias="chatbot",
-        candidates=("mock:chatbot",),
-        attempts=[],
+        candidates='["mock:chatbot"]',
+        attempts="[]",
         provider="mock",
         model="chatbot",
-        finish_reason="stop",
-        finish_reason_raw="stop",
-        error=None,
-        usage={"prompt_tokens": number, "completion_tokens": 1, "total_tokens": number + 1},
+        status="ok",
+        prompt_tokens=number,
+        completion_tokens=1,
+        total_tokens=number + 1,
         usage_source="reported",
-        cost=Cost(None, "unpriced"),
-        first_chunk_latency=0.001,
+        cost_status="unpriced",
         duration=0.002,
         chunks=1,
-        lockfile_digest="sha256:0",
         conversation_id=f"c{number}",
     )
+    row.update(changes)
+    return row
+
+
+@dataclass
+class Queued:
+    """What a stream queues, reduced to its row (the writer needs nothing else)."""
+
+    value: dict[str, Any]
+
+    def row(self) -> dict[str, Any]:
+        return self.value
 
 
 def test_a_full_queue_spills_at_once_and_the_rest_is_stored(tmp_path: Path) -> None:
@@ -329,7 +340,7 @@ def test_a_full_queue_spills_at_once_and_the_rest_is_stored(tmp_path: Path) -> N
     # the writer waits 60 s for a batch to fill: only a flush makes it write before
     writer = ReceiptWriter(lambda: SQLiteStore(path), spill, max_queue=3, interval=60)
     for number in range(5):
-        writer.put(a_receipt(number))
+        writer.put(Queued(a_row(number)))
     assert (writer.spilled, writer.pending) == (2, 3)
     assert len(spill.read_text().splitlines()) == 2
     assert writer.flush()

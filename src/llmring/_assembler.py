@@ -165,6 +165,12 @@ class StreamAssembler:
         (derived from what was accumulated, so the text path counts nothing per chunk)."""
         return len(self._text) + len(self._reasoning) + self._fragments
 
+    def produced_chars(self) -> int:
+        """Characters produced (answer, reasoning, tool-call arguments), counted without
+        joining anything: what a receipt estimates output tokens from."""
+        calls = sum(call.arguments.chars() for call in self._calls.values())
+        return self._text.chars() + self._reasoning.chars() + calls
+
     @property
     def reasoning(self) -> str:
         """All reasoning text delivered so far."""

@@ -34,6 +34,10 @@ class TextPieces:
     def __bool__(self) -> bool:
         return bool(self._pending or self._blocks)
 
+    def chars(self) -> int:
+        """The text's length, without joining it (safe to call from another thread)."""
+        return sum(map(len, self._blocks)) + sum(map(len, self._pending))
+
     def text(self) -> str:
         if self._pending or len(self._blocks) > 1:
             self._blocks = ["".join(self._blocks) + "".join(self._pending)]

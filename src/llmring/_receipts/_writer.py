@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmring._receipts._receipt import Receipt
+    from llmring._receipts._receipt import Row
     from llmring._receipts._store import ReceiptStore
 
 __all__ = ["ReceiptWriter", "writer_for"]
@@ -59,7 +59,7 @@ class ReceiptWriter:
         self.spill_path = spill_path
         self._open_store = open_store
         self._max_queue, self._batch, self._interval, self._idle = max_queue, batch, interval, idle
-        self._queue: deque[Receipt] = deque()
+        self._queue: deque[Row] = deque()
         self._wake = threading.Event()  # a receipt is queued
         self._urgent = threading.Event()  # a full batch, or a flush: do not wait
         self._lock = threading.Lock()  # starting and stopping the thread
@@ -78,7 +78,7 @@ class ReceiptWriter:
 
     # -- the stream's side ----------------------------------------------------------------------
 
-    def put(self, receipt: Receipt) -> None:
+    def put(self, receipt: Row) -> None:
         """Queue ``receipt``; never blocks (a full queue spills it at once)."""
         queue = self._queue
         if len(queue) >= self._max_queue:
@@ -155,9 +155,7 @@ class ReceiptWriter:
                 if store is not None:
                     store.close()
 
-    def _store_batch(
-        self, store: ReceiptStore | None, receipts: list[Receipt]
-    ) -> ReceiptStore | None:
+    def _store_batch(self, store: ReceiptStore | None, receipts: list[Row]) -> ReceiptStore | None:
         rows = self._rows(receipts)
         try:
             if store is None:
@@ -180,7 +178,7 @@ class ReceiptWriter:
         self._finished(len(receipts))
         return store
 
-    def _rows(self, receipts: Sequence[Receipt]) -> list[dict[str, Any]]:
+    def _rows(self, receipts: Sequence[Row]) -> list[dict[str, Any]]:
         rows = []
         for receipt in receipts:
             try:
@@ -197,7 +195,7 @@ class ReceiptWriter:
 
     # -- spilling ---------------------------------------------------------------------------------
 
-    def _spill(self, receipts: Sequence[Receipt], why: str) -> None:
+    def _spill(self, receipts: Sequence[Row], why: str) -> None:
         rows = self._rows(receipts)
         logger.warning("%s; receipts go to %s", why, self.spill_path)
         self._spill_rows(rows)
