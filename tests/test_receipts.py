@@ -463,3 +463,16 @@ async def test_an_echoed_key_is_not_in_the_receipts_of_a_fallback(
     assert row["status"] == "error" and row["error_class"] and row["error_message"]
     assert row["attempts"].count('"error_class"') == 1  # the first model's failure
     assert key not in everything_stored(path)
+
+
+async def test_a_receipt_that_cannot_even_be_spilled_is_counted_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    async with LLMRing(receipts=url(blocker / "r.db")) as ring:
+        reply = await ring.chat(ask("mock:echo"))  # the stream itself is unaffected
+    assert reply.content == "Count to ten, please"
+    assert ring.receipts is not None
+    assert (ring.receipts.written, ring.receipts.spilled, ring.receipts.lost) == (0, 0, 1)
+    assert "they are lost" in caplog.text

@@ -71,6 +71,7 @@ class ReceiptWriter:
         self._done = 0  # of those, stored, spilled or lost
         self._running = False
         self._store_warned = False
+        self._full_warned = False
         #: receipts stored, spilled to the JSONL file, and lost (not even spilled)
         self.written = 0
         self.spilled = 0
@@ -197,7 +198,9 @@ class ReceiptWriter:
 
     def _spill(self, receipts: Sequence[Row], why: str) -> None:
         rows = self._rows(receipts)
-        logger.warning("%s; receipts go to %s", why, self.spill_path)
+        if not self._full_warned:  # once: under a sustained overload, not once per stream
+            self._full_warned = True
+            logger.warning("%s; receipts go to %s", why, self.spill_path)
         self._spill_rows(rows)
 
     def _spill_rows(self, rows: Sequence[dict[str, Any]]) -> None:
