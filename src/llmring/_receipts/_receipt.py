@@ -14,12 +14,11 @@ A row is a plain ``dict`` of :data:`COLUMNS`; the store, the spill file and
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from llmring._chain import describe
@@ -126,6 +125,8 @@ class Receipt:
 
     def row(self) -> dict[str, Any]:
         """The receipt as a row of plain values (see :data:`COLUMNS`)."""
+        import json  # in the writer thread: ``import llmring`` does not load it
+
         run = self.run
         assembler, candidate = run.assembler, run.candidate
         usage, source = self._usage()
@@ -141,7 +142,9 @@ class Receipt:
             "profile": run.profile,
             "alias": run.request.model,
             "candidates": json.dumps([c.ref for c in run.candidates]),
-            "attempts": json.dumps([_attempt(ref, exc) for ref, exc in run.failed_attempts]),
+            "attempts": json.dumps([_attempt(ref, exc) for ref, exc in run.failed_attempts])
+            if run.failed_attempts
+            else "[]",
             "provider": candidate.provider if candidate is not None else None,
             "model": assembler.model if assembler is not None else None,
             "status": self.status,
@@ -209,4 +212,4 @@ def _attempt(ref: str, exc: ProviderError) -> dict[str, Any]:
 def iso(when: datetime) -> str:
     """UTC time as ``2026-12-01T09:30:00.123456Z``: one fixed width, so text order is time
     order in every store."""
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import json
 import logging
 import threading
 from collections import deque
@@ -204,6 +203,8 @@ class ReceiptWriter:
         self._spill_rows(rows)
 
     def _spill_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        import json  # only when spilling
+
         text = "".join(json.dumps(row) + "\n" for row in rows)
         try:
             with self._spill_lock, open(self.spill_path, "a", encoding="utf-8") as spill:
