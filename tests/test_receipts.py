@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -476,3 +477,34 @@ async def test_a_receipt_that_cannot_even_be_spilled_is_counted_lost(
     assert ring.receipts is not None
     assert (ring.receipts.written, ring.receipts.spilled, ring.receipts.lost) == (0, 0, 1)
     assert "they are lost" in caplog.text
+
+
+def test_the_writer_thread_ends_when_idle_and_starts_again(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    writer = ReceiptWriter(lambda: SQLiteStore(path), tmp_path / "spill", idle=0.01)
+    writer.put(Queued(a_row(1)))
+    assert writer.flush()
+    while writer._running:  # noqa: SLF001 - waits for the idle thread to end
+        time.sleep(0.01)
+    writer.put(Queued(a_row(2)))
+    assert writer.flush()
+    assert writer.written == 2 and len(stored(path)) == 2
+
+
+async def test_chunks_count_reasoning_and_tool_call_fragments(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "add",
+            "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}},
+        },
+    }
+    async with LLMRing(receipts=url(path), log_content=True) as ring:
+        delivered = 0
+        async for chunk in ring.chat_stream(ask("mock:x?reasoning=one+two+three", tools=[tool])):
+            delivered += not chunk.is_terminal
+    (row,) = stored(path)
+    assert row["chunks"] == delivered > 3
+    assert row["reasoning"] == "one two three" and '"name": "add"' in row["tool_calls"]
+    assert row["finish_reason"] == "tool_calls"
