@@ -484,7 +484,7 @@ def test_the_writer_thread_ends_when_idle_and_starts_again(tmp_path: Path) -> No
     writer = ReceiptWriter(lambda: SQLiteStore(path), tmp_path / "spill", idle=0.01)
     writer.put(Queued(a_row(1)))
     assert writer.flush()
-    while writer._running:  # noqa: SLF001 - waits for the idle thread to end
+    while writer._running:
         time.sleep(0.01)
     writer.put(Queued(a_row(2)))
     assert writer.flush()
