@@ -95,6 +95,14 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user data dir (``platformdirs``: where the CLI logs receipts), per test."""
+    path = tmp_path / "user-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh project root (it holds a .git marker) as the working directory."""
     root = tmp_path / "project"

@@ -22,6 +22,7 @@ RUNNABLE_PAGES = (
     "docs/agents.md",
     "docs/bots.md",
     "docs/lockfile.md",
+    "docs/receipts.md",
 )
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

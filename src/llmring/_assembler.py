@@ -92,6 +92,7 @@ class StreamAssembler:
         self._text = TextPieces()
         self._reasoning = TextPieces()
         self._calls: dict[int, _ToolCall] = {}
+        self._fragments = 0  # tool-call chunks produced (text and reasoning count themselves)
         self._usage: Usage = {}  # as reported: the values are checked when it is read
         self._usage_doubted = False  # warned once about implausible counts
         self.finish_reason: FinishReason | None = None
@@ -147,6 +148,7 @@ class StreamAssembler:
             call.arguments.add(event.arguments)
         if not (event.id or event.name or event.arguments):
             return None
+        self._fragments += 1
         delta = ToolCallDelta(
             index=event.index, id=event.id, name=event.name, arguments=event.arguments
         )
@@ -158,6 +160,23 @@ class StreamAssembler:
     def text(self) -> str:
         """All answer text delivered so far."""
         return self._text.text()
+
+    @property
+    def chunks(self) -> int:
+        """How many content chunks were produced: text, reasoning and tool-call fragments
+        (derived from what was accumulated, so the text path counts nothing per chunk)."""
+        return len(self._text) + len(self._reasoning) + self._fragments
+
+    def produced_chars(self) -> int:
+        """Characters produced (answer, reasoning, tool-call arguments), counted without
+        joining anything: what a receipt estimates output tokens from."""
+        calls = sum(call.arguments.chars() for call in self._calls.values())
+        return self._text.chars() + self._reasoning.chars() + calls
+
+    @property
+    def reasoning(self) -> str:
+        """All reasoning text delivered so far."""
+        return self._reasoning.text()
 
     @property
     def usage(self) -> Usage | None:

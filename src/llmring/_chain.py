@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from llmring._secrets import redact
 from llmring.exceptions import LLMRingError
 
-__all__ = ["ScrubbedCause", "raise_from", "scrub_chain", "stand_in"]
+__all__ = ["ScrubbedCause", "describe", "raise_from", "scrub_chain", "stand_in"]
 
 #: links followed along one chain; deeper links (or a cycle) are cut off
 MAX_LINKS = 16
@@ -78,6 +78,13 @@ def _status(exc: BaseException) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
             return value
     return None
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """``exc``'s type name (llmring's own by class name, others dotted) and its message with
+    keys removed and cut to :data:`MAX_MESSAGE`: how a receipt records an error."""
+    name = type(exc).__qualname__ if _own(exc) else _type_name(exc)
+    return name, _message(exc)
 
 
 def _redact_notes(exc: BaseException) -> list[str] | None:

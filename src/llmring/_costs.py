@@ -39,7 +39,9 @@ class Cost:
 
 
 class Pricer(Protocol):
-    """Prices normalised usage. Must not raise and must not block: it runs at stream end."""
+    """Prices normalised usage. Must not raise and must not block: it runs at stream end, and
+    for the receipt in the receipt writer's thread (so it must also be safe to call from any
+    thread: a lookup in read-only data)."""
 
     def cost(
         self,

@@ -29,6 +29,7 @@ from llmring._handle import StreamHandle
 from llmring.exceptions import (
     ProviderError,
     ProviderResponseError,
+    ProviderTimeoutError,
     StreamInterruptedError,
 )
 from llmring.providers._seam import StreamEvent
@@ -36,6 +37,7 @@ from llmring.resolver import Candidate
 from llmring.schemas import LLMRequest, LLMResponse, StreamChunk, StreamTimeouts
 
 if TYPE_CHECKING:
+    from llmring._receipts import Recorder
     from llmring.providers._seam import ProviderConfig
     from llmring.providers.base import ProviderAdapter
 
@@ -62,11 +64,20 @@ class _StreamRun:
         candidates: Sequence[Candidate],
         adapters: AdapterSource,
         pricer: Pricer = NO_PRICES,
+        recorder: Recorder | None = None,
+        profile: str | None = None,
+        conversation_id: str | None = None,
     ) -> None:
         self.request = request
         self.candidates = tuple(candidates)
         self._adapters = adapters
         self.pricer = pricer
+        self.recorder = recorder  # makes the stream's receipt when it ends (None: no receipts)
+        self.profile = profile
+        self.conversation_id = conversation_id
+        self._clock: ProviderClock[StreamEvent] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = 0.0  # loop time at the start
         #: when the stream started (UTC): the request time prices are looked up at
         self.started_at: datetime | None = None
         self.candidate: Candidate | None = None  # the one being tried, then the one answering
@@ -80,42 +91,53 @@ class _StreamRun:
     # -- the work ---------------------------------------------------------------------------
 
     async def chunks(self) -> AsyncGenerator[StreamChunk, None]:
-        """Try the candidates in order; see the module docstring for the rules."""
+        """Try the candidates in order; see the module docstring for the rules. The receipt is
+        made in the ``finally``, whatever ends the stream (see :mod:`llmring._receipts`)."""
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        self._loop, started = loop, loop.time()
+        self._started = started
         self.started_at = datetime.now(UTC)
         clock: ProviderClock[StreamEvent] = ProviderClock()
-        for position, candidate in enumerate(self.candidates):
-            try:
-                events, assembler, unbounded = self._open(candidate, clock)
-                async with aclosing(events):
-                    # the hot loop: one adapter event per turn, no extra generator in between
-                    next_event, feed = events.__anext__, assembler.feed
-                    while not assembler.ended:
-                        try:
-                            if unbounded:
-                                event = await next_event()
-                            else:
-                                event = await clock.next_event(events, assembler.delivered)
-                        except StopAsyncIteration:
-                            break
-                        except Exception as exc:  # noqa: BLE001 - re-raised, scrubbed
-                            self._adapter_failed(assembler, exc)
-                        try:
-                            chunk = feed(event)
-                        except Exception as exc:  # noqa: BLE001 - an event it cannot use
-                            self._unusable(assembler, exc)
-                        if chunk is not None:
-                            if self.first_chunk_latency is None:
-                                self.first_chunk_latency = loop.time() - started
-                            yield chunk
-                    if not assembler.ended:
-                        self._cut(assembler, candidate)
-                    self.duration = loop.time() - started
-                    yield self._terminal(assembler)
-                    return
-            except ProviderError as exc:
-                self._fall_back_or_raise(exc, position, candidate)
+        self._clock = clock
+        outcome: BaseException | None = None
+        try:
+            for position, candidate in enumerate(self.candidates):
+                try:
+                    events, assembler, unbounded = self._open(candidate, clock)
+                    async with aclosing(events):
+                        # the hot loop: one adapter event per turn, no extra generator in between
+                        next_event, feed = events.__anext__, assembler.feed
+                        while not assembler.ended:
+                            try:
+                                if unbounded:
+                                    event = await next_event()
+                                else:
+                                    event = await clock.next_event(events, assembler.delivered)
+                            except StopAsyncIteration:
+                                break
+                            except Exception as exc:  # noqa: BLE001 - re-raised, scrubbed
+                                self._adapter_failed(assembler, exc)
+                            try:
+                                chunk = feed(event)
+                            except Exception as exc:  # noqa: BLE001 - an event it cannot use
+                                self._unusable(assembler, exc)
+                            if chunk is not None:
+                                if self.first_chunk_latency is None:
+                                    self.first_chunk_latency = loop.time() - started
+                                yield chunk
+                        if not assembler.ended:
+                            self._cut(assembler, candidate)
+                        self.duration = loop.time() - started
+                        yield self._terminal(assembler)
+                        return
+                except ProviderError as exc:
+                    self._fall_back_or_raise(exc, position, candidate)
+        except BaseException as exc:
+            outcome = exc
+            raise
+        finally:
+            if self.recorder is not None:
+                self.recorder.record(self, outcome)
 
     def _open(
         self, candidate: Candidate, clock: ProviderClock[StreamEvent]
@@ -195,6 +217,17 @@ class _StreamRun:
         reason = cause.message if isinstance(cause, ProviderError) else repr(cause)
         return interruption(assembler, f"the stream broke after content was delivered ({reason})")
 
+    @property
+    def expired(self) -> ProviderTimeoutError | None:
+        """The error of the deadline that expired, if one did."""
+        return self._clock.expired if self._clock is not None else None
+
+    def elapsed(self) -> float | None:
+        """Seconds since the stream started (``None`` before)."""
+        if self._loop is None:
+            return None
+        return self._loop.time() - self._started
+
     def cost(self) -> Cost:
         """The cost of the usage seen so far, from the ring's pricer (see :mod:`llmring._costs`);
         after the terminal chunk, the one priced there."""
@@ -248,8 +281,13 @@ class ChatStream(StreamHandle[StreamChunk]):
         candidates: Sequence[Candidate],
         adapters: AdapterSource,
         pricer: Pricer = NO_PRICES,
+        recorder: Recorder | None = None,
+        profile: str | None = None,
+        conversation_id: str | None = None,
     ) -> None:
-        self._run = _StreamRun(request, candidates, adapters, pricer)
+        self._run = _StreamRun(
+            request, candidates, adapters, pricer, recorder, profile, conversation_id
+        )
         super().__init__(self._run.chunks)
 
     def _finished(self) -> bool:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmring._adapters import AdapterPool
 from llmring._configs import provider_configs
 from llmring._costs import Pricer
+from llmring._receipts import ReceiptWriter, Recorder
+from llmring._receipts._settings import env_setting, parse_store_url
+from llmring._receipts._writer import writer_for
 from llmring._resource import AsyncResource
 from llmring._secrets import register_secret_env
 from llmring._stream import ChatStream
@@ -63,6 +68,9 @@ class LLMRing(AsyncResource):
         self,
         lockfile_path: str | os.PathLike[str] | None = None,
         profile: str | None = None,
+        *,
+        receipts: str | None = None,
+        log_content: bool | None = None,
     ) -> None:
         self.lockfile = read_lockfile(find_lockfile(lockfile_path))
         self._configs = provider_configs(self.lockfile.providers)
@@ -74,6 +82,26 @@ class LLMRing(AsyncResource):
         #: prices every stream's usage when it ends: the lockfile's ``[prices]``, then
         #: genai-prices' table when installed (see :mod:`llmring.prices`)
         self._pricer: Pricer = Prices(self.lockfile, self._configs)
+        self._recorder = self._receipts_recorder(receipts, log_content)
+
+    def _receipts_recorder(self, url: str | None, content: bool | None) -> Recorder | None:
+        """Where receipts go: ``receipts``, else ``$LLMRING_RECEIPTS``, else the lockfile's
+        ``[receipts]``; none of them: no receipts (docs/receipts.md)."""
+        entry = self.lockfile.receipts
+        path: Path | None
+        if url is not None:
+            path = parse_store_url(url, Path.cwd(), "LLMRing(receipts=...)")
+        elif (env := env_setting()) is not None:
+            path = parse_store_url(env, Path.cwd(), "$LLMRING_RECEIPTS")
+        elif entry is not None:
+            path = entry.path
+        else:
+            return None
+        if path is None:
+            return None
+        if content is None:
+            content = entry.content if entry is not None else False
+        return Recorder(writer_for(path), content=content, digest=self.lockfile.digest)
 
     def __repr__(self) -> str:
         return f"<LLMRing lockfile={str(self.lockfile.path)!r} profile={self.profile!r}>"
@@ -85,24 +113,52 @@ class LLMRing(AsyncResource):
 
     # -- the public API ---------------------------------------------------------------------
 
-    def chat_stream(self, request: LLMRequest, profile: str | None = None) -> ChatStream:
+    @property
+    def receipts(self) -> ReceiptWriter | None:
+        """The writer this ring's receipts go through (``None``: receipts are off): its
+        ``written``, ``spilled``, ``lost`` and ``pending`` counts, ``spill_path`` and
+        ``flush()``."""
+        return self._recorder.writer if self._recorder is not None else None
+
+    def chat_stream(
+        self,
+        request: LLMRequest,
+        profile: str | None = None,
+        *,
+        conversation_id: str | None = None,
+    ) -> ChatStream:
         """Stream the reply to ``request``; see docs/stream-contract.md.
 
         ``profile`` resolves the alias in that lockfile profile for this call only (an unknown
         one raises ``ProfileNotFoundError``); by default, the ring's own :attr:`profile`. The
         alias is resolved now (an unknown alias raises here); the provider is called on the
         first iteration. The returned stream is an async iterator and context manager.
+        ``conversation_id`` is recorded on the stream's receipt (``llmring chat -c`` uses it).
         """
         resolver = (
             self.resolver if profile is None else Resolver(self.lockfile, self._configs, profile)
         )
         candidates = resolver.resolve(request.model)
-        return ChatStream(request, candidates, self._adapters, self._pricer)
+        return ChatStream(
+            request,
+            candidates,
+            self._adapters,
+            self._pricer,
+            self._recorder,
+            resolver.profile_name,
+            conversation_id,
+        )
 
-    async def chat(self, request: LLMRequest, profile: str | None = None) -> LLMResponse:
+    async def chat(
+        self,
+        request: LLMRequest,
+        profile: str | None = None,
+        *,
+        conversation_id: str | None = None,
+    ) -> LLMResponse:
         """The whole reply at once, assembled by the same path as :meth:`chat_stream`
-        (``profile`` as there)."""
-        async with self.chat_stream(request, profile) as stream:
+        (``profile`` and ``conversation_id`` as there)."""
+        async with self.chat_stream(request, profile, conversation_id=conversation_id) as stream:
             async for _ in stream:
                 pass
             return stream.response
@@ -159,5 +215,8 @@ class LLMRing(AsyncResource):
     # -- lifetime -------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close every provider client this instance opened. Safe to call twice."""
+        """Close every provider client this instance opened, and wait until the receipts
+        queued so far are stored. Safe to call twice."""
         await self._adapters.aclose()
+        if self._recorder is not None and self._recorder.writer.pending:
+            await asyncio.to_thread(self._recorder.writer.flush)

@@ -12,6 +12,7 @@ import typer
 
 from llmring.cli._chat_commands import ChatCommand, chat, providers
 from llmring.cli._lockfile_commands import aliases, bind, lock_app, unbind
+from llmring.cli._logs_commands import logs_app, usage
 from llmring.cli._price_commands import lock_verify, models
 
 __all__ = ["app", "main"]
@@ -32,6 +33,8 @@ app.command()(aliases)
 app.command(cls=ChatCommand)(chat)
 app.command()(providers)
 app.command()(models)
+app.add_typer(logs_app, name="logs")
+app.command()(usage)
 
 
 def _print_version(requested: bool) -> None:

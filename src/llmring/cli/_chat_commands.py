@@ -98,23 +98,41 @@ def chat(
     ] = False,
     profile: ProfileOption = None,
     file: FileOption = None,
+    # conversations and logging (docs/receipts.md): cli/_conversation.py
+    last: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the last logged conversation.")
+    ] = False,
+    cid: Annotated[
+        str | None,
+        typer.Option(
+            "--cid", help="Continue the logged conversation with this id.", show_default=False
+        ),
+    ] = None,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not log this call (also: LLMRING_LOG=off).")
+    ] = False,
 ) -> None:
     """Stream a reply to stdout as it arrives; reasoning, usage and timing go to stderr.
+    Each call is logged with its content (llmring logs); -c continues the last conversation.
 
     \b
       llmring chat "What is 2+2?"
       llmring chat fast "Name three primes" -o top_p 0.9
       cat notes.txt | llmring chat chatbot "Summarise this"
       llmring chat -i fast
+      llmring chat -c "And the next three?"
     """
     import asyncio
 
+    from llmring._receipts._receipt import uuid7
     from llmring.cli._chat_input import extra_params, model_and_prompt, read_prompt
+    from llmring.cli._conversation import chat_receipts, continued
     from llmring.schemas import LLMRequest, Message
     from llmring.service import LLMRing
 
     params = extra_params(options or [])
-    ring = LLMRing(file, profile)
+    history = continued(file, last, cid)
+    ring = LLMRing(file, profile, receipts=chat_receipts(file, no_log), log_content=True)
 
     def new_view() -> View:
         return JsonView() if as_json else TextView(reasoning=not no_reasoning)
@@ -123,10 +141,17 @@ def chat(
         from llmring.cli._chat_repl import chat_session, session_model
 
         settings = {"temperature": temperature, "max_tokens": max_tokens, "extra_params": params}
-        chat_session(ring, session_model(first, second, model), system, settings, new_view)
+        target = session_model(first, second, model)
+        if history is not None and first is None and model is None:
+            target = history.alias  # no model named: the conversation's own
+        chat_session(ring, target, system, settings, new_view, history)
         return
     target, argument = model_and_prompt(ring.resolver, first, second, model)
+    if history is not None and model is None and second is None and argument == first:
+        target = history.alias  # no model named: the conversation's own
     messages = [Message(role="system", content=system)] if system else []
+    if history is not None:
+        messages = messages + [m for m in history.messages if not (system and m.role == "system")]
     messages.append(Message(role="user", content=read_prompt(argument)))
     request = LLMRequest(
         model=target,
@@ -135,17 +160,23 @@ def chat(
         max_tokens=max_tokens,
         extra_params=params,
     )
-    asyncio.run(_stream_reply(ring, request, new_view()))
+    conversation = history.id if history is not None else uuid7()
+    asyncio.run(_stream_reply(ring, request, new_view(), conversation))
 
 
-async def _stream_reply(ring: LLMRing, request: LLMRequest, view: View) -> None:
+async def _stream_reply(
+    ring: LLMRing, request: LLMRequest, view: View, conversation: str | None = None
+) -> None:
     async with ring:
-        await show_reply(ring, request, view)
+        await show_reply(ring, request, view, conversation)
 
 
-async def show_reply(ring: LLMRing, request: LLMRequest, view: View) -> None:
-    """Stream one reply into ``view``: one-shot ``chat`` and each reply of ``chat -i``."""
-    async with ring.chat_stream(request) as stream:
+async def show_reply(
+    ring: LLMRing, request: LLMRequest, view: View, conversation: str | None = None
+) -> None:
+    """Stream one reply into ``view``: one-shot ``chat`` and each reply of ``chat -i``;
+    ``conversation`` is the id its receipt is logged under (docs/receipts.md)."""
+    async with ring.chat_stream(request, conversation_id=conversation) as stream:
         try:
             async for chunk in stream:
                 view.show(chunk)

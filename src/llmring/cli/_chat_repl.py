@@ -38,6 +38,7 @@ from llmring.cli._common import err, exit_code_for
 from llmring.exceptions import LLMRingError
 
 if TYPE_CHECKING:
+    from llmring.cli._conversation import Conversation
     from llmring.schemas import LLMRequest, Message, StreamChunk
     from llmring.service import LLMRing
 
@@ -67,10 +68,12 @@ def chat_session(
     system: str | None,
     settings: dict[str, Any],
     new_view: Callable[[], View],
+    earlier: Conversation | None = None,
 ) -> None:
     """Run the session until the user ends it; a failed reply on piped stdin exits with its
-    code (see the module docstring)."""
-    session = _Session(ring, target, system, settings, new_view)
+    code (see the module docstring). ``earlier`` (``-c``/``--cid``) is a logged conversation
+    the session continues; its replies are logged under one conversation id either way."""
+    session = _Session(ring, target, system, settings, new_view, earlier)
     code = session.run()
     if code:
         raise typer.Exit(code)
@@ -84,7 +87,9 @@ class _Session:
         system: str | None,
         settings: dict[str, Any],
         new_view: Callable[[], View],
+        earlier: Conversation | None = None,
     ) -> None:
+        from llmring._receipts._receipt import uuid7
         from llmring.schemas import Message
 
         self._ring = ring
@@ -95,6 +100,10 @@ class _Session:
         self._lines_read = 0
         #: the conversation sent with each message: the system prompt, then the finished turns
         self.history: list[Message] = [Message(role="system", content=system)] if system else []
+        if earlier is not None:
+            self.history += [m for m in earlier.messages if not (system and m.role == "system")]
+        #: the id every reply's receipt is logged under (``llmring chat --cid`` continues it)
+        self.conversation = earlier.id if earlier is not None else uuid7()
 
     def run(self) -> int:
         from llmring.schemas import Message
@@ -164,7 +173,7 @@ class _Session:
         assert task is not None  # always inside Runner.run
         interrupts.watch(task)
         try:
-            await show_reply(self._ring, request, view)
+            await show_reply(self._ring, request, view, self.conversation)
         except asyncio.CancelledError:
             if not interrupts.presses or task.uncancel() > 0:
                 raise  # a cancellation that is not the user's Ctrl-C

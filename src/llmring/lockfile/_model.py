@@ -24,6 +24,7 @@ __all__ = [
     "Price",
     "Profile",
     "ProviderEntry",
+    "ReceiptsEntry",
     "alias_problem",
     "parse_model_ref",
     "parse_models",
@@ -160,6 +161,18 @@ class ProviderEntry:
 
 
 @dataclass(frozen=True)
+class ReceiptsEntry:
+    """The ``[receipts]`` table: where this project's receipts go (docs/receipts.md)."""
+
+    #: the store URL as written (``sqlite:///receipts.db``, ``off``)
+    url: str
+    #: the SQLite file it names (relative paths from the lockfile's directory); ``None``: off
+    path: Path | None
+    #: keep prompts and replies in the receipts
+    content: bool = False
+
+
+@dataclass(frozen=True)
 class Lockfile:
     """A parsed lockfile. ``path`` is ``None`` for one built in memory."""
 
@@ -174,6 +187,8 @@ class Lockfile:
     #: ``sha256:<hex>`` of the text it was parsed from (``""`` when built in memory): what a
     #: receipt records, so a call can be traced to the exact model choices it was made under
     digest: str = ""
+    #: the ``[receipts]`` table, when there is one
+    receipts: ReceiptsEntry | None = None
 
     def profile(self, name: str | None = None) -> Profile:
         """The named profile (default: ``default_profile``); unknown → ``ProfileNotFoundError``."""

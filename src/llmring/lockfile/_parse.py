@@ -31,6 +31,7 @@ from llmring.lockfile._model import (
     Price,
     Profile,
     ProviderEntry,
+    ReceiptsEntry,
     alias_problem,
     parse_model_ref,
     parse_models,
@@ -45,7 +46,8 @@ __all__ = ["KNOWN_VERSIONS", "parse_lockfile", "syntax_error"]
 #: The format versions this llmring reads (``version`` may also be left out).
 KNOWN_VERSIONS = ("1.0",)
 
-_TOP_KEYS = ("version", "default_profile", "profiles", "providers", "prices")
+_TOP_KEYS = ("version", "default_profile", "profiles", "providers", "prices", "receipts")
+_RECEIPTS_KEYS = ("url", "content")
 _PROFILE_KEYS = ("name", "bindings")
 _BINDING_KEYS = ("alias", "models", "unpriced_ok")
 _PRICE_KEYS = ("input", "output", "cache_read", "cache_write")
@@ -130,8 +132,16 @@ class _Parser:
             )
         profiles = {n: self.profile(n, p, names) for n, p in profiles_data.items()}
         prices = self.prices(data.get("prices", {}), names)
+        receipts = self.receipts(data["receipts"], path) if "receipts" in data else None
         return Lockfile(
-            path, version, default, profiles, providers, prices, digest=text_digest(self.text)
+            path,
+            version,
+            default,
+            profiles,
+            providers,
+            prices,
+            digest=text_digest(self.text),
+            receipts=receipts,
         )
 
     def profile(self, name: str, data: Any, providers: frozenset[str]) -> Profile:
@@ -328,6 +338,34 @@ class _Parser:
         return ProviderEntry(
             name, kind, base_url, key_env, self.timeouts(at, where, table), retries, priced_as
         )
+
+    def receipts(self, table: Any, path: Path | None) -> ReceiptsEntry:
+        from llmring._receipts._settings import parse_store_url
+        from llmring.exceptions import ConfigurationError
+
+        where, at = "[receipts]", ("receipts",)
+        if not isinstance(table, dict):
+            raise self.fail(at, where, "must be a table with url = 'sqlite:///...'", "receipts")
+        self.only_known_keys(at, where, table, _RECEIPTS_KEYS)
+        url = self.optional_str(at, where, table, "url")
+        if url is None:
+            raise self.fail(
+                at, where, "needs url = 'sqlite:///receipts.db' (or 'off')", "receipts.url"
+            )
+        content = table.get("content", False)
+        if not isinstance(content, bool):
+            raise self.fail(
+                (*at, "content"),
+                where,
+                f"content must be true or false, got {content!r}",
+                "content",
+            )
+        base = path.parent if path is not None else Path.cwd()
+        try:
+            store = parse_store_url(url, base, "url")
+        except ConfigurationError as exc:
+            raise self.fail((*at, "url"), where, exc.message, "url") from None
+        return ReceiptsEntry(url, store, content)
 
     def optional_str(self, at: KeyPath, where: str, table: dict[str, Any], key: str) -> str | None:
         value = table.get(key)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import secrets
@@ -185,15 +186,7 @@ def read_lockfile(path: Path) -> Lockfile:
     """The validated lockfile at ``path``."""
     lockfile = parse_lockfile(_read_text(path), path)
     if path == bundled_lockfile_path():
-        lockfile = Lockfile(
-            lockfile.path,
-            lockfile.version,
-            lockfile.default_profile,
-            lockfile.profiles,
-            lockfile.providers,
-            bundled=True,
-            digest=lockfile.digest,
-        )
+        lockfile = dataclasses.replace(lockfile, bundled=True)
     return lockfile
 
 

@@ -1,0 +1,16 @@
+"""Receipts: exactly one record per stream, written off the request path (docs/receipts.md).
+
+* :mod:`._receipt`: what a receipt holds and the row it becomes;
+* :mod:`._recorder`: the stream's side, called from its ``finally``;
+* :mod:`._writer`: the queue and the one background writer per store;
+* :mod:`._store`: the store interface; :mod:`._sqlite`: the embedded SQLite store;
+* :mod:`._settings`: where a ring's receipts go (argument, ``$LLMRING_RECEIPTS``, lockfile).
+"""
+
+from __future__ import annotations
+
+from llmring._receipts._receipt import Receipt, ReceiptStatus
+from llmring._receipts._recorder import Recorder
+from llmring._receipts._writer import ReceiptWriter
+
+__all__ = ["Receipt", "ReceiptStatus", "ReceiptWriter", "Recorder"]

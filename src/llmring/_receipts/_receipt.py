@@ -1,0 +1,215 @@
+"""One stream's receipt: what the stream hands over when it ends, and the row it becomes.
+
+The stream's ``finally`` makes a :class:`Receipt` (see :mod:`llmring._receipts._recorder`):
+the finished run, its status and error, the time it ended, and the content when content
+logging is on. Nothing is computed or serialised there. The writer thread turns it into a row
+(:meth:`Receipt.row`): the id, usage (reported or estimated), cost (``run.cost()``), JSON and
+scrubbed messages are made there, off the request path. The run is finished by then: its
+assembler, attempts and usage no longer change (usage's character counts are read without
+joining any text, so even a reader of the stream's ``response`` meanwhile is safe).
+
+A row is a plain ``dict`` of :data:`COLUMNS`; the store, the spill file and
+``llmring logs import`` all speak it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from llmring._chain import describe
+
+if TYPE_CHECKING:
+    from llmring._stream import _StreamRun
+    from llmring.exceptions import ProviderError
+    from llmring.schemas import Message, ToolCallDict, Usage
+
+__all__ = ["COLUMNS", "Receipt", "ReceiptStatus", "Row", "estimate_tokens", "uuid7"]
+
+#: ``ok``: the terminal chunk was delivered; ``error``: it failed before any content;
+#: ``interrupted``: it broke after content; ``cancelled``: the consumer stopped it (``break``,
+#: ``aclose()``, task cancellation); ``deadline``: one of llmring's deadlines expired
+ReceiptStatus = Literal["ok", "error", "interrupted", "cancelled", "deadline"]
+
+#: the token classes a receipt keeps in columns of their own (the whole usage is kept too)
+TOKEN_CLASSES = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+)
+
+#: every column of a receipt row, in order
+COLUMNS = (
+    "id",
+    "started_at",
+    "profile",
+    "alias",
+    "candidates",
+    "attempts",
+    "provider",
+    "model",
+    "status",
+    "finish_reason",
+    "finish_reason_raw",
+    "error_class",
+    "error_message",
+    *TOKEN_CLASSES,
+    "usage",
+    "usage_source",
+    "cost_usd",
+    "cost_status",
+    "price_source",
+    "price_version",
+    "first_chunk_latency",
+    "duration",
+    "chunks",
+    "lockfile_digest",
+    "conversation_id",
+    "prompt",
+    "response",
+    "reasoning",
+    "tool_calls",
+)
+
+#: characters per token in an estimate: the usual rule of thumb for English text with the
+#: BPE tokenizers of the big providers (about 4); the receipt says the counts are estimated
+CHARS_PER_TOKEN = 4
+
+
+def uuid7(millis: int | None = None) -> str:
+    """A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds (``millis``, default now),
+    then random bits, so ids sort by time. Python 3.11's ``uuid`` has no ``uuid7``; this is
+    the layout the RFC gives."""
+    if millis is None:
+        millis = time.time_ns() // 1_000_000
+    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10))
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def estimate_tokens(chars: int) -> int:
+    """Tokens in ``chars`` characters by :data:`CHARS_PER_TOKEN`, rounded up."""
+    return math.ceil(chars / CHARS_PER_TOKEN)
+
+
+class Row(Protocol):
+    """What the writer queues: anything that becomes a row (a :class:`Receipt`)."""
+
+    def row(self) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
+class Receipt:
+    """A finished stream as the writer receives it; see the module docstring."""
+
+    run: _StreamRun
+    status: ReceiptStatus
+    error: BaseException | None
+    #: seconds from the start to the end (to the terminal chunk when ``ok``)
+    duration: float | None
+    lockfile_digest: str
+    #: set only when content logging is on
+    messages: list[Message] | None = None
+    response: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ToolCallDict] | None = field(default=None)
+
+    def row(self) -> dict[str, Any]:
+        """The receipt as a row of plain values (see :data:`COLUMNS`)."""
+        import json  # in the writer thread: ``import llmring`` does not load it
+
+        run = self.run
+        assembler, candidate = run.assembler, run.candidate
+        usage, source = self._usage()
+        cost = run.cost()
+        started = run.started_at
+        assert started is not None  # a run that started (only those get receipts)
+        error_class, error_message = describe(self.error) if self.error else (None, None)
+        counts: dict[str, Any] = dict(usage or {})
+        counts.pop("cost", None)  # the cost has columns of its own
+        row: dict[str, Any] = {
+            "id": uuid7(int(started.timestamp() * 1000)),
+            "started_at": iso(started),
+            "profile": run.profile,
+            "alias": run.request.model,
+            "candidates": json.dumps([c.ref for c in run.candidates]),
+            "attempts": json.dumps([_attempt(ref, exc) for ref, exc in run.failed_attempts])
+            if run.failed_attempts
+            else "[]",
+            "provider": candidate.provider if candidate is not None else None,
+            "model": assembler.model if assembler is not None else None,
+            "status": self.status,
+            "finish_reason": assembler.finish_reason if assembler is not None else None,
+            "finish_reason_raw": assembler.finish_reason_raw if assembler is not None else None,
+            "error_class": error_class,
+            "error_message": error_message,
+            **{name: counts.get(name) for name in TOKEN_CLASSES},
+            "usage": json.dumps(counts) if counts else None,
+            "usage_source": source,
+            "cost_usd": cost.usd,
+            "cost_status": cost.status,
+            "price_source": cost.source,
+            "price_version": cost.version,
+            "first_chunk_latency": run.first_chunk_latency,
+            "duration": self.duration,
+            "chunks": assembler.chunks if assembler is not None else 0,
+            "lockfile_digest": self.lockfile_digest or None,
+            "conversation_id": run.conversation_id,
+            "prompt": None,
+            "response": self.response,
+            "reasoning": self.reasoning,
+            "tool_calls": json.dumps(self.tool_calls) if self.tool_calls else None,
+        }
+        if self.messages is not None:
+            row["prompt"] = json.dumps(
+                [m.model_dump(mode="json", exclude_none=True) for m in self.messages]
+            )
+        return row
+
+    def _usage(self) -> tuple[Usage | None, Literal["reported", "estimated"] | None]:
+        """The provider's usage, or, when it reported none but content was delivered, an
+        estimate: the characters produced (answer, reasoning, tool-call arguments) and the
+        prompt's message texts, by :func:`estimate_tokens`."""
+        assembler = self.run.assembler
+        if assembler is None:
+            return None, None
+        usage = assembler.usage
+        if usage:
+            return usage, "reported"
+        if not assembler.delivered:
+            return None, None
+        prompt = sum(estimate_tokens(len(_text_of(m.content))) for m in self.run.request.messages)
+        completion = estimate_tokens(assembler.produced_chars())
+        estimate: Usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        return estimate, "estimated"
+
+
+def _text_of(content: str | list[dict[str, Any]] | None) -> str:
+    if isinstance(content, str):
+        return content
+    parts = content or []
+    return "".join(p["text"] for p in parts if isinstance(p.get("text"), str))
+
+
+def _attempt(ref: str, exc: ProviderError) -> dict[str, Any]:
+    error_class, message = describe(exc)
+    return {"model": ref, "error_class": error_class, "error": message}
+
+
+def iso(when: datetime) -> str:
+    """UTC time as ``2026-12-01T09:30:00.123456Z``: one fixed width, so text order is time
+    order in every store."""
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

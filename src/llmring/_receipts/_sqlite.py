@@ -1,0 +1,213 @@
+"""The embedded receipt store: one SQLite file in WAL mode.
+
+The schema is versioned from the first release: ``schema_version`` holds the version a file
+is at, and :data:`MIGRATIONS` lists each version's SQL in order. Opening a store for writing
+applies the missing ones in one transaction; a file written by a newer llmring (a version
+above the last one known here) is refused with a clear error rather than written wrongly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from llmring._receipts._receipt import COLUMNS
+from llmring._receipts._store import Grouping, ReceiptFilter
+from llmring.exceptions import ConfigurationError
+
+__all__ = ["MIGRATIONS", "SQLiteStore"]
+
+_INTEGER = {
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+    "chunks",
+}
+_REAL = {"cost_usd", "first_chunk_latency", "duration"}
+
+
+def _column(name: str) -> str:
+    kind = "INTEGER" if name in _INTEGER else "REAL" if name in _REAL else "TEXT"
+    suffix = " PRIMARY KEY" if name == "id" else " NOT NULL" if name == "started_at" else ""
+    return f"{name} {kind}{suffix}"
+
+
+#: ``(version, statements)`` in order; a released version's statements never change
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            f"CREATE TABLE receipts ({', '.join(_column(c) for c in COLUMNS)})",
+            "CREATE INDEX receipts_started_at ON receipts (started_at)",
+            "CREATE INDEX receipts_alias ON receipts (alias, started_at)",
+            "CREATE INDEX receipts_conversation ON receipts (conversation_id, started_at)",
+        ),
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_GROUP_KEYS: dict[Grouping, str] = {
+    "alias": "alias",
+    "model": "provider || ':' || model",
+    "provider": "provider",
+    "day": "substr(started_at, 1, 10)",
+}
+_INSERT = (
+    f"INSERT OR IGNORE INTO receipts ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+
+
+class SQLiteStore:
+    """A :class:`~llmring._receipts._store.ReceiptStore` in the SQLite file ``path``.
+
+    ``create=False`` (readers: ``llmring logs``) never creates the file: a missing file is an
+    empty store. Errors opening or migrating it are ``sqlite3.Error``/``OSError`` (the writer
+    spills on them) or ``ConfigurationError`` for a file from a newer llmring.
+    """
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        if not create and not path.exists():
+            return
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=10, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"the receipt store {self.path} is at schema version {current}, newer than "
+                    f"this llmring knows ({SCHEMA_VERSION}); upgrade llmring to use it"
+                )
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    for statement in statements:
+                        db.execute(statement)
+                    db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> int:
+        db = self._open()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            before = db.total_changes
+            db.executemany(_INSERT, [tuple(row.get(c) for c in COLUMNS) for row in rows])
+            added = db.total_changes - before
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return added
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def query(self, where: ReceiptFilter, limit: int | None = None) -> list[dict[str, Any]]:
+        if self._db is None:
+            return []
+        clause, params = _where(where)
+        sql = f"SELECT * FROM receipts{clause} ORDER BY started_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [dict(row) for row in self._db.execute(sql, params)]
+
+    def get(self, receipt_id: str) -> dict[str, Any] | None:
+        if self._db is None:
+            return None
+        escaped = receipt_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._db.execute(
+            "SELECT * FROM receipts WHERE id = ? OR id LIKE ? ESCAPE '\\' LIMIT 3",
+            (receipt_id, escaped + "%"),
+        ).fetchall()
+        exact = [row for row in rows if row["id"] == receipt_id]
+        if exact:
+            return dict(exact[0])
+        if len(rows) > 1:
+            raise LookupError(f"{receipt_id!r} is the start of several receipt ids")
+        return dict(rows[0]) if rows else None
+
+    def totals(self, by: Grouping, where: ReceiptFilter) -> list[dict[str, Any]]:
+        if self._db is None:
+            return []
+        clause, params = _where(where)
+        key = _GROUP_KEYS[by]
+        sql = f"""
+            SELECT {key} AS key,
+                   count(*) AS calls,
+                   sum(cost_status = 'priced') AS priced_calls,
+                   sum(cost_status = 'unpriced') AS unpriced_calls,
+                   sum(cost_status = 'no_usage') AS no_usage_calls,
+                   sum(usage_source = 'estimated') AS estimated_calls,
+                   sum(status != 'ok') AS failed_calls,
+                   coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+                   coalesce(sum(completion_tokens), 0) AS completion_tokens,
+                   coalesce(sum(total_tokens), 0) AS total_tokens,
+                   sum(CASE WHEN cost_status = 'priced' THEN cost_usd END) AS cost_usd
+            FROM receipts{clause}
+            GROUP BY key ORDER BY key
+        """
+        return [dict(row) for row in self._db.execute(sql, params)]
+
+    def last_conversation(self) -> str | None:
+        if self._db is None:
+            return None
+        row = self._db.execute(
+            "SELECT conversation_id FROM receipts WHERE conversation_id IS NOT NULL "
+            "ORDER BY started_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise sqlite3.OperationalError(f"{self.path} was opened read-only and does not exist")
+        return self._db
+
+
+def _where(where: ReceiptFilter) -> tuple[str, list[Any]]:
+    conditions, params = [], []
+    for column, value in (
+        ("alias", where.alias),
+        ("status", where.status),
+        ("conversation_id", where.conversation_id),
+    ):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    if where.since is not None:
+        conditions.append("started_at >= ?")
+        params.append(where.since)
+    clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return clause, params

@@ -1,0 +1,58 @@
+"""Where receipts go: the one small interface every store implements.
+
+SQLite (:mod:`llmring._receipts._sqlite`) is the embedded default; a shared engine
+(PostgreSQL, issue 15) implements the same methods. Rows are plain dicts of the columns in
+:data:`llmring._receipts._receipt.COLUMNS`. A store is used from one thread at a time: the
+writer thread writes, a reader (the CLI) opens its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+__all__ = ["GROUPINGS", "Grouping", "ReceiptFilter", "ReceiptStore"]
+
+#: how ``llmring usage`` groups its totals
+Grouping = Literal["alias", "model", "provider", "day"]
+GROUPINGS: tuple[Grouping, ...] = ("alias", "model", "provider", "day")
+
+
+@dataclass(frozen=True)
+class ReceiptFilter:
+    """Which receipts a query returns; every field narrows (``None``: any)."""
+
+    alias: str | None = None
+    status: str | None = None
+    #: ISO UTC time (``2026-12-01T00:00:00.000000Z``): receipts that started at or after it
+    since: str | None = None
+    conversation_id: str | None = None
+
+
+class ReceiptStore(Protocol):
+    """Writes batches of receipt rows and answers the CLI's questions about them."""
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Store ``rows`` in one transaction; a row whose id is already stored is skipped (so
+        replaying a spill file twice stores each receipt once). Returns how many were new."""
+        ...
+
+    def query(self, where: ReceiptFilter, limit: int | None = None) -> list[dict[str, Any]]:
+        """The newest receipts first, at most ``limit``."""
+        ...
+
+    def get(self, receipt_id: str) -> dict[str, Any] | None:
+        """The receipt with this id, or with this unique id prefix; ``None`` if there is none.
+        An ambiguous prefix raises ``LookupError`` naming how many receipts match."""
+        ...
+
+    def totals(self, by: Grouping, where: ReceiptFilter) -> list[dict[str, Any]]:
+        """Calls, tokens and cost per group; unpriced calls are counted apart, never as 0."""
+        ...
+
+    def last_conversation(self) -> str | None:
+        """The conversation id of the newest receipt that has one."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,247 @@
+"""The background writer: receipts leave the stream through a queue, and one thread stores them.
+
+A stream's only work is :meth:`ReceiptWriter.put`: an append to a bounded deque and, when the
+writer sleeps, one event set. The writer thread wakes, waits up to ``interval`` (100 ms) for
+more, and stores what is queued in batches of at most ``batch`` (500) rows, each batch in one
+transaction.
+
+Nothing is dropped silently:
+
+* a full queue (``max_queue``) does not block the stream: that receipt is appended to the
+  spill file (``<store>.spill.jsonl``, one JSON row per line) at once;
+* a batch the store cannot take (a path that cannot be written, a file that is not a database,
+  a full disk) is appended to the spill file too, with one warning on the ``llmring`` logger;
+* ``spilled`` counts both, ``lost`` counts receipts that could not even be spilled (the
+  spill file cannot be written either; each is logged as an error);
+* ``llmring logs import FILE`` replays a spill file into a store (ids already there are
+  skipped, so replaying twice stores each receipt once).
+
+``LLMRing.aclose()`` waits for the receipts queued so far (:meth:`ReceiptWriter.flush`), and
+so does the interpreter at exit (an ``atexit`` hook), so a script that ends right after its
+last stream still stores its receipt. The thread ends after ``idle`` seconds without work and
+starts again with the next receipt.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmring._receipts._receipt import Row
+    from llmring._receipts._store import ReceiptStore
+
+__all__ = ["ReceiptWriter", "writer_for"]
+
+logger = logging.getLogger("llmring")
+
+
+class ReceiptWriter:
+    """Stores the receipts of every ring that logs to one store; see the module docstring."""
+
+    def __init__(
+        self,
+        open_store: Callable[[], ReceiptStore],
+        spill_path: Path,
+        *,
+        max_queue: int = 10_000,
+        batch: int = 500,
+        interval: float = 0.1,
+        idle: float = 30.0,
+    ) -> None:
+        self.spill_path = spill_path
+        self._open_store = open_store
+        self._max_queue, self._batch, self._interval, self._idle = max_queue, batch, interval, idle
+        self._queue: deque[Row] = deque()
+        self._wake = threading.Event()  # a receipt is queued
+        self._urgent = threading.Event()  # a full batch, or a flush: do not wait
+        self._lock = threading.Lock()  # starting and stopping the thread
+        self._drain_lock = threading.Lock()  # one drainer at a time (the thread or a flush)
+        self._spill_lock = threading.Lock()
+        self._done_changed = threading.Condition()
+        self._sequence = itertools.count(1)
+        self._queued_total = 0  # receipts ever queued
+        self._done = 0  # of those, stored, spilled or lost
+        self._running = False
+        self._store_warned = False
+        self._full_warned = False
+        #: receipts stored, spilled to the JSONL file, and lost (not even spilled)
+        self.written = 0
+        self.spilled = 0
+        self.lost = 0
+
+    # -- the stream's side ----------------------------------------------------------------------
+
+    def put(self, receipt: Row) -> None:
+        """Queue ``receipt``; never blocks (a full queue spills it at once)."""
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            self._spill([receipt], "the receipt queue is full")
+            return
+        queue.append(receipt)
+        self._queued_total = next(self._sequence)
+        if len(queue) >= self._batch:
+            self._urgent.set()
+        if not self._running:
+            self._start()
+        if not self._wake.is_set():
+            self._wake.set()
+
+    # -- waiting for it ---------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Receipts queued and not yet stored or spilled."""
+        return self._queued_total - self._done
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every receipt queued so far is stored (or spilled); ``False`` if that
+        took longer than ``timeout`` seconds."""
+        target = self._queued_total
+        if self._done >= target:
+            return True
+        if not self._running:  # no thread (it went idle, or the interpreter is exiting)
+            self._drain()
+            return self._done >= target
+        self._urgent.set()
+        self._wake.set()
+        with self._done_changed:
+            return self._done_changed.wait_for(lambda: self._done >= target, timeout)
+
+    # -- the thread -------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._running:
+                return
+            self._running = True
+            try:
+                threading.Thread(target=self._run, name="llmring-receipts", daemon=True).start()
+            except RuntimeError:  # no new threads at interpreter shutdown: flush() drains
+                self._running = False
+
+    def _run(self) -> None:
+        while True:
+            if not self._wake.wait(self._idle):
+                with self._lock:
+                    # stopped first, then the queue checked: a put that saw the thread
+                    # running has already queued its receipt, and is seen here
+                    self._running = False
+                    if not self._queue:
+                        return
+                    self._running = True
+                continue
+            self._wake.clear()
+            if len(self._queue) < self._batch and not self._urgent.is_set():
+                self._urgent.wait(self._interval)
+            self._urgent.clear()
+            self._drain()
+
+    def _drain(self) -> None:
+        """Store everything queued, ``batch`` rows per transaction."""
+        with self._drain_lock:
+            store: ReceiptStore | None = None
+            try:
+                while self._queue:
+                    receipts = [self._queue.popleft() for _ in range(self._batch) if self._queue]
+                    store = self._store_batch(store, receipts)
+            finally:
+                if store is not None:
+                    store.close()
+
+    def _store_batch(self, store: ReceiptStore | None, receipts: list[Row]) -> ReceiptStore | None:
+        rows = self._rows(receipts)
+        try:
+            if store is None:
+                store = self._open_store()
+            self.written += store.write(rows)
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError, a bad file: spill
+            if not self._store_warned:
+                self._store_warned = True
+                logger.warning(
+                    "llmring cannot write receipts to the store (%s); they go to %s "
+                    "(replay it with: llmring logs import %s)",
+                    exc,
+                    self.spill_path,
+                    self.spill_path,
+                )
+            if store is not None:
+                store.close()
+                store = None
+            self._spill_rows(rows)
+        self._finished(len(receipts))
+        return store
+
+    def _rows(self, receipts: Sequence[Row]) -> list[dict[str, Any]]:
+        rows = []
+        for receipt in receipts:
+            try:
+                rows.append(receipt.row())
+            except Exception:
+                self.lost += 1
+                logger.exception("llmring could not serialise a receipt; it is lost")
+        return rows
+
+    def _finished(self, count: int) -> None:
+        with self._done_changed:
+            self._done += count
+            self._done_changed.notify_all()
+
+    # -- spilling ---------------------------------------------------------------------------------
+
+    def _spill(self, receipts: Sequence[Row], why: str) -> None:
+        rows = self._rows(receipts)
+        if not self._full_warned:  # once: under a sustained overload, not once per stream
+            self._full_warned = True
+            logger.warning("%s; receipts go to %s", why, self.spill_path)
+        self._spill_rows(rows)
+
+    def _spill_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        import json  # only when spilling
+
+        text = "".join(json.dumps(row) + "\n" for row in rows)
+        try:
+            with self._spill_lock, open(self.spill_path, "a", encoding="utf-8") as spill:
+                spill.write(text)
+        except OSError as exc:
+            self.lost += len(rows)
+            logger.error(
+                "llmring could not spill %d receipt(s) to %s (%s); they are lost",
+                len(rows),
+                self.spill_path,
+                exc,
+            )
+            return
+        self.spilled += len(rows)
+
+
+_writers: dict[Path, ReceiptWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def writer_for(path: Path) -> ReceiptWriter:
+    """The one writer of the SQLite store at ``path`` in this process (made on first use)."""
+    from llmring._receipts._sqlite import SQLiteStore
+
+    key = path.absolute()
+    with _writers_lock:
+        writer = _writers.get(key)
+        if writer is None:
+            if not _writers:
+                atexit.register(flush_all)
+            writer = _writers[key] = ReceiptWriter(
+                lambda: SQLiteStore(key), key.with_name(key.name + ".spill.jsonl")
+            )
+        return writer
+
+
+def flush_all(timeout: float = 10.0) -> None:
+    """Store every queued receipt of every writer (the ``atexit`` hook)."""
+    for writer in list(_writers.values()):
+        writer.flush(timeout)
