@@ -166,3 +166,17 @@ def test_chat_i_logs_every_reply_under_one_conversation_and_c_continues_it() -> 
     assert sent == ["one", "one", "two", "two", "three"]
     newest = logged("-n", "1")[0]
     assert (newest["conversation_id"], newest["alias"]) == (first["conversation_id"], "mock:echo")
+
+
+def test_chat_says_where_receipts_went_when_the_store_cannot_take_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database\n" * 200)
+    monkeypatch.setenv("LLMRING_RECEIPTS", f"sqlite:///{broken}")
+    result = run("chat", "mock:echo", "hello")
+    assert (result.exit_code, result.stdout) == (0, "hello\n")
+    spill = tmp_path / "broken.db.spill.jsonl"
+    assert f"1 receipt(s) could not be stored and went to {spill}" in result.stderr
+    assert f"llmring logs import {spill}" in result.stderr
+    assert len(spill.read_text().splitlines()) == 1

@@ -126,7 +126,7 @@ def chat(
 
     from llmring._receipts._receipt import uuid7
     from llmring.cli._chat_input import extra_params, model_and_prompt, read_prompt
-    from llmring.cli._conversation import chat_receipts, continued
+    from llmring.cli._conversation import chat_receipts, continued, unstored_receipts_reported
     from llmring.schemas import LLMRequest, Message
     from llmring.service import LLMRing
 
@@ -144,7 +144,8 @@ def chat(
         target = session_model(first, second, model)
         if history is not None and first is None and model is None:
             target = history.alias  # no model named: the conversation's own
-        chat_session(ring, target, system, settings, new_view, history)
+        with unstored_receipts_reported(ring):
+            chat_session(ring, target, system, settings, new_view, history)
         return
     target, argument = model_and_prompt(ring.resolver, first, second, model)
     if history is not None and model is None and second is None and argument == first:
@@ -161,7 +162,8 @@ def chat(
         extra_params=params,
     )
     conversation = history.id if history is not None else uuid7()
-    asyncio.run(_stream_reply(ring, request, new_view(), conversation))
+    with unstored_receipts_reported(ring):
+        asyncio.run(_stream_reply(ring, request, new_view(), conversation))
 
 
 async def _stream_reply(

@@ -9,6 +9,8 @@ messages, then the reply as the assistant's turn. Continuing adds the new prompt
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,8 +21,9 @@ from llmring.cli._logs_commands import cli_store_path, logging_off, open_store
 
 if TYPE_CHECKING:
     from llmring.schemas import Message
+    from llmring.service import LLMRing
 
-__all__ = ["Conversation", "chat_receipts", "continued"]
+__all__ = ["Conversation", "chat_receipts", "continued", "unstored_receipts_reported"]
 
 
 @dataclass(frozen=True)
@@ -83,3 +86,24 @@ def _history(row: dict[str, Any]) -> list[Message]:
             Message(role="assistant", content=row["response"] or None, tool_calls=tool_calls)
         )
     return messages
+
+
+@contextmanager
+def unstored_receipts_reported(ring: LLMRing) -> Iterator[None]:
+    """Tell the user, once the command is done, about receipts the store could not take: the
+    library only logs that (to the ``llmring`` logger), and a CLI user would never see it."""
+    try:
+        yield
+    finally:
+        writer = ring.receipts
+        if writer is not None and (writer.spilled or writer.lost):
+            from llmring.cli._common import err
+
+            if writer.spilled:
+                err(
+                    f"note: {writer.spilled} receipt(s) could not be stored and went to "
+                    f"{writer.spill_path}; store them later with: llmring logs import "
+                    f"{writer.spill_path}"
+                )
+            if writer.lost:
+                err(f"note: {writer.lost} receipt(s) could not be stored or spilled (see above)")
