@@ -70,12 +70,12 @@ def _unpriced(binding: Binding, prices: Prices, table: bool) -> list[str]:
         return []
     problems = []
     for ref in binding.models:
-        if str(ref) in prices.overrides or (table and _in_table(ref, prices)):
+        if str(ref) in prices.overrides or _is_mock(ref, prices):
+            continue  # the offline mock never bills: no spend can go unaccounted
+        if table and _in_table(ref, prices):
             continue
         why = "has no price in the lockfile"
-        if ref.provider == "mock":
-            why = "is the offline mock, which no price table knows"
-        elif not table:
+        if not table:
             why += f", and {table_missing()}"
         elif prices.route(ref.provider) is None:
             why += " and its endpoint is not one the price table knows (see priced_as)"
@@ -91,3 +91,8 @@ def _unpriced(binding: Binding, prices: Prices, table: bool) -> list[str]:
 def _in_table(ref: ModelRef, prices: Prices) -> bool:
     billed_as = prices.route(ref.provider)
     return billed_as is not None and in_table(billed_as, ref.model) is not None
+
+
+def _is_mock(ref: ModelRef, prices: Prices) -> bool:
+    config = prices.providers.get(ref.provider)
+    return config is not None and config.type == "mock"
