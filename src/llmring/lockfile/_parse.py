@@ -256,19 +256,7 @@ class _Parser:
                         key,
                     )
                 continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
-            ):
-                raise self.fail(
-                    (*at, key),
-                    where,
-                    f"{key} must be a number of US dollars per million tokens >= 0, got {value!r}",
-                    key,
-                )
-            values[key] = float(value)
+            values[key] = self.check_amount(at, where, key, value, "US dollars per million tokens")
         return Price(**values)
 
     def providers(self, data: Any) -> dict[str, ProviderEntry]:
@@ -367,6 +355,19 @@ class _Parser:
             raise self.fail((*at, "url"), where, exc.message, "url") from None
         return ReceiptsEntry(url, store, content)
 
+    def check_amount(self, at: KeyPath, where: str, key: str, value: Any, unit: str) -> float:
+        """``value`` as a finite number >= 0 (of ``unit``), else the error naming ``key``."""
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise self.fail(
+                (*at, key), where, f"{key} must be a number of {unit} >= 0, got {value!r}", key
+            )
+        return float(value)
+
     def optional_str(self, at: KeyPath, where: str, table: dict[str, Any], key: str) -> str | None:
         value = table.get(key)
         if value is not None and (not isinstance(value, str) or not value):
@@ -385,16 +386,7 @@ class _Parser:
             value = table.get(key)
             if value is None:
                 continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
-            ):
-                raise self.fail(
-                    (*at, key), where, f"{key} must be a number of seconds >= 0, got {value!r}", key
-                )
-            values[field_name] = float(value)
+            values[field_name] = self.check_amount(at, where, key, value, "seconds")
         return StreamTimeouts(**values) if values else None
 
 
