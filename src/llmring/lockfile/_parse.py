@@ -15,9 +15,7 @@ to report, so a valid file costs just the parse and the walk.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import math
 import re
 import tomllib
 from pathlib import Path
@@ -28,15 +26,13 @@ from llmring.lockfile._model import (
     _PROVIDER_NAME,
     Binding,
     Lockfile,
-    Price,
     Profile,
     ProviderEntry,
-    ReceiptsEntry,
     alias_problem,
-    parse_model_ref,
     parse_models,
     profile_problem,
 )
+from llmring.lockfile._parse_tables import AccountingTables
 from llmring.lockfile._scan import KeyPath, scan
 from llmring.providers._registry import BUILTIN_PROVIDERS
 from llmring.schemas import StreamTimeouts
@@ -47,10 +43,8 @@ __all__ = ["KNOWN_VERSIONS", "parse_lockfile", "syntax_error"]
 KNOWN_VERSIONS = ("1.0",)
 
 _TOP_KEYS = ("version", "default_profile", "profiles", "providers", "prices", "receipts")
-_RECEIPTS_KEYS = ("url", "content")
 _PROFILE_KEYS = ("name", "bindings")
 _BINDING_KEYS = ("alias", "models", "unpriced_ok")
-_PRICE_KEYS = ("input", "output", "cache_read", "cache_write")
 _PROVIDER_KEYS = (
     "type",
     "base_url",
@@ -64,49 +58,14 @@ _PROVIDER_KEYS = (
 # llmring 1.x wrote these; they load and are left as they are.
 _LEGACY_TOP = ("created_at", "updated_at", "metadata")
 _LEGACY_PROFILE = ("registry_versions",)
-_FALLBACK_HINT = "fallbacks go in a binding's models list, after the primary model"
-_HINTS = {"fallback": _FALLBACK_HINT, "fallbacks": _FALLBACK_HINT}
-
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _POSITION = re.compile(
     r"(?P<problem>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)", re.DOTALL
 )
 
 
-def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = _HINTS.get(key) or (
-        f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
-    )
-    return f"unknown key {key!r} ({hint})"
-
-
-class _Parser:
+class _Parser(AccountingTables):
     """Walks the parsed data; a failure looks up its line in the text."""
-
-    def __init__(self, label: str, text: str) -> None:
-        self.label = label
-        self.text = text
-        self.known_types = frozenset(BUILTIN_PROVIDERS)
-
-    def fail(self, at: KeyPath, where: str, problem: str, key: str | None) -> LockfileParseError:
-        line = scan(self.text).line_of(at)
-        place = f"{self.label}:{line}" if line else self.label
-        return LockfileParseError(
-            f"{place}: {where}: {problem}", path=self.label, line=line, key=key
-        )
-
-    def only_known_keys(
-        self,
-        at: KeyPath,
-        where: str,
-        table: dict[str, Any],
-        allowed: tuple[str, ...],
-        legacy: tuple[str, ...] = (),
-    ) -> None:
-        for key in table:
-            if key not in allowed and key not in legacy:
-                raise self.fail((*at, key), where, _unknown_key(key, allowed), key)
 
     def lockfile(self, data: dict[str, Any], path: Path | None) -> Lockfile:
         self.only_known_keys((), "top level", data, _TOP_KEYS, _LEGACY_TOP)
@@ -224,41 +183,6 @@ class _Parser:
             )
         return Binding(alias, refs, unpriced_ok)
 
-    def prices(self, data: Any, providers: frozenset[str]) -> dict[str, Price]:
-        if not isinstance(data, dict):
-            raise self.fail(
-                ("prices",), "prices", 'must be a table of [prices."provider:model"]', "prices"
-            )
-        return {ref: self.price(ref, table, providers) for ref, table in data.items()}
-
-    def price(self, ref: str, table: Any, providers: frozenset[str]) -> Price:
-        where, at = f'[prices."{ref}"]', ("prices", ref)
-        try:
-            parse_models([ref], providers)
-            canonical = str(parse_model_ref(ref))
-        except ValueError as exc:
-            raise self.fail(at, where, str(exc), f"prices.{ref}") from None
-        if canonical != ref:
-            raise self.fail(at, where, f"write the key as {canonical!r}", f"prices.{ref}")
-        if not isinstance(table, dict):
-            raise self.fail(at, where, "must be a table of prices per million tokens", ref)
-        self.only_known_keys(at, where, table, _PRICE_KEYS)
-        values: dict[str, float] = {}
-        for key in _PRICE_KEYS:
-            value = table.get(key)
-            if value is None:
-                if key in ("input", "output"):
-                    raise self.fail(
-                        at,
-                        where,
-                        f"{key} is missing: give input and output in US dollars per million "
-                        "tokens (0 for a free model)",
-                        key,
-                    )
-                continue
-            values[key] = self.check_amount(at, where, key, value, "US dollars per million tokens")
-        return Price(**values)
-
     def providers(self, data: Any) -> dict[str, ProviderEntry]:
         if not isinstance(data, dict):
             raise self.fail(
@@ -326,55 +250,6 @@ class _Parser:
         return ProviderEntry(
             name, kind, base_url, key_env, self.timeouts(at, where, table), retries, priced_as
         )
-
-    def receipts(self, table: Any, path: Path | None) -> ReceiptsEntry:
-        from llmring._receipts._settings import parse_store_url
-        from llmring.exceptions import ConfigurationError
-
-        where, at = "[receipts]", ("receipts",)
-        if not isinstance(table, dict):
-            raise self.fail(at, where, "must be a table with url = 'sqlite:///...'", "receipts")
-        self.only_known_keys(at, where, table, _RECEIPTS_KEYS)
-        url = self.optional_str(at, where, table, "url")
-        if url is None:
-            raise self.fail(
-                at, where, "needs url = 'sqlite:///receipts.db' (or 'off')", "receipts.url"
-            )
-        content = table.get("content", False)
-        if not isinstance(content, bool):
-            raise self.fail(
-                (*at, "content"),
-                where,
-                f"content must be true or false, got {content!r}",
-                "content",
-            )
-        base = path.parent if path is not None else Path.cwd()
-        try:
-            store = parse_store_url(url, base, "url")
-        except ConfigurationError as exc:
-            raise self.fail((*at, "url"), where, exc.message, "url") from None
-        return ReceiptsEntry(url, store, content)
-
-    def check_amount(self, at: KeyPath, where: str, key: str, value: Any, unit: str) -> float:
-        """``value`` as a finite number >= 0 (of ``unit``), else the error naming ``key``."""
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value < 0
-        ):
-            raise self.fail(
-                (*at, key), where, f"{key} must be a number of {unit} >= 0, got {value!r}", key
-            )
-        return float(value)
-
-    def optional_str(self, at: KeyPath, where: str, table: dict[str, Any], key: str) -> str | None:
-        value = table.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise self.fail(
-                (*at, key), where, f"{key} must be a non-empty string, got {value!r}", key
-            )
-        return value
 
     def timeouts(self, at: KeyPath, where: str, table: dict[str, Any]) -> StreamTimeouts | None:
         values = {}
