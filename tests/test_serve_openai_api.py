@@ -243,6 +243,12 @@ async def test_openai_options_llmring_cannot_honour_are_refused_by_name(
     assert str(error).startswith(f"{option}=")
 
 
+def test_a_refused_value_is_shown_shortened() -> None:
+    error = refusal({"model": "chatbot", "messages": USER, "metadata": {"note": "z" * 500}})
+    assert error.param == "metadata" and str(error).startswith("metadata={'note': 'zzz")
+    assert "z" * 100 not in str(error)
+
+
 async def test_openai_defaults_that_ask_for_nothing_are_accepted() -> None:
     call = await sdk_call(
         model="chatbot", messages=USER, n=1, logprobs=False, parallel_tool_calls=True, store=False

@@ -115,8 +115,9 @@ def _refuse_fields(body: Mapping[str, Any]) -> None:
             harmless is not ... and type(value) is type(harmless) and value == harmless
         ):
             continue
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
         raise invalid_request(
-            f"{key}={value!r} is not supported by llmring serve: it is not honoured for every "
+            f"{key}={shown} is not supported by llmring serve: it is not honoured for every "
             "provider, so it is refused rather than ignored; remove it",
             param=key,
         )
