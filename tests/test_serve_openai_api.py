@@ -35,12 +35,13 @@ from llmring.exceptions import (
     ProviderUnavailableError,
     StreamInterruptedError,
 )
+from llmring.schemas import ToolCallDict
 from llmring.serve._errors import APIError, api_error, error_body, status_for
 from llmring.serve._openai_api import ChatCall, chat_request, completion_body
 from llmring.sse import INTERNAL_ERROR, openai_frames
 from tests.loopback import LoopbackServer, Reply
 
-TOOL = {
+TOOL: Any = {
     "type": "function",
     "function": {
         "name": "get_capital",
@@ -52,7 +53,7 @@ TOOL = {
         },
     },
 }
-CALL = {
+CALL: ToolCallDict = {
     "id": "call_1",
     "type": "function",
     "function": {"name": "get_capital", "arguments": '{"country": "UK"}'},
@@ -113,7 +114,7 @@ def refusal(body: object) -> APIError:
     return caught.value
 
 
-USER = [{"role": "user", "content": "Capital of the UK?"}]
+USER: Any = [{"role": "user", "content": "Capital of the UK?"}]
 
 
 # -- requests -----------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ async def test_a_streamed_tool_conversation_from_the_sdk_maps_field_by_field() -
             Message(role="system", content="Be brief."),
             Message(role="developer", content=[{"type": "text", "text": "Answer in JSON."}]),
             Message(role="user", content=[{"type": "text", "text": "Capital of the UK?"}]),
-            Message(role="assistant", tool_calls=[CALL]),  # type: ignore[list-item]
+            Message(role="assistant", tool_calls=[CALL]),
             Message(role="tool", tool_call_id="call_1", content="London"),
         ],
         tools=[TOOL],
@@ -177,23 +178,23 @@ async def test_a_tool_round_trip_echoing_the_sdks_own_message_maps() -> None:
     the conversation reaches the request."""
     response = LLMResponse(
         model="m", finish_reason="tool_calls", tool_calls=[CALL], reasoning="Look it up."
-    )  # type: ignore[list-item]
+    )
     answer = completion_body(response, completion_id="chatcmpl-1", created=1)
     async with sdk_client(Reply.error(200, answer)) as (server, client):
         completion = await client.chat.completions.create(
             model="chatbot",
             messages=USER,
-            tools=[TOOL],  # type: ignore[arg-type,list-item]
+            tools=[TOOL],
         )
         messages: list[Any] = [*USER, completion.choices[0].message]
         messages.append({"role": "tool", "tool_call_id": "call_1", "content": "London"})
-        await client.chat.completions.create(model="chatbot", messages=messages, tools=[TOOL])  # type: ignore[list-item]
+        await client.chat.completions.create(model="chatbot", messages=messages, tools=[TOOL])
     echoed = server.requests[1].json()
     assert echoed["messages"][1]["refusal"] is None  # what makes this test worth having
     assert echoed["messages"][1]["reasoning_content"] == "Look it up."
     assert chat_request(echoed).request.messages == [
         Message(role="user", content="Capital of the UK?"),
-        Message(role="assistant", tool_calls=[CALL]),  # type: ignore[list-item]
+        Message(role="assistant", tool_calls=[CALL]),
         Message(role="tool", tool_call_id="call_1", content="London"),
     ]
 
@@ -351,10 +352,10 @@ async def test_each_error_gets_its_status_and_the_sdk_raises_the_matching_class(
     reply = Reply.error(error.status, error.body, headers=error.headers)
     async with sdk_client(reply) as (_, client):
         with pytest.raises(sdk_error) as caught:
-            await client.chat.completions.create(model="chatbot", messages=USER)  # type: ignore[arg-type]
+            await client.chat.completions.create(model="chatbot", messages=USER)
     assert caught.value.status_code == status
     assert caught.value.body == error.body["error"]
-    assert caught.value.body["message"] == (  # type: ignore[index]
+    assert error.body["error"]["message"] == (
         str(exc) if isinstance(exc, ProviderError) else exc.message
     )
     if status == 429:
@@ -442,11 +443,11 @@ def test_a_text_completion_with_usage_and_cost_parses_as_the_sdks_chat_completio
 
 
 def test_a_tool_call_completion_has_null_content_and_no_llmring_provider_data() -> None:
-    call = {**CALL, "provider_data": {"thought_signature": "abc"}}
+    call: ToolCallDict = {**CALL, "provider_data": {"thought_signature": "abc"}}
     response = LLMResponse(
         model="gemini-2.5-flash",
         finish_reason="tool_calls",
-        tool_calls=[call],  # type: ignore[list-item]
+        tool_calls=[call],
         reasoning="The user wants a capital.",
     )
     body = completion_body(response, completion_id="chatcmpl-8", created=1)
