@@ -255,9 +255,11 @@ EXPORTS: dict[str, list[str]] = {
         "ModelCapabilities",
         "ProviderStatus",
     ],
+    "llmring.serve": [],
     "llmring.sse": [
         "INTERNAL_ERROR",
         "StreamingBot",
+        "openai_finish_reason",
         "openai_frames",
         "openai_usage",
         "public_error",

@@ -29,11 +29,12 @@ from llmring._resource import iterating
 from llmring.exceptions import LLMRingError
 
 if TYPE_CHECKING:
-    from llmring.schemas import StreamChunk, Usage
+    from llmring.schemas import FinishReason, StreamChunk, Usage
 
 __all__ = [
     "INTERNAL_ERROR",
     "StreamingBot",
+    "openai_finish_reason",
     "openai_frames",
     "openai_usage",
     "public_error",
@@ -133,6 +134,20 @@ def _delta(chunk: StreamChunk) -> dict[str, Any]:
     return delta
 
 
+#: llmring's finish reasons that OpenAI's vocabulary lacks. ``pause`` (a long server-side turn
+#: paused: send the conversation back to continue) asks what ``length`` asks of a client, to
+#: continue the reply; ``other`` (a provider value llmring does not know) is a reply that ended.
+_OPENAI_FINISH_REASONS: dict[str, str] = {"pause": "length", "other": "stop"}
+
+
+def openai_finish_reason(reason: FinishReason | None) -> str | None:
+    """``reason`` in OpenAI's words (``stop``, ``length``, ``tool_calls``, ``content_filter``):
+    strictly typed OpenAI clients refuse any other word."""
+    if reason is None:
+        return None
+    return _OPENAI_FINISH_REASONS.get(reason, reason)
+
+
 def openai_usage(usage: Usage) -> dict[str, Any]:
     """llmring's usage dict in OpenAI's shape (unknown fields are kept at the top level)."""
     result = dict(usage)
@@ -198,7 +213,7 @@ async def openai_frames(
                 if not chunk.is_terminal:
                     yield choice(_delta(chunk))
                     continue
-                yield choice({}, chunk.finish_reason)
+                yield choice({}, openai_finish_reason(chunk.finish_reason))
                 if include_usage and chunk.usage is not None:
                     yield _frame({**head, "choices": [], "usage": openai_usage(chunk.usage)})
                 yield _DONE_FRAME
