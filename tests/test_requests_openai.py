@@ -9,40 +9,19 @@ import pytest
 
 from llmring import LLMRequest, Message
 from llmring.exceptions import ConfigurationError
-from llmring.schemas import ToolCallDict
-from tests.loopback import Reply
+from tests.loopback import RecordedRequest, Reply
+from tests.request_samples import CALL, TOOL, recorded_request
 from tests.wire_harness import PROVIDERS, provider_ring, run_stream
 
 TEXT = "openai/chat-gpt-4o-mini-text-usage.sse"
-TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_capital",
-        "description": "Capital of a country",
-        "parameters": {
-            "type": "object",
-            "properties": {"country": {"type": "string"}},
-            "required": ["country"],
-        },
-    },
-}
-CALL: ToolCallDict = {
-    "id": "call_1",
-    "type": "function",
-    "function": {"name": "get_capital", "arguments": '{"country": "UK"}'},
-    "provider_data": {"thought_signature": "abc"},
-}
 
 
 async def sent(
     request: LLMRequest, project: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[dict[str, Any], Any]:
-    async with provider_ring("openai", Reply.wire(TEXT), project, monkeypatch) as (ring, server):
-        outcome = await run_stream(ring, request)
-    assert outcome.error is None, outcome.error
-    [recorded] = server.requests
-    assert (recorded.method, recorded.path) == ("POST", "/v1/chat/completions")
-    return recorded.json(), recorded
+) -> tuple[dict[str, Any], RecordedRequest]:
+    return await recorded_request(
+        "openai", TEXT, "/v1/chat/completions", request, project, monkeypatch
+    )
 
 
 async def test_conversation_tools_and_options(

@@ -9,43 +9,19 @@ import pytest
 
 from llmring import LLMRequest, LLMRing, Message
 from llmring.exceptions import ConfigurationError
-from llmring.schemas import ToolCallDict
-from tests.loopback import Reply
+from tests.loopback import RecordedRequest, Reply
+from tests.request_samples import CALL, TOOL, recorded_request
 from tests.wire_harness import PROVIDERS, provider_ring, run_stream
 
 TEXT = "openai/responses-gpt-5.5-text-after-tool.sse"
-TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_capital",
-        "description": "Capital of a country",
-        "parameters": {
-            "type": "object",
-            "properties": {"country": {"type": "string"}},
-            "required": ["country"],
-        },
-    },
-}
-CALL: ToolCallDict = {
-    "id": "call_1",
-    "type": "function",
-    "function": {"name": "get_capital", "arguments": '{"country": "UK"}'},
-    "provider_data": {"thought_signature": "abc"},
-}
 
 
 async def sent(
     request: LLMRequest, project: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[dict[str, Any], Any]:
-    async with provider_ring("openai-responses", Reply.wire(TEXT), project, monkeypatch) as (
-        ring,
-        server,
-    ):
-        outcome = await run_stream(ring, request)
-    assert outcome.error is None, outcome.error
-    [recorded] = server.requests
-    assert (recorded.method, recorded.path) == ("POST", "/v1/responses")
-    return recorded.json(), recorded
+) -> tuple[dict[str, Any], RecordedRequest]:
+    return await recorded_request(
+        "openai-responses", TEXT, "/v1/responses", request, project, monkeypatch
+    )
 
 
 async def test_conversation_tools_and_options(

@@ -40,19 +40,10 @@ from llmring.serve._errors import APIError, api_error, error_body, status_for
 from llmring.serve._openai_api import ChatCall, chat_request, completion_body
 from llmring.sse import INTERNAL_ERROR, openai_frames
 from tests.loopback import LoopbackServer, Reply
+from tests.request_samples import TOOL as SAMPLE_TOOL
 
-TOOL: Any = {
-    "type": "function",
-    "function": {
-        "name": "get_capital",
-        "description": "Capital of a country",
-        "parameters": {
-            "type": "object",
-            "properties": {"country": {"type": "string"}},
-            "required": ["country"],
-        },
-    },
-}
+#: typed Any: the SDK's parameters are TypedDicts of its own
+TOOL: Any = SAMPLE_TOOL
 CALL: ToolCallDict = {
     "id": "call_1",
     "type": "function",
