@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,10 +68,20 @@ def installed() -> bool:
     return importlib.util.find_spec("genai_prices") is not None
 
 
-@cache
+#: the writer thread may price an interrupted stream while the event loop prices another:
+#: the table is loaded once, by whichever asks first
+_loading = threading.Lock()
+
+
 def load_table() -> tuple[DataSnapshot, str]:
     """The bundled snapshot and the package's version; ``ConfigurationError`` saying how to
-    install it when it is missing."""
+    install it when it is missing. Loaded once per process, whatever thread asks."""
+    with _loading:
+        return _load_table()
+
+
+@cache
+def _load_table() -> tuple[DataSnapshot, str]:
     try:
         import genai_prices
         from genai_prices.data import providers
