@@ -316,6 +316,7 @@ def test_no_auth_is_refused_off_loopback(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert done.returncode == 1
     assert "--no-auth is allowed only on a loopback address" in done.stderr
