@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from datetime import UTC, datetime
@@ -199,6 +200,7 @@ class Gateway:
             "prices": {"version": self.price_version},
             "store": store,
             "streams": {"active": self.slots.active, "limit": self.slots.limit},
+            "worker": {"pid": os.getpid()},
         }
         await _respond(send, 200, body)
 
@@ -573,8 +575,6 @@ def _store_health(path: str | None) -> dict[str, Any]:
 
 
 def _metrics() -> Metrics | None:
-    import os
-
     try:
         from llmring.serve._metrics import Metrics
     except ImportError:  # prometheus-client is missing: the extra is not installed
