@@ -296,3 +296,15 @@ def test_importing_the_server_package_does_not_import_prometheus() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_without_prometheus_client_the_module_says_which_extra_to_install() -> None:
+    # how a server learns that /metrics is off: importing the module raises ImportError
+    code = (
+        "import sys; sys.modules['prometheus_client'] = None\n"
+        "try:\n    import llmring.serve._metrics\nexcept ImportError as exc:\n    print(exc)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "needs prometheus-client" in result.stdout and "[serve]" in result.stdout

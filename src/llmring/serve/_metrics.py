@@ -13,13 +13,15 @@ workers only). prometheus-client picks the mode when it is first imported, from
 before it starts the workers. A worker that died leaves its counters (a counter never goes
 back), and its share of the gauge is dropped at the next scrape (:func:`forget_dead_workers`).
 
-Labels are bounded by the caller: ``alias`` is an alias of the lockfile or ``"unknown"`` (never
-the request's raw ``model``, which a client could vary without end), ``provider`` a configured
-provider name or ``""`` when none answered, ``status`` an HTTP status.
+Labels are bounded by the caller: ``alias`` is an alias of the lockfile or a fixed word such as
+``"(direct)"`` (never the request's raw ``model``, which a client could vary without end: each
+value is a series kept for the life of the process), ``provider`` a configured provider name or
+``""`` when none answered, ``status`` an HTTP status.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +31,11 @@ from llmring._install import install_hint
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# looked up, not imported (prometheus-client picks its mode when imported): a missing package is
+# an ImportError here, so a server can import this module to learn whether metrics are possible
+if importlib.util.find_spec("prometheus_client") is None:
+    raise ImportError(f"llmring serve's /metrics needs prometheus-client: {install_hint('serve')}")
 
 __all__ = ["MULTIPROC_ENV", "Metrics", "forget_dead_workers", "mark_process_dead"]
 
@@ -59,12 +66,8 @@ class Metrics:
         self._multiprocess_dir = multiprocess_dir
         if multiprocess_dir is not None:
             _enter_multiprocess_mode(multiprocess_dir)
-        try:
-            import prometheus_client as prom
-        except ImportError as exc:  # pragma: no cover - the serve extra brings it
-            raise ImportError(
-                f"llmring serve's /metrics needs prometheus-client: {install_hint('serve')}"
-            ) from exc
+        import prometheus_client as prom
+
         # multiprocess mode: the series write to the directory's files and are not registered
         # (registering them too would export each one twice, the files being read as well)
         own: CollectorRegistry | None = None
