@@ -135,6 +135,8 @@ class ServeProcess:
                 process.wait()
         if self._reader is not None:
             self._reader.join(5)
+        if process.stderr is not None:
+            process.stderr.close()  # else a ResourceWarning (an error under filterwarnings)
         return process.returncode
 
     def __enter__(self) -> Self:

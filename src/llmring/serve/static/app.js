@@ -86,9 +86,12 @@ async function describe(response, model) {
         ? `The gateway cannot take this request: ${error.message}`
         : "The gateway cannot take this request.";
     case 401:
-      return error?.code === "upstream_authentication"
-        ? "The model's provider refused the gateway's credentials: tell the gateway's operator."
-        : "The gateway refused the API key: enter a valid key above.";
+      if (error?.code === "upstream_authentication") {
+        return "The model's provider refused the gateway's credentials: tell the gateway's operator.";
+      }
+      return keyField.value.trim()
+        ? "The gateway refused the API key: enter a valid key above."
+        : "The gateway needs an API key: enter it above.";
     case 403:
       return "This API key may not do that on the gateway.";
     case 404:
