@@ -44,7 +44,13 @@ class ServeProcess:
         self.lockfile = lockfile
         self.receipts = receipts if receipts is not None else lockfile.parent / "receipts.db"
         self.args = args
-        self.env = {**os.environ, **(env or {})}
+        # the machine's llmring settings and provider keys never reach the server
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("LLMRING_") and not k.endswith("_API_KEY")
+        }
+        self.env = {**inherited, **(env or {})}
         self.cwd = cwd or lockfile.parent
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[str] | None = None
@@ -136,7 +142,7 @@ class ServeProcess:
         if self._reader is not None:
             self._reader.join(5)
         if process.stderr is not None:
-            process.stderr.close()  # else a ResourceWarning (an error under filterwarnings)
+            process.stderr.close()
         return process.returncode
 
     def __enter__(self) -> Self:

@@ -138,10 +138,12 @@ class Gateway:
     async def start(self) -> None:
         """Load the lockfile, warm the price table, open the key store, start watching."""
         from llmring.serve._reload import Snapshots, load_snapshot
-        from llmring.serve._store import store_url
+        from llmring.serve._store import open_store, store_url
 
         settings = self.settings
         self.store_path = await asyncio.to_thread(store_url, settings)
+        if self.store_path is not None:
+            await asyncio.to_thread(open_store, self.store_path)
         receipts = f"sqlite:///{self.store_path}" if self.store_path else "off"
         args = (settings.lockfile, settings.profile, receipts, settings.log_content)
         first = await asyncio.to_thread(load_snapshot, *args)
