@@ -1,1 +1,1 @@
-"""Runnable examples (``uvicorn examples.fastapi_chat:app``, ``uvicorn examples.web.app:app``)."""
+"""Runnable examples (``uvicorn examples.fastapi_chat:app``)."""

@@ -17,7 +17,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion
 
-from llmring import LLMRequest, LLMResponse, Message, StreamChunk
+from llmring import LLMRequest, LLMResponse, LLMRing, Message, StreamChunk
 from llmring.exceptions import (
     AliasNotFoundError,
     ConfigurationError,
@@ -504,3 +504,19 @@ def test_the_server_package_loads_no_web_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+async def test_a_stream_cut_after_content_is_told_without_python_attribute_names() -> None:
+    # an HTTP client (the browser page, an SDK) has no partial_response attribute to read
+    request = LLMRequest(
+        model="mock:x?fail=server&fail_after=2&response=one+two+three",
+        messages=[Message(role="user", content="Count")],
+    )
+    async with LLMRing() as ring:
+        with pytest.raises(StreamInterruptedError) as caught:
+            async for _ in ring.chat_stream(request):
+                pass
+    assert "partial_response" in caught.value.message  # what a Python caller reads
+    assert api_error(caught.value).message == (
+        "mock:x: the stream broke after content was delivered (mock: internal server error)"
+    )

@@ -24,6 +24,7 @@ here; an exception that is not an ``LLMRingError`` is never described to the cli
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +43,13 @@ from llmring.exceptions import (
     ProviderResponseError,
     ProviderTimeoutError,
     ProviderUnavailableError,
+    StreamInterruptedError,
 )
 from llmring.sse import INTERNAL_ERROR, public_error
 
 __all__ = ["APIError", "api_error", "error_body", "status_for"]
+
+_PARTIAL_NOTE = re.compile(r"; partial_response holds the \d+ characters received$")
 
 
 def error_body(
@@ -131,4 +135,8 @@ def api_error(exc: Exception) -> APIError:
     _, headers = status_for(exc)
     # a ProviderError's str() names provider:model and the alias's other attempts
     message = str(exc) if isinstance(exc, ProviderError) else exc.message
+    if isinstance(exc, StreamInterruptedError):
+        # where a Python caller finds the text (llmring._stream.interruption): an HTTP client
+        # has no such attribute, and already holds the text it was streamed
+        message = _PARTIAL_NOTE.sub("", message)
     return APIError(status, type_, message, code=code, headers=headers)

@@ -1,1 +1,0 @@
-"""A browser chat page over ``llmring.sse`` (see ``app.py``)."""
