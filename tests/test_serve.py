@@ -321,3 +321,28 @@ def test_no_auth_is_refused_off_loopback(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "--no-auth is allowed only on a loopback address" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_store_that_cannot_be_opened_stops_the_start(tmp_path: Path) -> None:
+    lockfile = tmp_path / "llmring.lock"
+    lockfile.write_text(lockfile_text({}, {"chatbot": ["mock:echo"]}))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmring",
+            "serve",
+            "--no-auth",
+            "--file",
+            str(lockfile),
+            "--receipts",
+            "sqlite:////proc/llmring/receipts.db",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "the receipt store /proc/llmring/receipts.db cannot be opened" in done.stderr
+    assert "Traceback" not in done.stderr

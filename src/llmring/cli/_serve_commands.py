@@ -51,7 +51,7 @@ def serve(
     from llmring.serve._reload import load_snapshot
     from llmring.serve._server import check_installed, run
     from llmring.serve._settings import ServeSettings
-    from llmring.serve._store import store_url
+    from llmring.serve._store import open_store, store_url
 
     check_installed()
     settings = ServeSettings(
@@ -71,6 +71,8 @@ def serve(
     )
     # check everything a worker will load, so a mistake is one clear line, not a worker's log
     store = store_url(settings)
+    if store is not None:
+        open_store(store)
     snapshot = load_snapshot(
         settings.lockfile, profile, f"sqlite:///{store}" if store else "off", None
     )

@@ -141,3 +141,12 @@ class ProviderConfig:
             names = " or ".join(self.key_envs)
             return f"{names} is not set"
         return None
+
+
+def pool_limits(httpx_module: Any) -> Any:
+    """The connection-pool limits of every provider client: no cap on open connections (each
+    stream holds one for its whole length, so a cap of N makes stream N+1 wait for another to
+    end, with no deadline but its own; the caller bounds concurrency, e.g. ``llmring serve
+    --max-streams``), and up to 100 idle ones kept for reuse. ``httpx_module`` is the httpx
+    the SDK uses (``httpx2`` for openai, anthropic and google-genai, ``httpx`` for ollama)."""
+    return httpx_module.Limits(max_connections=None, max_keepalive_connections=100)

@@ -22,6 +22,7 @@ from llmring.exceptions import (
     ProviderTimeoutError,
 )
 from llmring.providers._errors import error_for_status, undecodable_body
+from llmring.providers._seam import pool_limits
 from llmring.providers.base import ClientT, ProviderAdapter
 
 __all__ = ["StainlessAdapter", "map_sdk_error", "status_message"]
@@ -35,7 +36,12 @@ class StainlessAdapter(ProviderAdapter[ClientT]):
 
     def _connect(self) -> ClientT:
         client: ClientT = self.client_class(
-            api_key=self.api_key, base_url=self.config.base_url, max_retries=self.config.max_retries
+            api_key=self.api_key,
+            base_url=self.config.base_url,
+            max_retries=self.config.max_retries,
+            # the SDK's own pool caps connections at 1,000; the SDK still sets each request's
+            # timeout, and closes this client with its own
+            http_client=httpx2.AsyncClient(limits=pool_limits(httpx2), follow_redirects=True),
         )
         return client
 

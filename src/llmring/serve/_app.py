@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from datetime import UTC, datetime
@@ -138,10 +139,12 @@ class Gateway:
     async def start(self) -> None:
         """Load the lockfile, warm the price table, open the key store, start watching."""
         from llmring.serve._reload import Snapshots, load_snapshot
-        from llmring.serve._store import store_url
+        from llmring.serve._store import open_store, store_url
 
         settings = self.settings
         self.store_path = await asyncio.to_thread(store_url, settings)
+        if self.store_path is not None:
+            await asyncio.to_thread(open_store, self.store_path)
         receipts = f"sqlite:///{self.store_path}" if self.store_path else "off"
         args = (settings.lockfile, settings.profile, receipts, settings.log_content)
         first = await asyncio.to_thread(load_snapshot, *args)
@@ -197,6 +200,7 @@ class Gateway:
             "prices": {"version": self.price_version},
             "store": store,
             "streams": {"active": self.slots.active, "limit": self.slots.limit},
+            "worker": {"pid": os.getpid()},
         }
         await _respond(send, 200, body)
 
@@ -571,8 +575,6 @@ def _store_health(path: str | None) -> dict[str, Any]:
 
 
 def _metrics() -> Metrics | None:
-    import os
-
     try:
         from llmring.serve._metrics import Metrics
     except ImportError:  # prometheus-client is missing: the extra is not installed

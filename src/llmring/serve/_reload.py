@@ -84,7 +84,6 @@ class Snapshots:
         self.current = first
         self._args = (lockfile, profile, receipts, log_content)
         self._lock = asyncio.Lock()
-        self._retired: set[Snapshot] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[Any]] = set()
         self.reloads = 0  # lockfiles swapped in since start

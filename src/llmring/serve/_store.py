@@ -38,3 +38,20 @@ def store_url(settings: ServeSettings) -> str | None:
     if path is None:
         raise ConfigurationError("the receipt store is off; see --receipts")
     return str(path.absolute())
+
+
+def open_store(path: str) -> None:
+    """Create or migrate the store now, so a store that cannot be written stops the gateway at
+    start-up (with the reason) rather than spilling every receipt. Blocking."""
+    import sqlite3
+    from pathlib import Path
+
+    from llmring._receipts._sqlite import SQLiteStore
+
+    try:
+        SQLiteStore(Path(path)).close()
+    except (sqlite3.Error, OSError) as exc:
+        raise ConfigurationError(
+            f"the receipt store {path} cannot be opened ({exc}); give --receipts "
+            "sqlite:///a/writable/path.db"
+        ) from None

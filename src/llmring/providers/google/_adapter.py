@@ -12,6 +12,7 @@ from google import genai
 from google.genai import types
 
 from llmring.exceptions import ConfigurationError, ProviderResponseError
+from llmring.providers._seam import pool_limits
 from llmring.providers.base import ProviderAdapter
 from llmring.providers.google._errors import map_error
 from llmring.providers.google._events import ChunkTranslator
@@ -72,7 +73,8 @@ class GoogleAdapter(ProviderAdapter[Clients]):
     map_error = staticmethod(map_error)
 
     def _connect(self) -> Clients:
-        http = httpx2.AsyncClient(timeout=None)  # the facade's deadlines apply
+        # the facade's deadlines apply; no cap on connections (``pool_limits``)
+        http = httpx2.AsyncClient(timeout=None, limits=pool_limits(httpx2))
         retries = self.config.max_retries
         options = types.HttpOptions(
             base_url=self.config.base_url,

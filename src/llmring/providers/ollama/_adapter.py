@@ -12,6 +12,7 @@ import ollama
 
 from llmring.exceptions import ProviderUnavailableError
 from llmring.providers._framing import NDJSONLines
+from llmring.providers._seam import pool_limits
 from llmring.providers.base import ProviderAdapter
 from llmring.providers.ollama._errors import map_error, status_error
 from llmring.providers.ollama._events import LineTranslator
@@ -32,7 +33,7 @@ class OllamaAdapter(ProviderAdapter[ollama.AsyncClient]):
     def _connect(self) -> ollama.AsyncClient:
         # host: ``base_url``, else ``OLLAMA_HOST``, else the SDK's default; the SDK reads
         # ``OLLAMA_API_KEY`` (ollama.com's bearer auth) itself
-        return ollama.AsyncClient(host=self.config.base_url)
+        return ollama.AsyncClient(host=self.config.base_url, limits=pool_limits(httpx))
 
     async def _disconnect(self, client: ollama.AsyncClient) -> None:
         await client.close()  # type: ignore[no-untyped-call]  # closes its httpx client
