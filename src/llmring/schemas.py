@@ -64,7 +64,7 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "pause"
 ToolChoice = Literal["auto", "none", "required"] | dict[str, Any]
 
 #: the most stop sequences a request may carry: OpenAI's limit, the smallest of the providers'
-#: (Gemini takes 5; Anthropic and Ollama state none)
+#: (Gemini takes 5; Anthropic and Ollama document no limit on the count)
 MAX_STOP_SEQUENCES = 4
 
 
@@ -150,8 +150,8 @@ class LLMRequest(BaseModel):
 
     ``timeout`` is either seconds for the whole stream or a :class:`StreamTimeouts`.
     ``stop``: 1 to :data:`MAX_STOP_SEQUENCES` non-empty strings (a string is a list of one);
-    the reply ends just before the first of them, with ``finish_reason="stop"``. Each adapter
-    sends them under its provider's name, so they are a field, not an extra.
+    the reply ends just before the first one the model writes, with ``finish_reason="stop"``.
+    Each adapter sends them under its provider's name, so they are a field, not an extra.
     ``extra_params`` is passed to the provider as it is (e.g. ``{"top_p": 0.9}``), except
     ``extra_params["stop"]``, which becomes ``stop``; the ``mock`` provider reads
     ``mock_response`` from it.
