@@ -140,6 +140,14 @@ async def test_options_go_to_the_request_and_generation_parameters_to_extra_para
     assert (sent.max_tokens, sent.temperature, sent.extra_params) == (2, None, {"top_p": 0.5})
 
 
+async def test_stop_is_a_request_option() -> None:
+    bot = AsyncSimpleBot(model_name="mock:echo", stop=["three"])
+    reply = await bot("one two three four")
+    assert (reply.content, reply.finish_reason) == ("one two ", "stop")
+    sent = ledger.last.request
+    assert (sent.stop, sent.extra_params) == (["three"], {})
+
+
 async def test_memory_is_committed_only_when_a_reply_completes() -> None:
     memory = ChatMemory()
     bot = AsyncSimpleBot(model_name="mock:echo", memory=memory)

@@ -265,9 +265,10 @@ def test_chat_option_values_are_json_when_they_parse() -> None:
         "NaN",
     )
     assert result.exit_code == 0, result.stderr
+    # -o stop is the request's stop field, which every adapter sends under its own name
+    assert ledger.last.request.stop == ["x", "y"]
     assert ledger.last.request.extra_params == {
         "top_p": 0.9,
-        "stop": ["x", "y"],
         "user": "alice",
         "thinking": {"type": "enabled", "budget_tokens": 1024},
         "logprobs": True,

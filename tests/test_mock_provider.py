@@ -77,6 +77,40 @@ async def test_extra_params_options_override_the_model_name() -> None:
 
 
 @pytest.mark.parametrize(
+    ("stop", "max_tokens", "content", "finish"),
+    [
+        # the earliest match in the text wins, whichever sequence it is in the list
+        (["Three", "Two"], None, "One. ", "stop"),
+        (["\n"], None, "One. Two.", "stop"),
+        (["One"], None, "", "stop"),
+        (["absent"], None, "One. Two.\nThree.", "stop"),
+        # max_tokens before the stop sequence: cut there, with "length"
+        (["Three"], 2, "One.", "length"),
+        (["Two"], 9, "One. ", "stop"),
+    ],
+)
+async def test_the_reply_ends_just_before_the_first_stop_sequence(
+    stop: list[str], max_tokens: int | None, content: str, finish: str
+) -> None:
+    options = {"mock_response": "One. Two.\nThree.", "mock_chunk_size": 3}
+    async with LLMRing() as ring:
+        request = req("mock:x", stop=stop, max_tokens=max_tokens, extra_params=options)
+        chunks = [c async for c in ring.chat_stream(request)]
+    terminal = chunks[-1]
+    assert "".join(c.delta for c in chunks) == content
+    assert (terminal.finish_reason, terminal.finish_reason_raw) == (finish, finish)
+    assert terminal.usage is not None
+    assert terminal.usage["completion_tokens"] == count_tokens(content)
+
+
+async def test_stop_sequences_apply_to_the_reply_not_the_reasoning() -> None:
+    options = {"mock_response": "a. b.", "mock_reasoning": "think. b. done"}
+    async with LLMRing() as ring:
+        response = await ring.chat(req("mock:x", stop=[" b"], extra_params=options))
+    assert (response.reasoning, response.content) == ("think. b. done", "a.")
+
+
+@pytest.mark.parametrize(
     ("kind", "error", "status"),
     [
         ("rate_limit", ProviderRateLimitError, 429),

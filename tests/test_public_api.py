@@ -241,6 +241,7 @@ EXPORTS: dict[str, list[str]] = {
         "FinishReason",
         "LLMRequest",
         "LLMResponse",
+        "MAX_STOP_SEQUENCES",
         "Message",
         "Role",
         "StreamChunk",

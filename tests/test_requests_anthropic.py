@@ -435,3 +435,30 @@ async def test_keyless_compatible_endpoint(project: Path, monkeypatch: pytest.Mo
     assert outcome.terminal.provider == "local"
     assert server.requests[0].json()["max_tokens"] == 5
     assert server.requests[0].headers["authorization"] == "Bearer no-key"
+
+
+async def test_stop_sequences_are_sent_as_stop_sequences(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body, _ = await sent(request(user("hi"), stop=["END", "\n\nHuman:"]), project, monkeypatch)
+    assert body["stop_sequences"] == ["END", "\n\nHuman:"]
+    assert "stop" not in body  # the Messages API refuses an unknown top-level field
+    body, _ = await sent(request(user("hi"), extra_params={"stop": "END"}), project, monkeypatch)
+    assert (body["stop_sequences"], "stop" in body) == (["END"], False)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"stop": ["END", "\n"]}, "stop sequence '\\n' is only whitespace"),
+        (
+            {"stop": ["END"], "extra_params": {"stop_sequences": ["X"]}},
+            "extra_params['stop_sequences']",
+        ),
+    ],
+)
+async def test_stop_sequences_anthropic_cannot_take_are_refused(
+    options: dict[str, Any], words: str, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    error = await refused(request(user("hi"), **options), project, monkeypatch)
+    assert words in str(error) and "Anthropic" in str(error)

@@ -289,6 +289,19 @@ async def test_json_schema_and_extra_params(project: Path, monkeypatch: pytest.M
     ]
 
 
+async def test_stop_sequences_go_into_generation_config(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = user_request("google:gemini-test", stop=["\n", "END"], temperature=0.1)
+    body = (await sent(request, project, monkeypatch)).json()
+    assert body["generationConfig"] == {"temperature": 0.1, "stopSequences": ["\n", "END"]}
+    assert "stop" not in body
+    # extra_params["stop"] is the same field, not a generationConfig key of its own
+    request = user_request("google:gemini-test", extra_params={"stop": "END"})
+    body = (await sent(request, project, monkeypatch)).json()
+    assert body["generationConfig"] == {"stopSequences": ["END"]}
+
+
 async def test_inline_image_from_a_data_url(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     messages = [
         {
@@ -379,6 +392,16 @@ UNSUPPORTED: dict[str, tuple[list[dict[str, Any]], dict[str, Any], str]] = {
         [{"role": "user", "content": "hi"}],
         {"extra_params": {"candidate_count": 2}},
         "candidate_count=2",
+    ),
+    "stop sequences set twice": (
+        [{"role": "user", "content": "hi"}],
+        {"stop": ["END"], "extra_params": {"stop_sequences": ["X"]}},
+        "stop and extra_params['stop_sequences']",
+    ),
+    "stop sequences set twice, camelCase": (
+        [{"role": "user", "content": "hi"}],
+        {"stop": ["END"], "extra_params": {"stopSequences": ["X"]}},
+        "stop and extra_params['stopSequences']",
     ),
 }
 

@@ -172,6 +172,17 @@ async def test_json_schema_format_and_tool_choice_none(
     assert body["options"] == {"temperature": 0.9}  # extra_params go to options
 
 
+async def test_stop_sequences_go_into_options(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hi = {"role": "user", "content": "hi"}
+    body = await sent(chat(hi, stop=["\n", "END"], max_tokens=9), project, monkeypatch)
+    assert body["options"] == {"num_predict": 9, "stop": ["\n", "END"]}
+    assert "stop" not in body  # the native API reads options.stop only
+    body = await sent(chat(hi, extra_params={"stop": "END", "seed": 1}), project, monkeypatch)
+    assert body["options"] == {"stop": ["END"], "seed": 1}
+
+
 async def test_host_from_ollama_host_when_the_lockfile_names_none(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -114,3 +114,16 @@ async def test_several_choices_are_refused_before_any_request(
         )
     assert isinstance(outcome.error, ConfigurationError) and "n=2" in str(outcome.error)
     assert server.requests == []
+
+
+async def test_stop_sequences_are_sent_as_stop(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hi = [Message(role="user", content="hi")]
+    request = LLMRequest(model="openai:gpt-4o-mini", messages=hi, stop=["\n", "END"])
+    body, _ = await sent(request, project, monkeypatch)
+    assert body["stop"] == ["\n", "END"]
+    # extra_params["stop"] is the same field (a string is a list of one)
+    legacy = LLMRequest(model="openai:gpt-4o-mini", messages=hi, extra_params={"stop": "END"})
+    body, _ = await sent(legacy, project, monkeypatch)
+    assert body["stop"] == ["END"]

@@ -204,6 +204,26 @@ BAD_REQUESTS = [
 ]
 
 
+async def test_stop_sequences_are_refused_naming_the_provider(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = LLMRequest(
+        model="openai-responses:gpt-5",
+        messages=[Message(role="user", content="hi")],
+        stop=["END"],
+    )
+    async with provider_ring("openai-responses", Reply.wire(TEXT), project, monkeypatch) as (
+        ring,
+        server,
+    ):
+        outcome = await run_stream(ring, request)
+    assert isinstance(outcome.error, ConfigurationError), outcome.error
+    message = str(outcome.error)
+    assert "stop sequences" in message and "openai-responses" in message
+    assert "gpt-5" in message and "not supported" in message
+    assert server.requests == [] and outcome.chunks == []
+
+
 @pytest.mark.parametrize(("fields", "named"), BAD_REQUESTS)
 async def test_what_cannot_be_sent_is_refused_before_any_request(
     fields: dict[str, Any], named: str, project: Path, monkeypatch: pytest.MonkeyPatch

@@ -98,6 +98,46 @@ def test_timeouts_object() -> None:
     assert LLMRequest.model_validate(data).timeouts == StreamTimeouts()
 
 
+@pytest.mark.parametrize(
+    ("stop", "complaint"),
+    [
+        ([], "1 to 4"),
+        (["a", "b", "c", "d", "e"], "1 to 4"),
+        (["END", ""], "non-empty"),
+        ([1], "stop"),
+        (7, "stop"),
+    ],
+)
+def test_stop_takes_one_to_four_non_empty_strings(stop: Any, complaint: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        LLMRequest.model_validate({"model": "m:x", "messages": [USER], "stop": stop})
+    [error] = caught.value.errors()
+    assert error["loc"][0] == "stop" and complaint in str(caught.value)
+
+
+def test_stop_sequences_are_kept_and_a_string_is_a_list_of_one() -> None:
+    data: dict[str, Any] = {"model": "m:x", "messages": [USER]}
+    assert LLMRequest.model_validate(data).stop is None
+    assert LLMRequest.model_validate({**data, "stop": "END"}).stop == ["END"]
+    # whitespace is a sequence like any other ("\n" stops at the end of a line)
+    assert LLMRequest(**data, stop=["\n", "a", "b", "c"]).stop == ["\n", "a", "b", "c"]
+
+
+def test_extra_params_stop_is_the_stop_field() -> None:
+    data: dict[str, Any] = {"model": "m:x", "messages": [USER]}
+    extra = {"stop": ["END"], "top_p": 0.5}
+    request = LLMRequest.model_validate({**data, "extra_params": extra})
+    assert (request.stop, request.extra_params) == (["END"], {"top_p": 0.5})
+    assert extra == {"stop": ["END"], "top_p": 0.5}  # the caller's dict is left alone
+    assert LLMRequest(**data, extra_params={"stop": "END"}).stop == ["END"]
+    assert LLMRequest(**data, extra_params={"stop": None}).extra_params == {}
+    with pytest.raises(ValidationError, match="1 to 4"):
+        LLMRequest(**data, extra_params={"stop": []})
+    with pytest.raises(ValidationError) as caught:
+        LLMRequest(**data, stop=["A"], extra_params={"stop": ["B"]})
+    assert "extra_params['stop']" in str(caught.value) and "once" in str(caught.value)
+
+
 def test_stream_chunk_content_alias_and_terminal_flag() -> None:
     # a validation alias, which type checkers cannot see: the keyword works at run time only
     chunk = StreamChunk(content="hello")  # type: ignore[call-arg]

@@ -145,8 +145,9 @@ async def test_a_streamed_tool_conversation_from_the_sdk_maps_field_by_field() -
         response_format=SCHEMA,
         temperature=0.2,
         max_tokens=50,
-        extra_params={"stop": ["END", "STOP"]},
+        stop=["END", "STOP"],
     )
+    assert call.request.extra_params == {}
 
 
 async def test_a_plain_sdk_call_is_not_streamed_and_keeps_provider_model_as_it_is() -> None:
@@ -159,7 +160,7 @@ async def test_a_plain_sdk_call_is_not_streamed_and_keeps_provider_model_as_it_i
         messages=[Message(role="user", content="Capital of the UK?")],
         max_tokens=7,
         tool_choice="none",
-        extra_params={"stop": ["END"]},
+        stop=["END"],
     )
 
 

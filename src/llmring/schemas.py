@@ -40,6 +40,7 @@ from pydantic_core import CoreSchema
 from llmring._types import ToolCallDict, ToolCallField, ToolCallFunction, Usage, UsageField
 
 __all__ = [
+    "MAX_STOP_SEQUENCES",
     "FinishReason",
     "LLMRequest",
     "LLMResponse",
@@ -61,6 +62,10 @@ Role = Literal["system", "developer", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "pause", "other"]
 
 ToolChoice = Literal["auto", "none", "required"] | dict[str, Any]
+
+#: the most stop sequences a request may carry: OpenAI's limit, the smallest of the providers'
+#: (Gemini takes 5; Anthropic and Ollama document no limit on the count)
+MAX_STOP_SEQUENCES = 4
 
 
 def _check_tool_call(call: Any) -> None:
@@ -144,8 +149,12 @@ class LLMRequest(BaseModel):
     """What to ask: an alias or ``provider:model``, the conversation and the generation options.
 
     ``timeout`` is either seconds for the whole stream or a :class:`StreamTimeouts`.
-    ``extra_params`` is passed to the provider as it is (e.g. ``{"top_p": 0.9}``); the ``mock``
-    provider reads ``mock_response`` from it.
+    ``stop``: 1 to :data:`MAX_STOP_SEQUENCES` non-empty strings (a string is a list of one);
+    the reply ends just before the first one the model writes, with ``finish_reason="stop"``.
+    Each adapter sends them under its provider's name, so they are a field, not an extra.
+    ``extra_params`` is passed to the provider as it is (e.g. ``{"top_p": 0.9}``), except
+    ``extra_params["stop"]``, which becomes ``stop``; the ``mock`` provider reads
+    ``mock_response`` from it.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -157,8 +166,28 @@ class LLMRequest(BaseModel):
     tools: list[dict[str, Any]] | None = None
     tool_choice: ToolChoice | None = None
     response_format: dict[str, Any] | None = None
+    stop: list[str] | None = None
     timeout: float | StreamTimeouts | None = None
     extra_params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stop_from_extra_params(cls, data: Any) -> Any:
+        """``extra_params["stop"]`` is ``stop``: the CLI's ``-o stop ...``, bots and older code
+        put it there, and only the field reaches every provider under its own name."""
+        extra = data.get("extra_params") if isinstance(data, dict) else None
+        if not isinstance(extra, Mapping) or "stop" not in extra:
+            return data
+        rest = {key: value for key, value in extra.items() if key != "stop"}
+        stop = extra["stop"]
+        if stop is None:
+            return {**data, "extra_params": rest}
+        if data.get("stop") is not None:
+            raise ValueError(
+                "stop sequences are set twice, in stop and in extra_params['stop']: set them "
+                "once, in stop"
+            )
+        return {**data, "extra_params": rest, "stop": stop}
 
     @field_validator("model")
     @classmethod
@@ -166,6 +195,23 @@ class LLMRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("model must name an alias or provider:model")
+        return value
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _one_stop_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_sequences(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not 1 <= len(value) <= MAX_STOP_SEQUENCES:
+            raise ValueError(
+                f"stop takes 1 to {MAX_STOP_SEQUENCES} sequences, not {len(value)} "
+                f"({MAX_STOP_SEQUENCES} is OpenAI's limit, the smallest among the providers)"
+            )
+        if value is not None and not all(value):
+            raise ValueError("stop sequences must be non-empty strings")
         return value
 
     @field_validator("timeout")

@@ -37,7 +37,6 @@ PROVIDER_PARAMS = frozenset(
         "repetition_penalty",
         "seed",
         "service_tier",
-        "stop",
         "stop_sequences",
         "think",
         "thinking",

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmring.schemas import LLMRequest, LLMResponse
+from llmring.schemas import MAX_STOP_SEQUENCES, LLMRequest, LLMResponse
 from llmring.serve._errors import invalid_request
 from llmring.sse import openai_finish_reason, openai_usage
 
@@ -83,7 +83,6 @@ _DROPPED_FIELDS = _ECHOED_FIELDS | {"reasoning_content"}
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _STREAM_OPTIONS = frozenset({"include_usage"})
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
-_MAX_STOP_SEQUENCES = 4  # OpenAI's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +147,16 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
 
 
 def _stop(body: Mapping[str, Any]) -> list[str] | None:
-    stop = _checked(body, "stop", (str, list), "a string or a list of up to 4 strings")
+    limit = f"up to {MAX_STOP_SEQUENCES}"
+    stop = _checked(body, "stop", (str, list), f"a string or a list of {limit} strings")
     if stop is None:
         return None
     sequences = [stop] if isinstance(stop, str) else stop
-    if len(sequences) > _MAX_STOP_SEQUENCES or not all(
+    if len(sequences) > MAX_STOP_SEQUENCES or not all(
         isinstance(item, str) and item for item in sequences
     ):
         raise invalid_request(
-            "stop must be a string or a list of up to 4 non-empty strings", "stop"
+            f"stop must be a string or a list of {limit} non-empty strings", "stop"
         )
     return sequences or None
 
@@ -272,7 +272,8 @@ def chat_request(body: object) -> ChatCall:
     """The JSON ``body`` of ``POST /v1/chat/completions`` as a :class:`ChatCall`.
 
     ``model`` (an alias or ``provider:model``) is kept as it is: the ring resolves it. ``stop``
-    travels in ``extra_params["stop"]``, the name OpenAI-compatible servers and Ollama read.
+    becomes ``LLMRequest.stop`` (a string is a list of one), which every adapter sends under
+    its provider's name; a provider without stop sequences refuses the request.
     Raises :class:`APIError` (400) naming the field at fault and what it must be.
     """
     if not isinstance(body, dict):
@@ -291,10 +292,8 @@ def chat_request(body: object) -> ChatCall:
         "tools": _checked(body, "tools", list, "a list of function tools"),
         "tool_choice": _tool_choice(body),
         "response_format": _checked(body, "response_format", dict, "an object"),
+        "stop": _stop(body),
     }
-    stop = _stop(body)
-    if stop:
-        fields["extra_params"] = {"stop": stop}
     try:
         request = LLMRequest.model_validate(
             {k: v for k, v in fields.items() if v is not None}, strict=True

@@ -8,7 +8,9 @@ The Messages API differs from the OpenAI shape llmring speaks in ways that matte
   turns of the same role are merged into one;
 * an assistant's tool calls are ``tool_use`` blocks whose ``input`` is a JSON object, not a
   string; on a tool turn with extended thinking the thinking blocks, signed, must come first;
-* ``max_tokens`` is required: :data:`DEFAULT_MAX_TOKENS` when the request sets none.
+* ``max_tokens`` is required: :data:`DEFAULT_MAX_TOKENS` when the request sets none;
+* ``stop`` is ``stop_sequences``, and a sequence that is only whitespace (``"\\n"``) is
+  refused by the API, so it is refused here first.
 
 Anything that cannot be represented raises ``ConfigurationError`` before a request is sent,
 never silently dropped. An ``image_url`` part's ``detail`` hint has no equivalent and is not
@@ -23,6 +25,7 @@ from typing import Any
 from llmring.exceptions import ConfigurationError
 from llmring.providers._arguments import call_arguments
 from llmring.providers._choices import refuse_several_choices
+from llmring.providers._stop import stop_sequences
 from llmring.schemas import LLMRequest, Message, ToolCallDict, ToolChoice
 
 logger = logging.getLogger("llmring")
@@ -59,6 +62,9 @@ def build_request(request: LLMRequest, model: str) -> dict[str, Any]:
     output_format = _output_format(request.response_format)
     if output_format is not None:
         kwargs["output_config"] = {"format": output_format}
+    stop = _stop_sequences(request)
+    if stop is not None:
+        kwargs["stop_sequences"] = stop
     if request.temperature is not None:
         logger.debug(
             "anthropic: temperature=%s not sent; this API version has no sampling parameters",
@@ -67,6 +73,19 @@ def build_request(request: LLMRequest, model: str) -> dict[str, Any]:
     if request.extra_params:
         kwargs["extra_body"] = dict(request.extra_params)
     return kwargs
+
+
+def _stop_sequences(request: LLMRequest) -> list[str] | None:
+    """``stop`` → ``stop_sequences``; the API refuses a sequence that is only whitespace."""
+    stop = stop_sequences(request, "Anthropic", "stop_sequences")
+    for sequence in stop or ():
+        if sequence.isspace():
+            raise ConfigurationError(
+                f"stop sequence {sequence!r} is only whitespace, which Anthropic refuses "
+                "(each stop sequence must contain non-whitespace): use one with visible text "
+                "in it, or leave it out for Anthropic models"
+            )
+    return stop
 
 
 def convert_messages(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:

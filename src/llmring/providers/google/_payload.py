@@ -11,6 +11,7 @@ from typing import Any
 
 from llmring.exceptions import ConfigurationError
 from llmring.providers._choices import refuse_several_choices
+from llmring.providers._stop import stop_sequences
 from llmring.providers.google._messages import build_contents, system_instruction
 from llmring.schemas import LLMRequest
 
@@ -30,7 +31,9 @@ def build_body(request: LLMRequest) -> dict[str, Any]:
     ``safety_settings`` and ``cached_content`` go to the top level of the body (``tools``
     entries such as ``{"codeExecution": {}}`` are added after the function declarations);
     every other key is merged into ``generationConfig`` and wins over the
-    values llmring derives from the request (``temperature``, ``max_tokens``...).
+    values llmring derives from the request (``temperature``, ``max_tokens``...), except
+    ``stop_sequences``/``stopSequences`` beside ``stop``, which is refused: set it once.
+    ``stop`` → ``generationConfig.stopSequences``.
     """
     body: dict[str, Any] = {"contents": build_contents(request.messages)}
     system = system_instruction(request.messages)
@@ -99,6 +102,9 @@ def _generation_config(request: LLMRequest) -> dict[str, Any]:
         config["temperature"] = request.temperature
     if request.max_tokens is not None:
         config["maxOutputTokens"] = request.max_tokens
+    stop = stop_sequences(request, "google", "stop_sequences", "stopSequences")
+    if stop is not None:
+        config["stopSequences"] = stop
     config.update(_response_format(request.response_format))
     return config
 

@@ -27,7 +27,9 @@ Options go after a ``?`` in the model name, or in ``extra_params`` with a ``mock
 ================ ==============================================================================
 
 Usage is counted with a simple deterministic tokenizer (words and punctuation marks), and
-``max_tokens`` truncates the reply with ``finish_reason="length"``. Every stream is recorded in
+``max_tokens`` truncates the reply with ``finish_reason="length"``. ``stop`` ends the reply
+(not the reasoning, nor a tool call) just before the earliest place one of its sequences
+occurs, with ``finish_reason="stop"``, as a real model does. Every stream is recorded in
 :data:`ledger`, so tests can see whether a stream was closed, completed or cancelled.
 """
 

@@ -128,6 +128,12 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+def _until_stop(text: str, stop: list[str] | None) -> str:
+    """``text`` up to, not including, the earliest place any of ``stop`` occurs in it."""
+    ends = [end for end in (text.find(sequence) for sequence in stop or ()) if end >= 0]
+    return text[: min(ends)] if ends else text
+
+
 def _truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
     if max_tokens is None:
         return text, False
@@ -270,7 +276,7 @@ class MockAdapter(base.ProviderAdapter):
             return events + call_events, completion + tokens, "tool_calls"
         if response is None:
             response = self._reply_text(request, name)
-        text, truncated = _truncate(response, request.max_tokens)
+        text, truncated = _truncate(_until_stop(response, request.stop), request.max_tokens)
         events += [base.TextDelta(p) for p in _pieces(text, options.chunk_size)]
         return events, completion + count_tokens(text), "length" if truncated else "stop"
 

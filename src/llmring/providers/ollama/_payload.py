@@ -17,12 +17,14 @@ any request is sent):
   ignore unknown fields).
 * ``tool_choice``: Ollama has none. ``auto``/unset send the tools, ``none`` sends no tools,
   ``required`` or a named tool is refused: Ollama cannot force a call.
-* ``temperature`` → ``options.temperature``, ``max_tokens`` → ``options.num_predict``.
+* ``temperature`` → ``options.temperature``, ``max_tokens`` → ``options.num_predict``,
+  ``stop`` → ``options.stop`` (``/api/chat`` reads no top-level ``stop``).
 * ``response_format``: ``json_object`` → ``format: "json"``, ``json_schema`` → ``format``
   = the schema, ``text`` → nothing.
 * ``extra_params``: ``think``, ``keep_alive``, ``format``, ``logprobs``, ``top_logprobs``
   are top-level chat parameters; every other key goes into ``options`` (``top_p``, ``seed``,
-  ``num_ctx``, ``stop``...) and wins over the values above.
+  ``num_ctx``...) and wins over the values above. (``extra_params["stop"]`` is ``stop``
+  itself: the request moved it there.)
 """
 
 from __future__ import annotations
@@ -160,6 +162,8 @@ def build_body(request: LLMRequest, model: str) -> dict[str, Any]:
         options["temperature"] = request.temperature
     if request.max_tokens is not None:
         options["num_predict"] = request.max_tokens
+    if request.stop is not None:
+        options["stop"] = request.stop  # a top-level "stop" is not read by /api/chat
     for key, value in extra.items():
         (body if key in TOP_LEVEL_PARAMS else options)[key] = value
     if options:

@@ -32,7 +32,8 @@ def build_request(request: LLMRequest, model: str, *, native: bool) -> dict[str,
 
     ``native`` is true for OpenAI itself, which wants ``max_completion_tokens``; other
     OpenAI-compatible servers (llama.cpp, vLLM, Groq...) get the widely understood
-    ``max_tokens``. ``extra_params`` travel as extra top-level JSON fields.
+    ``max_tokens``. ``stop`` is ``stop``, as in every compatible server. ``extra_params``
+    travel as extra top-level JSON fields.
     """
     extra = dict(request.extra_params)
     refuse_several_choices(extra)
@@ -52,6 +53,8 @@ def build_request(request: LLMRequest, model: str, *, native: bool) -> dict[str,
         kwargs["tool_choice"] = request.tool_choice
     if request.response_format is not None:
         kwargs["response_format"] = request.response_format
+    if request.stop is not None:
+        kwargs["stop"] = request.stop
     if extra:
         kwargs["extra_body"] = extra
     return kwargs

@@ -12,7 +12,8 @@ The Responses API takes the conversation as ``input`` items, not chat messages:
 Tools and ``response_format`` lose a level of nesting: a function tool is ``{"type":
 "function", "name", "parameters", ...}``, a JSON schema is ``text.format = {"type":
 "json_schema", "name", "schema", ...}``. Anything that cannot be represented raises
-``ConfigurationError`` before a request is sent.
+``ConfigurationError`` before a request is sent: ``stop`` among them, as the Responses API
+has no stop sequences.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def build_request(request: LLMRequest, model: str) -> dict[str, Any]:
     """
     extra = dict(request.extra_params)
     refuse_several_choices(extra)
+    if request.stop is not None:
+        raise ConfigurationError(
+            f"stop sequences are not supported by the Responses API (openai-responses, model "
+            f"{model!r}), which has no such parameter: leave stop unset, or bind the model "
+            "through the openai provider (Chat Completions), which takes them"
+        )
     kwargs: dict[str, Any] = {
         "model": model,
         "input": input_items(request.messages),
