@@ -42,7 +42,6 @@ __all__ = ["KeyChecker"]
 
 logger = logging.getLogger("llmring")
 
-_BEARER = b"bearer "
 _HOW = "send it as 'Authorization: Bearer <key>' (llmring keys create NAME makes one)"
 
 
@@ -156,10 +155,10 @@ def _bearer_key(authorization: bytes | None) -> bytes:
     """The key of a ``Bearer`` header value (the scheme's case is free, RFC 7235), as bytes."""
     if authorization is None or not authorization.strip():
         raise _refused("missing_api_key", MISSING)
-    value = authorization.strip()
-    if value[: len(_BEARER)].lower() != _BEARER:
+    scheme, _, key = authorization.strip().partition(b" ")
+    if scheme.lower() != b"bearer":
         raise _refused("invalid_api_key", MALFORMED)
-    key = value[len(_BEARER) :].strip()
+    key = key.strip()
     if not key:
         raise _refused("missing_api_key", MISSING)
     return key
