@@ -15,6 +15,7 @@ from llmring.cli._keys_commands import keys_app
 from llmring.cli._lockfile_commands import aliases, bind, lock_app, unbind
 from llmring.cli._logs_commands import logs_app, usage
 from llmring.cli._price_commands import lock_verify, models
+from llmring.cli._serve_commands import serve
 
 __all__ = ["app", "main"]
 
@@ -37,6 +38,7 @@ app.command()(models)
 app.add_typer(logs_app, name="logs")
 app.command()(usage)
 app.add_typer(keys_app, name="keys")
+app.command()(serve)
 
 
 def _print_version(requested: bool) -> None:
