@@ -583,3 +583,6 @@ def test_a_rejection_records_its_error_without_keys(tmp_path: Path) -> None:
     assert row["error_class"] == "ValueError" and row["status"] == "rejected"
     assert leaked not in row["error_message"] and "***" in row["error_message"]
     assert (row["alias"], row["lockfile_digest"], row["duration"]) == (None, None, 0.002)
+    gone = Rejection(uuid7(), datetime.now(UTC), "chatbot", None, error, "key_x", "", None)
+    gone.status = "cancelled"  # the client hung up before the gateway called upstream
+    assert gone.row()["status"] == "cancelled" and gone.row()["chunks"] == 0

@@ -210,7 +210,8 @@ class Rejection:
     The gateway makes one for every request it answers without streaming, so that each request
     has exactly one receipt; it queues it like a stream's (``ReceiptWriter.put``). The row is
     the one a stream that never started would make: nothing answered, no usage, no cost.
-    ``receipt_id`` is the request id the client was told (``x-llmring-request-id``).
+    ``receipt_id`` is the request id the client was told (``x-llmring-request-id``). A client
+    that hangs up before the upstream call gets the same row with status ``cancelled``.
     """
 
     receipt_id: str
@@ -222,6 +223,8 @@ class Rejection:
     lockfile_digest: str
     #: seconds from the request's arrival to the refusal
     duration: float | None = None
+    #: ``cancelled`` for a client that went away before the gateway called upstream
+    status: ReceiptStatus = "rejected"
 
     def row(self) -> dict[str, Any]:
         """The rejection as a row of plain values (see :data:`COLUMNS`)."""
@@ -234,7 +237,7 @@ class Rejection:
             alias=self.alias,
             candidates="[]",
             attempts="[]",
-            status="rejected",
+            status=self.status,
             error_class=error_class,
             error_message=error_message,
             cost_status="no_usage",
