@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import sqlite3
+import subprocess
+import sys
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from llmring._receipts._keys import check_key_name
@@ -25,7 +30,9 @@ from llmring.lockfile import load_lockfile
 from llmring.serve._auth import KeyChecker
 from llmring.serve._errors import APIError
 from tests.helpers import write_lockfile
+from tests.serve_process import ServeProcess
 from tests.test_receipts import a_row
+from tests.wire_harness import lockfile_text
 
 #: what ``llmring keys create`` prints: ``llmr-`` and 32 bytes of URL-safe base64
 KEY = re.compile(r"llmr-[A-Za-z0-9_\-]{43}")
@@ -402,3 +409,66 @@ async def test_close_closes_the_store(gateway: Gateway) -> None:
     assert [store.closed for store in gateway.opened] == [True]
     gateway.clock.now += 1.0
     assert (await refused(gateway.checker, bearer(key))).status == 503
+
+
+# -- end to end: llmring keys and a real llmring serve ------------------------------------------
+
+
+def keys_cli(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``llmring keys ...`` as an operator runs it, in its own process, on the server's store."""
+    command = [sys.executable, "-m", "llmring", "keys", *args, "--receipts", f"sqlite:///{store}"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_real_gateway_takes_live_keys_only_and_records_them(tmp_path: Path) -> None:
+    lockfile = tmp_path / "llmring.lock"
+    lockfile.write_text(lockfile_text({}, {"chatbot": ["mock:echo"]}))
+    store = tmp_path / "receipts.db"
+    made = keys_cli(store, "create", "ci")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()  # KEY=$(llmring keys create ci)
+    (record,) = json.loads(keys_cli(store, "list", "--json").stdout)
+    body = {"model": "chatbot", "messages": [{"role": "user", "content": "hi"}]}
+    wrong = "llmr-" + "W" * 43
+
+    def chat(token: str | None) -> httpx.Response:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return httpx.post(server.base_url + "/chat/completions", json=body, headers=headers)
+
+    with ServeProcess(lockfile, receipts=store) as server:
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        ok = chat(key)
+        assert ok.status_code == 200, ok.text
+        second = keys_cli(store, "create", "second").stdout.strip()
+        assert chat(second).status_code == 200  # a new key works at once
+        missing, refused = chat(None), chat(wrong)
+        assert (missing.status_code, missing.json()["error"]["code"]) == (401, "missing_api_key")
+        assert (refused.status_code, refused.json()["error"]["code"]) == (401, "invalid_api_key")
+        assert wrong not in refused.text
+        assert keys_cli(store, "revoke", "ci").returncode == 0
+        deadline = time.monotonic() + 10  # refused after at most a second (polled, not timed)
+        while chat(key).status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert chat(key).status_code == 401
+        request_id = ok.headers["x-llmring-request-id"]
+        rows = poll_rows(store, lambda rows: any(r["id"] == request_id for r in rows))
+        log = server.log
+    assert {r["id"]: r["key_id"] for r in rows}[request_id] == record["id"]
+    assert {r["status"] for r in rows if r["key_id"] is None} == {"rejected"}
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("receipts"))
+    for secret in (key, second, wrong):
+        assert secret not in log and secret.encode() not in stored
+
+
+def poll_rows(store: Path, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+    """The store's receipts once ``done`` says so (the server's writer stores them soon)."""
+    deadline = time.monotonic() + 10
+    while True:
+        reader = SQLiteStore(store, create=False)
+        try:
+            rows = reader.query(ReceiptFilter())
+        finally:
+            reader.close()
+        if done(rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
