@@ -508,3 +508,81 @@ async def test_chunks_count_reasoning_and_tool_call_fragments(tmp_path: Path) ->
     assert row["chunks"] == delivered > 3
     assert row["reasoning"] == "one two three" and '"name": "add"' in row["tool_calls"]
     assert row["finish_reason"] == "tool_calls"
+
+
+# -- llmring serve's side: its request ids, key ids and refusals -----------------------------------
+
+
+async def test_the_request_id_and_key_id_given_to_a_stream_land_in_its_receipt(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.db"
+    ids = [uuid7() for _ in range(3)]
+    async with LLMRing(receipts=url(path)) as ring:
+        async with ring.chat_stream(ask("mock:echo"), receipt_id=ids[0], key_id="key_a") as s:
+            async for _ in s:
+                pass
+        async with ring.chat_stream(ask("mock:echo"), receipt_id=ids[1], key_id="key_b") as s:
+            async for _ in s:
+                break  # a client gone mid-stream: cancelled, under the same id
+        await ring.chat(ask("mock:echo"), receipt_id=ids[2], key_id="key_c")
+        await ring.chat(ask("mock:echo"))  # a library call: its own id, no key
+    rows = {row["id"]: row for row in stored(path)}
+    assert [(rows[i]["status"], rows[i]["key_id"]) for i in ids] == [
+        ("ok", "key_a"),
+        ("cancelled", "key_b"),
+        ("ok", "key_c"),
+    ]
+    (library,) = (row for row in rows.values() if row["id"] not in ids)
+    assert library["key_id"] is None and uuid.UUID(library["id"]).version == 7
+
+
+def test_a_rejection_is_the_row_of_a_call_that_never_started(
+    tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmring._receipts import Rejection
+    from llmring.serve._errors import APIError
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+
+    async def never_started() -> None:  # no key: it fails before any request is sent
+        async with LLMRing(receipts=url(path)) as ring:
+            with pytest.raises(Exception, match="ANTHROPIC_API_KEY is not set"):
+                await ring.chat(ask("anthropic:claude-x"))
+
+    path = tmp_path / "r.db"
+    asyncio.run(never_started())
+    (normal,) = stored(path)
+    started = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    refusal = APIError(401, "authentication_error", "the API key sent is not valid")
+    rejection = Rejection(uuid7(), started, "chatbot", "default", refusal, "key_x", "sha256:ab")
+    writer = ReceiptWriter(lambda: SQLiteStore(path), tmp_path / "spill")
+    writer.put(rejection)
+    assert writer.flush() and writer.written == 1
+    (row,) = stored(path, ReceiptFilter(status="rejected"))
+    assert list(row) == list(COLUMNS)
+    assert row["id"] == rejection.receipt_id and row["started_at"] == iso(started)
+    assert (row["alias"], row["profile"], row["key_id"]) == ("chatbot", "default", "key_x")
+    assert (row["candidates"], row["attempts"], row["duration"]) == ("[]", "[]", None)
+    assert row["error_class"] == "llmring.serve._errors.APIError"
+    assert row["error_message"] == "the API key sent is not valid"
+    assert row["lockfile_digest"] == "sha256:ab"
+    apart = {"id", "started_at", "alias", "status", "error_class", "error_message"}
+    apart |= {"candidates", "duration", "lockfile_digest", "key_id"}
+    assert {c: row[c] for c in COLUMNS if c not in apart} == {
+        c: normal[c] for c in COLUMNS if c not in apart
+    }
+
+
+def test_a_rejection_records_its_error_without_keys(tmp_path: Path) -> None:
+    from llmring._receipts import Rejection
+
+    leaked = "sk-ant-api03-" + "Q" * 40
+    error = ValueError(f"upstream said: bad key {leaked}")
+    row = Rejection(uuid7(), datetime.now(UTC), None, None, error, None, "", 0.002).row()
+    assert row["error_class"] == "ValueError" and row["status"] == "rejected"
+    assert leaked not in row["error_message"] and "***" in row["error_message"]
+    assert (row["alias"], row["lockfile_digest"], row["duration"]) == (None, None, 0.002)
+    gone = Rejection(uuid7(), datetime.now(UTC), "chatbot", None, error, "key_x", "", None)
+    gone.status = "cancelled"  # the client hung up before the gateway called upstream
+    assert gone.row()["status"] == "cancelled" and gone.row()["chunks"] == 0

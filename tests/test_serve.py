@@ -277,7 +277,6 @@ def test_unknown_routes_and_methods(gateway: ServeProcess) -> None:
 # -- receipts ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="needs the keys branch", strict=True)
 def test_every_stream_has_its_receipt_under_the_request_id(gateway: ServeProcess) -> None:
     reply = post(gateway, {"model": "chatbot", "messages": [ASK], "stream": True})
     request_id = reply.headers["x-llmring-request-id"]
@@ -287,7 +286,6 @@ def test_every_stream_has_its_receipt_under_the_request_id(gateway: ServeProcess
     assert row["provider"] == "mock"
 
 
-@pytest.mark.xfail(reason="needs the keys branch", strict=True)
 def test_a_refused_request_has_a_rejected_receipt(gateway: ServeProcess) -> None:
     reply = post(gateway, {"model": "nope", "messages": [ASK]})
     (row,) = receipts(gateway, id=reply.headers["x-llmring-request-id"])

@@ -43,7 +43,6 @@ def _pids_and_digests(gateway: ServeProcess, rounds: int = 40) -> set[tuple[int,
     return seen
 
 
-@pytest.mark.xfail(reason="needs the keys branch", strict=True)
 def test_workers_share_the_store(gateway: ServeProcess) -> None:
     with httpx.Client() as client:
 

@@ -14,7 +14,8 @@ import re
 _KEY_SHAPES = re.compile(
     r"(sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}"  # OpenAI / Anthropic style
     r"|AIza[0-9A-Za-z_\-]{30,}"  # Google API keys
-    r"|gsk_[A-Za-z0-9]{20,})"  # Groq
+    r"|gsk_[A-Za-z0-9]{20,}"  # Groq
+    r"|llmr-[A-Za-z0-9_\-]{20,})"  # llmring serve's own keys (their 12-character prefix stays)
 )
 _SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_KEY")
 _extra_names: set[str] = set()

@@ -34,7 +34,7 @@ from llmring.exceptions import (
 )
 from llmring.providers._seam import StreamEvent
 from llmring.resolver import Candidate
-from llmring.schemas import LLMRequest, LLMResponse, StreamChunk, StreamTimeouts
+from llmring.schemas import LLMRequest, LLMResponse, StreamChunk, StreamTimeouts, Usage
 
 if TYPE_CHECKING:
     from llmring._receipts import Recorder
@@ -67,6 +67,9 @@ class _StreamRun:
         recorder: Recorder | None = None,
         profile: str | None = None,
         conversation_id: str | None = None,
+        *,
+        receipt_id: str | None = None,
+        key_id: str | None = None,
     ) -> None:
         self.request = request
         self.candidates = tuple(candidates)
@@ -75,6 +78,10 @@ class _StreamRun:
         self.recorder = recorder  # makes the stream's receipt when it ends (None: no receipts)
         self.profile = profile
         self.conversation_id = conversation_id
+        #: the receipt's id (``llmring serve``'s request id; ``None``: a fresh UUID version 7)
+        self.receipt_id = receipt_id
+        #: the id of the gateway API key the call was made with (``None``: a library call)
+        self.key_id = key_id
         self._clock: ProviderClock[StreamEvent] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = 0.0  # loop time at the start
@@ -284,9 +291,20 @@ class ChatStream(StreamHandle[StreamChunk]):
         recorder: Recorder | None = None,
         profile: str | None = None,
         conversation_id: str | None = None,
+        *,
+        receipt_id: str | None = None,
+        key_id: str | None = None,
     ) -> None:
         self._run = _StreamRun(
-            request, candidates, adapters, pricer, recorder, profile, conversation_id
+            request,
+            candidates,
+            adapters,
+            pricer,
+            recorder,
+            profile,
+            conversation_id,
+            receipt_id=receipt_id,
+            key_id=key_id,
         )
         super().__init__(self._run.chunks)
 
@@ -330,6 +348,13 @@ class ChatStream(StreamHandle[StreamChunk]):
     def failed_attempts(self) -> list[tuple[str, ProviderError]]:
         """``(model_ref, error)`` for each candidate that failed before this one answered."""
         return self._run.failed_attempts
+
+    @property
+    def usage(self) -> Usage | None:
+        """The usage the provider reported so far (``None`` until it does); final, with
+        ``cost`` when priced, once the terminal chunk has been delivered."""
+        assembler = self._run.assembler
+        return assembler.usage if assembler is not None else None
 
     @property
     def response(self) -> LLMResponse:

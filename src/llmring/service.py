@@ -126,6 +126,8 @@ class LLMRing(AsyncResource):
         profile: str | None = None,
         *,
         conversation_id: str | None = None,
+        receipt_id: str | None = None,
+        key_id: str | None = None,
     ) -> ChatStream:
         """Stream the reply to ``request``; see docs/stream-contract.md.
 
@@ -133,7 +135,9 @@ class LLMRing(AsyncResource):
         one raises ``ProfileNotFoundError``); by default, the ring's own :attr:`profile`. The
         alias is resolved now (an unknown alias raises here); the provider is called on the
         first iteration. The returned stream is an async iterator and context manager.
-        ``conversation_id`` is recorded on the stream's receipt (``llmring chat -c`` uses it).
+        ``conversation_id`` is recorded on the stream's receipt (``llmring chat -c`` uses it);
+        ``receipt_id`` becomes the receipt's id (default: a fresh UUID version 7) and ``key_id``
+        the gateway key that made the call (``llmring serve`` sets both).
         """
         resolver = (
             self.resolver if profile is None else Resolver(self.lockfile, self._configs, profile)
@@ -147,6 +151,8 @@ class LLMRing(AsyncResource):
             self._recorder,
             resolver.profile_name,
             conversation_id,
+            receipt_id=receipt_id,
+            key_id=key_id,
         )
 
     async def chat(
@@ -155,10 +161,18 @@ class LLMRing(AsyncResource):
         profile: str | None = None,
         *,
         conversation_id: str | None = None,
+        receipt_id: str | None = None,
+        key_id: str | None = None,
     ) -> LLMResponse:
         """The whole reply at once, assembled by the same path as :meth:`chat_stream`
-        (``profile`` and ``conversation_id`` as there)."""
-        async with self.chat_stream(request, profile, conversation_id=conversation_id) as stream:
+        (``profile``, ``conversation_id``, ``receipt_id`` and ``key_id`` as there)."""
+        async with self.chat_stream(
+            request,
+            profile,
+            conversation_id=conversation_id,
+            receipt_id=receipt_id,
+            key_id=key_id,
+        ) as stream:
             async for _ in stream:
                 pass
             return stream.response

@@ -28,12 +28,14 @@ if TYPE_CHECKING:
     from llmring.exceptions import ProviderError
     from llmring.schemas import Message, ToolCallDict, Usage
 
-__all__ = ["COLUMNS", "Receipt", "ReceiptStatus", "Row", "estimate_tokens", "uuid7"]
+__all__ = ["COLUMNS", "Receipt", "ReceiptStatus", "Rejection", "Row", "estimate_tokens", "uuid7"]
 
 #: ``ok``: the terminal chunk was delivered; ``error``: it failed before any content;
 #: ``interrupted``: it broke after content; ``cancelled``: the consumer stopped it (``break``,
-#: ``aclose()``, task cancellation); ``deadline``: one of llmring's deadlines expired
-ReceiptStatus = Literal["ok", "error", "interrupted", "cancelled", "deadline"]
+#: ``aclose()``, task cancellation, a gateway client that hung up); ``deadline``: one of
+#: llmring's deadlines expired; ``rejected``: ``llmring serve`` refused the request before any
+#: upstream call (bad key, a 400, an unknown alias, a body too large, too many streams)
+ReceiptStatus = Literal["ok", "error", "interrupted", "cancelled", "deadline", "rejected"]
 
 #: the token classes a receipt keeps in columns of their own (the whole usage is kept too)
 TOKEN_CLASSES = (
@@ -45,7 +47,8 @@ TOKEN_CLASSES = (
     "reasoning_tokens",
 )
 
-#: every column of a receipt row, in order
+#: every column of a receipt row, in order (``key_id``, the gateway key that made the call, came
+#: with the store's schema version 2: see ``llmring._receipts._sqlite.MIGRATIONS``)
 COLUMNS = (
     "id",
     "started_at",
@@ -76,6 +79,7 @@ COLUMNS = (
     "response",
     "reasoning",
     "tool_calls",
+    "key_id",
 )
 
 #: characters per token in an estimate: the usual rule of thumb for English text with the
@@ -137,7 +141,7 @@ class Receipt:
         counts: dict[str, Any] = dict(usage or {})
         counts.pop("cost", None)  # the cost has columns of its own
         row: dict[str, Any] = {
-            "id": uuid7(int(started.timestamp() * 1000)),
+            "id": run.receipt_id or uuid7(int(started.timestamp() * 1000)),
             "started_at": iso(started),
             "profile": run.profile,
             "alias": run.request.model,
@@ -168,6 +172,7 @@ class Receipt:
             "response": self.response,
             "reasoning": self.reasoning,
             "tool_calls": json.dumps(self.tool_calls) if self.tool_calls else None,
+            "key_id": run.key_id,
         }
         if self.messages is not None:
             row["prompt"] = json.dumps(
@@ -195,6 +200,53 @@ class Receipt:
             "total_tokens": prompt + completion,
         }
         return estimate, "estimated"
+
+
+@dataclass(slots=True)
+class Rejection:
+    """A request ``llmring serve`` refused before any upstream call (a bad key, a 400 refusal,
+    an unknown alias, a body too large, too many streams): its receipt, status ``rejected``.
+
+    The gateway makes one for every request it answers without streaming, so that each request
+    has exactly one receipt; it queues it like a stream's (``ReceiptWriter.put``). The row is
+    the one a stream that never started would make: nothing answered, no usage, no cost.
+    ``receipt_id`` is the request id the client was told (``x-llmring-request-id``). A client
+    that hangs up before the upstream call gets the same row with status ``cancelled``.
+    """
+
+    receipt_id: str
+    started_at: datetime
+    alias: str | None
+    profile: str | None
+    error: BaseException
+    key_id: str | None
+    lockfile_digest: str
+    #: seconds from the request's arrival to the refusal
+    duration: float | None = None
+    #: ``cancelled`` for a client that went away before the gateway called upstream
+    status: ReceiptStatus = "rejected"
+
+    def row(self) -> dict[str, Any]:
+        """The rejection as a row of plain values (see :data:`COLUMNS`)."""
+        error_class, error_message = describe(self.error)  # scrubbed of keys
+        row: dict[str, Any] = dict.fromkeys(COLUMNS)
+        row.update(
+            id=self.receipt_id,
+            started_at=iso(self.started_at),
+            profile=self.profile,
+            alias=self.alias,
+            candidates="[]",
+            attempts="[]",
+            status=self.status,
+            error_class=error_class,
+            error_message=error_message,
+            cost_status="no_usage",
+            duration=self.duration,
+            chunks=0,
+            lockfile_digest=self.lockfile_digest or None,
+            key_id=self.key_id,
+        )
+        return row
 
 
 def _text_of(content: str | list[dict[str, Any]] | None) -> str:

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmring.exceptions import ConfigurationError
 
-__all__ = ["OFF", "RECEIPTS_ENV", "parse_store_url", "user_store_path"]
+if TYPE_CHECKING:
+    from llmring.lockfile import Lockfile
+
+__all__ = ["OFF", "RECEIPTS_ENV", "parse_store_url", "serve_store_path", "user_store_path"]
 
 RECEIPTS_ENV = "LLMRING_RECEIPTS"
 OFF = "off"
@@ -59,3 +63,26 @@ def user_store_path() -> Path:
 def env_setting() -> str | None:
     """``$LLMRING_RECEIPTS`` when it is set and not empty."""
     return os.environ.get(RECEIPTS_ENV) or None
+
+
+def serve_store_path(receipts: str | None, lockfile: Lockfile | None) -> Path:
+    """The store of ``llmring serve`` and ``llmring keys``: its receipts and its API keys.
+
+    ``receipts`` (``--receipts URL``), else ``$LLMRING_RECEIPTS``, else ``lockfile``'s
+    ``[receipts]``, else the CLI's own store (:func:`user_store_path`). The gateway needs a
+    store (its keys live there), so the first setting found must name one: ``off`` is a
+    ``ConfigurationError`` naming where it was said."""
+    if receipts is not None:
+        where, path = "--receipts", parse_store_url(receipts, Path.cwd(), "--receipts")
+    elif (env := env_setting()) is not None:
+        where, path = f"${RECEIPTS_ENV}", parse_store_url(env, Path.cwd(), f"${RECEIPTS_ENV}")
+    elif lockfile is not None and lockfile.receipts is not None:
+        where, path = f"{lockfile.path or 'the lockfile'} [receipts]", lockfile.receipts.path
+    else:
+        return user_store_path()
+    if path is None:
+        raise ConfigurationError(
+            f"{where} turns receipts off, but llmring serve and llmring keys need a receipt "
+            "store (API keys are kept there); name one, e.g. --receipts sqlite:///receipts.db"
+        )
+    return path

@@ -4,16 +4,23 @@ The schema is versioned from the first release: ``schema_version`` holds the ver
 is at, and :data:`MIGRATIONS` lists each version's SQL in order. Opening a store for writing
 applies the missing ones in one transaction; a file written by a newer llmring (a version
 above the last one known here) is refused with a clear error rather than written wrongly.
+
+Version 2 added the ``key_id`` column and the ``api_keys`` table of ``llmring serve``'s keys
+(:mod:`llmring._receipts._keys`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llmring._receipts._receipt import COLUMNS
+from llmring._receipts._keys import ID_PREFIX, KEY_PREFIX, check_key_name, key_hash, new_key
+from llmring._receipts._keys import PREFIX_CHARS as KEY_PREFIX_CHARS
+from llmring._receipts._receipt import COLUMNS, iso
 from llmring._receipts._store import Grouping, ReceiptFilter
 from llmring.exceptions import ConfigurationError
 
@@ -31,6 +38,10 @@ _INTEGER = {
 _REAL = {"cost_usd", "first_chunk_latency", "duration"}
 
 
+#: the schema version that added each column after the first (its migration adds it)
+_ADDED = {"key_id": 2}
+
+
 def _column(name: str) -> str:
     kind = "INTEGER" if name in _INTEGER else "REAL" if name in _REAL else "TEXT"
     suffix = " PRIMARY KEY" if name == "id" else " NOT NULL" if name == "started_at" else ""
@@ -42,20 +53,35 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
         1,
         (
-            f"CREATE TABLE receipts ({', '.join(_column(c) for c in COLUMNS)})",
+            f"CREATE TABLE receipts ({', '.join(_column(c) for c in COLUMNS if c not in _ADDED)})",
             "CREATE INDEX receipts_started_at ON receipts (started_at)",
             "CREATE INDEX receipts_alias ON receipts (alias, started_at)",
             "CREATE INDEX receipts_conversation ON receipts (conversation_id, started_at)",
         ),
     ),
+    (
+        2,
+        (
+            "ALTER TABLE receipts ADD COLUMN key_id TEXT",
+            (
+                "CREATE TABLE api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                "prefix TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, "
+                "revoked_at TEXT)"
+            ),
+            # a name names one live key; a revoked key's name can be given to a new one
+            "CREATE UNIQUE INDEX api_keys_live_name ON api_keys (name) WHERE revoked_at IS NULL",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+_KEY_FIELDS = "id, name, prefix, created_at, revoked_at"  # never the hash
 
 _GROUP_KEYS: dict[Grouping, str] = {
     "alias": "alias",
     "model": "provider || ':' || model",
     "provider": "provider",
     "day": "substr(started_at, 1, 10)",
+    "key": "key_id",
 }
 _INSERT = (
     f"INSERT OR IGNORE INTO receipts ({', '.join(COLUMNS)}) "
@@ -68,7 +94,9 @@ class SQLiteStore:
 
     ``create=False`` (readers: ``llmring logs``) never creates the file: a missing file is an
     empty store. Errors opening or migrating it are ``sqlite3.Error``/``OSError`` (the writer
-    spills on them) or ``ConfigurationError`` for a file from a newer llmring.
+    spills on them) or ``ConfigurationError`` for a file from a newer llmring. One thread at a
+    time uses it, not always the same one (``llmring serve`` reads its keys from a worker
+    thread of the event loop's pool).
     """
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
@@ -78,7 +106,7 @@ class SQLiteStore:
             return
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=10, isolation_level=None)
+        db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
         try:
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
@@ -90,8 +118,7 @@ class SQLiteStore:
         self._db = db
 
     def _migrate(self, db: sqlite3.Connection) -> None:
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = db.execute("SELECT max(version) FROM schema_version").fetchone()
             current = row[0] or 0
@@ -105,27 +132,15 @@ class SQLiteStore:
                     for statement in statements:
                         db.execute(statement)
                     db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
     # -- writing ------------------------------------------------------------------------------
 
     def write(self, rows: Sequence[dict[str, Any]]) -> int:
         db = self._open()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             before = db.total_changes
             db.executemany(_INSERT, [tuple(row.get(c) for c in COLUMNS) for row in rows])
-            added = db.total_changes - before
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        return added
+            return db.total_changes - before
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -185,6 +200,76 @@ class SQLiteStore:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    # -- the gateway's API keys (docs/serve.md#keys) -------------------------------------------
+
+    def create_key(self, name: str) -> tuple[dict[str, Any], str]:
+        check_key_name(name)
+        key_id, key = new_key()
+        record = {
+            "id": key_id,
+            "name": name,
+            "prefix": key[:KEY_PREFIX_CHARS],
+            "created_at": iso(datetime.now(UTC)),
+            "revoked_at": None,
+        }
+        db = self._open()
+        with _transaction(db):
+            if db.execute(
+                "SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL", (name,)
+            ).fetchone():
+                raise ValueError(
+                    f"a key named {name!r} already exists in {self.path}; revoke it first "
+                    f"(llmring keys revoke {name}) or choose another name"
+                )
+            db.execute(
+                "INSERT INTO api_keys (id, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                (key_id, name, record["prefix"], key_hash(key), record["created_at"]),
+            )
+        return record, key
+
+    def list_keys(self, include_revoked: bool = False) -> list[dict[str, Any]]:
+        if self._db is None:
+            return []
+        live = "" if include_revoked else " WHERE revoked_at IS NULL"
+        sql = f"SELECT {_KEY_FIELDS} FROM api_keys{live} ORDER BY created_at, id"
+        return [dict(row) for row in self._db.execute(sql)]
+
+    def revoke_key(self, name_or_id: str) -> dict[str, Any]:
+        if name_or_id.startswith(KEY_PREFIX):  # the key itself: found by its hash, never shown
+            condition, value, told = "hash = ?", key_hash(name_or_id), "matching the key given"
+        elif name_or_id.startswith(ID_PREFIX):
+            condition, value, told = "id = ?", name_or_id, f"with id {name_or_id!r}"
+        else:
+            condition, value = "name = ? AND revoked_at IS NULL", name_or_id
+            told = f"named {name_or_id!r}"
+        if self._db is None:
+            raise LookupError(f"no key {told}: {self.path} does not exist")
+        db = self._db
+        with _transaction(db):
+            row = db.execute(
+                f"SELECT {_KEY_FIELDS} FROM api_keys WHERE {condition}", (value,)
+            ).fetchone()
+            if row is None:
+                raise LookupError(f"no key {told} in {self.path} (llmring keys list shows them)")
+            record = dict(row)
+            if record["revoked_at"] is not None:
+                raise LookupError(
+                    f"the key {record['id']} ({record['name']}) was already revoked at "
+                    f"{record['revoked_at']}"
+                )
+            record["revoked_at"] = iso(datetime.now(UTC))
+            db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ?",
+                (record["revoked_at"], record["id"]),
+            )
+        return record
+
+    def active_keys(self) -> dict[str, str]:
+        if self._db is None:
+            return {}
+        rows = self._db.execute("SELECT hash, id FROM api_keys WHERE revoked_at IS NULL")
+        return {digest: key_id for digest, key_id in rows}
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -194,6 +279,20 @@ class SQLiteStore:
         if self._db is None:
             raise sqlite3.OperationalError(f"{self.path} was opened read-only and does not exist")
         return self._db
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (``BEGIN IMMEDIATE``: several processes share the
+    file), committed, or rolled back on any error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _where(where: ReceiptFilter) -> tuple[str, list[Any]]:

@@ -1,4 +1,5 @@
-"""Where receipts go: the one small interface every store implements.
+"""Where receipts (and the gateway's API keys) go: the one small interface every store
+implements.
 
 SQLite (:mod:`llmring._receipts._sqlite`) is the embedded default; a shared engine
 (PostgreSQL, issue 15) implements the same methods. Rows are plain dicts of the columns in
@@ -14,9 +15,9 @@ from typing import Any, Literal, Protocol
 
 __all__ = ["GROUPINGS", "Grouping", "ReceiptFilter", "ReceiptStore"]
 
-#: how ``llmring usage`` groups its totals
-Grouping = Literal["alias", "model", "provider", "day"]
-GROUPINGS: tuple[Grouping, ...] = ("alias", "model", "provider", "day")
+#: how ``llmring usage`` groups its totals (``key``: the gateway key id, docs/serve.md#keys)
+Grouping = Literal["alias", "model", "provider", "day", "key"]
+GROUPINGS: tuple[Grouping, ...] = ("alias", "model", "provider", "day", "key")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,28 @@ class ReceiptStore(Protocol):
 
     def last_conversation(self) -> str | None:
         """The conversation id of the newest receipt that has one."""
+        ...
+
+    # -- the gateway's API keys (llmring._receipts._keys; docs/serve.md#keys) --------------------
+    # A key record is ``{id, name, prefix, created_at, revoked_at}``: never the key, never its
+    # hash. Only the SHA-256 of a key is stored.
+
+    def create_key(self, name: str) -> tuple[dict[str, Any], str]:
+        """Make a key named ``name``: its record, and the key text (shown once, stored
+        nowhere). ``ValueError`` when the name is not allowed or a live key has it."""
+        ...
+
+    def list_keys(self, include_revoked: bool = False) -> list[dict[str, Any]]:
+        """The key records, oldest first; revoked ones only with ``include_revoked``."""
+        ...
+
+    def revoke_key(self, name_or_id: str) -> dict[str, Any]:
+        """Revoke the live key with this name, or the key with this id (or this key text);
+        its record. ``LookupError`` naming it when there is no such live key."""
+        ...
+
+    def active_keys(self) -> dict[str, str]:
+        """SHA-256 hex of each live key → its id: what the gateway checks requests against."""
         ...
 
     def close(self) -> None: ...

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from llmring.cli._chat_commands import ChatCommand, chat, providers
+from llmring.cli._keys_commands import keys_app
 from llmring.cli._lockfile_commands import aliases, bind, lock_app, unbind
 from llmring.cli._logs_commands import logs_app, usage
 from llmring.cli._price_commands import lock_verify, models
@@ -36,6 +37,7 @@ app.command()(providers)
 app.command()(models)
 app.add_typer(logs_app, name="logs")
 app.command()(usage)
+app.add_typer(keys_app, name="keys")
 app.command()(serve)
 
 

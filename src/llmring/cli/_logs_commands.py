@@ -13,7 +13,7 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from llmring._receipts._sqlite import SQLiteStore
     from llmring._receipts._store import Grouping
 
-__all__ = ["cli_store_path", "logging_off", "logs_app", "open_store", "usage"]
+__all__ = ["cli_store_path", "logging_off", "logs_app", "open_store", "open_store_at", "usage"]
 
 LOG_ENV = "LLMRING_LOG"
 _OFF = ("off", "0", "false", "no")
@@ -71,11 +71,16 @@ def cli_store_path(file: Path | None) -> Path:
 
 def open_store(file: Path | None, *, create: bool = False) -> SQLiteStore:
     """The CLI's store, opened for reading (never created unless ``create``)."""
+    return open_store_at(cli_store_path(file), create=create)
+
+
+def open_store_at(path: Path, *, create: bool = False) -> SQLiteStore:
+    """The store at ``path`` (never created unless ``create``); one error line if it cannot
+    be opened."""
     import sqlite3
 
     from llmring._receipts._sqlite import SQLiteStore
 
-    path = cli_store_path(file)
     try:
         return SQLiteStore(path, create=create)
     except (sqlite3.Error, OSError) as exc:
@@ -123,7 +128,8 @@ def logs(
         str | None,
         typer.Option(
             "--status",
-            help="Only calls with this status: ok, error, interrupted, cancelled, deadline.",
+            help="Only calls with this status: ok, error, interrupted, cancelled, deadline, "
+            "rejected.",
             show_default=False,
         ),
     ] = None,
@@ -139,9 +145,10 @@ def logs(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from llmring._receipts._receipt import ReceiptStatus
     from llmring._receipts._store import ReceiptFilter
 
-    statuses = ("ok", "error", "interrupted", "cancelled", "deadline")
+    statuses = get_args(ReceiptStatus)
     if status is not None and status not in statuses:
         raise typer.BadParameter(
             f"{status!r} is not a status (one of: {', '.join(statuses)})", param_hint="'--status'"
@@ -168,9 +175,10 @@ def _line(row: dict[str, Any]) -> str:
         if row["usage_source"]
         else "no usage"
     )
+    key = f"  {row['key_id']}" if row.get("key_id") else ""
     return (
         f"{row['id']}  {row['started_at'][:19].replace('T', ' ')}  {row['alias']} -> "
-        f"{answered}  {row['status']}  {tokens}  {_cost(row)}  {_seconds(row['duration'])}"
+        f"{answered}  {row['status']}  {tokens}  {_cost(row)}  {_seconds(row['duration'])}{key}"
     )
 
 
@@ -273,7 +281,8 @@ def _read_spill(path: Path, columns: set[str]) -> list[dict[str, Any]]:
 @cli_command
 def usage(
     by: Annotated[
-        str, typer.Option("--by", help="Group by alias, model, provider or day.")
+        str,
+        typer.Option("--by", help="Group by alias, model, provider, day or key (llmring serve)."),
     ] = "alias",
     since: SinceOption = None,
     as_json: JsonOption = False,

@@ -40,7 +40,7 @@ from llmring.serve._openai_api import chat_request, completion_body
 from llmring.serve._settings import ServeSettings
 
 if TYPE_CHECKING:
-    from llmring._receipts import ReceiptWriter
+    from llmring._receipts import ReceiptStatus, ReceiptWriter
     from llmring._stream import ChatStream
     from llmring.serve._auth import KeyChecker
     from llmring.serve._metrics import Metrics
@@ -305,7 +305,9 @@ class Gateway:
             call = chat_request(parsed)
             exchange.alias = call.request.model
             snapshot = snapshots.acquire()
-            stream = _chat_stream(snapshot.ring, call.request, exchange)
+            stream = snapshot.ring.chat_stream(
+                call.request, receipt_id=exchange.request_id, key_id=exchange.key_id
+            )
         except ClientGone as exc:
             self._reject(exchange, snapshot, exc, status="cancelled")
             self._release(snapshot, slot)
@@ -455,13 +457,11 @@ class Gateway:
         exchange: _Exchange,
         snapshot: Snapshot | None,
         error: BaseException,
-        status: str = "rejected",
+        status: ReceiptStatus = "rejected",
     ) -> None:
         """The receipt of a request refused before any upstream call."""
-        try:
-            from llmring._receipts import Rejection  # type: ignore[attr-defined]
-        except ImportError:  # TEMPORARY until the keys branch is merged
-            return
+        from llmring._receipts import Rejection
+
         snapshots = self.snapshots
         assert snapshots is not None
         current = snapshot or snapshots.current
@@ -514,33 +514,17 @@ class Gateway:
             and alias not in snapshot.ring.lockfile.profile(snapshot.ring.profile).bindings
         ):
             alias = "(direct)"  # provider:model: not a bounded label
-        usage = None
-        cost = None
-        try:
-            response_usage = stream._run.assembler.usage if stream._run.assembler else None
-            usage = response_usage
-            priced = stream._run.priced
-            cost = priced.usd if priced is not None else None
-        except AttributeError:
-            pass
+        # the terminal chunk's price, or (cancelled, interrupted) the usage seen so far
+        cost = stream.cost.usd if stream.usage else None
         metrics.observe(
             alias=alias,
             status=status,
             provider=stream.provider,
             first_chunk=stream.first_chunk_latency,
             duration=time.perf_counter() - exchange.started,
-            usage=usage,
+            usage=stream.usage,
             cost_usd=cost,
         )
-
-
-def _chat_stream(ring: Any, request: Any, exchange: _Exchange) -> ChatStream:
-    try:
-        return ring.chat_stream(  # type: ignore[no-any-return]
-            request, receipt_id=exchange.request_id, key_id=exchange.key_id
-        )
-    except TypeError:  # TEMPORARY until the keys branch is merged
-        return ring.chat_stream(request)  # type: ignore[no-any-return]
 
 
 async def _respond(

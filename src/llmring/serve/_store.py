@@ -14,30 +14,19 @@ __all__ = ["store_url"]
 
 def store_url(settings: ServeSettings) -> str | None:
     """The absolute path of the SQLite store (``None``: receipts off, allowed only with
-    ``--no-auth``, since keys live in the store). Blocking: reads the lockfile."""
-    from pathlib import Path
-
-    from llmring._receipts._settings import OFF, env_setting, parse_store_url, user_store_path
+    ``--no-auth``, since keys live in the store; ``serve_store_path`` says why otherwise).
+    Blocking: reads the lockfile."""
+    from llmring._receipts._settings import OFF, env_setting, serve_store_path
     from llmring.lockfile._store import find_lockfile, read_lockfile
 
     chosen = settings.receipts if settings.receipts is not None else env_setting()
-    if chosen is not None and chosen.strip().lower() == OFF:
-        if not settings.no_auth:
-            raise ConfigurationError(
-                "receipts are off, but the gateway's keys live in the receipt store: give "
-                "--receipts sqlite:///path.db, or serve with --no-auth on a loopback address"
-            )
+    if settings.no_auth and chosen is not None and chosen.strip().lower() == OFF:
         return None
     lockfile = read_lockfile(find_lockfile(settings.lockfile))
-    if chosen is not None:
-        path = parse_store_url(chosen, Path.cwd(), "--receipts")
-    elif lockfile.receipts is not None:
-        path = lockfile.receipts.path
-    else:
-        path = user_store_path()
-    if path is None:
-        raise ConfigurationError("the receipt store is off; see --receipts")
-    return str(path.absolute())
+    entry = lockfile.receipts
+    if settings.no_auth and chosen is None and entry is not None and entry.path is None:
+        return None  # the lockfile says off
+    return str(serve_store_path(settings.receipts, lockfile).absolute())
 
 
 def open_store(path: str) -> None:

@@ -1,0 +1,145 @@
+"""``llmring keys create|list|revoke``: the API keys of ``llmring serve`` (docs/serve.md#keys).
+
+Keys live in the gateway's receipt store, chosen exactly as ``llmring serve`` chooses it
+(:func:`llmring._receipts._settings.serve_store_path`), as hashes only. ``create`` prints the
+key once, alone on stdout (``KEY=$(llmring keys create ci)``); nothing else ever shows it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from llmring.cli._common import EXIT_CONFIG, FileOption, JsonOption, cli_command, err, out
+from llmring.cli._logs_commands import open_store_at
+
+if TYPE_CHECKING:
+    from llmring._receipts._sqlite import SQLiteStore
+
+__all__ = ["keys_app"]
+
+keys_app = typer.Typer(
+    help="The API keys of llmring serve (kept as hashes in its receipt store).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+ReceiptsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--receipts",
+        metavar="URL",
+        help="The store, as for llmring serve (default: $LLMRING_RECEIPTS, then the lockfile's "
+        "[receipts], then the CLI's logs.db).",
+        show_default=False,
+    ),
+]
+
+
+def store_path(receipts: str | None, file: Path | None) -> Path:
+    """The store ``llmring serve --receipts URL --file LOCK`` would use."""
+    from llmring._receipts._settings import serve_store_path
+    from llmring.lockfile._store import find_lockfile, read_lockfile
+
+    return serve_store_path(receipts, read_lockfile(find_lockfile(file)))
+
+
+@contextmanager
+def _store(receipts: str | None, file: Path | None, *, create: bool) -> Iterator[SQLiteStore]:
+    """The keys' store, open; a store or key error is one ``error:`` line (exit 1)."""
+    import sqlite3
+
+    path = store_path(receipts, file)
+    store = open_store_at(path, create=create)
+    try:
+        yield store
+    except (LookupError, ValueError) as exc:
+        err(f"error: {exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    except sqlite3.Error as exc:
+        err(f"error: the receipt store {path}: {exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    finally:
+        store.close()
+
+
+@keys_app.command("create")
+@cli_command
+def create(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="What the key is for (ci, alice).")],
+    receipts: ReceiptsOption = None,
+    file: FileOption = None,
+) -> None:
+    """Make an API key. It is printed once, alone on stdout; only its hash is stored.
+
+    \b
+      KEY=$(llmring keys create ci)
+    """
+    from llmring._receipts._keys import check_key_name
+
+    try:
+        check_key_name(name)  # before the store is created for nothing
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'NAME'") from None
+    with _store(receipts, file, create=True) as store:
+        record, key = store.create_key(name)
+    out(key)
+    err(
+        f"created key {record['id']} ({name}) in {store.path}; this is the only time it is "
+        "shown: keep it (only its hash is stored)"
+    )
+
+
+@keys_app.command("list")
+@cli_command
+def list_(
+    show_all: Annotated[bool, typer.Option("--all", help="Also the revoked keys.")] = False,
+    as_json: JsonOption = False,
+    receipts: ReceiptsOption = None,
+    file: FileOption = None,
+) -> None:
+    """List the keys: id, name, the key's first characters, when made (and revoked)."""
+    with _store(receipts, file, create=False) as store:
+        records = store.list_keys(include_revoked=show_all)
+    if as_json:
+        out(json.dumps(records, indent=2))
+        return
+    if not records:
+        err(f"no {'' if show_all else 'live '}keys in {store.path}")
+    width = max((len(r["name"]) for r in records), default=0)
+    for record in records:
+        out(_line(record, width))
+
+
+def _line(record: dict[str, Any], width: int) -> str:
+    line = (
+        f"{record['id']}  {record['name']:<{width}}  {record['prefix']}...  "
+        f"created {_when(record['created_at'])}"
+    )
+    if record["revoked_at"]:
+        line += f"  revoked {_when(record['revoked_at'])}"
+    return line
+
+
+def _when(iso: str) -> str:
+    return iso[:19].replace("T", " ")
+
+
+@keys_app.command("revoke")
+@cli_command
+def revoke(
+    name_or_id: Annotated[
+        str, typer.Argument(metavar="NAME_OR_ID", help="The key's name or its id (key_...).")
+    ],
+    receipts: ReceiptsOption = None,
+    file: FileOption = None,
+) -> None:
+    """Revoke a key: a running llmring serve refuses it within a second."""
+    with _store(receipts, file, create=False) as store:
+        record = store.revoke_key(name_or_id.strip())
+    err(f"revoked key {record['id']} ({record['name']}) in {store.path}")

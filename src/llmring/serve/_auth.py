@@ -1,0 +1,164 @@
+"""The gateway's key check: ``Authorization: Bearer <key>`` against the store's live keys.
+
+The store keeps each key's SHA-256 (:mod:`llmring._receipts._keys`); the checker keeps a copy
+of the live ones, hash → key id, in a dict. A request costs one SHA-256 of the key it sent and
+one dict lookup, on the event loop: no thread, no I/O.
+
+The copy is re-read from the store in a worker thread (``asyncio.to_thread``: SQLite blocks):
+
+* before a check, when it is ``refresh`` seconds old or more, so a revoked key stops working
+  within ``refresh`` (1 s) of ``llmring keys revoke``, in every worker process;
+* on a miss, at most once per ``refresh``, so a key made a moment ago works at once while a
+  flood of wrong keys causes at most one extra read per ``refresh``.
+
+Concurrent checks share one read. When the store cannot be read and the copy is out of date,
+the checker fails closed: 503, never a request let in on a list that may hold revoked keys.
+
+Why a dict lookup and no ``hmac.compare_digest``: the lookup compares the SHA-256 of what the
+client sent with the stored hashes, so its timing can only tell an attacker about the hash of
+their own guess; finding a key from that would mean inverting SHA-256. A constant-time compare
+protects secrets compared directly; here the secret never is.
+
+The key a client sends is in no message, log or exception: the header is read as bytes,
+never decoded (a decoding error would quote it), and every refusal is a fixed sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from llmring.serve._errors import APIError
+
+if TYPE_CHECKING:
+    from llmring._receipts._store import ReceiptStore
+
+__all__ = ["KeyChecker"]
+
+logger = logging.getLogger("llmring")
+
+_HOW = "send it as 'Authorization: Bearer <key>' (llmring keys create NAME makes one)"
+
+
+def _refused(code: str, message: str) -> APIError:
+    # RFC 6750: a 401 names the scheme the client should use
+    return APIError(
+        401, "authentication_error", message, code=code, headers={"www-authenticate": "Bearer"}
+    )
+
+
+MISSING = "no API key was sent; " + _HOW
+MALFORMED = "the Authorization header is not a Bearer key; " + _HOW
+INVALID = "the API key sent is not a valid key of this gateway (unknown or revoked)"
+
+
+class KeyChecker:
+    """Checks a request's ``Authorization`` header; see the module docstring.
+
+    ``open_store`` opens the store the keys are in (it is opened on the first check and kept);
+    ``clock`` is the monotonic clock the ``refresh`` age is measured with."""
+
+    def __init__(
+        self,
+        open_store: Callable[[], ReceiptStore],
+        *,
+        refresh: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._open_store = open_store
+        self._refresh = refresh
+        self._clock = clock
+        self._keys: dict[str, str] = {}  # SHA-256 hex → key id
+        self._loaded_at = -float("inf")  # when the read that made ``_keys`` started
+        self._tried_at = -float("inf")  # when the last read started (it may have failed)
+        self._missed_at = -float("inf")  # when a miss last caused a read
+        self._reading: asyncio.Future[None] | None = None
+        self._store: ReceiptStore | None = None
+        self._store_lock = threading.Lock()  # the store: a reading thread, or close()
+        self._closed = False
+
+    async def check(self, authorization: bytes | None) -> str:
+        """The id of the key in ``authorization`` (the header's value), else a 401
+        :class:`APIError` (``missing_api_key``, ``invalid_api_key``), or a 503 when the keys
+        cannot be read."""
+        digest = hashlib.sha256(_bearer_key(authorization)).hexdigest()
+        now = self._clock()
+        if now - self._loaded_at >= self._refresh:  # out of date: read first
+            # unless a read failed less than ``refresh`` ago: the store is not hammered
+            if self._busy() or now - self._tried_at >= self._refresh:
+                await self._read(now)
+            if now - self._loaded_at >= self._refresh:
+                raise APIError(
+                    503,
+                    "server_error",
+                    "the gateway cannot read its API keys from its store; try again later",
+                    code="key_store_unavailable",
+                    headers={"retry-after": str(max(1, round(self._refresh)))},
+                )
+        key_id = self._keys.get(digest)
+        if key_id is None and self._loaded_at < now and now - self._missed_at >= self._refresh:
+            self._missed_at = now  # a key made since the copy was read works at once
+            await self._read(now)
+            key_id = self._keys.get(digest)
+        if key_id is None:
+            raise _refused("invalid_api_key", INVALID)
+        return key_id
+
+    def _busy(self) -> bool:
+        return self._reading is not None and not self._reading.done()
+
+    async def _read(self, now: float) -> None:
+        """Re-read the live keys in a worker thread; concurrent callers share one read, and
+        one caller's cancellation (a client gone) does not cancel it for the others."""
+        reading = self._reading
+        if reading is None or reading.done():
+            self._tried_at = now
+            reading = self._reading = asyncio.ensure_future(self._load(now))
+        await asyncio.shield(reading)
+
+    async def _load(self, started: float) -> None:
+        try:
+            keys = await asyncio.to_thread(self._active_keys)
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError...: logged, 503
+            logger.warning("llmring serve cannot read its API keys from the store: %s", exc)
+            return
+        self._keys, self._loaded_at = keys, started
+
+    def _active_keys(self) -> dict[str, str]:
+        with self._store_lock:
+            if self._closed:
+                raise RuntimeError("the key checker is closed")
+            if self._store is None:
+                self._store = self._open_store()
+            try:
+                return self._store.active_keys()
+            except BaseException:
+                self._store.close()  # opened afresh next time
+                self._store = None
+                raise
+
+    def close(self) -> None:
+        """Close the store (waits for a read in progress); checks after this fail with 503."""
+        with self._store_lock:
+            self._closed = True
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+def _bearer_key(authorization: bytes | None) -> bytes:
+    """The key of a ``Bearer`` header value (the scheme's case is free, RFC 7235), as bytes."""
+    if authorization is None or not authorization.strip():
+        raise _refused("missing_api_key", MISSING)
+    scheme, _, key = authorization.strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        raise _refused("invalid_api_key", MALFORMED)
+    key = key.strip()
+    if not key:
+        raise _refused("missing_api_key", MISSING)
+    return key
