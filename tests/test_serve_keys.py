@@ -437,6 +437,11 @@ def test_a_real_gateway_takes_live_keys_only_and_records_them(tmp_path: Path) ->
 
     with ServeProcess(lockfile, receipts=store) as server:
         assert httpx.get(server.url + "/healthz").status_code == 200
+        assert httpx.get(server.url + "/readyz").status_code == 200
+        for route in ("/v1/models", "/metrics"):  # every other route needs the key
+            assert httpx.get(server.url + route).status_code == 401
+            authorized = {"authorization": f"Bearer {key}"}
+            assert httpx.get(server.url + route, headers=authorized).status_code == 200
         ok = chat(key)
         assert ok.status_code == 200, ok.text
         second = keys_cli(store, "create", "second").stdout.strip()
