@@ -296,51 +296,30 @@ def test_a_refused_request_has_a_rejected_receipt(gateway: ServeProcess) -> None
 # -- the command ---------------------------------------------------------------------------------
 
 
-def test_no_auth_is_refused_off_loopback(tmp_path: Path) -> None:
+def refused_start(tmp_path: Path, *args: str, binding: str = "mock:echo") -> str:
+    """``llmring serve ARGS`` (``chatbot`` bound to ``binding``) that must exit 1 at once with
+    one clear line; its stderr."""
     lockfile = tmp_path / "llmring.lock"
-    lockfile.write_text(lockfile_text({}, {"chatbot": ["mock:echo"]}))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llmring",
-            "serve",
-            "--host",
-            "0.0.0.0",
-            "--no-auth",
-            "--file",
-            str(lockfile),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    lockfile.write_text(lockfile_text({}, {"chatbot": [binding]}))
+    command = [sys.executable, "-m", "llmring", "serve", "--file", str(lockfile), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
-    assert "--no-auth is allowed only on a loopback address" in done.stderr
     assert "Traceback" not in done.stderr
+    return done.stderr
+
+
+def test_no_auth_is_refused_off_loopback(tmp_path: Path) -> None:
+    stderr = refused_start(tmp_path, "--host", "0.0.0.0", "--no-auth")
+    assert "--no-auth is allowed only on a loopback address" in stderr
 
 
 def test_a_store_that_cannot_be_opened_stops_the_start(tmp_path: Path) -> None:
-    lockfile = tmp_path / "llmring.lock"
-    lockfile.write_text(lockfile_text({}, {"chatbot": ["mock:echo"]}))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llmring",
-            "serve",
-            "--no-auth",
-            "--file",
-            str(lockfile),
-            "--receipts",
-            "sqlite:////proc/llmring/receipts.db",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    stderr = refused_start(
+        tmp_path, "--no-auth", "--receipts", "sqlite:////proc/llmring/receipts.db"
     )
-    assert done.returncode == 1
-    assert "the receipt store /proc/llmring/receipts.db cannot be opened" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "the receipt store /proc/llmring/receipts.db cannot be opened" in stderr
+
+
+def test_a_lockfile_that_does_not_resolve_stops_the_start(tmp_path: Path) -> None:
+    stderr = refused_start(tmp_path, "--no-auth", binding="nosuchprovider:m")
+    assert stderr.startswith("error:") and "nosuchprovider" in stderr
