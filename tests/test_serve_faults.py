@@ -10,14 +10,18 @@ receipt is read back from the gateway's SQLite store.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
 import re
+import signal
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -448,3 +452,190 @@ def test_a_failure_after_content_is_an_error_frame_never_a_splice(
     assert len(rows) == before + 1
     expected = "interrupted" if fault == "cut" else "deadline"
     assert rows[-1]["status"] == expected
+
+
+# -- reload under load -----------------------------------------------------------------------------
+
+STREAMS = 20
+#: seconds between the events of a slow stream: a stream of the backup recording (12 events)
+#: cannot end sooner than 11 of these after it began, whatever the machine's load
+SLOW_GAP = 0.3
+
+
+def two_targets(loopback: ThreadedLoopback, target: str) -> str:
+    """A lockfile with the providers ``first`` (/a/) and ``second`` (/b/), ``chat`` bound to
+    ``target``."""
+    base = loopback.server.base_url
+    tables = "".join(
+        f'[providers.{name}]\ntype = "openai"\nbase_url = "{base}{prefix}v1"\n'
+        'api_key_env = "OPENAI_API_KEY"\n\n'
+        for name, prefix in (("first", "/a/"), ("second", "/b/"))
+    )
+    return lockfile_text({}, {"chat": [f"{target}:gpt-4o-mini"]}, tables=tables)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``path`` as an editor or a deploy does: a new file renamed over the old one."""
+    fresh = path.with_suffix(".new")
+    fresh.write_text(text, encoding="utf-8")
+    os.replace(fresh, path)
+
+
+def readyz(gateway: ServeProcess) -> dict[str, Any]:
+    answer = httpx.get(gateway.url + "/readyz", timeout=10)
+    assert answer.status_code == 200
+    lockfile: dict[str, Any] = answer.json()["lockfile"]
+    return lockfile
+
+
+def slow_reply(recording: str) -> Reply:
+    """``recording`` event by event, ``SLOW_GAP`` apart."""
+    body = (WIRE / recording).read_bytes()
+    ends = list(itertools.accumulate(len(e) for e in events(recording)))
+    return Reply(
+        body=body, splits=ends, delay=SLOW_GAP, headers={"content-type": "text/event-stream"}
+    )
+
+
+@dataclass
+class Flight:
+    """One streamed request read by a raw client: when its first text came, all it received."""
+
+    started: asyncio.Event
+    raw: bytes = b""
+
+    async def run(self, gateway: ServeProcess, model: str) -> None:
+        reader, writer = await open_chat(gateway.url, chat_body(model))
+        try:
+            while data := await reader.read(65536):
+                self.raw += data
+                if b'{"content":' in self.raw:
+                    self.started.set()
+        finally:
+            writer.close()
+            self.started.set()  # a request that failed must not leave the test waiting
+
+    def outcome(self) -> tuple[str, str, list[str]]:
+        """Status line, ``x-llmring-model``, the SSE payloads."""
+        status, headers, body = dechunk(self.raw)
+        return status, headers.get("x-llmring-model", ""), sse_payloads(body)
+
+
+def test_reload_under_20_streams(tmp_path: Path) -> None:
+    with ThreadedLoopback() as loopback:
+        loopback.server.routes = {"/a/": slow_reply(BACKUP), "/b/": Reply.wire(PRIMARY)}
+        lockfile = tmp_path / "llmring.lock"
+        lockfile.write_text(two_targets(loopback, "first"), encoding="utf-8")
+        env = gateway_env(["openai"], tmp_path)
+        with ServeProcess(lockfile, "--no-auth", "--watch", "0", env=env) as gateway:
+            old = readyz(gateway)["digest"]
+
+            async def scenario() -> tuple[list[Flight], str]:
+                flights = [Flight(asyncio.Event()) for _ in range(STREAMS)]
+                tasks = [asyncio.create_task(f.run(gateway, "chat")) for f in flights]
+                for flight in flights:  # every stream is under way on the old lockfile
+                    await asyncio.wait_for(flight.started.wait(), 30)
+                replace_file(lockfile, two_targets(loopback, "second"))
+                gateway.signal(signal.SIGHUP)
+                digest = old
+                while digest == old:
+                    digest = (await asyncio.to_thread(readyz, gateway))["digest"]
+                    await asyncio.sleep(0.02)
+                # the swap is done while all 20 are still streaming
+                assert not any(task.done() for task in tasks)
+                await asyncio.wait_for(asyncio.gather(*tasks), 60)
+                return flights, digest
+
+            flights, new = asyncio.run(scenario())
+            for flight in flights:  # each finished on the lockfile it started with, in full
+                status, model, payloads = flight.outcome()
+                assert status == "HTTP/1.1 200 OK"
+                assert model == f"first:{BACKUP_MODEL}"
+                assert payloads[-1] == "[DONE]"
+                assert streamed_text(payloads) == BACKUP_TEXT
+            # a new request goes where the new lockfile says
+            response, payloads = stream_chat(gateway, "chat")
+            assert response.headers["x-llmring-model"] == "second:o3-mini-2025-01-31"
+            assert streamed_text(payloads) == PRIMARY_TEXT
+            assert readyz(gateway)["reloads"] == 1
+
+            rows = receipts_of(gateway, "chat", STREAMS + 1)
+            assert len(rows) == STREAMS + 1 and {r["status"] for r in rows} == {"ok"}
+            digests = Counter((r["provider"], r["lockfile_digest"]) for r in rows)
+            assert digests == {("first", old): STREAMS, ("second", new): 1}
+            assert "lockfile reloaded (SIGHUP)" in gateway.log
+
+
+def test_an_invalid_lockfile_is_not_served(tmp_path: Path) -> None:
+    with ThreadedLoopback() as loopback:
+        loopback.server.routes = {"/a/": Reply.wire(BACKUP), "/b/": Reply.wire(PRIMARY)}
+        lockfile = tmp_path / "llmring.lock"
+        lockfile.write_text(two_targets(loopback, "first"), encoding="utf-8")
+        env = gateway_env(["openai"], tmp_path)
+        with ServeProcess(lockfile, "--no-auth", "--watch", "0.1", env=env) as gateway:
+            served = readyz(gateway)
+            # an alias bound to a provider the file does not define: refused, old one kept
+            broken = two_targets(loopback, "first").replace('"first:gpt', '"nowhere:gpt')
+            replace_file(lockfile, broken)
+            gateway.signal(signal.SIGHUP)
+            wait_until(lambda: "was not reloaded" in gateway.log, "the refusal in the log")
+            state = readyz(gateway)
+            assert state["digest"] == served["digest"] and state["reloads"] == 0
+            assert "nowhere" in state["last_reload_error"]
+            refusal = next(line for line in gateway.log.splitlines() if "not reloaded" in line)
+            assert "nowhere" in refusal and served["digest"] in refusal
+            response, payloads = stream_chat(gateway, "chat")  # still served as before
+            assert response.headers["x-llmring-model"] == f"first:{BACKUP_MODEL}"
+            assert streamed_text(payloads) == BACKUP_TEXT
+            # then a valid file: the watcher swaps it in without a signal
+            replace_file(lockfile, two_targets(loopback, "second"))
+            wait_until(lambda: readyz(gateway)["digest"] != served["digest"], "the new digest")
+            state = readyz(gateway)
+            assert state["reloads"] == 1 and state["last_reload_error"] is None
+            response, payloads = stream_chat(gateway, "chat")
+            assert streamed_text(payloads) == PRIMARY_TEXT
+
+
+# -- graceful shutdown -----------------------------------------------------------------------------
+
+
+def refused(gateway: ServeProcess) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", gateway.port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_sigterm_lets_streams_finish(tmp_path: Path) -> None:
+    with ThreadedLoopback() as loopback:
+        loopback.server.routes = {"/a/": slow_reply(BACKUP)}
+        lockfile = tmp_path / "llmring.lock"
+        lockfile.write_text(two_targets(loopback, "first"), encoding="utf-8")
+        env = gateway_env(["openai"], tmp_path)
+        with ServeProcess(lockfile, "--no-auth", env=env) as gateway:
+
+            async def scenario() -> list[Flight]:
+                flights = [Flight(asyncio.Event()) for _ in range(5)]
+                tasks = [asyncio.create_task(f.run(gateway, "chat")) for f in flights]
+                for flight in flights:
+                    await asyncio.wait_for(flight.started.wait(), 30)
+                gateway.signal(signal.SIGTERM)
+                while not await asyncio.to_thread(refused, gateway):
+                    await asyncio.sleep(0.02)
+                # no new connection while the five are still streaming
+                assert not any(task.done() for task in tasks)
+                await asyncio.wait_for(asyncio.gather(*tasks), 60)
+                return flights
+
+            flights = asyncio.run(scenario())
+            assert gateway.process is not None
+            assert gateway.process.wait(30) == 0
+        for flight in flights:
+            status, model, payloads = flight.outcome()
+            assert status == "HTTP/1.1 200 OK" and model == f"first:{BACKUP_MODEL}"
+            assert payloads[-1] == "[DONE]"
+            assert streamed_text(payloads) == BACKUP_TEXT
+        rows = receipts(gateway.receipts)  # the process has exited: all are stored
+        assert [r["status"] for r in rows] == ["ok"] * 5
+        assert "Waiting for connections to close" in gateway.log
