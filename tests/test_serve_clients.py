@@ -18,11 +18,11 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 from tests.ci import require_or_skip
 from tests.loopback import WIRE, LoopbackServer, Reply
@@ -65,7 +65,7 @@ UPSTREAMS: dict[str, tuple[str, str, Expected[Any]]] = {
 
 TOOL_CALL = "openai/chat-gpt-4o-mini-single-tool-call-usage"
 TOOL_ANSWER = "openai/chat-gpt-4o-mini-text-usage"
-HELLO = [{"role": "user", "content": "hello"}]
+HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
 def openai_usage(usage: dict[str, int]) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def test_every_provider_streams_to_the_sync_sdk(
     client = openai.OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
         model=f"via-{provider}",
-        messages=HELLO,  # type: ignore[arg-type]
+        messages=HELLO,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -149,6 +149,7 @@ def test_every_provider_streams_to_the_sync_sdk(
     assert finishes[-1] == expected.finish and not any(finishes[:-1])
     *_, usage_chunk = chunks
     assert usage_chunk.choices == [] and usage_chunk.usage is not None
+    assert expected.usage is not None
     assert usage_of(usage_chunk.usage) == openai_usage(expected.usage)
     assert {c.model for c in chunks} == {expected.model}
     assert len({c.id for c in chunks}) == 1
@@ -168,14 +169,14 @@ async def test_every_provider_answers_the_async_sdk_whole(
     ) as client:
         completion = await client.chat.completions.create(
             model=f"via-{provider}",
-            messages=HELLO,  # type: ignore[arg-type]
+            messages=HELLO,
         )
     (choice,) = completion.choices
     assert choice.message.role == "assistant"
     check_text(choice.message.content or "", expected.text)
     assert choice.finish_reason == expected.finish
     assert completion.model == expected.model
-    assert completion.usage is not None
+    assert completion.usage is not None and expected.usage is not None
     assert usage_of(completion.usage) == openai_usage(expected.usage)
 
 
@@ -185,7 +186,7 @@ def test_usage_chunk_comes_only_when_asked(gateway: ServeProcess, upstream: Loop
     chunks = list(
         client.chat.completions.create(
             model="assistant",
-            messages=HELLO,  # type: ignore[arg-type]
+            messages=HELLO,
             stream=True,
         )
     )
@@ -196,10 +197,15 @@ def test_usage_chunk_comes_only_when_asked(gateway: ServeProcess, upstream: Loop
 # -- a tool-call round trip ------------------------------------------------------------------------
 
 
-def tool_round_trip_request() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def tool_round_trip_request() -> tuple[
+    list[ChatCompletionMessageParam], list[ChatCompletionToolParam]
+]:
     """The first request of the recorded round trip: its messages and tools."""
     body = sidecar(TOOL_CALL)["request"]["body"]
-    return body["messages"], body["tools"]
+    return (
+        cast("list[ChatCompletionMessageParam]", body["messages"]),
+        cast("list[ChatCompletionToolParam]", body["tools"]),
+    )
 
 
 def check_second_request(upstream: LoopbackServer) -> None:
@@ -223,8 +229,8 @@ def test_tool_call_round_trip_sync_whole(gateway: ServeProcess, upstream: Loopba
     client = openai.OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0)
     first = client.chat.completions.create(
         model="assistant",
-        messages=messages,  # type: ignore[arg-type]
-        tools=tools,  # type: ignore[arg-type]
+        messages=messages,
+        tools=tools,
     )
     (choice,) = first.choices
     assert choice.finish_reason == "tool_calls"
@@ -238,13 +244,13 @@ def test_tool_call_round_trip_sync_whole(gateway: ServeProcess, upstream: Loopba
     upstream.reply = Reply.wire(TOOL_ANSWER + ".sse")
     messages = [
         *messages,
-        choice.message.model_dump(exclude_none=True),
+        cast("ChatCompletionMessageParam", choice.message.model_dump(exclude_none=True)),
         {"role": "tool", "tool_call_id": call.id, "content": "London"},
     ]
     second = client.chat.completions.create(
         model="assistant",
-        messages=messages,  # type: ignore[arg-type]
-        tools=tools,  # type: ignore[arg-type]
+        messages=messages,
+        tools=tools,
     )
     assert second.choices[0].message.content == "The capital of the UK is London."
     check_second_request(upstream)
@@ -260,8 +266,8 @@ async def test_tool_call_round_trip_async_streamed(
     ) as client:
         stream = await client.chat.completions.create(
             model="assistant",
-            messages=messages,  # type: ignore[arg-type]
-            tools=tools,  # type: ignore[arg-type]
+            messages=messages,
+            tools=tools,
             stream=True,
         )
         calls: dict[int, dict[str, str]] = {}
@@ -284,7 +290,7 @@ async def test_tool_call_round_trip_async_streamed(
             }
         }
         upstream.reply = Reply.wire(TOOL_ANSWER + ".sse")
-        assistant = {
+        assistant: ChatCompletionMessageParam = {
             "role": "assistant",
             "tool_calls": [
                 {
@@ -294,11 +300,15 @@ async def test_tool_call_round_trip_async_streamed(
                 }
             ],
         }
-        tool_result = {"role": "tool", "tool_call_id": calls[0]["id"], "content": "London"}
+        tool_result: ChatCompletionMessageParam = {
+            "role": "tool",
+            "tool_call_id": calls[0]["id"],
+            "content": "London",
+        }
         stream = await client.chat.completions.create(
             model="assistant",
-            messages=[*messages, assistant, tool_result],  # type: ignore[list-item]
-            tools=tools,  # type: ignore[arg-type]
+            messages=[*messages, assistant, tool_result],
+            tools=tools,
             stream=True,
         )
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
@@ -316,7 +326,7 @@ def test_raw_response_headers(gateway: ServeProcess, upstream: LoopbackServer) -
     client = openai.OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
         model="assistant",
-        messages=HELLO,  # type: ignore[arg-type]
+        messages=HELLO,
     )
     request_id = raw.headers["x-llmring-request-id"]
     assert uuid.UUID(request_id)
@@ -329,7 +339,7 @@ def test_raw_response_headers(gateway: ServeProcess, upstream: LoopbackServer) -
     # another request, another id
     again = client.chat.completions.with_raw_response.create(
         model="assistant",
-        messages=HELLO,  # type: ignore[arg-type]
+        messages=HELLO,
     )
     assert again.headers["x-llmring-request-id"] != request_id
 
@@ -341,7 +351,7 @@ def test_the_request_id_is_the_receipt_id(gateway: ServeProcess, upstream: Loopb
     before = len(receipts(gateway.receipts))
     raw = client.chat.completions.with_raw_response.create(
         model="assistant",
-        messages=HELLO,  # type: ignore[arg-type]
+        messages=HELLO,
         stream=True,
     )
     list(raw.parse())
@@ -383,14 +393,14 @@ def test_the_sdk_with_a_key(
         client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
         completion = client.chat.completions.create(
             model="assistant",
-            messages=HELLO,  # type: ignore[arg-type]
+            messages=HELLO,
         )
         assert completion.choices[0].message.content == "The capital of the UK is London."
         stranger = openai.OpenAI(base_url=server.base_url, api_key="sk-not-a-key", max_retries=0)
         with pytest.raises(openai.AuthenticationError):
             stranger.chat.completions.create(
                 model="assistant",
-                messages=HELLO,  # type: ignore[arg-type]
+                messages=HELLO,
             )
         rows = wait_for_receipts(store, 2)
     assert len(upstream.requests) == 1  # the stranger never reached the provider
@@ -464,7 +474,7 @@ def test_curl_reads_the_stream(
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     expected = UPSTREAMS["anthropic"][2]
-    assert text == expected.text
+    assert text == expected.text and expected.usage is not None
     assert chunks[-1]["usage"] == openai_usage(expected.usage)
 
 

@@ -315,10 +315,10 @@ def test_disconnects_at_random_points(upstreams: Upstreams, upstream: LoopbackSe
     time.sleep(0.5)  # a second receipt for one request would be written by now
     rows = mine()
     assert sorted(row["alias"] for row in rows) == sorted("google:" + run.model for run in runs)
-    status = {row["alias"].removeprefix("google:run-"): row["status"] for row in rows}
+    statuses = {row["alias"].removeprefix("google:run-"): row["status"] for row in rows}
     for run in runs:
         expected = "ok" if run.phase == "finished" else "cancelled"
-        assert status[str(run.number)] == expected, (run.phase, run.number)
+        assert statuses[str(run.number)] == expected, (run.phase, run.number)
 
 
 # -- fallback: before content it is invisible, after content it is an error frame ----------------
