@@ -321,6 +321,35 @@ def test_disconnects_at_random_points(upstreams: Upstreams, upstream: LoopbackSe
         assert statuses[str(run.number)] == expected, (run.phase, run.number)
 
 
+@pytest.mark.xfail(reason="needs the keys branch", strict=True)
+def test_a_client_gone_before_its_body_arrived_has_one_receipt(
+    upstreams: Upstreams, upstream: LoopbackServer
+) -> None:
+    gateway = upstreams.gateway
+
+    def unparsed() -> list[dict[str, Any]]:
+        return [r for r in receipts(gateway.receipts) if r["alias"] is None]
+
+    before = len(unparsed())
+
+    async def hang_up_mid_body() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            b'content-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model": '
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the gateway is waiting for the rest of the body
+        writer.transport.abort()
+
+    asyncio.run(hang_up_mid_body())
+    wait_until(lambda: len(unparsed()) > before, "a receipt for the request cut mid-body")
+    time.sleep(0.3)
+    rows = unparsed()[before:]
+    assert [r["status"] for r in rows] == ["cancelled"]
+    assert upstream.requests == []
+
+
 # -- fallback: before content it is invisible, after content it is an error frame ----------------
 
 
