@@ -288,7 +288,11 @@ def test_disconnects_at_random_points(upstreams: Upstreams, upstream: LoopbackSe
     seen = {run_of(d.path): d for d in upstream.disconnects}
     assert len(upstream.disconnects) == len(seen) == len(cut)  # one each, none for the others
     lags = {run.number: seen[run.number].at - run.closed_at for run in cut}
-    late = {n: f"{lag * 1000:.1f} ms" for n, lag in lags.items() if not 0 <= lag < DISCONNECT_BOUND}
+    late = {
+        n: f"{by_number[n].phase} @{runs.index(by_number[n])}: {lag * 1000:.1f} ms"
+        for n, lag in lags.items()
+        if not 0 <= lag < DISCONNECT_BOUND
+    }
     assert not late, f"runs seen late (load average {os.getloadavg()}): {late}"
     for run in cut:
         gone = seen[run.number]
@@ -333,7 +337,7 @@ def test_a_client_gone_before_its_body_arrived_has_one_receipt(
     before = len(unparsed())
 
     async def hang_up_mid_body() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        _, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
         writer.write(
             b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
             b'content-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model": '
@@ -348,6 +352,44 @@ def test_a_client_gone_before_its_body_arrived_has_one_receipt(
     rows = unparsed()[before:]
     assert [r["status"] for r in rows] == ["cancelled"]
     assert upstream.requests == []
+
+
+def test_a_first_request_to_a_provider_stalls_no_other_stream(tmp_path: Path) -> None:
+    # A fresh gateway: one stream waits on OpenAI while the first request for Anthropic
+    # arrives. Had the gateway to import Anthropic's SDK then, its loop would be held for a
+    # second or more, and the OpenAI client's hang-up would go unseen for that long.
+    with ThreadedLoopback() as loopback:
+        server = loopback.server
+        server.routes = {
+            "/v1/chat/completions": Reply.wire(BACKUP, first_delay=FOREVER),
+            "/v1/messages": Reply.wire("anthropic/claude-sonnet-4-6-text.sse"),
+        }
+        lockfile = tmp_path / "llmring.lock"
+        providers = {name: loopback.url(name) for name in ("openai", "anthropic")}
+        lockfile.write_text(
+            lockfile_text(providers, {"a": ["openai:gpt-4o-mini"], "b": ["anthropic:c"]}),
+            encoding="utf-8",
+        )
+        env = gateway_env(["openai", "anthropic"], tmp_path)
+        with ServeProcess(lockfile, "--no-auth", env=env) as gateway:
+
+            async def scenario() -> float:
+                _, writer = await open_chat(gateway.url, chat_body("a"))
+                while not server.requests:  # the OpenAI stream is waiting on its provider
+                    await asyncio.sleep(0.005)
+                _, other = await open_chat(gateway.url, chat_body("b"))
+                await asyncio.sleep(0.05)  # the gateway is taking the Anthropic request
+                closed_at = time.monotonic()
+                writer.transport.abort()
+                await asyncio.to_thread(
+                    wait_until, lambda: bool(server.disconnects), "the OpenAI stream closed"
+                )
+                other.transport.abort()
+                return server.disconnects[0].at - closed_at
+
+            lag = asyncio.run(scenario())
+        assert server.disconnects[0].path == "/v1/chat/completions"
+        assert 0 <= lag < DISCONNECT_BOUND, f"{lag * 1000:.1f} ms"
 
 
 # -- fallback: before content it is invisible, after content it is an error frame ----------------

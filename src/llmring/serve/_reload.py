@@ -64,9 +64,27 @@ def load_snapshot(
     ring = LLMRing(lockfile, profile, receipts=receipts, log_content=log_content)
     path = ring.lockfile.path if not ring.lockfile.bundled else None
     stamp = _stamp(path)
+    types = {entry.type for entry in ring.lockfile.providers.values()}
     for alias in ring.lockfile.profile(ring.profile).bindings:
-        ring.resolve(alias)  # a binding to an unknown provider fails here, not on a request
+        # a binding to an unknown provider fails here, not on a request
+        types.update(candidate.config.type for candidate in ring.resolve(alias))
+    _import_adapters(types)
     return Snapshot(ring, ring.lockfile.digest, path, stamp=stamp)
+
+
+def _import_adapters(types: set[str]) -> None:
+    """Import the adapters (and so the SDKs) of these provider types now, in the loading
+    thread: imported by a worker's first request to the provider, an SDK would hold the event
+    loop for a second or more, stalling every stream of the worker. A missing SDK is left to
+    the request, which reports it (or falls back)."""
+    import importlib
+
+    from llmring.providers._registry import BUILTIN_PROVIDERS, _missing_sdk
+
+    for kind in sorted(types):
+        spec = BUILTIN_PROVIDERS.get(kind)
+        if spec is not None and not _missing_sdk(spec):
+            importlib.import_module(spec.adapter.split(":")[0])
 
 
 class Snapshots:
