@@ -319,10 +319,13 @@ def test_disconnects_at_random_points(upstreams: Upstreams, upstream: LoopbackSe
     time.sleep(0.5)  # a second receipt for one request would be written by now
     rows = mine()
     assert sorted(row["alias"] for row in rows) == sorted("google:" + run.model for run in runs)
-    statuses = {row["alias"].removeprefix("google:run-"): row["status"] for row in rows}
+    of_run = {int(row["alias"].removeprefix("google:run-")): row for row in rows}
     for run in runs:
+        row = of_run[run.number]
         expected = "ok" if run.phase == "finished" else "cancelled"
-        assert statuses[str(run.number)] == expected, (run.phase, run.number)
+        assert row["status"] == expected, (run.phase, run.number)
+        if run.phase in ("mid-stream", "finished"):  # Gemini reports usage with each event
+            assert row["usage_source"] == "reported" and row["prompt_tokens"] == 11, row
 
 
 @pytest.mark.xfail(reason="needs the keys branch", strict=True)
