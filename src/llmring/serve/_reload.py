@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from llmring.resolver import Candidate
     from llmring.service import LLMRing
 
 __all__ = ["Snapshot", "Snapshots", "load_snapshot"]
@@ -64,27 +65,27 @@ def load_snapshot(
     ring = LLMRing(lockfile, profile, receipts=receipts, log_content=log_content)
     path = ring.lockfile.path if not ring.lockfile.bundled else None
     stamp = _stamp(path)
-    types = {entry.type for entry in ring.lockfile.providers.values()}
-    for alias in ring.lockfile.profile(ring.profile).bindings:
-        # a binding to an unknown provider fails here, not on a request
-        types.update(candidate.config.type for candidate in ring.resolve(alias))
-    _import_adapters(types)
+    _load_adapters(ring)
     return Snapshot(ring, ring.lockfile.digest, path, stamp=stamp)
 
 
-def _import_adapters(types: set[str]) -> None:
-    """Import the adapters (and so the SDKs) of these provider types now, in the loading
-    thread: imported by a worker's first request to the provider, an SDK would hold the event
-    loop for a second or more, stalling every stream of the worker. A missing SDK is left to
-    the request, which reports it (or falls back)."""
-    import importlib
-
-    from llmring.providers._registry import BUILTIN_PROVIDERS, _missing_sdk
-
-    for kind in sorted(types):
-        spec = BUILTIN_PROVIDERS.get(kind)
-        if spec is not None and not _missing_sdk(spec):
-            importlib.import_module(spec.adapter.split(":")[0])
+def _load_adapters(ring: LLMRing) -> None:
+    """Make, now and in the loading thread, the adapter of every provider the lockfile names
+    (its SDK imported, its client built): made by a worker's first request to the provider,
+    it would hold the event loop for 0.05-2 s, stalling every stream of the worker. A
+    provider that is not usable (no SDK, no key) is left to the request, which says why or
+    falls back."""
+    first: dict[str, Candidate] = {}
+    for alias in ring.lockfile.profile(ring.profile).bindings:
+        # a binding to an unknown provider fails here, not on a request
+        for candidate in ring.resolve(alias):
+            first.setdefault(candidate.provider, candidate)
+    for name in ring.lockfile.providers:  # reached by provider:model only
+        if name not in first:
+            first[name] = ring.resolve(f"{name}:any")[0]
+    for candidate in first.values():
+        if candidate.usable:
+            ring.capabilities(candidate.ref)
 
 
 class Snapshots:
