@@ -7,24 +7,44 @@ context manager::
 
     with ServeProcess(lockfile, "--no-auth") as server:
         httpx.get(server.url + "/healthz")
+
+The gateway is another process, so the provider it calls must answer while the test blocks:
+:class:`ThreadedLoopback` runs a :class:`~tests.loopback.LoopbackServer` on its own event
+loop in a background thread (its ``disconnects`` use ``time.monotonic()``, comparable with
+the test's clock). :func:`gateway_env` is the environment the gateway gets (fake provider keys,
+nothing from the machine), :func:`receipts` and :func:`wait_for_receipts` read its store.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
-__all__ = ["ServeProcess"]
+from tests.loopback import LoopbackServer
+from tests.wire_harness import PROVIDERS
+
+__all__ = [
+    "ServeProcess",
+    "ThreadedLoopback",
+    "gateway_env",
+    "receipts",
+    "wait_for_receipts",
+    "wait_until",
+]
 
 _RUNNING = re.compile(r"Uvicorn running on http://[^:]+:(\d+)")
 
@@ -155,3 +175,85 @@ class ServeProcess:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class ThreadedLoopback:
+    """A :class:`LoopbackServer` served by its own event loop in a daemon thread.
+
+    ``with ThreadedLoopback() as loopback:``; then set ``loopback.server.reply`` or
+    ``.routes`` from the test (plain attribute writes) and read ``requests``,
+    ``disconnects`` and ``completed`` (lists the server only appends to).
+    """
+
+    def __init__(self) -> None:
+        self.server = LoopbackServer()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def _run(self, coroutine: Any) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result(10)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        self._run(self.server.__aenter__())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._run(self.server.__aexit__(None, None, None))
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+    def url(self, provider: str, prefix: str = "") -> str:
+        """The ``base_url`` of ``provider`` served here (under the path ``prefix``)."""
+        return self.server.base_url + prefix + PROVIDERS[provider][2]
+
+
+def gateway_env(providers: Iterable[str], data: Path) -> dict[str, str]:
+    """What a gateway calling ``providers`` adds to its environment: their fake keys and a
+    user data directory of its own."""
+    env = {"XDG_DATA_HOME": str(data)}
+    for provider in providers:
+        name, value, _ = PROVIDERS[provider]
+        if name and value:
+            env[name] = value
+    return env
+
+
+def receipts(store: Path) -> list[dict[str, Any]]:
+    """Every receipt row in the SQLite store at ``store``, oldest first."""
+    if not store.exists():
+        return []
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)
+    try:
+        db.row_factory = sqlite3.Row
+        try:
+            rows = db.execute("SELECT * FROM receipts ORDER BY started_at").fetchall()
+        except sqlite3.OperationalError:  # the table is not created yet
+            return []
+        return [dict(row) for row in rows]
+    finally:
+        db.close()
+
+
+def wait_for_receipts(store: Path, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The store's rows once there are at least ``count`` (the gateway's writer flushes in the
+    background); after ``timeout`` seconds, whatever is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = receipts(store)
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen within {timeout} s: {what}")
+        time.sleep(0.01)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from llmring.resolver import Candidate
     from llmring.service import LLMRing
 
 __all__ = ["Snapshot", "Snapshots", "load_snapshot"]
@@ -64,9 +65,27 @@ def load_snapshot(
     ring = LLMRing(lockfile, profile, receipts=receipts, log_content=log_content)
     path = ring.lockfile.path if not ring.lockfile.bundled else None
     stamp = _stamp(path)
-    for alias in ring.lockfile.profile(ring.profile).bindings:
-        ring.resolve(alias)  # a binding to an unknown provider fails here, not on a request
+    _load_adapters(ring)
     return Snapshot(ring, ring.lockfile.digest, path, stamp=stamp)
+
+
+def _load_adapters(ring: LLMRing) -> None:
+    """Make, now and in the loading thread, the adapter of every provider the lockfile names
+    (its SDK imported, its client built): made by a worker's first request to the provider,
+    it would hold the event loop for 0.05-2 s, stalling every stream of the worker. A
+    provider that is not usable (no SDK, no key) is left to the request, which says why or
+    falls back."""
+    first: dict[str, Candidate] = {}
+    for alias in ring.lockfile.profile(ring.profile).bindings:
+        # a binding to an unknown provider fails here, not on a request
+        for candidate in ring.resolve(alias):
+            first.setdefault(candidate.provider, candidate)
+    for name in ring.lockfile.providers:  # reached by provider:model only
+        if name not in first:
+            first[name] = ring.resolve(f"{name}:any")[0]
+    for candidate in first.values():
+        if candidate.usable:
+            ring.capabilities(candidate.ref)
 
 
 class Snapshots:

@@ -87,7 +87,14 @@ def _serve(settings: ServeSettings) -> int:
     config = _config(settings)
     server = uvicorn.Server(config)
     if settings.workers == 1:
-        server.run()
+        # After a graceful stop uvicorn restores the SIGTERM handler it found and raises the
+        # signal again: with the default one the process would end "killed by SIGTERM" (143),
+        # not 0. It finds this one, so a clean shutdown is a clean exit.
+        previous = signal.signal(signal.SIGTERM, _stopped)
+        try:
+            server.run()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         return 0 if server.started else STARTUP_FAILURE
     from uvicorn.supervisors.multiprocess import Multiprocess
 
@@ -104,6 +111,10 @@ def _serve(settings: ServeSettings) -> int:
     sock = config.bind_socket()
     Supervisor(config, sockets=[sock]).run()
     return 0
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """SIGTERM once uvicorn has shut down: nothing left to do but return from ``run``."""
 
 
 def log_to_stderr() -> None:
