@@ -62,6 +62,8 @@ EXPECTED: dict[str, tuple[str, str | None] | None] = {
     "drop": ("cancelled", "estimated"),  # a bare break: the event loop closes the generator
     "aclose_other": ("cancelled", "estimated"),
     "cancel_task": ("cancelled", "estimated"),
+    # cancelled once the request was sent, before any content: the prompt, estimated
+    "cancel_before": ("cancelled", "estimated"),
     "cut": ("interrupted", "estimated"),
     "cut_before": ("error", None),
     "fail": ("error", None),
@@ -123,6 +125,20 @@ async def one_stream(ring: LLMRing, mode: str, cid: str, k: int) -> int | None:
         with pytest.raises(asyncio.CancelledError):
             await task
         return None
+    if mode == "cancel_before":
+        s = stream("mock:chatbot?delay=30")
+
+        async def wait() -> None:
+            async with s:
+                async for _ in s:
+                    pass
+
+        task = asyncio.ensure_future(wait())
+        await asyncio.sleep(0.01)  # the stream starts: the mock is asked, and waits
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return 0
     if mode in ("cut", "cut_before", "fail", "fail_after"):
         model = {
             "cut": f"mock:chatbot?cut_after={k}",
@@ -191,7 +207,8 @@ async def test_exactly_one_receipt_for_each_of_1000_streams(tmp_path: Path) -> N
         if received[cid] is not None:
             assert row["chunks"] == received[cid], row
         if source == "estimated":  # partial usage, marked as estimated, never 0 output
-            assert row["completion_tokens"] > 0 and row["prompt_tokens"] > 0
+            assert row["prompt_tokens"] > 0
+            assert row["completion_tokens"] > 0 or received[cid] == 0
             assert row["cost_status"] == "no_usage"
         if status == "ok":
             assert row["finish_reason"] == "stop" and row["error_class"] is None

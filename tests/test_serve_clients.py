@@ -344,7 +344,6 @@ def test_raw_response_headers(gateway: ServeProcess, upstream: LoopbackServer) -
     assert again.headers["x-llmring-request-id"] != request_id
 
 
-@pytest.mark.xfail(reason="needs the keys branch", strict=True)
 def test_the_request_id_is_the_receipt_id(gateway: ServeProcess, upstream: LoopbackServer) -> None:
     upstream.reply = Reply.wire(UPSTREAMS["openai"][1])
     client = openai.OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0)
@@ -359,7 +358,6 @@ def test_the_request_id_is_the_receipt_id(gateway: ServeProcess, upstream: Loopb
     assert raw.headers["x-llmring-request-id"] in {row["id"] for row in rows[before:]}
 
 
-@pytest.mark.xfail(reason="needs the keys branch", strict=True)
 def test_the_sdk_with_a_key(
     loopback: ThreadedLoopback, upstream: LoopbackServer, tmp_path: Path
 ) -> None:

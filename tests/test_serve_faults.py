@@ -328,7 +328,6 @@ def test_disconnects_at_random_points(upstreams: Upstreams, upstream: LoopbackSe
             assert row["usage_source"] == "reported" and row["prompt_tokens"] == 11, row
 
 
-@pytest.mark.xfail(reason="needs the keys branch", strict=True)
 def test_a_client_gone_before_its_body_arrived_has_one_receipt(
     upstreams: Upstreams, upstream: LoopbackServer
 ) -> None:

@@ -181,16 +181,18 @@ class Receipt:
         return row
 
     def _usage(self) -> tuple[Usage | None, Literal["reported", "estimated"] | None]:
-        """The provider's usage, or, when it reported none but content was delivered, an
-        estimate: the characters produced (answer, reasoning, tool-call arguments) and the
-        prompt's message texts, by :func:`estimate_tokens`."""
+        """The provider's usage, or, when it reported none, an estimate: the characters
+        produced (answer, reasoning, tool-call arguments) and the prompt's message texts, by
+        :func:`estimate_tokens`. Estimated when content was delivered, and for a stream the
+        consumer cancelled once its request was sent (the provider has read the prompt, and
+        may bill it); a stream that failed before any content has no usage."""
         assembler = self.run.assembler
         if assembler is None:
             return None, None
         usage = assembler.usage
         if usage:
             return usage, "reported"
-        if not assembler.delivered:
+        if not assembler.delivered and self.status != "cancelled":
             return None, None
         prompt = sum(estimate_tokens(len(_text_of(m.content))) for m in self.run.request.messages)
         completion = estimate_tokens(assembler.produced_chars())
