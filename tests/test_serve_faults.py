@@ -326,6 +326,9 @@ def test_disconnects_at_random_points(upstreams: Upstreams, upstream: LoopbackSe
         assert row["status"] == expected, (run.phase, run.number)
         if run.phase in ("mid-stream", "finished"):  # Gemini reports usage with each event
             assert row["usage_source"] == "reported" and row["prompt_tokens"] == 11, row
+        else:  # gone before any usage: the prompt the provider read, estimated; no output
+            assert row["usage_source"] == "estimated" and row["prompt_tokens"] > 0, row
+            assert row["completion_tokens"] == 0, row
 
 
 def test_a_client_gone_before_its_body_arrived_has_one_receipt(
