@@ -374,8 +374,8 @@ class Gateway:
         async with stream:
             try:
                 first = await stream.__anext__()
-            except (LLMRingError, StopAsyncIteration) as exc:
-                error = api_error(exc if isinstance(exc, LLMRingError) else RuntimeError(exc))
+            except Exception as exc:  # noqa: BLE001 - answered (an unexpected one is logged)
+                error = api_error(exc)
                 await self._error(send, exchange, error, stream)
                 return error.status
             headers = [*_SSE_HEADERS, *self._headers(exchange, stream)]
@@ -407,8 +407,8 @@ class Gateway:
                     )
                     pending = b""
                     chunk = await stream.__anext__()
-            except (LLMRingError, StopAsyncIteration) as exc:
-                error = api_error(exc if isinstance(exc, LLMRingError) else RuntimeError(exc))
+            except Exception as exc:  # noqa: BLE001 - answered (an unexpected one is logged)
+                error = api_error(exc)
                 exchange.finished = True
                 await send(
                     {"type": "http.response.body", "body": pending + error_frame(error.body)}
@@ -420,7 +420,7 @@ class Gateway:
             try:
                 async for _ in stream:
                     pass
-            except LLMRingError as exc:
+            except Exception as exc:  # noqa: BLE001 - answered (an unexpected one is logged)
                 error = api_error(exc)
                 await self._error(send, exchange, error, stream)
                 return error.status
