@@ -14,6 +14,7 @@ from llmring.cli._chat_commands import ChatCommand, chat, providers
 from llmring.cli._lockfile_commands import aliases, bind, lock_app, unbind
 from llmring.cli._logs_commands import logs_app, usage
 from llmring.cli._price_commands import lock_verify, models
+from llmring.cli._serve_commands import serve
 
 __all__ = ["app", "main"]
 
@@ -35,6 +36,7 @@ app.command()(providers)
 app.command()(models)
 app.add_typer(logs_app, name="logs")
 app.command()(usage)
+app.command()(serve)
 
 
 def _print_version(requested: bool) -> None:

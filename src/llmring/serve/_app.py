@@ -1,0 +1,589 @@
+"""The gateway: a bare ASGI application over ``LLMRing.chat_stream``.
+
+Routes (docs/serve.md): ``POST /v1/chat/completions`` (streamed or not), ``GET /v1/models``,
+``GET /healthz``, ``GET /readyz``, ``GET /metrics`` and, with ``--ui``, the chat page at ``/``.
+
+One chat request, in order: the key (401), a free stream slot (503), the body (413), the
+mapping (400), the alias (404) — each refusal answered before any upstream call and logged as a
+``rejected`` receipt. Then the stream runs; its receipt is the stream's own (``ok``,
+``error``, ``interrupted``, ``cancelled``, ``deadline``), so every request has exactly one.
+
+The response starts only when the first chunk is in: until then a failure (after the alias's
+fallbacks) is an HTTP status that matches it, and ``x-llmring-model`` can name who answered.
+After content, a failure is one ``data: {"error": ...}`` frame and no ``[DONE]``.
+
+A client that hangs up cancels its request at once, whatever it is waiting for: a watcher
+awaits the ASGI ``http.disconnect`` and cancels the request's task, which closes the provider
+stream (``aclosing`` in the stream) and makes the receipt ``cancelled``.
+
+Why bare ASGI and not Starlette: the hot path is one ``send`` per chunk; a framework adds
+per-request objects and, for streamed responses, its own disconnect task, and there are only
+five routes. uvicorn (uvloop, httptools) does all of HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from llmring.exceptions import LLMRingError
+from llmring.serve._errors import APIError, api_error
+from llmring.serve._frames import DONE, ChunkFrames, error_frame
+from llmring.serve._limits import ClientGone, Slots, read_body
+from llmring.serve._openai_api import chat_request, completion_body
+from llmring.serve._settings import ServeSettings
+
+if TYPE_CHECKING:
+    from llmring._receipts import ReceiptWriter
+    from llmring._stream import ChatStream
+    from llmring.serve._auth import KeyChecker
+    from llmring.serve._metrics import Metrics
+    from llmring.serve._reload import Snapshot, Snapshots
+
+__all__ = ["Gateway", "create_app"]
+
+logger = logging.getLogger("llmring.serve")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_JSON = (b"content-type", b"application/json")
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),  # nginx: pass each frame through at once
+]
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class _Exchange:
+    """One chat request's bookkeeping, for its receipt, its metrics and its headers."""
+
+    __slots__ = ("alias", "finished", "gone", "key_id", "request_id", "started", "started_at")
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.started = time.perf_counter()
+        self.started_at = datetime.now(UTC)
+        self.key_id: str | None = None
+        self.alias: str | None = None
+        self.finished = False  # the last byte is being sent: a disconnect now is the end
+        self.gone = False  # the client hung up
+
+
+class Gateway:
+    """The ASGI application of one worker; see the module docstring."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.slots = Slots(settings.max_streams)
+        self.snapshots: Snapshots | None = None
+        self.keys: KeyChecker | None = None
+        self.metrics: Metrics | None = None
+        self.store_path: str | None = None
+        self.price_version: str | None = None
+        self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
+            ("POST", "/v1/chat/completions"): self._chat,
+            ("GET", "/v1/models"): self._models,
+            ("GET", "/healthz"): self._healthz,
+            ("GET", "/readyz"): self._readyz,
+            ("GET", "/metrics"): self._metrics,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            route = self._routes.get((scope["method"], scope["path"]))
+            if route is not None:
+                await route(scope, receive, send)
+            else:
+                await self._other(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        try:
+            await self.start()
+        except Exception as exc:  # noqa: BLE001 - reported to uvicorn, which exits
+            from llmring._chain import describe
+
+            logger.error("llmring serve could not start: %s", describe(exc)[1])
+            await send({"type": "lifespan.startup.failed", "message": describe(exc)[1]})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown: uvicorn has let in-flight requests finish
+        await self.stop()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def start(self) -> None:
+        """Load the lockfile, warm the price table, open the key store, start watching."""
+        from llmring.serve._reload import Snapshots, load_snapshot
+        from llmring.serve._store import store_url
+
+        settings = self.settings
+        self.store_path = await asyncio.to_thread(store_url, settings)
+        receipts = f"sqlite:///{self.store_path}" if self.store_path else "off"
+        args = (settings.lockfile, settings.profile, receipts, settings.log_content)
+        first = await asyncio.to_thread(load_snapshot, *args)
+        self.snapshots = Snapshots(
+            first,
+            lockfile=settings.lockfile,
+            profile=settings.profile,
+            receipts=receipts,
+            log_content=settings.log_content,
+        )
+        self.price_version = await asyncio.to_thread(_warm_prices)
+        if not settings.no_auth:
+            from llmring._receipts._sqlite import SQLiteStore
+            from llmring.serve._auth import KeyChecker
+
+            assert self.store_path is not None  # store_url refuses "off" with keys
+            path = self.store_path
+            from pathlib import Path
+
+            self.keys = KeyChecker(lambda: SQLiteStore(Path(path)))
+        self.metrics = _metrics()
+        self.snapshots.start_watching(settings.watch)
+
+    async def stop(self) -> None:
+        """Close the provider clients and store every queued receipt."""
+        if self.snapshots is not None:
+            await self.snapshots.aclose()
+        if self.keys is not None:
+            self.keys.close()
+
+    # -- small routes ---------------------------------------------------------------------------
+
+    async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _respond(send, 200, {"status": "ok"})
+
+    async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        snapshots = self.snapshots
+        if snapshots is None:
+            await _respond(send, 503, {"status": "starting"})
+            return
+        current = snapshots.current
+        store = await asyncio.to_thread(_store_health, self.store_path)
+        body = {
+            "status": "ready" if store["ok"] else "degraded",
+            "lockfile": {
+                "path": str(current.path) if current.path else None,
+                "digest": current.digest,
+                "profile": current.ring.profile,
+                "loaded_at": datetime.fromtimestamp(current.loaded_at, UTC).isoformat(),
+                "reloads": snapshots.reloads,
+                "last_reload_error": snapshots.last_error,
+            },
+            "prices": {"version": self.price_version},
+            "store": store,
+            "streams": {"active": self.slots.active, "limit": self.slots.limit},
+        }
+        await _respond(send, 200, body)
+
+    async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not await self._authorized(scope, send):
+            return
+        assert self.snapshots is not None
+        ring = self.snapshots.current.ring
+        bindings = ring.lockfile.profile(ring.profile).bindings
+        data = [
+            {
+                "id": alias,
+                "object": "model",
+                "created": 0,
+                "owned_by": "llmring",
+                "llmring": {"candidates": [str(ref) for ref in binding.models]},
+            }
+            for alias, binding in sorted(bindings.items())
+        ]
+        await _respond(send, 200, {"object": "list", "data": data})
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not await self._authorized(scope, send):
+            return
+        if self.metrics is None:
+            await _respond(send, 404, {"error": {"message": "metrics are not available"}})
+            return
+        body, content_type = self.metrics.render(_header(scope, b"accept"))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", content_type.encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if self.settings.ui and method in ("GET", "HEAD"):
+            from llmring.serve._ui import asset
+
+            found = asset(path)
+            if found is not None:
+                body, content_type = found
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", content_type.encode()),
+                            (b"cache-control", b"no-cache"),
+                            (b"x-content-type-options", b"nosniff"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body if method == "GET" else b""})
+                return
+        if any(route_path == path for _, route_path in self._routes):
+            error = APIError(405, "invalid_request_error", f"{method} is not allowed on {path}")
+        else:
+            error = APIError(404, "invalid_request_error", f"no route {path} on this gateway")
+        await _respond(send, error.status, error.body)
+
+    async def _authorized(self, scope: Scope, send: Send) -> bool:
+        if self.keys is None:
+            return True
+        try:
+            await self.keys.check(_header(scope, b"authorization"))
+        except APIError as error:
+            await _respond(send, error.status, error.body, error.headers)
+            return False
+        return True
+
+    # -- the chat route --------------------------------------------------------------------------
+
+    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from llmring._receipts._receipt import uuid7
+
+        exchange = _Exchange(uuid7())
+        snapshots = self.snapshots
+        assert snapshots is not None
+        snapshot: Snapshot | None = None
+        slot = False
+        try:
+            if self.keys is not None:
+                exchange.key_id = await self.keys.check(_header(scope, b"authorization"))
+            self.slots.take()
+            slot = True
+            length = _header(scope, b"content-length")
+            body = await read_body(
+                receive, self.settings.max_body, int(length) if length is not None else None
+            )
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                raise APIError(
+                    400, "invalid_request_error", "the request body is not valid JSON"
+                ) from None
+            call = chat_request(parsed)
+            exchange.alias = call.request.model
+            snapshot = snapshots.acquire()
+            stream = _chat_stream(snapshot.ring, call.request, exchange)
+        except ClientGone as exc:
+            self._reject(exchange, snapshot, exc, status="cancelled")
+            self._release(snapshot, slot)
+            return
+        except (APIError, LLMRingError) as exc:
+            error = api_error(exc)
+            self._reject(exchange, snapshot, error)
+            self._release(snapshot, slot)
+            await self._error(send, exchange, error)
+            return
+        except BaseException:
+            self._release(snapshot, slot)
+            raise
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.stream_started()
+        status = 500
+        try:
+            if call.stream:
+                work = self._stream(stream, call.include_usage, send, exchange)
+            else:
+                work = self._complete(stream, send, exchange)
+            status = await self._watched(work, receive, exchange)
+        finally:
+            self._release(snapshot, slot)
+            if metrics is not None:
+                metrics.stream_ended()
+                self._observe(metrics, exchange, snapshot, stream, status)
+
+    async def _watched(
+        self, work: Coroutine[Any, Any, int], receive: Receive, exchange: _Exchange
+    ) -> int:
+        """Run ``work`` (the response) and cancel it the moment the client disconnects;
+        499 (nginx's "client closed request") when it did."""
+        task = asyncio.current_task()
+        assert task is not None
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not exchange.finished:
+                exchange.gone = True
+                task.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if exchange.gone and task.uncancel() == 0:
+                return 499
+            raise
+        finally:
+            watcher.cancel()
+
+    async def _stream(
+        self, stream: ChatStream, include_usage: bool, send: Send, exchange: _Exchange
+    ) -> int:
+        async with stream:
+            try:
+                first = await stream.__anext__()
+            except (LLMRingError, StopAsyncIteration) as exc:
+                error = api_error(exc if isinstance(exc, LLMRingError) else RuntimeError(exc))
+                await self._error(send, exchange, error, stream)
+                return error.status
+            headers = [*_SSE_HEADERS, *self._headers(exchange, stream)]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            frames = ChunkFrames(
+                "chatcmpl-" + exchange.request_id,
+                int(time.time()),
+                first.model or stream.model or "",
+            )
+            chunk = first
+            pending = frames.role()
+            try:
+                while True:
+                    if chunk.is_terminal:
+                        tail = pending + frames.finish(chunk)
+                        if include_usage and chunk.usage is not None:
+                            tail += frames.usage(chunk.usage)
+                        exchange.finished = True
+                        await send({"type": "http.response.body", "body": tail + DONE})
+                        return 200
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": pending + frames.chunk(chunk)
+                            if pending
+                            else frames.chunk(chunk),
+                            "more_body": True,
+                        }
+                    )
+                    pending = b""
+                    chunk = await stream.__anext__()
+            except (LLMRingError, StopAsyncIteration) as exc:
+                error = api_error(exc if isinstance(exc, LLMRingError) else RuntimeError(exc))
+                exchange.finished = True
+                await send(
+                    {"type": "http.response.body", "body": pending + error_frame(error.body)}
+                )
+                return error.status
+
+    async def _complete(self, stream: ChatStream, send: Send, exchange: _Exchange) -> int:
+        async with stream:
+            try:
+                async for _ in stream:
+                    pass
+            except LLMRingError as exc:
+                error = api_error(exc)
+                await self._error(send, exchange, error, stream)
+                return error.status
+            body = completion_body(
+                stream.response,
+                completion_id="chatcmpl-" + exchange.request_id,
+                created=int(time.time()),
+            )
+            headers = [_JSON, *self._headers(exchange, stream)]
+            exchange.finished = True
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": _json_bytes(body)})
+            return 200
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _headers(self, exchange: _Exchange, stream: ChatStream | None) -> list[tuple[bytes, bytes]]:
+        headers = [(b"x-llmring-request-id", exchange.request_id.encode())]
+        if stream is not None and stream.provider is not None:
+            headers.append((b"x-llmring-model", f"{stream.provider}:{stream.model}".encode()))
+        total = (time.perf_counter() - exchange.started) * 1000
+        upstream = (stream.first_chunk_latency or 0.0) * 1000 if stream is not None else 0.0
+        if stream is not None and stream.duration is not None:
+            upstream = stream.duration * 1000
+        timing = f"gateway;dur={max(total - upstream, 0.0):.3f}, upstream;dur={upstream:.3f}"
+        headers.append((b"server-timing", timing.encode()))
+        return headers
+
+    async def _error(
+        self, send: Send, exchange: _Exchange, error: APIError, stream: ChatStream | None = None
+    ) -> None:
+        headers = [_JSON, *self._headers(exchange, stream)]
+        headers += [(k.encode(), v.encode()) for k, v in error.headers.items()]
+        exchange.finished = True
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": _json_bytes(error.body)})
+
+    def _reject(
+        self,
+        exchange: _Exchange,
+        snapshot: Snapshot | None,
+        error: BaseException,
+        status: str = "rejected",
+    ) -> None:
+        """The receipt of a request refused before any upstream call."""
+        try:
+            from llmring._receipts import Rejection  # type: ignore[attr-defined]
+        except ImportError:  # TEMPORARY until the keys branch is merged
+            return
+        snapshots = self.snapshots
+        assert snapshots is not None
+        current = snapshot or snapshots.current
+        writer: ReceiptWriter | None = current.ring.receipts
+        if self.metrics is not None:
+            code = error.status if isinstance(error, APIError) else 499
+            self.metrics.observe(
+                alias="(rejected)",
+                status=code,
+                provider=None,
+                first_chunk=None,
+                duration=time.perf_counter() - exchange.started,
+                usage=None,
+                cost_usd=None,
+            )
+        if writer is None:
+            return
+        writer.put(
+            Rejection(
+                receipt_id=exchange.request_id,
+                started_at=exchange.started_at,
+                alias=exchange.alias,
+                profile=current.ring.profile,
+                error=error,
+                key_id=exchange.key_id,
+                lockfile_digest=current.digest,
+                duration=time.perf_counter() - exchange.started,
+                status=status,
+            )
+        )
+
+    def _release(self, snapshot: Snapshot | None, slot: bool) -> None:
+        if slot:
+            self.slots.give_back()
+        if snapshot is not None:
+            assert self.snapshots is not None
+            self.snapshots.release(snapshot)
+
+    def _observe(
+        self,
+        metrics: Metrics,
+        exchange: _Exchange,
+        snapshot: Snapshot | None,
+        stream: ChatStream,
+        status: int,
+    ) -> None:
+        alias = exchange.alias or "(unknown)"
+        if (
+            snapshot is not None
+            and alias not in snapshot.ring.lockfile.profile(snapshot.ring.profile).bindings
+        ):
+            alias = "(direct)"  # provider:model: not a bounded label
+        usage = None
+        cost = None
+        try:
+            response_usage = stream._run.assembler.usage if stream._run.assembler else None
+            usage = response_usage
+            priced = stream._run.priced
+            cost = priced.usd if priced is not None else None
+        except AttributeError:
+            pass
+        metrics.observe(
+            alias=alias,
+            status=status,
+            provider=stream.provider,
+            first_chunk=stream.first_chunk_latency,
+            duration=time.perf_counter() - exchange.started,
+            usage=usage,
+            cost_usd=cost,
+        )
+
+
+def _chat_stream(ring: Any, request: Any, exchange: _Exchange) -> ChatStream:
+    try:
+        return ring.chat_stream(  # type: ignore[no-any-return]
+            request, receipt_id=exchange.request_id, key_id=exchange.key_id
+        )
+    except TypeError:  # TEMPORARY until the keys branch is merged
+        return ring.chat_stream(request)  # type: ignore[no-any-return]
+
+
+async def _respond(
+    send: Send, status: int, body: Any, headers: dict[str, str] | None = None
+) -> None:
+    extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": [_JSON, *extra]})
+    await send({"type": "http.response.body", "body": _json_bytes(body)})
+
+
+def _warm_prices() -> str | None:
+    """Load genai-prices' table now, not on the first priced request; its version or None."""
+    from llmring.prices._table import installed, load_table
+
+    if not installed():
+        return None
+    return load_table()[1]
+
+
+def _store_health(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {"ok": True, "kind": None}
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+        try:
+            version = db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return {"ok": False, "kind": "sqlite", "error": str(exc)}
+    return {"ok": True, "kind": "sqlite", "schema_version": version}
+
+
+def _metrics() -> Metrics | None:
+    import os
+
+    try:
+        from llmring.serve._metrics import Metrics
+    except ImportError:  # prometheus-client is missing: the extra is not installed
+        logger.warning("llmring serve: /metrics is off: prometheus-client is not installed")
+        return None
+    return Metrics(multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def create_app() -> Gateway:
+    """The app of one worker, from the settings ``llmring serve`` put in the environment."""
+    from llmring.serve._server import log_to_stderr
+
+    log_to_stderr()
+    return Gateway(ServeSettings.from_env())
