@@ -1,13 +1,15 @@
 """The gateway benchmark's load generator: OpenAI chat streams over keep-alive HTTP/1.1.
 
-    python bench/loadgen.py --url URL --model M --concurrency C --requests N [--warmup W] [--gaps]
+    python bench/loadgen.py --url URL --model M --concurrency C --requests N [--seconds S]
+                            [--warmup W] [--gaps]
     python bench/loadgen.py --url URL --model M --hold N
 
 Run by ``bench/serve.py`` in a process of its own, the same for every contender. ``C``
 connections each post ``{"model": M, "stream": true, ...}`` to ``URL`` one request after
-another until ``N`` requests (after ``W`` unmeasured ones per connection) are done, and time
-every one: to the first content chunk (``ttfc``) and to the end of the body (``total``), from
-just before the request is written. With ``--gaps`` it also keeps the time between content
+another until ``N`` requests (after ``W`` unmeasured ones per connection) are done, or until
+``S`` seconds have passed (no request starts after that), and time every one: to the first
+content chunk (``ttfc``) and to the end of the body (``total``), from just before the request
+is written. With ``--gaps`` it also keeps the time between content
 chunks as received (chunks that arrive in one read share a time). The text of each stream
 (its ``delta.content`` joined) is kept by hash, so the orchestrator can check that every
 contender delivered the same text. One JSON line on stdout holds it all.
@@ -31,6 +33,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -109,6 +112,9 @@ class Connection:
                 break
             data = await reader.readexactly(size + 2)
             now = clock()
+            if status != 200:
+                pieces.append(data[:-2].decode(errors="replace"))
+                continue
             buffer += data[:-2]
             if b"\r" in buffer:
                 buffer = buffer.replace(b"\r\n", b"\n")
@@ -117,10 +123,10 @@ class Connection:
                 end = buffer.find(b"\n\n", start)
                 if end < 0:
                     break
-                for line in buffer[start:end].split(b"\n"):
-                    if not line.startswith(b"data:"):
+                for row in buffer[start:end].split(b"\n"):
+                    if not row.startswith(b"data:"):
                         continue
-                    payload = line[5:].strip()
+                    payload = row[5:].strip()
                     if payload == b"[DONE]":
                         done = True
                         continue
@@ -141,7 +147,7 @@ class Connection:
             buffer = buffer[start:]
         timed.total = clock() - started
         if status != 200:
-            raise StreamError(f"status {status}")
+            raise StreamError(f"status {status}: {''.join(pieces)[:300]}")
         if not done:
             raise StreamError("the stream ended without [DONE]")
         timed.text = "".join(pieces)
@@ -170,7 +176,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
 
     async def worker(connection: Connection) -> None:
         nonlocal remaining
-        while remaining > 0:
+        while remaining > 0 and time.perf_counter() < deadline:
             remaining -= 1
             try:
                 timed = await connection.stream(request, stamps=args.gaps)
@@ -189,6 +195,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         if isinstance(result, BaseException):
             errors.append(f"warm-up: {type(result).__name__}: {result}"[:400])
     started = time.perf_counter()  # every connection is open and warm
+    deadline = started + (args.seconds or float("inf"))
     await asyncio.gather(*(worker(c) for c in connections))
     wall = time.perf_counter() - started
     for connection in connections:
@@ -241,17 +248,19 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=0, help="start no request after this")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--gaps", action="store_true")
     parser.add_argument("--hold", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=60)
     args = parser.parse_args()
+    run: Callable[[Coroutine[Any, Any, Any]], Any] = asyncio.run
     try:
         import uvloop
 
         run = uvloop.run
     except ImportError:
-        run = asyncio.run
+        pass
     if args.hold:
         run(hold(args))
     else:
