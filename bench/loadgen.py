@@ -5,20 +5,22 @@
     python bench/loadgen.py --url URL --model M --hold N
 
 Run by ``bench/serve.py`` in a process of its own, the same for every contender. ``C``
-connections each post ``{"model": M, "stream": true, ...}`` to ``URL`` one request after
-another until ``N`` requests (after ``W`` unmeasured ones per connection) are done, or until
-``S`` seconds have passed (no request starts after that), and time every one: to the first
-content chunk (``ttfc``) and to the end of the body (``total``), from just before the request
-is written. With ``--gaps`` it also keeps the time between content
-chunks as received (chunks that arrive in one read share a time). The text of each stream
-(its ``delta.content`` joined) is kept by hash, so the orchestrator can check that every
-contender delivered the same text. One JSON line on stdout holds it all.
+connections, all connected before the clock starts, each post ``{"model": M, "stream": true,
+...}`` to ``URL`` one request after another until ``N`` requests are done or ``S`` seconds have
+passed (no request starts after that), after ``W`` unmeasured ones (one on each of the first
+``W`` connections). With ``--cut T``, streams still running ``T`` seconds after the start are
+abandoned and counted as ``cut`` (for a gateway so slow that a cell would take minutes).
+Every request is timed to its first content chunk (``ttfc``) and to the end of the body
+(``total``), from just before it is written. With ``--gaps`` it also keeps the time between
+content chunks as received (chunks that arrive in one read share a time). The text of each
+stream (its ``delta.content`` joined) is kept by hash, so the orchestrator can check that
+every contender delivered the same text. One JSON line on stdout holds it all.
 
-``--hold N`` opens ``N`` streams at once, prints ``{"held": k}`` when each has received its
-first content chunk (or failed), waits for a line on stdin (the orchestrator reads the
-gateway's memory meanwhile) and closes them all.
+``--hold N`` opens ``N`` streams, ``--batch`` at a time (the next batch once this one has its
+first content chunks), prints ``{"held": k}``, waits for a line on stdin (the orchestrator
+reads the gateway's memory meanwhile) and closes them all.
 
-The client is a bare asyncio protocol on uvloop (when installed): it reads the status line and
+The client is bare asyncio streams on uvloop (when installed): it reads the status line and
 headers, then de-chunks the body and splits it into SSE events by hand, so that its own cost
 per chunk is a few microseconds, small against the gateway's. ``bench/serve.py`` measures it as
 the ``direct`` contender's figures.
@@ -79,17 +81,26 @@ class Connection:
         return head.encode() + body
 
     async def stream(
-        self, request: bytes, *, stamps: bool, first: asyncio.Event | None = None
+        self, request: bytes, *, stamps: bool, on_first: Callable[[], None] | None = None
     ) -> Timed:
-        if self.reader is None:
+        clock = time.perf_counter
+        timed = Timed()
+        fresh = self.reader is None
+        if fresh:
             await self.open()
         reader, writer = self.reader, self.writer
         assert reader is not None and writer is not None
-        clock = time.perf_counter
-        timed = Timed()
         started = clock()
         writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            if fresh or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                raise
+            # The server closed the idle keep-alive connection (uvicorn does after 5 s): as any
+            # HTTP client, reconnect and send again; the clock restarts.
+            self.close()
+            return await self.stream(request, stamps=stamps, on_first=on_first)
         status_line, _, header_text = head.decode("latin-1").partition("\r\n")
         status = int(status_line.split(" ", 2)[1])
         headers = {}
@@ -138,8 +149,8 @@ class Connection:
                     if content:
                         if timed.ttfc is None:
                             timed.ttfc = now - started
-                            if first is not None:
-                                first.set()
+                            if on_first is not None:
+                                on_first()
                         pieces.append(content)
                         if stamps:
                             timed.stamps.append(now)
@@ -170,8 +181,9 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     errors: list[str] = []
     remaining = args.requests
 
-    async def warm(connection: Connection) -> None:
-        for _ in range(args.warmup):
+    async def warm(connection: Connection, streams: int) -> None:
+        await connection.open()
+        for _ in range(streams):
             await connection.stream(request, stamps=False)
 
     async def worker(connection: Connection) -> None:
@@ -190,18 +202,26 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
             texts[_digest(timed.text)] += 1
             gaps.extend(b - a for a, b in zip(timed.stamps, timed.stamps[1:], strict=False))
 
-    warmed = await asyncio.gather(*(warm(c) for c in connections), return_exceptions=True)
+    warmed = await asyncio.gather(
+        *(warm(c, 1 if i < args.warmup else 0) for i, c in enumerate(connections)),
+        return_exceptions=True,
+    )
     for result in warmed:
         if isinstance(result, BaseException):
             errors.append(f"warm-up: {type(result).__name__}: {result}"[:400])
     started = time.perf_counter()  # every connection is open and warm
     deadline = started + (args.seconds or float("inf"))
-    await asyncio.gather(*(worker(c) for c in connections))
+    workers = [asyncio.ensure_future(worker(c)) for c in connections]
+    _, pending = await asyncio.wait(workers, timeout=args.cut or None)
+    for task in pending:  # each was in the middle of a stream: abandoned, counted as cut
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
     wall = time.perf_counter() - started
     for connection in connections:
         connection.close()
     return {
         "wall": wall,
+        "cut": len(pending),
         "ttfc": ttfcs,
         "total": totals,
         "gaps": gaps,
@@ -216,23 +236,36 @@ async def hold(args: argparse.Namespace) -> dict[str, Any]:
     host, port = split.hostname or "127.0.0.1", split.port or 80
     connections = [Connection(host, port, split.path) for _ in range(args.hold)]
     request = connections[0].request_bytes(args.model)
-    firsts = [asyncio.Event() for _ in connections]
+    tasks: list[asyncio.Future[None]] = []
+    settled = [asyncio.Event() for _ in connections]  # first content chunk, or the end
+    got_first: set[int] = set()
     errors: list[str] = []
 
-    async def one(connection: Connection, first: asyncio.Event) -> None:
+    async def one(index: int) -> None:
+        def first() -> None:
+            got_first.add(index)
+            settled[index].set()
+
         try:
-            await connection.stream(request, stamps=False, first=first)
+            await connections[index].stream(request, stamps=False, on_first=first)
         except (StreamError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
             errors.append(f"{type(exc).__name__}: {exc}"[:400])
         finally:
-            first.set()
+            got_first.discard(index)
+            settled[index].set()
 
-    tasks = [asyncio.ensure_future(one(c, f)) for c, f in zip(connections, firsts, strict=True)]
-    try:
-        await asyncio.wait_for(asyncio.gather(*(f.wait() for f in firsts)), args.timeout)
-    except TimeoutError:
-        errors.append(f"not every stream had its first chunk within {args.timeout} s")
-    held = sum(1 for t in tasks if not t.done())
+    deadline = time.monotonic() + args.timeout
+    for start in range(0, len(connections), args.batch):  # a ramp, not a thundering herd
+        batch = range(start, min(len(connections), start + args.batch))
+        for index in batch:
+            tasks.append(asyncio.ensure_future(one(index)))
+        try:
+            waits = asyncio.gather(*(settled[i].wait() for i in batch))
+            await asyncio.wait_for(waits, max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            errors.append(f"not every stream had its first chunk within {args.timeout} s")
+            break
+    held = len(got_first)
     print(json.dumps({"held": held, "errors": errors[:20], "failed": len(errors)}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     for connection in connections:
@@ -249,9 +282,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=0, help="start no request after this")
+    parser.add_argument("--cut", type=float, default=0, help="abandon streams still open then")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--gaps", action="store_true")
     parser.add_argument("--hold", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=100, help="--hold opens this many at once")
     parser.add_argument("--timeout", type=float, default=60)
     args = parser.parse_args()
     run: Callable[[Coroutine[Any, Any, Any]], Any] = asyncio.run
