@@ -688,6 +688,8 @@ def plot(results: Results, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     gateways = [n for n in results.contenders if n != "direct"]
+    palette = plt.get_cmap("tab10")
+    colour = {name: palette(i) for i, name in enumerate(results.contenders)}
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
     width = 0.8 / max(1, len(gateways))
     for offset, name in enumerate(gateways):
@@ -696,9 +698,10 @@ def plot(results: Results, path: Path) -> None:
             value = added(results, size, 1, name, "total", 0.5)
             values.append(0.0 if value is None else value * 1000)
         xs = [i + offset * width for i in range(len(SIZES))]
-        left.bar(xs, values, width, label=name)
+        left.bar(xs, values, width, label=name, color=colour[name])
     left.set_xticks([i + width * (len(gateways) - 1) / 2 for i in range(len(SIZES))])
     left.set_xticklabels([f"{s} chunks" for s in SIZES])
+    left.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="target at 20 chunks: 1 ms")
     left.set_ylabel("added latency to the end, p50, c=1 (ms)")
     left.set_yscale("log")
     left.set_title("Latency added over direct (lower is better)")
@@ -710,7 +713,7 @@ def plot(results: Results, path: Path) -> None:
             cell = results.cells.get(("20", c, name))
             values.append(cell.rate() if cell and cell.ok else 0.0)
         xs = [i + offset * width for i in range(len(CONCURRENCY))]
-        right.bar(xs, values, width, label=name)
+        right.bar(xs, values, width, label=name, color=colour[name])
     right.set_xticks([i + width * (len(results.contenders) - 1) / 2 for i in range(3)])
     right.set_xticklabels([f"c={c}" for c in CONCURRENCY])
     right.set_ylabel("requests per second, 20-chunk stream")
