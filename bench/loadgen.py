@@ -14,7 +14,7 @@ Every request is timed to its first content chunk (``ttfc``) and to the end of t
 (``total``), from just before it is written. With ``--gaps`` it also keeps the time between
 content chunks as received (chunks that arrive in one read share a time). The text of each
 stream (its ``delta.content`` joined) is kept by hash, so the orchestrator can check that
-every contender delivered the same text. One JSON line on stdout holds it all.
+every contender delivered the same text. One JSON line on stdout (or in ``--out``) holds it all.
 
 ``--hold N`` opens ``N`` streams, ``--batch`` at a time (the next batch once this one has its
 first content chunks), prints ``{"held": k}``, waits for a line on stdin (the orchestrator
@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -285,6 +286,7 @@ def main() -> None:
     parser.add_argument("--cut", type=float, default=0, help="abandon streams still open then")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--gaps", action="store_true")
+    parser.add_argument("--out", help="write the JSON result to this file, not stdout")
     parser.add_argument("--hold", type=int, default=0)
     parser.add_argument("--batch", type=int, default=100, help="--hold opens this many at once")
     parser.add_argument("--timeout", type=float, default=60)
@@ -299,7 +301,11 @@ def main() -> None:
     if args.hold:
         run(hold(args))
     else:
-        print(json.dumps(run(load(args))), flush=True)
+        result = json.dumps(run(load(args)))
+        if args.out:  # a file: stdout may be left non-blocking by the loop, and this is large
+            Path(args.out).write_text(result)
+        else:
+            print(result, flush=True)
 
 
 if __name__ == "__main__":

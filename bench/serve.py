@@ -295,15 +295,19 @@ class Cell:
 
 
 def loadgen(url: str, model: str, *extra: str, timeout: float = 600) -> dict[str, Any]:
-    command = [str(PYTHON), str(LOADGEN), "--url", url, "--model", model, *extra]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return {"errors": [f"load generator timed out after {timeout} s"], "failed": 1}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        return {"errors": [f"load generator exit {done.returncode}: {done.stderr[-600:]}"]}
-    return dict(json.loads(lines[-1]))
+    with tempfile.TemporaryDirectory(prefix="bench-loadgen-") as temp:
+        out = Path(temp) / "result.json"
+        command = [str(PYTHON), str(LOADGEN), "--url", url, "--model", model, *extra]
+        command += ["--out", str(out)]
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return {"errors": [f"load generator timed out after {timeout} s"], "failed": 1}
+        if not out.exists():
+            return {"errors": [f"load generator exit {done.returncode}: {done.stderr[-600:]}"]}
+        return dict(json.loads(out.read_text()))
 
 
 def digest(text: str) -> str:
