@@ -340,6 +340,7 @@ class Results:
     idle_held: dict[str, str] = field(default_factory=dict)
     workers: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    load: list[float] = field(default_factory=lambda: [os.getloadavg()[0]])
     seconds: float = 0.0
     command: str = ""
 
@@ -602,15 +603,14 @@ def targets(results: Results) -> list[tuple[str, bool | None, str]]:
                     )
         idle = results.idle_kb.get(name)
         if idle:
-            workers = results.workers.get(name, 1)
-            per_worker = sum(idle.values()) / max(1, workers) / 1024
             biggest = max(idle.values()) / 1024
+            whole = sum(idle.values()) / 1024
             checks.append(
                 (
                     f"{name}: RSS ≤ 120 MB per worker, {IDLE_STREAMS:,} idle streams",
                     biggest <= 120 and "failed" not in results.idle_held.get(name, ""),
-                    f"{biggest:.0f} MB largest process, {per_worker:.0f} MB per worker"
-                    + (f" (all {len(idle)} processes)" if len(idle) > 1 else ""),
+                    f"{biggest:.0f} MB (the largest process)"
+                    + (f"; {whole:.0f} MB in all {len(idle)} processes" if len(idle) > 1 else ""),
                 )
             )
         paced = results.paced.get(name)
@@ -678,7 +678,9 @@ def write(results: Results, rounds: int, seconds: float) -> None:
         f" from the upstream. {rounds} round(s); in each, every contender streams for"
         f" {seconds:g} s per cell after two warm-up streams, the order rotating"
         " from cell to cell. Times run from just before the request is written to the first"
-        " content chunk and to the end of the body.\n\n"
+        " content chunk and to the end of the body. The 1-minute load average was"
+        f" {results.load[0]:.1f} at the start and {results.load[-1]:.1f} at the end: other"
+        " work on the machine shows in the spread.\n\n"
         "![Added latency and requests per second](benchmarks-serve.png)\n\n"
         f"## Results\n\n{tables(results)}\n"
     )
@@ -848,6 +850,7 @@ def main() -> None:
                     results.idle_held[gateway.name] = held
                     log(f"{gateway.name}: {held}, {sum(sizes.values()) / 1024:.0f} MB")
             results.seconds = time.monotonic() - results.started
+            results.load.append(os.getloadavg()[0])
             print(tables(results))
             write(results, rounds, seconds)
             log(f"wrote {OUT.relative_to(ROOT)} and its plot in {results.seconds / 60:.1f} min")
