@@ -605,14 +605,28 @@ def targets(results: Results) -> list[tuple[str, bool | None, str]]:
         if idle:
             biggest = max(idle.values()) / 1024
             whole = sum(idle.values()) / 1024
-            checks.append(
-                (
-                    f"{name}: RSS ≤ 120 MB per worker, {IDLE_STREAMS:,} idle streams",
-                    biggest <= 120 and "failed" not in results.idle_held.get(name, ""),
-                    f"{biggest:.0f} MB (the largest process)"
-                    + (f"; {whole:.0f} MB in all {len(idle)} processes" if len(idle) > 1 else ""),
+            figure = f"{biggest:.0f} MB (the largest process)"
+            workers = results.workers.get(name, 1)
+            if workers == 1:
+                checks.append(
+                    (
+                        f"{name}: RSS ≤ 120 MB per worker, {IDLE_STREAMS:,} idle streams",
+                        biggest <= 120 and "failed" not in results.idle_held.get(name, ""),
+                        figure,
+                    )
                 )
-            )
+            else:  # each worker holds a share of the streams: not what the target asks
+                label = (
+                    f"{name}: RSS per worker, {IDLE_STREAMS:,} idle streams over {workers}"
+                    f" workers (about {IDLE_STREAMS // workers:,} each: not the target)"
+                )
+                checks.append(
+                    (
+                        label,
+                        None,
+                        f"{figure}; {whole:.0f} MB in all {len(idle)} processes",
+                    )
+                )
         paced = results.paced.get(name)
         if paced and paced.ok and paced.gaps:
             gap = pct(paced.gaps, 0.5)
