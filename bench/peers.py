@@ -14,6 +14,9 @@ The pins and what works, as tested against ``bench/server.py`` (2000-chunk synth
 * ``litellm``: ``litellm.acompletion(stream=True)`` for all four providers. 1.106.2 is the newest
   LiteLLM that installs from the package index used here: 1.106.3 to 1.109.1 require
   ``certifi>=2026.10.19``, which the index does not have.
+* ``litellm-proxy``: the same LiteLLM with its proxy extra, for ``bench/serve.py`` (the
+  gateway benchmark), in a venv of its own so the proxy's dependencies never touch the
+  library peer's.
 * ``llmring140``: the published ``llmring`` 1.4.0 (PyPI). Its SDKs are pinned to the newest
   releases it works with: ``anthropic`` 1.0 and later dropped ``temperature`` from
   ``messages.create``, which 1.4.0 always passes (``TypeError: AsyncMessages.create() got an
@@ -101,6 +104,21 @@ PEERS: dict[str, PeerSpec] = {
     ),
 }
 
+#: Gateways (servers a client calls over HTTP, for ``bench/serve.py``), kept apart from
+#: ``PEERS``, whose runners ``bench/run.py`` runs as in-process contenders.
+GATEWAYS: dict[str, PeerSpec] = {
+    "litellm-proxy": PeerSpec(
+        name="litellm-proxy",
+        packages=("litellm[proxy]==1.106.2", "openai==2.54.0"),
+        runner=BENCH / "serve.py",  # no runner script: bench/serve.py starts its ``litellm`` CLI
+        providers=("openai",),
+        notes=(
+            "LiteLLM's proxy server (``litellm --config``), no database and no master key: "
+            "bench/serve.py starts it as a gateway process and drives it over HTTP"
+        ),
+    ),
+}
+
 
 def _python(env: Path) -> Path:
     return env / "bin" / "python"
@@ -119,7 +137,7 @@ def _say(message: str) -> None:
 
 def ensure_peer(name: str) -> Path:
     """The python executable of peer ``name``'s venv, made and installed first if need be."""
-    spec = PEERS[name]
+    spec = PEERS[name] if name in PEERS else GATEWAYS[name]
     env = ENVS / name
     ENVS.mkdir(parents=True, exist_ok=True)
     with open(ENVS / f".{name}.lock", "w") as lock:
@@ -168,5 +186,5 @@ def _run(command: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    for peer in sys.argv[1:] or list(PEERS):
+    for peer in sys.argv[1:] or [*PEERS, *GATEWAYS]:
         print(f"{peer}\t{ensure_peer(peer)}")
