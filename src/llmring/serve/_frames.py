@@ -22,10 +22,14 @@ __all__ = ["DONE", "ChunkFrames", "error_frame"]
 DONE = b"data: [DONE]\n\n"
 
 
+# ensure_ascii=False: raw UTF-8 as OpenAI sends it; JSON escapes CR and LF, the only
+# characters that could end an SSE line. One encoder for every frame: json.dumps with
+# arguments builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _json(value: Any) -> bytes:
-    # ensure_ascii=False: raw UTF-8 as OpenAI sends it; JSON escapes CR and LF, the only
-    # characters that could end an SSE line
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return _encode(value).encode()
 
 
 class ChunkFrames:
