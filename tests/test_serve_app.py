@@ -3,6 +3,7 @@ something llmring did not expect goes wrong (no traceback, no internals, never a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Self
@@ -12,6 +13,7 @@ import pytest
 from llmring import StreamChunk
 from llmring.schemas import ToolCallDelta
 from llmring.serve._app import Gateway, _Exchange
+from llmring.serve._body import HIGH_WATER, CoalescedBody
 from llmring.serve._frames import ChunkFrames
 from llmring.serve._settings import ServeSettings
 from llmring.sse import INTERNAL_ERROR, openai_frames
@@ -130,3 +132,92 @@ def _decoded(frame: bytes) -> Any:
     assert frame.startswith(b"data: ") and frame.endswith(b"\n\n")
     data = frame[len(b"data: ") : -2]
     return data.decode() if data == b"[DONE]" else json.loads(data)
+
+
+# -- the coalescing body -------------------------------------------------------------------------
+
+
+class Client:
+    """An ASGI ``send`` that records messages; ``gate`` (when set) makes each send wait."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[bytes, bool]] = []
+        self.gate: asyncio.Event | None = None
+
+    async def send(self, message: Any) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.messages.append((message["body"], message["more_body"]))
+
+
+async def test_frames_received_together_leave_in_one_message() -> None:
+    client = Client()
+    body = CoalescedBody(client.send)
+    for n in range(20):  # a burst: no await suspends in between
+        await body.write(b"%d," % n)
+    await body.close(b"end")
+    assert client.messages == [(b"".join(b"%d," % n for n in range(20)) + b"end", False)]
+
+
+async def test_a_frame_that_arrives_alone_is_sent_at_once() -> None:
+    client = Client()
+    body = CoalescedBody(client.send)
+    await body.write(b"a")
+    await asyncio.sleep(0.01)  # the stream waits for the network: the sender runs
+    assert client.messages == [(b"a", True)]
+    await body.write(b"b")
+    await asyncio.sleep(0.01)
+    await body.close(b"c")
+    assert client.messages == [(b"a", True), (b"b", True), (b"c", False)]
+
+
+async def test_closing_during_a_slow_send_loses_and_reorders_nothing() -> None:
+    client = Client()
+    client.gate = asyncio.Event()
+    body = CoalescedBody(client.send)
+    await body.write(b"1")
+    await asyncio.sleep(0)  # the sender takes "1" and waits in send
+    await body.write(b"2")
+    closing = asyncio.ensure_future(body.close(b"3"))
+    await asyncio.sleep(0.01)
+    client.gate.set()
+    await closing
+    assert b"".join(m for m, _ in client.messages) == b"123"
+    assert client.messages[-1][1] is False and all(more for _, more in client.messages[:-1])
+
+
+async def test_a_slow_client_makes_the_writer_wait_past_the_high_water_mark() -> None:
+    client = Client()
+    client.gate = asyncio.Event()
+    body = CoalescedBody(client.send)
+    await body.write(b"x")
+    await asyncio.sleep(0)  # the sender is stuck sending "x"
+    frame = b"y" * 1024
+    writes = 0
+
+    async def writer() -> None:
+        nonlocal writes
+        while True:
+            await body.write(frame)
+            writes += 1
+
+    task = asyncio.ensure_future(writer())
+    await asyncio.sleep(0.05)
+    assert writes * len(frame) <= HIGH_WATER + len(frame)  # it waits for the client
+    client.gate.set()
+    await asyncio.sleep(0.05)
+    assert writes * len(frame) > HIGH_WATER  # and goes on when the client reads
+    task.cancel()
+    await body.abort()
+
+
+async def test_a_send_that_fails_is_raised_to_the_writer() -> None:
+    async def broken(message: Any) -> None:
+        raise OSError("the connection is gone")
+
+    body = CoalescedBody(broken)
+    await body.write(b"a")
+    await asyncio.sleep(0)
+    with pytest.raises(OSError, match="gone"):
+        await body.write(b"b")
+    await body.abort()

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from llmring.exceptions import LLMRingError
+from llmring.serve._body import CoalescedBody
 from llmring.serve._errors import APIError, api_error
 from llmring.serve._frames import DONE, ChunkFrames, error_frame
 from llmring.serve._limits import ClientGone, Slots, read_body
@@ -385,35 +386,26 @@ class Gateway:
                 int(time.time()),
                 first.model or stream.model or "",
             )
-            chunk = first
-            pending = frames.role()
+            body = CoalescedBody(send)
             try:
-                while True:
-                    if chunk.is_terminal:
-                        tail = pending + frames.finish(chunk)
-                        if include_usage and chunk.usage is not None:
-                            tail += frames.usage(chunk.usage)
-                        exchange.finished = True
-                        await send({"type": "http.response.body", "body": tail + DONE})
-                        return 200
-                    await send(
-                        {
-                            "type": "http.response.body",
-                            "body": pending + frames.chunk(chunk)
-                            if pending
-                            else frames.chunk(chunk),
-                            "more_body": True,
-                        }
-                    )
-                    pending = b""
+                await body.write(frames.role())
+                chunk = first
+                while not chunk.is_terminal:
+                    await body.write(frames.chunk(chunk))
                     chunk = await stream.__anext__()
+                tail = frames.finish(chunk)
+                if include_usage and chunk.usage is not None:
+                    tail += frames.usage(chunk.usage)
+                exchange.finished = True
+                await body.close(tail + DONE)
+                return 200
             except Exception as exc:  # noqa: BLE001 - answered (an unexpected one is logged)
                 error = api_error(exc)
                 exchange.finished = True
-                await send(
-                    {"type": "http.response.body", "body": pending + error_frame(error.body)}
-                )
+                await body.close(error_frame(error.body))
                 return error.status
+            finally:
+                await body.abort()  # a no-op once closed; else (cancelled) the sender stops
 
     async def _complete(self, stream: ChatStream, send: Send, exchange: _Exchange) -> int:
         async with stream:
