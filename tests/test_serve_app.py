@@ -13,7 +13,7 @@ import pytest
 from llmring import StreamChunk
 from llmring.schemas import ToolCallDelta
 from llmring.serve._app import Gateway, _Exchange
-from llmring.serve._body import HIGH_WATER, CoalescedBody
+from llmring.serve._body import BATCH, HIGH_WATER, CoalescedBody
 from llmring.serve._frames import ChunkFrames
 from llmring.serve._settings import ServeSettings
 from llmring.sse import INTERNAL_ERROR, openai_frames
@@ -153,10 +153,10 @@ class Client:
 async def test_frames_received_together_leave_in_one_message() -> None:
     client = Client()
     body = CoalescedBody(client.send)
-    for n in range(20):  # a burst: no await suspends in between
+    for n in range(BATCH - 1):  # a burst: no await suspends in between
         await body.write(b"%d," % n)
     await body.close(b"end")
-    assert client.messages == [(b"".join(b"%d," % n for n in range(20)) + b"end", False)]
+    assert client.messages == [(b"".join(b"%d," % n for n in range(BATCH - 1)) + b"end", False)]
 
 
 async def test_a_frame_that_arrives_alone_is_sent_at_once() -> None:
@@ -200,6 +200,7 @@ async def test_a_slow_client_makes_the_writer_wait_past_the_high_water_mark() ->
         while True:
             await body.write(frame)
             writes += 1
+            await asyncio.sleep(0)  # a stream waits for its provider now and then
 
     task = asyncio.ensure_future(writer())
     await asyncio.sleep(0.05)
@@ -221,3 +222,16 @@ async def test_a_send_that_fails_is_raised_to_the_writer() -> None:
     with pytest.raises(OSError, match="gone"):
         await body.write(b"b")
     await body.abort()
+
+
+async def test_a_long_burst_goes_out_in_batches_and_flush_sends_at_once() -> None:
+    client = Client()
+    body = CoalescedBody(client.send)
+    await body.write(b"first")
+    await body.flush()  # the first frame of a response does not wait for the burst
+    assert client.messages == [(b"first", True)]
+    for n in range(BATCH * 2 + 3):
+        await body.write(b"x")
+    await body.close(b"!")
+    sizes = [len(m) for m, _ in client.messages]
+    assert sizes == [5, BATCH, BATCH, 3 + 1]

@@ -388,8 +388,13 @@ class Gateway:
             )
             body = CoalescedBody(send)
             try:
-                await body.write(frames.role())
                 chunk = first
+                if chunk.is_terminal:
+                    await body.write(frames.role())
+                else:  # the first content goes out at once, whatever follows it
+                    await body.write(frames.role() + frames.chunk(chunk))
+                    await body.flush()
+                    chunk = await stream.__anext__()
                 while not chunk.is_terminal:
                     await body.write(frames.chunk(chunk))
                     chunk = await stream.__anext__()

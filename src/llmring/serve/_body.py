@@ -8,6 +8,11 @@ wakes a sender task; the sender runs only when the stream has to wait for the ne
 sends everything that arrived meanwhile at once. A chunk that arrives alone is sent alone, at
 once: gaps between chunks are kept.
 
+So that a long burst does not hold its first frames back, the writer sends by itself once
+:data:`BATCH` frames are waiting, and the gateway sends the first frame of a response at once
+(:meth:`CoalescedBody.flush`): coalescing delays no frame by more than the time it takes to
+translate a batch.
+
 Back-pressure: when the client reads slowly, ASGI ``send`` waits; the buffer then grows only
 up to :data:`HIGH_WATER` bytes, after which :meth:`write` waits for the sender.
 """
@@ -19,10 +24,12 @@ import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["HIGH_WATER", "CoalescedBody"]
+__all__ = ["BATCH", "HIGH_WATER", "CoalescedBody"]
 
 #: bytes buffered before a writer waits for the client to take them
 HIGH_WATER = 256 * 1024
+#: frames waiting when the writer sends them itself, without waiting for the stream to pause
+BATCH = 16
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
@@ -61,30 +68,43 @@ class CoalescedBody:
             raise self._failed
         self._parts.append(frame)
         self._size += len(frame)
-        self._wake.set()
+        if len(self._parts) >= BATCH and not self._sending:
+            await self._flush()
+        else:
+            self._wake.set()
         if self._size > HIGH_WATER:
             self._room.clear()
             await self._room.wait()
             if self._failed is not None:
                 raise self._failed
 
+    async def flush(self) -> None:
+        """Send what is queued now (unless a send is in progress, which will take it)."""
+        if self._failed is not None:
+            raise self._failed
+        if self._parts and not self._sending:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        # the writer and the sender both come here; ``_sending`` is set before the first
+        # suspension, so one send at a time, in order
+        data = b"".join(self._parts)
+        self._parts.clear()
+        self._size = 0
+        self._room.set()
+        self._sending = True
+        try:
+            await self._send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            self._sending = False
+
     async def _run(self) -> None:
         try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                if self._parts:
-                    data = b"".join(self._parts)
-                    self._parts.clear()
-                    self._size = 0
-                    self._room.set()
-                    self._sending = True
-                    try:
-                        await self._send(
-                            {"type": "http.response.body", "body": data, "more_body": True}
-                        )
-                    finally:
-                        self._sending = False
+                if self._parts and not self._sending:
+                    await self._flush()
                 if self._closing and not self._parts:
                     return
         except Exception as exc:  # noqa: BLE001 - raised to the writer by its next call
