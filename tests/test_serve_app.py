@@ -12,10 +12,9 @@ import pytest
 
 from llmring import StreamChunk
 from llmring.schemas import ToolCallDelta
-from llmring.serve._app import Gateway, _Exchange
 from llmring.serve._body import BATCH, HIGH_WATER, CoalescedBody
 from llmring.serve._frames import ChunkFrames
-from llmring.serve._settings import ServeSettings
+from llmring.serve._respond import Exchange, stream_reply, whole_reply
 from llmring.sse import INTERNAL_ERROR, openai_frames
 
 
@@ -54,12 +53,11 @@ async def respond(stream: FakeStream, streamed: bool = True) -> tuple[int, list[
     async def send(message: Any) -> None:
         sent.append(dict(message))
 
-    gateway = Gateway(ServeSettings(no_auth=True))
-    exchange = _Exchange("01a2-test")
+    exchange = Exchange("01a2-test")
     if streamed:
-        status = await gateway._stream(stream, False, send, exchange)  # type: ignore[arg-type]
+        status = await stream_reply(stream, False, send, exchange)  # type: ignore[arg-type]
     else:
-        status = await gateway._complete(stream, send, exchange)  # type: ignore[arg-type]
+        status = await whole_reply(stream, send, exchange)  # type: ignore[arg-type]
     return status, sent
 
 

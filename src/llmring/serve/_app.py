@@ -16,9 +16,12 @@ A client that hangs up cancels its request at once, whatever it is waiting for: 
 awaits the ASGI ``http.disconnect`` and cancels the request's task, which closes the provider
 stream (``aclosing`` in the stream) and makes the receipt ``cancelled``.
 
-Why bare ASGI and not Starlette: the hot path is one ``send`` per chunk; a framework adds
-per-request objects and, for streamed responses, its own disconnect task, and there are only
-five routes. uvicorn (uvloop, httptools) does all of HTTP.
+The reply itself (frames, errors, headers, the watch for a hang-up) is
+:mod:`llmring.serve._respond`; frames already received leave together (:mod:`._body`).
+
+Why bare ASGI and not Starlette: the hot path is one ``send`` per batch of frames; a framework
+adds per-request objects and, for streamed responses, its own disconnect task, and there are
+only five routes. uvicorn (uvloop, httptools) does all of HTTP.
 """
 
 from __future__ import annotations
@@ -29,16 +32,25 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llmring.exceptions import LLMRingError
-from llmring.serve._body import CoalescedBody
 from llmring.serve._errors import APIError, api_error
-from llmring.serve._frames import DONE, ChunkFrames, error_frame
 from llmring.serve._limits import ClientGone, Slots, read_body
-from llmring.serve._openai_api import chat_request, completion_body
+from llmring.serve._openai_api import chat_request
+from llmring.serve._respond import (
+    Exchange,
+    Receive,
+    Scope,
+    Send,
+    respond,
+    send_error,
+    stream_reply,
+    watched,
+    whole_reply,
+)
 from llmring.serve._settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -52,43 +64,12 @@ __all__ = ["Gateway", "create_app"]
 
 logger = logging.getLogger("llmring.serve")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-_JSON = (b"content-type", b"application/json")
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),  # nginx: pass each frame through at once
-]
-
-
-def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
             return bytes(value)
     return None
-
-
-class _Exchange:
-    """One chat request's bookkeeping, for its receipt, its metrics and its headers."""
-
-    __slots__ = ("alias", "finished", "gone", "key_id", "request_id", "started", "started_at")
-
-    def __init__(self, request_id: str) -> None:
-        self.request_id = request_id
-        self.started = time.perf_counter()
-        self.started_at = datetime.now(UTC)
-        self.key_id: str | None = None
-        self.alias: str | None = None
-        self.finished = False  # the last byte is being sent: a disconnect now is the end
-        self.gone = False  # the client hung up
 
 
 class Gateway:
@@ -140,7 +121,7 @@ class Gateway:
 
     async def start(self) -> None:
         """Load the lockfile, warm the price table, open the key store, start watching."""
-        from llmring.serve._reload import Snapshots, load_snapshot
+        from llmring.serve._reload import Snapshots, load_snapshot, warm_prices
         from llmring.serve._store import open_store, store_url
 
         settings = self.settings
@@ -157,7 +138,7 @@ class Gateway:
             receipts=receipts,
             log_content=settings.log_content,
         )
-        self.price_version = await asyncio.to_thread(_warm_prices)
+        self.price_version = await asyncio.to_thread(warm_prices)
         if not settings.no_auth:
             from llmring._receipts._sqlite import SQLiteStore
             from llmring.serve._auth import KeyChecker
@@ -185,15 +166,17 @@ class Gateway:
     # -- small routes ---------------------------------------------------------------------------
 
     async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _respond(send, 200, {"status": "ok"})
+        await respond(send, 200, {"status": "ok"})
 
     async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
         snapshots = self.snapshots
         if snapshots is None:
-            await _respond(send, 503, {"status": "starting"})
+            await respond(send, 503, {"status": "starting"})
             return
         current = snapshots.current
-        store = await asyncio.to_thread(_store_health, self.store_path)
+        from llmring.serve._store import store_health
+
+        store = await asyncio.to_thread(store_health, self.store_path)
         body = {
             "status": "ready" if store["ok"] else "degraded",
             "lockfile": {
@@ -209,7 +192,7 @@ class Gateway:
             "streams": {"active": self.slots.active, "limit": self.slots.limit},
             "worker": {"pid": os.getpid()},
         }
-        await _respond(send, 200, body)
+        await respond(send, 200, body)
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not await self._authorized(scope, send):
@@ -227,13 +210,13 @@ class Gateway:
             }
             for alias, binding in sorted(bindings.items())
         ]
-        await _respond(send, 200, {"object": "list", "data": data})
+        await respond(send, 200, {"object": "list", "data": data})
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not await self._authorized(scope, send):
             return
         if self.metrics is None:
-            await _respond(send, 404, {"error": {"message": "metrics are not available"}})
+            await respond(send, 404, {"error": {"message": "metrics are not available"}})
             return
         body, content_type = self.metrics.render(_header(scope, b"accept"))
         await send(
@@ -248,31 +231,15 @@ class Gateway:
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         if self.settings.ui and method in ("GET", "HEAD"):
-            from llmring.serve._ui import asset
+            from llmring.serve._ui import send_asset
 
-            found = asset(path)
-            if found is not None:
-                body, content_type = found
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", content_type.encode()),
-                            (b"cache-control", b"no-cache"),
-                            (b"x-content-type-options", b"nosniff"),
-                            # the page loads only its own files: no inline script, no other host
-                            (b"content-security-policy", b"default-src 'self'"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body if method == "GET" else b""})
+            if await send_asset(path, method == "HEAD", send):
                 return
         if any(route_path == path for _, route_path in self._routes):
             error = APIError(405, "invalid_request_error", f"{method} is not allowed on {path}")
         else:
             error = APIError(404, "invalid_request_error", f"no route {path} on this gateway")
-        await _respond(send, error.status, error.body)
+        await respond(send, error.status, error.body)
 
     async def _authorized(self, scope: Scope, send: Send) -> bool:
         if self.keys is None:
@@ -280,7 +247,7 @@ class Gateway:
         try:
             await self.keys.check(_header(scope, b"authorization"))
         except APIError as error:
-            await _respond(send, error.status, error.body, error.headers)
+            await respond(send, error.status, error.body, error.headers)
             return False
         return True
 
@@ -289,7 +256,7 @@ class Gateway:
     async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
         from llmring._receipts._receipt import uuid7
 
-        exchange = _Exchange(uuid7())
+        exchange = Exchange(uuid7())
         snapshots = self.snapshots
         assert snapshots is not None
         snapshot: Snapshot | None = None
@@ -323,7 +290,7 @@ class Gateway:
             error = api_error(exc)
             self._reject(exchange, snapshot, error)
             self._release(snapshot, slot)
-            await self._error(send, exchange, error)
+            await send_error(send, exchange, error)
             return
         except BaseException:
             self._release(snapshot, slot)
@@ -334,130 +301,21 @@ class Gateway:
         status = 500
         try:
             if call.stream:
-                work = self._stream(stream, call.include_usage, send, exchange)
+                work = stream_reply(stream, call.include_usage, send, exchange)
             else:
-                work = self._complete(stream, send, exchange)
-            status = await self._watched(work, receive, exchange)
+                work = whole_reply(stream, send, exchange)
+            status = await watched(work, receive, exchange)
         finally:
             self._release(snapshot, slot)
             if metrics is not None:
                 metrics.stream_ended()
                 self._observe(metrics, exchange, snapshot, stream, status)
 
-    async def _watched(
-        self, work: Coroutine[Any, Any, int], receive: Receive, exchange: _Exchange
-    ) -> int:
-        """Run ``work`` (the response) and cancel it the moment the client disconnects;
-        499 (nginx's "client closed request") when it did."""
-        task = asyncio.current_task()
-        assert task is not None
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            if not exchange.finished:
-                exchange.gone = True
-                task.cancel()
-
-        watcher = asyncio.get_running_loop().create_task(watch())
-        try:
-            return await work
-        except asyncio.CancelledError:
-            if exchange.gone and task.uncancel() == 0:
-                return 499
-            raise
-        finally:
-            watcher.cancel()
-
-    async def _stream(
-        self, stream: ChatStream, include_usage: bool, send: Send, exchange: _Exchange
-    ) -> int:
-        async with stream:
-            try:
-                first = await stream.__anext__()
-            except Exception as exc:  # noqa: BLE001 - answered (an unexpected one is logged)
-                error = api_error(exc)
-                await self._error(send, exchange, error, stream)
-                return error.status
-            headers = [*_SSE_HEADERS, *self._headers(exchange, stream)]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            frames = ChunkFrames(
-                "chatcmpl-" + exchange.request_id,
-                int(time.time()),
-                first.model or stream.model or "",
-            )
-            body = CoalescedBody(send)
-            try:
-                chunk = first
-                if chunk.is_terminal:
-                    await body.write(frames.role())
-                else:  # the first content goes out at once, whatever follows it
-                    await body.write(frames.role() + frames.chunk(chunk))
-                    await body.flush()
-                    chunk = await stream.__anext__()
-                while not chunk.is_terminal:
-                    await body.write(frames.chunk(chunk))
-                    chunk = await stream.__anext__()
-                tail = frames.finish(chunk)
-                if include_usage and chunk.usage is not None:
-                    tail += frames.usage(chunk.usage)
-                exchange.finished = True
-                await body.close(tail + DONE)
-                return 200
-            except Exception as exc:  # noqa: BLE001 - answered (an unexpected one is logged)
-                error = api_error(exc)
-                exchange.finished = True
-                await body.close(error_frame(error.body))
-                return error.status
-            finally:
-                await body.abort()  # a no-op once closed; else (cancelled) the sender stops
-
-    async def _complete(self, stream: ChatStream, send: Send, exchange: _Exchange) -> int:
-        async with stream:
-            try:
-                async for _ in stream:
-                    pass
-            except Exception as exc:  # noqa: BLE001 - answered (an unexpected one is logged)
-                error = api_error(exc)
-                await self._error(send, exchange, error, stream)
-                return error.status
-            body = completion_body(
-                stream.response,
-                completion_id="chatcmpl-" + exchange.request_id,
-                created=int(time.time()),
-            )
-            headers = [_JSON, *self._headers(exchange, stream)]
-            exchange.finished = True
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": _json_bytes(body)})
-            return 200
-
     # -- helpers ---------------------------------------------------------------------------------
-
-    def _headers(self, exchange: _Exchange, stream: ChatStream | None) -> list[tuple[bytes, bytes]]:
-        headers = [(b"x-llmring-request-id", exchange.request_id.encode())]
-        if stream is not None and stream.provider is not None:
-            headers.append((b"x-llmring-model", f"{stream.provider}:{stream.model}".encode()))
-        total = (time.perf_counter() - exchange.started) * 1000
-        upstream = (stream.first_chunk_latency or 0.0) * 1000 if stream is not None else 0.0
-        if stream is not None and stream.duration is not None:
-            upstream = stream.duration * 1000
-        timing = f"gateway;dur={max(total - upstream, 0.0):.3f}, upstream;dur={upstream:.3f}"
-        headers.append((b"server-timing", timing.encode()))
-        return headers
-
-    async def _error(
-        self, send: Send, exchange: _Exchange, error: APIError, stream: ChatStream | None = None
-    ) -> None:
-        headers = [_JSON, *self._headers(exchange, stream)]
-        headers += [(k.encode(), v.encode()) for k, v in error.headers.items()]
-        exchange.finished = True
-        await send({"type": "http.response.start", "status": error.status, "headers": headers})
-        await send({"type": "http.response.body", "body": _json_bytes(error.body)})
 
     def _reject(
         self,
-        exchange: _Exchange,
+        exchange: Exchange,
         snapshot: Snapshot | None,
         error: BaseException,
         status: ReceiptStatus = "rejected",
@@ -506,7 +364,7 @@ class Gateway:
     def _observe(
         self,
         metrics: Metrics,
-        exchange: _Exchange,
+        exchange: Exchange,
         snapshot: Snapshot | None,
         stream: ChatStream,
         status: int,
@@ -528,39 +386,6 @@ class Gateway:
             usage=stream.usage,
             cost_usd=cost,
         )
-
-
-async def _respond(
-    send: Send, status: int, body: Any, headers: dict[str, str] | None = None
-) -> None:
-    extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": [_JSON, *extra]})
-    await send({"type": "http.response.body", "body": _json_bytes(body)})
-
-
-def _warm_prices() -> str | None:
-    """Load genai-prices' table now, not on the first priced request; its version or None."""
-    from llmring.prices._table import installed, load_table
-
-    if not installed():
-        return None
-    return load_table()[1]
-
-
-def _store_health(path: str | None) -> dict[str, Any]:
-    if path is None:
-        return {"ok": True, "kind": None}
-    import sqlite3
-
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-        try:
-            version = db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        return {"ok": False, "kind": "sqlite", "error": str(exc)}
-    return {"ok": True, "kind": "sqlite", "schema_version": version}
 
 
 def _metrics() -> Metrics | None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from llmring.resolver import Candidate
     from llmring.service import LLMRing
 
-__all__ = ["Snapshot", "Snapshots", "load_snapshot"]
+__all__ = ["Snapshot", "Snapshots", "load_snapshot", "warm_prices"]
 
 logger = logging.getLogger("llmring.serve")
 
@@ -193,3 +193,12 @@ class Snapshots:
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
         await self.current.ring.aclose()
+
+
+def warm_prices() -> str | None:
+    """Load genai-prices' table now, not on the first priced request; its version or None."""
+    from llmring.prices._table import installed, load_table
+
+    if not installed():
+        return None
+    return load_table()[1]

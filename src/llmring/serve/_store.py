@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmring.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from llmring.serve._settings import ServeSettings
 
-__all__ = ["store_url"]
+__all__ = ["open_store", "store_health", "store_url"]
 
 
 def store_url(settings: ServeSettings) -> str | None:
@@ -44,3 +44,20 @@ def open_store(path: str) -> None:
             f"the receipt store {path} cannot be opened ({exc}); give --receipts "
             "sqlite:///a/writable/path.db"
         ) from None
+
+
+def store_health(path: str | None) -> dict[str, Any]:
+    """What ``/readyz`` says of the store: opened read-only, its schema version, or why not."""
+    if path is None:
+        return {"ok": True, "kind": None}
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+        try:
+            version = db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return {"ok": False, "kind": "sqlite", "error": str(exc)}
+    return {"ok": True, "kind": "sqlite", "schema_version": version}

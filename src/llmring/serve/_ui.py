@@ -11,9 +11,11 @@ works too) on first use and kept in memory.
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import resources
+from typing import Any
 
-__all__ = ["ASSETS", "asset"]
+__all__ = ["ASSETS", "asset", "send_asset"]
 
 #: file name in ``static/`` → the content type it is served with
 ASSETS = {
@@ -37,3 +39,23 @@ def asset(path: str) -> tuple[bytes, str] | None:
 @functools.cache
 def _read(name: str) -> bytes:
     return resources.files("llmring.serve").joinpath("static", name).read_bytes()
+
+
+async def send_asset(
+    path: str, head: bool, send: Callable[[MutableMapping[str, Any]], Awaitable[None]]
+) -> bool:
+    """Answer ``GET``/``HEAD path`` with the page's file at ``path``; ``False`` if there is none.
+    The page loads only its own files: no inline script, no other host (the CSP says so)."""
+    found = asset(path)
+    if found is None:
+        return False
+    body, content_type = found
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"cache-control", b"no-cache"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"content-security-policy", b"default-src 'self'"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+    return True
