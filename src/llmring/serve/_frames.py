@@ -17,7 +17,7 @@ from llmring.sse import _delta, openai_finish_reason, openai_usage
 if TYPE_CHECKING:
     from llmring.schemas import StreamChunk, Usage
 
-__all__ = ["DONE", "ChunkFrames", "error_frame"]
+__all__ = ["DONE", "ChunkFrames", "error_frame", "json_bytes"]
 
 DONE = b"data: [DONE]\n\n"
 
@@ -28,7 +28,8 @@ DONE = b"data: [DONE]\n\n"
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _json(value: Any) -> bytes:
+def json_bytes(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON: every body and frame the gateway writes."""
     return _encode(value).encode()
 
 
@@ -38,8 +39,10 @@ class ChunkFrames:
     __slots__ = ("_head", "_prefix", "_suffix")
 
     def __init__(self, completion_id: str, created: int, model: str) -> None:
-        head = _json({"id": completion_id, "object": "chat.completion.chunk", "created": created})
-        self._head = b"data: " + head[:-1] + b',"model":' + _json(model)
+        head = json_bytes(
+            {"id": completion_id, "object": "chat.completion.chunk", "created": created}
+        )
+        self._head = b"data: " + head[:-1] + b',"model":' + json_bytes(model)
         self._prefix = self._head + b',"choices":[{"index":0,"delta":'
         self._suffix = b',"logprobs":null,"finish_reason":null}]}\n\n'
 
@@ -51,19 +54,19 @@ class ChunkFrames:
         """A content chunk's frame: text, reasoning or a tool-call fragment."""
         text = chunk.delta
         if text and not chunk.reasoning and chunk.tool_call_delta is None:
-            return self._prefix + b'{"content":' + _json(text) + b"}" + self._suffix
-        return self._prefix + _json(_delta(chunk)) + self._suffix
+            return self._prefix + b'{"content":' + json_bytes(text) + b"}" + self._suffix
+        return self._prefix + json_bytes(_delta(chunk)) + self._suffix
 
     def finish(self, chunk: StreamChunk) -> bytes:
         """The terminal chunk's frame: an empty delta and the finish reason in OpenAI's words."""
-        reason = _json(openai_finish_reason(chunk.finish_reason))
+        reason = json_bytes(openai_finish_reason(chunk.finish_reason))
         return self._prefix + b'{},"logprobs":null,"finish_reason":' + reason + b"}]}\n\n"
 
     def usage(self, usage: Usage) -> bytes:
         """The usage frame (``choices: []``), sent when the client asked for it."""
-        return self._head + b',"choices":[],"usage":' + _json(openai_usage(usage)) + b"}\n\n"
+        return self._head + b',"choices":[],"usage":' + json_bytes(openai_usage(usage)) + b"}\n\n"
 
 
 def error_frame(body: dict[str, Any]) -> bytes:
     """A failure after content: one ``data: {"error": {...}}`` frame, and no ``[DONE]`` after."""
-    return b"data: " + _json(body) + b"\n\n"
+    return b"data: " + json_bytes(body) + b"\n\n"

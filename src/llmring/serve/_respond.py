@@ -5,7 +5,6 @@ for the order of a request). Functions of the request alone: no gateway state he
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from datetime import UTC, datetime
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmring.serve._body import CoalescedBody
 from llmring.serve._errors import APIError, api_error
-from llmring.serve._frames import DONE, ChunkFrames, error_frame
+from llmring.serve._frames import DONE, ChunkFrames, error_frame, json_bytes
 from llmring.serve._openai_api import completion_body
 
 if TYPE_CHECKING:
@@ -27,7 +26,6 @@ __all__ = [
     "Scope",
     "Send",
     "gateway_headers",
-    "json_bytes",
     "respond",
     "send_error",
     "stream_reply",
@@ -46,10 +44,6 @@ _SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # nginx: pass each frame through at once
 ]
-
-
-def json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Exchange:
