@@ -69,13 +69,12 @@ def serve(
         watch=watch,
         access_log=access_log,
     )
-    # check everything a worker will load, so a mistake is one clear line, not a worker's log
+    # check the lockfile and the store first, so a mistake is one clear line, not a worker's log
+    # (the worker then loads them for real, provider clients included, before it listens)
     store = store_url(settings)
     if store is not None:
         open_store(store)
-    snapshot = load_snapshot(
-        settings.lockfile, profile, f"sqlite:///{store}" if store else "off", None
-    )
+    snapshot = load_snapshot(settings.lockfile, profile, "off", None, clients=False)
     where = snapshot.path or "the bundled lockfile"
     err(
         f"llmring serve: {where} (profile {snapshot.ring.profile}, {snapshot.digest[:19]}), "

@@ -57,15 +57,26 @@ def _stamp(path: Path | None) -> tuple[int, int, int] | None:
 
 
 def load_snapshot(
-    lockfile: str | None, profile: str | None, receipts: str | None, log_content: bool | None
+    lockfile: str | None,
+    profile: str | None,
+    receipts: str | None,
+    log_content: bool | None,
+    *,
+    clients: bool = True,
 ) -> Snapshot:
-    """Read and check a lockfile (blocking: call it in a thread once serving)."""
+    """Read and check a lockfile (blocking: call it in a thread once serving). ``clients``:
+    also make every provider's client now; ``False`` only checks (``llmring serve`` does, before
+    the worker loads it for real, so nothing is made twice or left open)."""
     from llmring.service import LLMRing
 
     ring = LLMRing(lockfile, profile, receipts=receipts, log_content=log_content)
     path = ring.lockfile.path if not ring.lockfile.bundled else None
     stamp = _stamp(path)
-    _load_adapters(ring)
+    if clients:
+        _load_adapters(ring)
+    else:
+        for alias in ring.lockfile.profile(ring.profile).bindings:
+            ring.resolve(alias)  # a binding to an unknown provider fails here
     return Snapshot(ring, ring.lockfile.digest, path, stamp=stamp)
 
 
