@@ -233,3 +233,29 @@ async def test_a_long_burst_goes_out_in_batches_and_flush_sends_at_once() -> Non
     await body.close(b"!")
     sizes = [len(m) for m, _ in client.messages]
     assert sizes == [5, BATCH, BATCH, 3 + 1]
+
+
+async def test_a_body_whose_frames_all_go_out_at_once_starts_no_sender_task() -> None:
+    """An idle stream (its first frame sent at once, then a long wait for the provider) must
+    not hold a sender task and its events: a thousand idle streams would pay for them all."""
+    client = Client()
+    before = asyncio.all_tasks()
+    body = CoalescedBody(client.send)
+    await body.write(b"first", now=True)
+    await asyncio.sleep(0.01)  # the stream waits for the network
+    assert asyncio.all_tasks() == before
+    assert client.messages == [(b"first", True)]
+    await body.write(b"second")  # a frame that is not sent at once needs the sender
+    assert len(asyncio.all_tasks() - before) == 1
+    await asyncio.sleep(0.01)
+    await body.close(b"end")
+    assert client.messages == [(b"first", True), (b"second", True), (b"end", False)]
+    assert asyncio.all_tasks() == before
+
+
+async def test_abort_before_any_sender_is_a_no_op() -> None:
+    client = Client()
+    body = CoalescedBody(client.send)
+    await body.write(b"only", now=True)
+    await body.abort()
+    assert client.messages == [(b"only", True)]

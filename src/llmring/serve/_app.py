@@ -34,7 +34,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmring.exceptions import LLMRingError
 from llmring.serve._errors import APIError, api_error
@@ -63,6 +63,13 @@ if TYPE_CHECKING:
 __all__ = ["Gateway", "create_app"]
 
 logger = logging.getLogger("llmring.serve")
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise APIError(400, "invalid_request_error", "the request body is not valid JSON") from None
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -270,13 +277,9 @@ class Gateway:
             body = await read_body(
                 receive, self.settings.max_body, int(length) if length is not None else None
             )
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                raise APIError(
-                    400, "invalid_request_error", "the request body is not valid JSON"
-                ) from None
-            call = chat_request(parsed)
+            # the body and its JSON are not kept for the stream's life: only the mapped call
+            call = chat_request(_json(body))
+            del body
             exchange.alias = call.request.model
             snapshot = snapshots.acquire()
             stream = snapshot.ring.chat_stream(

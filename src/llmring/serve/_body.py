@@ -10,7 +10,7 @@ once: gaps between chunks are kept.
 
 So that a long burst does not hold its first frames back, the writer sends by itself once
 :data:`BATCH` frames are waiting, and the gateway sends the first frame of a response at once
-(:meth:`CoalescedBody.flush`): coalescing delays no frame by more than the time it takes to
+(``write(frame, now=True)``): coalescing delays no frame by more than the time it takes to
 translate a batch.
 
 Back-pressure: when the client reads slowly, ASGI ``send`` waits; the buffer then grows only
@@ -54,29 +54,45 @@ class CoalescedBody:
         self._send = send
         self._parts: list[bytes] = []
         self._size = 0
-        self._wake = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
+        # the sender and its events are made when first needed: a stream that is sent its
+        # first frame at once and then waits (an idle stream) never pays for them
+        self._wake: asyncio.Event | None = None
+        self._room: asyncio.Event | None = None
         self._sending = False  # a message is being sent: the sender must not be cancelled
         self._closing = False
         self._failed: BaseException | None = None
-        self._sender = asyncio.get_running_loop().create_task(self._run())
+        self._sender: asyncio.Task[None] | None = None
 
-    async def write(self, frame: bytes) -> None:
-        """Queue ``frame``; it leaves with everything else queued before the loop next runs."""
+    async def write(self, frame: bytes, *, now: bool = False) -> None:
+        """Queue ``frame``; it leaves with everything else queued before the loop next runs,
+        or at once (with what is queued) when ``now``."""
         if self._failed is not None:
             raise self._failed
         self._parts.append(frame)
         self._size += len(frame)
-        if len(self._parts) >= BATCH and not self._sending:
+        if (now or len(self._parts) >= BATCH) and not self._sending:
             await self._flush()
         else:
-            self._wake.set()
+            self._wake_sender()
         if self._size > HIGH_WATER:
-            self._room.clear()
-            await self._room.wait()
+            room = self._room
+            if room is None:
+                room = self._room = asyncio.Event()
+            room.clear()
+            await room.wait()
             if self._failed is not None:
                 raise self._failed
+
+    def _wake_sender(self) -> None:
+        wake = self._wake
+        if wake is None:
+            wake = self._wake = asyncio.Event()
+            self._sender = asyncio.get_running_loop().create_task(self._run(wake))
+        wake.set()
+
+    def _make_room(self) -> None:
+        if self._room is not None:
+            self._room.set()
 
     async def flush(self) -> None:
         """Send what is queued now (unless a send is in progress, which will take it)."""
@@ -91,33 +107,35 @@ class CoalescedBody:
         data = b"".join(self._parts)
         self._parts.clear()
         self._size = 0
-        self._room.set()
+        self._make_room()
         self._sending = True
         try:
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
         finally:
             self._sending = False
 
-    async def _run(self) -> None:
+    async def _run(self, wake: asyncio.Event) -> None:
         try:
             while True:
-                await self._wake.wait()
-                self._wake.clear()
+                await wake.wait()
+                wake.clear()
                 if self._parts and not self._sending:
                     await self._flush()
                 if self._closing and not self._parts:
                     return
         except Exception as exc:  # noqa: BLE001 - raised to the writer by its next call
             self._failed = exc
-            self._room.set()
+            self._make_room()
 
     async def close(self, last: bytes) -> None:
         """Send what is queued and ``last``, in one message when no send is in progress, and
         end the body."""
         sender = self._sender
-        if self._sending:  # let that message finish, and the sender take what is queued
+        if sender is None:
+            pass  # never needed: every frame went out with its write
+        elif self._sending:  # let that message finish, and the sender take what is queued
             self._closing = True
-            self._wake.set()
+            self._wake_sender()
             await sender
         else:  # idle, waiting to be woken: nothing is lost by stopping it
             sender.cancel()
@@ -131,6 +149,9 @@ class CoalescedBody:
 
     async def abort(self) -> None:
         """Stop the sender (the request is over: a disconnect, a cancellation)."""
-        self._sender.cancel()
+        sender = self._sender
+        if sender is None:
+            return
+        sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._sender
+            await sender

@@ -10,6 +10,7 @@ byte for byte apart from key order inside the delta.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from llmring.sse import _delta, openai_finish_reason, openai_usage
@@ -26,6 +27,8 @@ DONE = b"data: [DONE]\n\n"
 # characters that could end an SSE line. One encoder for every frame: json.dumps with
 # arguments builds a new one per call.
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: a string alone, as the encoder above writes it, without its type dispatch (the hot path)
+_encode_text = encode_basestring
 
 
 def json_bytes(value: Any) -> bytes:
@@ -36,7 +39,7 @@ def json_bytes(value: Any) -> bytes:
 class ChunkFrames:
     """The frames of one streamed completion (``completion_id``, ``created``, ``model``)."""
 
-    __slots__ = ("_head", "_prefix", "_suffix")
+    __slots__ = ("_head", "_prefix", "_suffix", "_text_prefix", "_text_suffix")
 
     def __init__(self, completion_id: str, created: int, model: str) -> None:
         head = json_bytes(
@@ -45,6 +48,8 @@ class ChunkFrames:
         self._head = b"data: " + head[:-1] + b',"model":' + json_bytes(model)
         self._prefix = self._head + b',"choices":[{"index":0,"delta":'
         self._suffix = b',"logprobs":null,"finish_reason":null}]}\n\n'
+        self._text_prefix = self._prefix + b'{"content":'
+        self._text_suffix = b"}" + self._suffix
 
     def role(self) -> bytes:
         """The first frame: the assistant's role (sent once the first chunk is in)."""
@@ -54,7 +59,7 @@ class ChunkFrames:
         """A content chunk's frame: text, reasoning or a tool-call fragment."""
         text = chunk.delta
         if text and not chunk.reasoning and chunk.tool_call_delta is None:
-            return self._prefix + b'{"content":' + json_bytes(text) + b"}" + self._suffix
+            return self._text_prefix + _encode_text(text).encode() + self._text_suffix
         return self._prefix + json_bytes(_delta(chunk)) + self._suffix
 
     def finish(self, chunk: StreamChunk) -> bytes:

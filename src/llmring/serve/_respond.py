@@ -117,8 +117,7 @@ async def stream_reply(
             if chunk.is_terminal:
                 await body.write(frames.role())
             else:  # the first content goes out at once, whatever follows it
-                await body.write(frames.role() + frames.chunk(chunk))
-                await body.flush()
+                await body.write(frames.role() + frames.chunk(chunk), now=True)
                 chunk = await stream.__anext__()
             while not chunk.is_terminal:
                 await body.write(frames.chunk(chunk))

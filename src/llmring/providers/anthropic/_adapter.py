@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anthropic
@@ -22,11 +20,9 @@ class AnthropicAdapter(StainlessAdapter[anthropic.AsyncAnthropic]):
 
     supports_reasoning = True  # thinking blocks, with their signatures
     client_class = anthropic.AsyncAnthropic
+    path = "/v1/messages"
     translator = EventTranslator
     map_error = staticmethod(map_error)
 
     def _payload(self, request: LLMRequest, model: str) -> dict[str, Any]:
         return build_request(request, model)
-
-    def _create(self) -> Callable[..., AbstractAsyncContextManager[Any]]:
-        return self.client.messages.with_streaming_response.create

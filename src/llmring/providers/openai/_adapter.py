@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
 import openai
@@ -23,6 +21,7 @@ class OpenAIAdapter(StainlessAdapter[openai.AsyncOpenAI]):
 
     supports_reasoning = True
     client_class = openai.AsyncOpenAI
+    path: ClassVar[str] = "/chat/completions"
     translator: ClassVar[type[Translator[Any]]] = ChunkTranslator  # another for a subclass
     map_error = staticmethod(map_error)
 
@@ -30,6 +29,3 @@ class OpenAIAdapter(StainlessAdapter[openai.AsyncOpenAI]):
         # OpenAI itself takes max_completion_tokens; compatible servers know max_tokens
         native = self.config.name == "openai"
         return build_request(request, model, native=native)
-
-    def _create(self) -> Callable[..., AbstractAsyncContextManager[Any]]:
-        return self.client.chat.completions.with_streaming_response.create

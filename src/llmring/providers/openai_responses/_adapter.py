@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from llmring.providers.openai._adapter import OpenAIAdapter
@@ -19,9 +17,7 @@ class OpenAIResponsesAdapter(OpenAIAdapter):
     request body and other events."""
 
     translator = EventTranslator
+    path = "/responses"
 
     def _payload(self, request: LLMRequest, model: str) -> dict[str, Any]:
         return build_request(request, model)
-
-    def _create(self) -> Callable[..., AbstractAsyncContextManager[Any]]:
-        return self.client.responses.with_streaming_response.create
