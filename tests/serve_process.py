@@ -57,12 +57,15 @@ class ServeProcess:
         lockfile: Path,
         *args: str,
         receipts: Path | None = None,
+        store_url: str | None = None,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         start_timeout: float = 30.0,
     ) -> None:
         self.lockfile = lockfile
         self.receipts = receipts if receipts is not None else lockfile.parent / "receipts.db"
+        #: the ``--receipts`` URL; by default the SQLite file ``receipts``
+        self.store_url = store_url or f"sqlite:///{self.receipts.absolute()}"
         self.args = args
         # the machine's llmring settings and provider keys never reach the server
         inherited = {
@@ -104,7 +107,7 @@ class ServeProcess:
             "--file",
             str(self.lockfile),
             "--receipts",
-            f"sqlite:///{self.receipts.absolute()}",
+            self.store_url,
             *self.args,
         ]
         self.process = subprocess.Popen(
