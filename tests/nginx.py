@@ -155,6 +155,7 @@ class Nginx:
             command = [self.binary, "-p", str(self.prefix), "-c", str(main)]
             check = subprocess.run(
                 [*command, "-e", str(self.prefix / "error.log"), "-t", "-q"],
+                check=False,
                 capture_output=True,
                 text=True,
             )
@@ -243,6 +244,11 @@ class Deployment:
         return self.nginx.url
 
     @property
+    def nginx_port(self) -> int:
+        assert self.nginx is not None
+        return self.nginx.port
+
+    @property
     def base_url(self) -> str:
         """What an OpenAI client's ``base_url`` is set to."""
         return self.url + "/v1"
@@ -257,6 +263,7 @@ class Deployment:
             + ["--receipts", self.store_url, "--file", str(self.lockfile)],
             env=self.gateways[0].env,
             cwd=self.root,
+            check=False,
             capture_output=True,
             text=True,
             timeout=60,

@@ -11,6 +11,7 @@ so a proxy that held frames back would stall the test instead of slowing it down
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -136,7 +137,9 @@ def test_a_stream_arrives_frame_by_frame(site: Site, upstream: LoopbackServer) -
             try:
                 text = read_words(lines, text, "".join(WORDS[:count]))
             except httpx.ReadTimeout:
-                pytest.fail(f"word {count} did not come through nginx before the provider sent more")
+                pytest.fail(
+                    f"word {count} did not come through nginx before the provider sent more"
+                )
             arrived.append(time.monotonic())
             # the provider has not sent the next piece, let alone ended its stream
             assert upstream.completed == []
@@ -171,6 +174,43 @@ def test_a_client_that_hangs_up_cancels_the_provider_stream(
     assert upstream.disconnects[0].bytes_sent == SPLITS[0]
     receipt = site.receipt(request_id)
     assert (receipt["status"], receipt["alias"]) == ("cancelled", "chatbot")
+
+
+def test_a_client_that_hangs_up_mid_body_leaves_a_cancelled_receipt(
+    site: Site, upstream: LoopbackServer
+) -> None:
+    def cancelled() -> int:
+        return sum(row["status"] == "cancelled" for row in receipts(site.store))
+
+    before = cancelled()
+    body = json.dumps(chat()).encode()
+    with socket.create_connection(("127.0.0.1", site.deployment.nginx_port)) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: llmring\r\n"
+            b"authorization: Bearer %s\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (site.deployment.key.encode(), len(body) + 100, body)
+        )
+    # nginx passed the body on as it came (proxy_request_buffering off), so a gateway was
+    # reading it when the client went, and recorded that
+    wait_until(lambda: cancelled() == before + 1, "a cancelled receipt")
+    assert upstream.requests == []
+
+
+def established(port: int) -> int:
+    """TCP connections to the loopback ``port`` now established (from /proc/net/tcp)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(
+        1 for row in rows if row.split()[2].endswith(f":{port:04X}") and row.split()[3] == "01"
+    )
+
+
+def test_nginx_keeps_its_connections_to_the_gateways(site: Site) -> None:
+    for _ in range(6):
+        assert httpx.get(site.deployment.url + "/healthz", timeout=10).status_code == 200
+    # each request went out on a kept connection, which stays open, idle, for the next one
+    # (nginx closes it after the upstream's keepalive_timeout, 4 s)
+    for gateway in site.deployment.gateways:
+        assert established(gateway.port) >= 1
 
 
 # -- both gateways, health, keys, limits -----------------------------------------------------------
