@@ -369,7 +369,9 @@ class Load:
         )
 
 
-def under_load(deployment: Deployment, loopback: ThreadedLoopback, act: Callable[[], None]) -> Load:
+def under_load(
+    deployment: Deployment, loopback: ThreadedLoopback, act: Callable[[], object]
+) -> Load:
     """Run 4 streaming clients through nginx; once both gateways are busy, ``act``; go on
     until 40 more requests have started, then stop."""
     # each stream takes a while (9 pieces, 20 ms apart), so some are running when ``act`` runs
