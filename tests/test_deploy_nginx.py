@@ -10,6 +10,7 @@ so a proxy that held frames back would stall the test instead of slowing it down
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -36,6 +37,8 @@ SPLITS = [sum(len(event) for event in EVENTS[: end + 1]) for end in range(1, len
 HELLO = [{"role": "user", "content": "hello"}]
 #: a frame that does not come within this many seconds is held back somewhere
 FRAME_WAIT = 10.0
+#: seconds the test holds each next piece back after the client read the last one
+GAP = 0.05
 
 
 def provider_key(number: int) -> str:
@@ -136,7 +139,8 @@ def test_a_stream_arrives_frame_by_frame(site: Site, upstream: LoopbackServer) -
     gate = Gate()
     upstream.reply = Reply.wire(RECORDING, splits=SPLITS, gate=gate)
     gate.release()  # the role and the first word: the gateway answers with its first chunk
-    arrived: list[float] = []
+    arrived: list[float] = []  # when the client had each word
+    released: list[float] = []  # when the provider was let send the next piece
     with httpx.stream(
         "POST",
         site.deployment.base_url + "/chat/completions",
@@ -151,17 +155,20 @@ def test_a_stream_arrives_frame_by_frame(site: Site, upstream: LoopbackServer) -
             try:
                 text = read_words(lines, text, "".join(WORDS[:count]))
             except httpx.ReadTimeout:
-                pytest.fail(
-                    f"word {count} did not come through nginx before the provider sent more"
-                )
+                pytest.fail(f"word {count} was held back on its way (the provider waits for it)")
             arrived.append(time.monotonic())
             # the provider has not sent the next piece, let alone ended its stream
             assert upstream.completed == []
+            time.sleep(GAP)
+            released.append(time.monotonic())
             gate.release()
         rest = [line for line in lines if line]
     assert rest[-1] == "data: [DONE]"
     assert upstream.completed == ["/v1/chat/completions"]
-    assert len(arrived) == len(WORDS)
+    # the provider's pauses reach the client: word k+1 came after the pause that held it
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrived)]
+    assert all(arrived[k + 1] > released[k] for k in range(len(WORDS) - 1))
+    assert min(gaps) >= GAP
 
 
 def test_a_client_that_hangs_up_cancels_the_provider_stream(
