@@ -203,16 +203,25 @@ def test_a_client_that_hangs_up_mid_body_leaves_a_cancelled_receipt(
     def cancelled() -> int:
         return sum(row["status"] == "cancelled" for row in receipts(site.store))
 
+    def reading_a_body() -> bool:
+        """Whether a gateway holds a stream slot: it has the request and reads its body."""
+        gateways = site.deployment.gateways
+        ready = [httpx.get(gateway.url + "/readyz", timeout=10).json() for gateway in gateways]
+        return any(r["streams"]["active"] for r in ready)
+
     before = cancelled()
     body = json.dumps(chat()).encode()
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: llmring\r\n"
+        b"authorization: Bearer %s\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n" % (site.deployment.key.encode(), len(body) + 100)
+    )
     with socket.create_connection(("127.0.0.1", site.deployment.nginx_port)) as sock:
-        sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: llmring\r\n"
-            b"authorization: Bearer %s\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\n\r\n%s" % (site.deployment.key.encode(), len(body) + 100, body)
-        )
-    # nginx passed the body on as it came (proxy_request_buffering off), so a gateway was
-    # reading it when the client went, and recorded that
+        sock.sendall(head + body)
+        # nginx passes the body on as it comes (proxy_request_buffering off): a gateway reads
+        # it while its last 100 bytes are still missing
+        wait_until(reading_a_body, "a gateway reading the body")
+    # and that gateway saw the client go
     wait_until(lambda: cancelled() == before + 1, "a cancelled receipt")
     assert upstream.requests == []
 
@@ -432,7 +441,10 @@ def test_when_a_gateway_dies_the_other_serves(
         assert len(load.failed) <= 4
 
         # with no gateway left, nginx answers by itself, in OpenAI's error shape
-        deployment.gateways[0].stop()
+        deployment.gateways[0].stop()  # graceful: every receipt it had is stored
+        asked, stored = len(loopback.server.requests), len(receipts(tmp_path / "receipts.db"))
+        with capsys.disabled():
+            print(f"receipts: {asked} requests reached the provider, {stored} receipts stored")
         gone = httpx.post(
             deployment.base_url + "/chat/completions",
             json=chat(),
