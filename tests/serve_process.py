@@ -13,6 +13,8 @@ The gateway is another process, so the provider it calls must answer while the t
 loop in a background thread (its ``disconnects`` use ``time.monotonic()``, comparable with
 the test's clock). :func:`gateway_env` is the environment the gateway gets (fake provider keys,
 nothing from the machine), :func:`receipts` and :func:`wait_for_receipts` read its store.
+The store is the SQLite file ``receipts`` unless ``store_url`` names another (several
+gateways sharing one store: tests/nginx.py).
 """
 
 from __future__ import annotations

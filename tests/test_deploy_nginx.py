@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import socket
 import threading
 import time
@@ -65,12 +66,18 @@ class Site:
         return next(n for n in range(2) if header == f"Bearer {provider_key(n)}")
 
     def receipt(self, request_id: str) -> dict[str, Any]:
-        def found() -> list[dict[str, Any]]:
-            return [row for row in receipts(self.store) if row["id"] == request_id]
+        return receipt_in(self.store, request_id)
 
-        wait_until(lambda: bool(found()), f"the receipt {request_id}")
-        [row] = found()
-        return row
+
+def receipt_in(store: Path, request_id: str) -> dict[str, Any]:
+    """The receipt ``request_id`` in the SQLite ``store``, once a gateway has written it."""
+
+    def found() -> list[dict[str, Any]]:
+        return [row for row in receipts(store) if row["id"] == request_id]
+
+    wait_until(lambda: bool(found()), f"the receipt {request_id}")
+    [row] = found()
+    return row
 
 
 def deploy(root: Path, loopback: ThreadedLoopback) -> Deployment:
@@ -466,3 +473,67 @@ def test_a_gateway_stopped_with_sigterm_drains(
         assert leaving.process is not None and leaving.process.returncode == 0
         # its streams finished, and new requests went to the other gateway
         assert [o.error for o in load.failed] == []
+
+
+# -- rolling out a lockfile --------------------------------------------------------------------
+
+
+def digests(deployment: Deployment) -> dict[int, str]:
+    """Each gateway's lockfile digest, asked through nginx: ``{pid: digest}``."""
+    seen: dict[int, str] = {}
+    for _ in range(10):
+        ready = httpx.get(deployment.url + "/readyz", timeout=10).json()
+        seen[ready["worker"]["pid"]] = ready["lockfile"]["digest"]
+        if len(seen) == len(deployment.gateways):
+            break
+    return seen
+
+
+def test_a_lockfile_rolled_out_to_every_host(tmp_path: Path) -> None:
+    with ThreadedLoopback() as loopback, deploy(tmp_path, loopback) as deployment:
+        before = digests(deployment)
+        [old] = set(before.values())
+        gate = Gate()
+        loopback.server.reply = Reply.wire(RECORDING, splits=SPLITS, gate=gate)
+        gate.release()
+        with httpx.stream(
+            "POST",
+            deployment.base_url + "/chat/completions",
+            json=chat(),
+            headers=deployment.headers,
+            timeout=FRAME_WAIT,
+        ) as running:
+            lines = running.iter_lines()
+            read_words(lines, "", WORDS[0])
+            # the rollout: a new file renamed over the old one (one file for both hosts here)
+            fresh = deployment.lockfile.with_suffix(".new")
+            fresh.write_text(
+                lockfile_text({"openai": loopback.url("openai")}, {"chatbot": ["openai:gpt-4o"]})
+            )
+            os.replace(fresh, deployment.lockfile)
+            wait_until(
+                lambda: old not in digests(deployment).values(), "every gateway on the new file"
+            )
+            after = digests(deployment)
+            assert after.keys() == before.keys() and len(set(after.values())) == 1
+            gate.release(len(WORDS))
+            rest = [line for line in lines if line]
+        # the stream that was running finished, on the lockfile it started with
+        assert rest[-1] == "data: [DONE]"
+        receipt = receipt_in(tmp_path / "receipts.db", running.headers["x-llmring-request-id"])
+        assert (receipt["status"], receipt["lockfile_digest"]) == ("ok", old)
+        # new requests, on either gateway, use the new one
+        loopback.server.reply = Reply.wire(RECORDING)
+        for _ in range(2):
+            answer = httpx.post(
+                deployment.base_url + "/chat/completions",
+                json=chat(),
+                headers=deployment.headers,
+                timeout=10,
+            )
+            assert answer.status_code == 200, answer.text
+        latest = loopback.server.requests[-2:]
+        assert [r.json()["model"] for r in latest] == ["gpt-4o"] * 2
+        assert {r.headers["authorization"] for r in latest} == {
+            f"Bearer {provider_key(n)}" for n in range(2)
+        }
