@@ -34,7 +34,7 @@ class Gate:
     reached its client before the next one existed."""
 
     def __init__(self) -> None:
-        self.released = 0  # an int written by one thread and read by another: atomic
+        self.released = 0  # written by the test's thread only, read by the server's
 
     def release(self, pieces: int = 1) -> None:
         self.released += pieces
