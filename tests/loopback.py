@@ -28,6 +28,18 @@ CONTENT_TYPES = {
 }
 
 
+class Gate:
+    """Lets a test send a :class:`Reply`'s pieces one at a time: the server sends piece N only
+    after the N+1-th :meth:`release` (from any thread), so a test can show that each piece
+    reached its client before the next one existed."""
+
+    def __init__(self) -> None:
+        self.released = 0  # written by the test's thread only, read by the server's
+
+    def release(self, pieces: int = 1) -> None:
+        self.released += pieces
+
+
 @dataclass
 class Reply:
     """What the server answers to one request."""
@@ -42,6 +54,8 @@ class Reply:
     cut_after: int | None = None  # close the connection after this many body bytes
     stall_after: int | None = None  # stop sending after this many body bytes, keep it open
     chunked: bool = True  # Transfer-Encoding: chunked, else Content-Length
+    #: send piece N only once ``gate.released > N`` (the test paces the stream by hand)
+    gate: Gate | None = None
 
     @classmethod
     def wire(cls, relative: str, **kwargs: Any) -> Reply:
@@ -244,6 +258,9 @@ class LoopbackServer:
                 pause = reply.first_delay if position == 0 else reply.delay
                 if pause and await self._client_left(hangup, pause, request, sent):
                     return False
+                while reply.gate is not None and reply.gate.released <= position:
+                    if await self._client_left(hangup, 0.005, request, sent):
+                        return False
                 piece = reply.body[start:end]
                 writer.write(b"%x\r\n%s\r\n" % (len(piece), piece) if reply.chunked else piece)
                 await writer.drain()
