@@ -229,9 +229,7 @@ class SQLiteStore:
 
     # -- the gateway's API keys (docs/serve.md#keys) -------------------------------------------
 
-    def create_key(
-        self, name: str, limits: KeyLimits | None = None
-    ) -> tuple[dict[str, Any], str]:
+    def create_key(self, name: str, limits: KeyLimits | None = None) -> tuple[dict[str, Any], str]:
         check_key_name(name)
         key_id, key = new_key()
         record = {

@@ -64,9 +64,7 @@ class ReceiptStore(Protocol):
     # tpm, budget_usd, budget_period, allow_unpriced}`` (schema version 3; ``None``: no such
     # limit): never the key, never its hash. Only the SHA-256 of a key is stored.
 
-    def create_key(
-        self, name: str, limits: KeyLimits | None = None
-    ) -> tuple[dict[str, Any], str]:
+    def create_key(self, name: str, limits: KeyLimits | None = None) -> tuple[dict[str, Any], str]:
         """Make a key named ``name`` with ``limits`` (default none): its record, and the key
         text (shown once, stored nowhere). ``ValueError`` when the name is not allowed or a
         live key has it."""
