@@ -44,6 +44,7 @@ from tests.serve_process import (
     ServeProcess,
     ThreadedLoopback,
     gateway_env,
+    receipts,
     wait_for_receipts,
     wait_until,
 )
@@ -244,7 +245,8 @@ def test_a_version_2_store_is_migrated_in_place(tmp_path: Path) -> None:
         store.close()
     fresh = tmp_path / "fresh.db"
     SQLiteStore(fresh).close()
-    for table in ("receipts", "api_keys", "admissions", "budget_spend"):
+    tables = ("receipts", "api_keys", "admissions", "rate_windows", "budget_spend", "reservations")
+    for table in tables:
         assert columns(path, table) == columns(fresh, table)
 
 
@@ -510,15 +512,9 @@ def test_tpm_reserves_max_tokens_and_settles_to_the_reported_usage(
         statuses.append(reply.status_code)
         if reply.status_code != 200:
             break
+        settled = "SELECT count(*) FROM admissions WHERE key_id = ? AND tokens = 87"
         wait_until(
-            lambda done=done: (
-                store_rows(
-                    gateway,
-                    "SELECT count(*) FROM admissions WHERE key_id = ? AND tokens = 87",
-                    key_id,
-                )
-                == [(done,)]
-            ),
+            lambda: store_rows(gateway, settled, key_id) == [(done,)],  # noqa: B023 - awaited here
             "the call settled to its usage",
         )
     assert statuses == [200, 200, 200, 200, 429]
@@ -560,21 +556,23 @@ def test_a_cancelled_stream_settles_what_it_used(
                 break  # hang up with the reply still streaming
     wait_until(
         lambda: (
-            store_rows(
-                gateway,
-                "SELECT count(*) FROM admissions WHERE key_id = ? AND reserved_usd IS NULL",
-                key_id,
-            )
-            == [(1,)]
+            store_rows(gateway, "SELECT count(*) FROM reservations WHERE key_id = ?", key_id)
+            == [(0,)]
         ),
         "the cancelled stream's reservation released",
     )
-    ((charged,),) = store_rows(
-        gateway, "SELECT spent_usd FROM budget_spend WHERE key_id = ?", key_id
+    ((charged, reserved),) = store_rows(
+        gateway, "SELECT spent_usd, reserved_usd FROM budget_spend WHERE key_id = ?", key_id
     )
+    assert reserved == 0
     assert 0 < charged < PER_CALL  # the text produced before the hang-up, not the worst case
-    (row,) = [r for r in wait_for_receipts(gateway.receipts, 0, 0) if r["key_id"] == key_id]
-    assert row["status"] == "cancelled"
+    wait_until(
+        lambda: (
+            [r["status"] for r in receipts(gateway.receipts) if r["key_id"] == key_id]
+            == ["cancelled"]
+        ),
+        "the cancelled stream's one receipt",
+    )
 
 
 def test_a_changed_limit_applies_within_a_second(

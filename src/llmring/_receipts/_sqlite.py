@@ -83,18 +83,30 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "ALTER TABLE api_keys ADD COLUMN budget_usd REAL",
             "ALTER TABLE api_keys ADD COLUMN budget_period TEXT",
             "ALTER TABLE api_keys ADD COLUMN allow_unpriced INTEGER NOT NULL DEFAULT 0",
-            # one row per admitted request of a limited key: the rate limits' sliding window,
-            # and the budget reservation (reserved_usd) until the stream ends
+            # the rate limits' sliding window: one row per request of a key with an rpm or a
+            # tpm admitted in the last minute (when, the tokens it holds), and their count and
+            # token sum per key, kept with them, so a check reads one row
             (
                 "CREATE TABLE admissions (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, "
-                "at REAL NOT NULL, tokens INTEGER NOT NULL, period TEXT, reserved_usd REAL)"
+                "at REAL NOT NULL, tokens INTEGER NOT NULL)"
             ),
             "CREATE INDEX admissions_key_at ON admissions (key_id, at)",
-            # what the settled calls of a key cost in one budget period (2026-12-03, 2026-12)
+            (
+                "CREATE TABLE rate_windows (key_id TEXT PRIMARY KEY, "
+                "requests INTEGER NOT NULL, tokens INTEGER NOT NULL)"
+            ),
+            # budgets: per key and period (2026-12-03, 2026-12), what the settled calls cost
+            # and the worst cases the running ones reserve; and each running reservation
             (
                 "CREATE TABLE budget_spend (key_id TEXT NOT NULL, period TEXT NOT NULL, "
-                "spent_usd REAL NOT NULL, PRIMARY KEY (key_id, period))"
+                "spent_usd REAL NOT NULL DEFAULT 0, reserved_usd REAL NOT NULL DEFAULT 0, "
+                "PRIMARY KEY (key_id, period))"
             ),
+            (
+                "CREATE TABLE reservations (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, "
+                "period TEXT NOT NULL, usd REAL NOT NULL)"
+            ),
+            "CREATE INDEX reservations_key ON reservations (key_id, period)",
         ),
     ),
 )

@@ -5,8 +5,10 @@ Routes (docs/serve.md): ``POST /v1/chat/completions`` (streamed or not), ``GET /
 
 One chat request, in order: the key (401), a free stream slot (503), the body (413), the
 mapping (400), the alias (404), the key's limits (429, 402; :mod:`llmring.serve._admit`) — each
-refusal answered before any upstream call and logged as a ``rejected`` receipt. Then the stream runs; its receipt is the stream's own (``ok``,
-``error``, ``interrupted``, ``cancelled``, ``deadline``), so every request has exactly one.
+refusal answered before any upstream call and logged as a ``rejected`` receipt. Then the
+stream runs; its receipt is the stream's own (``ok``, ``error``, ``interrupted``,
+``cancelled``, ``deadline``), so every request has exactly one; an admitted request of a
+limited key is settled when its response ends, whatever ended it.
 
 The response starts only when the first chunk is in: until then a failure (after the alias's
 fallbacks) is an HTTP status that matches it, and ``x-llmring-model`` can name who answered.
