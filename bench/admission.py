@@ -13,10 +13,10 @@ budget, insert the grant). Measured with ``time.perf_counter_ns`` around each ca
   workers of one host contending for the write lock), µs per check across all of them.
 
 A thread checkpoints the WAL every 0.1 s meanwhile, as the gateway's receipt writer does (the
-admission's connection never checkpoints: see ``SQLiteAdmission``). The limits are set high enough that nothing is refused: the figure is the admitted path. The
-clock is the store's own (injected): it moves 60 / ``--window`` seconds per check, so the
-window holds ``--window`` admitted requests, as a key running at an rpm of that much does
-(the window's count and token sum are read from an index: their cost grows with it). Prints
+admission's connection never checkpoints: see ``SQLiteAdmission``). The limits are set high
+enough that nothing is refused: the figure is the admitted path. The clock is the store's own
+(injected): it moves 60 / ``--window`` seconds per check, so the window holds ``--window``
+admitted requests, as a key running at an rpm of that much does. Prints
 a Markdown table; docs/serve.md quotes it.
 """
 
