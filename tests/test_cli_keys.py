@@ -60,7 +60,13 @@ def test_list_shows_the_prefix_only_and_revoke_removes_the_key() -> None:
     assert first[12:] not in result.stdout and second[12:] not in result.stdout
     records = listed()
     assert [r["name"] for r in records] == ["ci", "alice@team"]
-    assert set(records[0]) == {"id", "name", "prefix", "created_at", "revoked_at"}
+    assert set(records[0]) == {"id", "name", "prefix", "created_at", "revoked_at"} | {
+        "rpm",
+        "tpm",
+        "budget_usd",
+        "budget_period",
+        "allow_unpriced",
+    }  # the limits of schema version 3, never the hash
 
     revoked = run("keys", "revoke", "ci")
     assert revoked.exit_code == 0 and revoked.stdout == ""

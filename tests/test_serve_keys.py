@@ -58,6 +58,12 @@ def test_create_list_and_revoke(store: SQLiteStore) -> None:
         "prefix": key[:12],
         "created_at": record["created_at"],
         "revoked_at": None,
+        # schema version 3: a key made without limits has none
+        "rpm": None,
+        "tpm": None,
+        "budget_usd": None,
+        "budget_period": None,
+        "allow_unpriced": False,
     }
     other, other_key = store.create_key("alice")
     assert other_key != key and other["id"] != record["id"]
@@ -175,7 +181,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path, create: bool) ->
         record, _ = store.create_key("ci")
         assert store.list_keys() == [record]
         version = store._open().execute("SELECT max(version) FROM schema_version").fetchone()
-        assert version[0] == SCHEMA_VERSION == 2
+        assert version[0] == SCHEMA_VERSION == 3  # through version 2 and on
     finally:
         store.close()
     fresh = tmp_path / "fresh.db"
@@ -240,6 +246,9 @@ class Counted:
     def active_keys(self) -> dict[str, str]:
         self.reads += 1
         return self.store.active_keys()
+
+    def key_limits(self) -> dict[str, Any]:  # read with the keys, not counted apart
+        return self.store.key_limits()
 
     def close(self) -> None:
         self.closed = True

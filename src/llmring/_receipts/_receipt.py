@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -28,7 +29,17 @@ if TYPE_CHECKING:
     from llmring.exceptions import ProviderError
     from llmring.schemas import Message, ToolCallDict, Usage
 
-__all__ = ["COLUMNS", "Receipt", "ReceiptStatus", "Rejection", "Row", "estimate_tokens", "uuid7"]
+__all__ = [
+    "COLUMNS",
+    "Receipt",
+    "ReceiptStatus",
+    "Rejection",
+    "Row",
+    "estimate_tokens",
+    "prompt_estimate",
+    "stream_usage",
+    "uuid7",
+]
 
 #: ``ok``: the terminal chunk was delivered; ``error``: it failed before any content;
 #: ``interrupted``: it broke after content; ``cancelled``: the consumer stopped it (``break``,
@@ -181,27 +192,39 @@ class Receipt:
         return row
 
     def _usage(self) -> tuple[Usage | None, Literal["reported", "estimated"] | None]:
-        """The provider's usage, or, when it reported none, an estimate: the characters
-        produced (answer, reasoning, tool-call arguments) and the prompt's message texts, by
-        :func:`estimate_tokens`. Estimated when content was delivered, and for a stream the
-        consumer cancelled once its request was sent (the provider has read the prompt, and
-        may bill it); a stream that failed before any content has no usage."""
-        assembler = self.run.assembler
-        if assembler is None:
-            return None, None
-        usage = assembler.usage
-        if usage:
-            return usage, "reported"
-        if not assembler.delivered and self.status != "cancelled":
-            return None, None
-        prompt = sum(estimate_tokens(len(_text_of(m.content))) for m in self.run.request.messages)
-        completion = estimate_tokens(assembler.produced_chars())
-        estimate: Usage = {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
-        return estimate, "estimated"
+        return stream_usage(self.run, cancelled=self.status == "cancelled")
+
+
+def stream_usage(
+    run: _StreamRun, *, cancelled: bool
+) -> tuple[Usage | None, Literal["reported", "estimated"] | None]:
+    """The provider's usage, or, when it reported none, an estimate: the characters produced
+    (answer, reasoning, tool-call arguments) and the prompt's message texts, by
+    :func:`estimate_tokens`. Estimated when content was delivered, and for a stream the
+    consumer cancelled once its request was sent (the provider has read the prompt, and may
+    bill it); a stream that failed before any content has no usage. What a receipt records,
+    and what the gateway settles a budget with."""
+    assembler = run.assembler
+    if assembler is None:
+        return None, None
+    usage = assembler.usage
+    if usage:
+        return usage, "reported"
+    if not assembler.delivered and not cancelled:
+        return None, None
+    prompt = prompt_estimate(run.request.messages)
+    completion = estimate_tokens(assembler.produced_chars())
+    estimate: Usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    return estimate, "estimated"
+
+
+def prompt_estimate(messages: Sequence[Message]) -> int:
+    """The prompt's tokens by :func:`estimate_tokens` of each message's text."""
+    return sum(estimate_tokens(len(_text_of(m.content))) for m in messages)
 
 
 @dataclass(slots=True)

@@ -6,7 +6,8 @@ applies the missing ones in one transaction; a file written by a newer llmring (
 above the last one known here) is refused with a clear error rather than written wrongly.
 
 Version 2 added the ``key_id`` column and the ``api_keys`` table of ``llmring serve``'s keys
-(:mod:`llmring._receipts._keys`).
+(:mod:`llmring._receipts._keys`). Version 3 added each key's limits (rpm, tpm, budget) and the
+tables admission keeps its counts in (:mod:`llmring._receipts._sqlite_admission`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from llmring._receipts._admission import KeyLimits
 from llmring._receipts._keys import ID_PREFIX, KEY_PREFIX, check_key_name, key_hash, new_key
 from llmring._receipts._keys import PREFIX_CHARS as KEY_PREFIX_CHARS
 from llmring._receipts._receipt import COLUMNS, iso
@@ -72,9 +74,46 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE UNIQUE INDEX api_keys_live_name ON api_keys (name) WHERE revoked_at IS NULL",
         ),
     ),
+    (
+        3,
+        (
+            # a key's limits (llmring._receipts._admission.KeyLimits); NULL: no such limit
+            "ALTER TABLE api_keys ADD COLUMN rpm INTEGER",
+            "ALTER TABLE api_keys ADD COLUMN tpm INTEGER",
+            "ALTER TABLE api_keys ADD COLUMN budget_usd REAL",
+            "ALTER TABLE api_keys ADD COLUMN budget_period TEXT",
+            "ALTER TABLE api_keys ADD COLUMN allow_unpriced INTEGER NOT NULL DEFAULT 0",
+            # the rate limits' sliding window: one row per request of a key with an rpm or a
+            # tpm admitted in the last minute (when, the tokens it holds), and their count and
+            # token sum per key, kept with them, so a check reads one row
+            (
+                "CREATE TABLE admissions (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, "
+                "at REAL NOT NULL, tokens INTEGER NOT NULL)"
+            ),
+            "CREATE INDEX admissions_key_at ON admissions (key_id, at)",
+            (
+                "CREATE TABLE rate_windows (key_id TEXT PRIMARY KEY, "
+                "requests INTEGER NOT NULL, tokens INTEGER NOT NULL)"
+            ),
+            # budgets: per key and period (2026-12-03, 2026-12), what the settled calls cost
+            # and the worst cases the running ones reserve; and each running reservation
+            (
+                "CREATE TABLE budget_spend (key_id TEXT NOT NULL, period TEXT NOT NULL, "
+                "spent_usd REAL NOT NULL DEFAULT 0, reserved_usd REAL NOT NULL DEFAULT 0, "
+                "PRIMARY KEY (key_id, period))"
+            ),
+            (
+                "CREATE TABLE reservations (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, "
+                "period TEXT NOT NULL, usd REAL NOT NULL)"
+            ),
+            "CREATE INDEX reservations_key ON reservations (key_id, period)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
-_KEY_FIELDS = "id, name, prefix, created_at, revoked_at"  # never the hash
+_LIMIT_FIELDS = ("rpm", "tpm", "budget_usd", "budget_period", "allow_unpriced")
+# never the hash
+_KEY_FIELDS = f"id, name, prefix, created_at, revoked_at, {', '.join(_LIMIT_FIELDS)}"
 
 _GROUP_KEYS: dict[Grouping, str] = {
     "alias": "alias",
@@ -202,7 +241,7 @@ class SQLiteStore:
 
     # -- the gateway's API keys (docs/serve.md#keys) -------------------------------------------
 
-    def create_key(self, name: str) -> tuple[dict[str, Any], str]:
+    def create_key(self, name: str, limits: KeyLimits | None = None) -> tuple[dict[str, Any], str]:
         check_key_name(name)
         key_id, key = new_key()
         record = {
@@ -211,6 +250,7 @@ class SQLiteStore:
             "prefix": key[:KEY_PREFIX_CHARS],
             "created_at": iso(datetime.now(UTC)),
             "revoked_at": None,
+            **_limit_values(limits or KeyLimits()),
         }
         db = self._open()
         with _transaction(db):
@@ -222,8 +262,10 @@ class SQLiteStore:
                     f"(llmring keys revoke {name}) or choose another name"
                 )
             db.execute(
-                "INSERT INTO api_keys (id, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                (key_id, name, record["prefix"], key_hash(key), record["created_at"]),
+                f"INSERT INTO api_keys (id, name, prefix, hash, created_at, "
+                f"{', '.join(_LIMIT_FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key_id, name, record["prefix"], key_hash(key), record["created_at"])
+                + tuple(record[f] for f in _LIMIT_FIELDS),
             )
         return record, key
 
@@ -232,7 +274,36 @@ class SQLiteStore:
             return []
         live = "" if include_revoked else " WHERE revoked_at IS NULL"
         sql = f"SELECT {_KEY_FIELDS} FROM api_keys{live} ORDER BY created_at, id"
-        return [dict(row) for row in self._db.execute(sql)]
+        return [_key_record(row) for row in self._db.execute(sql)]
+
+    def set_key_limits(self, name_or_id: str, limits: KeyLimits) -> dict[str, Any]:
+        condition, value = _live_key(name_or_id)
+        db = self._open()
+        with _transaction(db):
+            values = _limit_values(limits)
+            changed = db.execute(
+                f"UPDATE api_keys SET {', '.join(f'{f} = ?' for f in _LIMIT_FIELDS)} "
+                f"WHERE {condition} AND revoked_at IS NULL",
+                (*values.values(), value),
+            ).rowcount
+            if not changed:
+                raise LookupError(
+                    f"no live key {name_or_id!r} in {self.path} (llmring keys list shows them)"
+                )
+            row = db.execute(
+                f"SELECT {_KEY_FIELDS} FROM api_keys WHERE {condition} AND revoked_at IS NULL",
+                (value,),
+            ).fetchone()
+        return _key_record(row)
+
+    def key_limits(self) -> dict[str, KeyLimits]:
+        if self._db is None:
+            return {}
+        rows = self._db.execute(
+            f"SELECT id, {', '.join(_LIMIT_FIELDS)} FROM api_keys WHERE revoked_at IS NULL "
+            "AND (rpm IS NOT NULL OR tpm IS NOT NULL OR budget_usd IS NOT NULL)"
+        )
+        return {row["id"]: _limits_of(row) for row in rows}
 
     def revoke_key(self, name_or_id: str) -> dict[str, Any]:
         if name_or_id.startswith(KEY_PREFIX):  # the key itself: found by its hash, never shown
@@ -293,6 +364,40 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+def _limit_values(limits: KeyLimits) -> dict[str, Any]:
+    return {
+        "rpm": limits.rpm,
+        "tpm": limits.tpm,
+        "budget_usd": limits.budget_usd,
+        "budget_period": limits.budget_period,
+        "allow_unpriced": limits.allow_unpriced,
+    }
+
+
+def _limits_of(row: sqlite3.Row) -> KeyLimits:
+    period = row["budget_period"]
+    return KeyLimits(
+        row["rpm"],
+        row["tpm"],
+        row["budget_usd"],
+        "month" if period == "month" else "day" if period == "day" else None,
+        bool(row["allow_unpriced"]),
+    )
+
+
+def _key_record(row: sqlite3.Row) -> dict[str, Any]:
+    record = dict(row)
+    record["allow_unpriced"] = bool(record["allow_unpriced"])
+    return record
+
+
+def _live_key(name_or_id: str) -> tuple[str, str]:
+    """The condition finding a key by its id or its (live) name."""
+    if name_or_id.startswith(ID_PREFIX):
+        return "id = ?", name_or_id
+    return "name = ?", name_or_id
 
 
 def _where(where: ReceiptFilter) -> tuple[str, list[Any]]:

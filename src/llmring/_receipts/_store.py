@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from llmring._receipts._admission import KeyLimits
 
 __all__ = ["GROUPINGS", "Grouping", "ReceiptFilter", "ReceiptStore"]
 
@@ -57,12 +60,14 @@ class ReceiptStore(Protocol):
         ...
 
     # -- the gateway's API keys (llmring._receipts._keys; docs/serve.md#keys) --------------------
-    # A key record is ``{id, name, prefix, created_at, revoked_at}``: never the key, never its
-    # hash. Only the SHA-256 of a key is stored.
+    # A key record is ``{id, name, prefix, created_at, revoked_at}`` and its limits ``{rpm,
+    # tpm, budget_usd, budget_period, allow_unpriced}`` (schema version 3; ``None``: no such
+    # limit): never the key, never its hash. Only the SHA-256 of a key is stored.
 
-    def create_key(self, name: str) -> tuple[dict[str, Any], str]:
-        """Make a key named ``name``: its record, and the key text (shown once, stored
-        nowhere). ``ValueError`` when the name is not allowed or a live key has it."""
+    def create_key(self, name: str, limits: KeyLimits | None = None) -> tuple[dict[str, Any], str]:
+        """Make a key named ``name`` with ``limits`` (default none): its record, and the key
+        text (shown once, stored nowhere). ``ValueError`` when the name is not allowed or a
+        live key has it."""
         ...
 
     def list_keys(self, include_revoked: bool = False) -> list[dict[str, Any]]:
@@ -76,6 +81,17 @@ class ReceiptStore(Protocol):
 
     def active_keys(self) -> dict[str, str]:
         """SHA-256 hex of each live key → its id: what the gateway checks requests against."""
+        ...
+
+    # -- limits (issue 15; llmring._receipts._admission) -----------------------------------------
+
+    def set_key_limits(self, name_or_id: str, limits: KeyLimits) -> dict[str, Any]:
+        """Replace the limits of the live key with this name or id; its record. ``LookupError``
+        naming it when there is no such live key."""
+        ...
+
+    def key_limits(self) -> dict[str, KeyLimits]:
+        """Key id → limits, for each live key that has any (a key absent here has none)."""
         ...
 
     def close(self) -> None: ...

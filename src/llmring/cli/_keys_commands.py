@@ -19,6 +19,7 @@ from llmring.cli._common import EXIT_CONFIG, FileOption, JsonOption, cli_command
 from llmring.cli._logs_commands import open_store_at
 
 if TYPE_CHECKING:
+    from llmring._receipts._admission import KeyLimits
     from llmring._receipts._sqlite import SQLiteStore
 
 __all__ = ["keys_app"]
@@ -68,10 +69,55 @@ def _store(receipts: str | None, file: Path | None, *, create: bool) -> Iterator
         store.close()
 
 
+RpmOption = Annotated[
+    int | None,
+    typer.Option("--rpm", metavar="N", help="At most N requests in any 60 s.", show_default=False),
+]
+TpmOption = Annotated[
+    int | None,
+    typer.Option(
+        "--tpm",
+        metavar="N",
+        help="At most N tokens in any 60 s (prompt estimate + max_tokens, settled to usage).",
+        show_default=False,
+    ),
+]
+BudgetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--budget",
+        metavar="USD/PERIOD",
+        help="At most this many US dollars per UTC day or month: 25/day, 100/month.",
+        show_default=False,
+    ),
+]
+UnpricedOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unpriced",
+        help="Under --budget, also admit models with no price (they cost the budget nothing).",
+    ),
+]
+
+
+def _limits(rpm: int | None, tpm: int | None, budget: str | None, unpriced: bool) -> KeyLimits:
+    """The options as limits; a bad value is a usage error naming the option."""
+    from llmring._receipts._admission import key_limits
+
+    try:
+        return key_limits(rpm, tpm, budget, unpriced)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @keys_app.command("create")
 @cli_command
 def create(
     name: Annotated[str, typer.Argument(metavar="NAME", help="What the key is for (ci, alice).")],
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    budget: BudgetOption = None,
+    allow_unpriced: UnpricedOption = False,
     receipts: ReceiptsOption = None,
     file: FileOption = None,
 ) -> None:
@@ -79,6 +125,7 @@ def create(
 
     \b
       KEY=$(llmring keys create ci)
+      KEY=$(llmring keys create alice --rpm 60 --tpm 100000 --budget 25/day)
     """
     from llmring._receipts._keys import check_key_name
 
@@ -86,13 +133,35 @@ def create(
         check_key_name(name)  # before the store is created for nothing
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'NAME'") from None
+    limits = _limits(rpm, tpm, budget, allow_unpriced)
     with _store(receipts, file, create=True) as store:
-        record, key = store.create_key(name)
+        record, key = store.create_key(name, limits)
     out(key)
     err(
-        f"created key {record['id']} ({name}) in {store.path}; this is the only time it is "
-        "shown: keep it (only its hash is stored)"
+        f"created key {record['id']} ({name}; {limits.describe()}) in {store.path}; this is "
+        "the only time it is shown: keep it (only its hash is stored)"
     )
+
+
+@keys_app.command("limit")
+@cli_command
+def limit(
+    name_or_id: Annotated[
+        str, typer.Argument(metavar="NAME_OR_ID", help="The key's name or its id (key_...).")
+    ],
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    budget: BudgetOption = None,
+    allow_unpriced: UnpricedOption = False,
+    receipts: ReceiptsOption = None,
+    file: FileOption = None,
+) -> None:
+    """Set a key's limits to those given (none given: no limits); a running llmring serve
+    applies them within a second."""
+    limits = _limits(rpm, tpm, budget, allow_unpriced)
+    with _store(receipts, file, create=False) as store:
+        record = store.set_key_limits(name_or_id.strip(), limits)
+    err(f"key {record['id']} ({record['name']}): {limits.describe()}")
 
 
 @keys_app.command("list")
@@ -117,13 +186,22 @@ def list_(
 
 
 def _line(record: dict[str, Any], width: int) -> str:
+    from llmring._receipts._admission import KeyLimits
+
     line = (
         f"{record['id']}  {record['name']:<{width}}  {record['prefix']}...  "
         f"created {_when(record['created_at'])}"
     )
     if record["revoked_at"]:
         line += f"  revoked {_when(record['revoked_at'])}"
-    return line
+    limits = KeyLimits(
+        record.get("rpm"),
+        record.get("tpm"),
+        record.get("budget_usd"),
+        record.get("budget_period"),
+        bool(record.get("allow_unpriced")),
+    )
+    return line + f"  {limits.describe()}"
 
 
 def _when(iso: str) -> str:

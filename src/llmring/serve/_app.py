@@ -4,9 +4,11 @@ Routes (docs/serve.md): ``POST /v1/chat/completions`` (streamed or not), ``GET /
 ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` and, with ``--ui``, the chat page at ``/``.
 
 One chat request, in order: the key (401), a free stream slot (503), the body (413), the
-mapping (400), the alias (404) — each refusal answered before any upstream call and logged as a
-``rejected`` receipt. Then the stream runs; its receipt is the stream's own (``ok``,
-``error``, ``interrupted``, ``cancelled``, ``deadline``), so every request has exactly one.
+mapping (400), the alias (404), the key's limits (429, 402; :mod:`llmring.serve._admit`) — each
+refusal answered before any upstream call and logged as a ``rejected`` receipt. Then the
+stream runs; its receipt is the stream's own (``ok``, ``error``, ``interrupted``,
+``cancelled``, ``deadline``), so every request has exactly one; an admitted request of a
+limited key is settled when its response ends, whatever ended it.
 
 The response starts only when the first chunk is in: until then a failure (after the alias's
 fallbacks) is an HTTP status that matches it, and ``x-llmring-model`` can name who answered.
@@ -34,12 +36,13 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmring.exceptions import LLMRingError
 from llmring.serve._errors import APIError, api_error
 from llmring.serve._limits import ClientGone, Slots, read_body
-from llmring.serve._openai_api import chat_request
+from llmring.serve._openai_api import ChatCall, chat_request
 from llmring.serve._respond import (
     Exchange,
     Receive,
@@ -55,7 +58,9 @@ from llmring.serve._settings import ServeSettings
 
 if TYPE_CHECKING:
     from llmring._receipts import ReceiptStatus, ReceiptWriter
+    from llmring._receipts._admission import Grant, KeyLimits
     from llmring._stream import ChatStream
+    from llmring.serve._admit import Limiter
     from llmring.serve._auth import KeyChecker
     from llmring.serve._metrics import Metrics
     from llmring.serve._reload import Snapshot, Snapshots
@@ -87,6 +92,7 @@ class Gateway:
         self.slots = Slots(settings.max_streams)
         self.snapshots: Snapshots | None = None
         self.keys: KeyChecker | None = None
+        self.limiter: Limiter | None = None
         self.metrics: Metrics | None = None
         self.store_path: str | None = None
         self.price_version: str | None = None
@@ -152,9 +158,8 @@ class Gateway:
 
             assert self.store_path is not None  # store_url refuses "off" with keys
             path = self.store_path
-            from pathlib import Path
-
             self.keys = KeyChecker(lambda: SQLiteStore(Path(path)))
+            self.limiter = _limiter(Path(path))
         self.metrics = _metrics()
         self.snapshots.start_watching(settings.watch)
         # Everything loaded so far (the SDKs, the price table) lives as long as the worker:
@@ -167,6 +172,8 @@ class Gateway:
         """Close the provider clients and store every queued receipt."""
         if self.snapshots is not None:
             await self.snapshots.aclose()
+        if self.limiter is not None:
+            await self.limiter.aclose()
         if self.keys is not None:
             self.keys.close()
 
@@ -267,10 +274,13 @@ class Gateway:
         snapshots = self.snapshots
         assert snapshots is not None
         snapshot: Snapshot | None = None
+        limits: KeyLimits | None = None
+        grant: Grant | None = None
         slot = False
         try:
             if self.keys is not None:
                 exchange.key_id = await self.keys.check(_header(scope, b"authorization"))
+                limits = self.keys.limits(exchange.key_id)
             self.slots.take()
             slot = True
             length = _header(scope, b"content-length")
@@ -278,13 +288,16 @@ class Gateway:
                 receive, self.settings.max_body, int(length) if length is not None else None
             )
             # the body and its JSON are not kept for the stream's life: only the mapped call
-            call = chat_request(_json(body))
+            call = _bounded(chat_request(_json(body)), limits)
             del body
             exchange.alias = call.request.model
             snapshot = snapshots.acquire()
             stream = snapshot.ring.chat_stream(
                 call.request, receipt_id=exchange.request_id, key_id=exchange.key_id
             )
+            if limits is not None:
+                assert self.limiter is not None and exchange.key_id is not None
+                grant = await self.limiter.admit(exchange.key_id, limits, stream)
         except ClientGone as exc:
             self._reject(exchange, snapshot, exc, status="cancelled")
             self._release(snapshot, slot)
@@ -309,6 +322,9 @@ class Gateway:
                 work = whole_reply(stream, send, exchange)
             status = await watched(work, receive, exchange)
         finally:
+            if grant is not None and grant.settles:
+                assert self.limiter is not None
+                self.limiter.settle(grant, stream, cancelled=_cancelled(exchange, status))
             self._release(snapshot, slot)
             if metrics is not None:
                 metrics.stream_ended()
@@ -389,6 +405,32 @@ class Gateway:
             usage=stream.usage,
             cost_usd=cost,
         )
+
+
+def _bounded(call: ChatCall, limits: KeyLimits | None) -> ChatCall:
+    """``call``, with ``max_tokens`` set to the default cap when its key's limits reserve
+    tokens (tpm, budget) and it sent none: what it reserves then bounds what it can use."""
+    if limits is None or not limits.reserves_tokens or call.request.max_tokens is not None:
+        return call
+    from dataclasses import replace
+
+    from llmring._receipts._admission import DEFAULT_MAX_TOKENS
+
+    request = call.request.model_copy(update={"max_tokens": DEFAULT_MAX_TOKENS})
+    return replace(call, request=request)
+
+
+def _cancelled(exchange: Exchange, status: int) -> bool:
+    """Whether the request ended cancelled (the client went, or the gateway is stopping)."""
+    task = asyncio.current_task()
+    return exchange.gone or status == 499 or (task is not None and task.cancelling() > 0)
+
+
+def _limiter(path: Path) -> Limiter:
+    from llmring._receipts._sqlite_admission import SQLiteAdmission
+    from llmring.serve._admit import Limiter
+
+    return Limiter(lambda: SQLiteAdmission(path))
 
 
 def _metrics() -> Metrics | None:

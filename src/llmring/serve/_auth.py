@@ -11,6 +11,10 @@ The copy is re-read from the store in a worker thread (``asyncio.to_thread``: SQ
 * on a miss, at most once per ``refresh``, so a key made a moment ago works at once while a
   flood of wrong keys causes at most one extra read per ``refresh``.
 
+The same read brings each live key's limits (rpm, tpm, budget; :meth:`KeyChecker.limits`), so
+a changed limit applies within ``refresh`` too, and a key without limits is known to have none
+without asking the store again.
+
 Concurrent checks share one read. When the store cannot be read and the copy is out of date,
 the checker fails closed: 503, never a request let in on a list that may hold revoked keys.
 
@@ -36,6 +40,7 @@ from typing import TYPE_CHECKING
 from llmring.serve._errors import APIError
 
 if TYPE_CHECKING:
+    from llmring._receipts._admission import KeyLimits
     from llmring._receipts._store import ReceiptStore
 
 __all__ = ["KeyChecker"]
@@ -74,6 +79,7 @@ class KeyChecker:
         self._refresh = refresh
         self._clock = clock
         self._keys: dict[str, str] = {}  # SHA-256 hex → key id
+        self._limits: dict[str, KeyLimits] = {}  # key id → limits, for keys that have any
         self._loaded_at = -float("inf")  # when the read that made ``_keys`` started
         self._tried_at = -float("inf")  # when the last read started (it may have failed)
         self._missed_at = -float("inf")  # when a miss last caused a read
@@ -109,6 +115,11 @@ class KeyChecker:
             raise _refused("invalid_api_key", INVALID)
         return key_id
 
+    def limits(self, key_id: str) -> KeyLimits | None:
+        """The limits of the key ``check`` returned (``None``: it has none), as of the last
+        read: a dict lookup."""
+        return self._limits.get(key_id)
+
     def _busy(self) -> bool:
         return self._reading is not None and not self._reading.done()
 
@@ -123,20 +134,20 @@ class KeyChecker:
 
     async def _load(self, started: float) -> None:
         try:
-            keys = await asyncio.to_thread(self._active_keys)
+            keys, limits = await asyncio.to_thread(self._active_keys)
         except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError...: logged, 503
             logger.warning("llmring serve cannot read its API keys from the store: %s", exc)
             return
-        self._keys, self._loaded_at = keys, started
+        self._keys, self._limits, self._loaded_at = keys, limits, started
 
-    def _active_keys(self) -> dict[str, str]:
+    def _active_keys(self) -> tuple[dict[str, str], dict[str, KeyLimits]]:
         with self._store_lock:
             if self._closed:
                 raise RuntimeError("the key checker is closed")
             if self._store is None:
                 self._store = self._open_store()
             try:
-                return self._store.active_keys()
+                return self._store.active_keys(), self._store.key_limits()
             except BaseException:
                 self._store.close()  # opened afresh next time
                 self._store = None

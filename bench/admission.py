@@ -1,0 +1,136 @@
+"""What the admission check of a limited key costs on SQLite (in-process, offline).
+
+    .venv/bin/python bench/admission.py [--checks N] [--processes P]
+
+One SQLite file in a temporary directory (WAL, as ``llmring serve`` opens it), one key with an
+rpm, a tpm and a budget (so every check does all three: prune the window, read it, read the
+budget, insert the grant). Measured with ``time.perf_counter_ns`` around each call:
+
+- **admit**: ``SQLiteAdmission.admit`` (one ``BEGIN IMMEDIATE`` transaction), µs;
+- **settle**: ``SQLiteAdmission.settle`` of the grant (the stream's end, off the request
+  path), µs;
+- **admit, P processes**: the same in P processes at once on the same file and key (the
+  workers of one host contending for the write lock), µs per check across all of them.
+
+A thread checkpoints the WAL every 0.1 s meanwhile, as the gateway's receipt writer does (the
+admission's connection never checkpoints: see ``SQLiteAdmission``). The limits are set high
+enough that nothing is refused: the figure is the admitted path. The clock is the store's own
+(injected): it moves 60 / ``--window`` seconds per check, so the window holds ``--window``
+admitted requests, as a key running at an rpm of that much does. Prints
+a Markdown table; docs/serve.md quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from report import machine  # bench/ is on sys.path when run as a script
+
+from llmring._receipts._admission import Ask, Grant, KeyLimits
+from llmring._receipts._sqlite import SQLiteStore
+from llmring._receipts._sqlite_admission import SQLiteAdmission
+
+LIMITS = KeyLimits(rpm=10**9, tpm=10**12, budget_usd=10.0**9, budget_period="day")
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered), p99, statistics.fmean(ordered)
+
+
+class _Clock:
+    """Wall-clock seconds moving ``step`` per call from now: a steady request rate."""
+
+    def __init__(self, step: float) -> None:
+        self.now = time.time()
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def _run(
+    path: Path, checks: int, key: str, settle: bool, window: int
+) -> tuple[list[float], list[float]]:
+    admission = SQLiteAdmission(path, clock=_Clock(60 / window))
+    admitted, settled = [], []
+    try:
+        for _ in range(checks):
+            started = time.perf_counter_ns()
+            grant = admission.admit(Ask(key, LIMITS, tokens=500, cost_usd=0.001))
+            admitted.append((time.perf_counter_ns() - started) / 1000)
+            assert isinstance(grant, Grant)
+            if settle:
+                started = time.perf_counter_ns()
+                admission.settle(grant, 300, 0.0005)
+                settled.append((time.perf_counter_ns() - started) / 1000)
+    finally:
+        admission.close()
+    return admitted, settled
+
+
+def _checkpointer(path: Path, stop: threading.Event) -> None:
+    """The receipt writer's part: it commits (a batch every 0.1 s) and so checkpoints the WAL,
+    which the admission's own connection never does."""
+    store = SQLiteStore(path)
+    try:
+        while not stop.wait(0.1):
+            store._open().execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        store.close()
+
+
+def _worker(args: tuple[str, int, str, int]) -> list[float]:
+    path, checks, key, window = args
+    # each process's clock steps apart: together they run at the same rate as one
+    return _run(Path(path), checks, key, False, window // 2)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checks", type=int, default=5000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--window", type=int, default=600, help="requests in the window")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "receipts.db"
+        window = options.window
+        _run(path, 200, "key_warmup", True, window)  # the file made and migrated, pages warm
+        stop = threading.Event()
+        checkpointer = threading.Thread(target=_checkpointer, args=(path, stop))
+        checkpointer.start()
+        try:
+            admitted, settled = _run(path, options.checks, "key_alone", True, window)
+            per_process = options.checks // options.processes
+            jobs = [(str(path), per_process, "key_shared", window)] * options.processes
+            with multiprocessing.get_context("spawn").Pool(options.processes) as pool:
+                shared = [s for samples in pool.map(_worker, jobs) for s in samples]
+        finally:
+            stop.set()
+            checkpointer.join()
+    print(
+        f"Admission on SQLite ({machine()}); {options.checks} checks each, "
+        f"{options.window} requests in the window\n"
+    )
+    print("| measure | p50 (µs) | p99 (µs) | mean (µs) |")
+    print("|---|---|---|---|")
+    rows = [
+        ("admit, 1 process", admitted),
+        ("settle, 1 process", settled),
+        (f"admit, {options.processes} processes on one key", shared),
+    ]
+    for name, samples in rows:
+        p50, p99, mean = _percentiles(samples)
+        print(f"| {name} | {p50:.1f} | {p99:.1f} | {mean:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
