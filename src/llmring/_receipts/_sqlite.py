@@ -295,7 +295,9 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def _where(where: ReceiptFilter) -> tuple[str, list[Any]]:
+def _where(where: ReceiptFilter, mark: str = "?") -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause of a filter, with ``mark`` as the parameter placeholder (SQLite's
+    ``?``, psycopg's ``%s``)."""
     conditions, params = [], []
     for column, value in (
         ("alias", where.alias),
@@ -303,10 +305,10 @@ def _where(where: ReceiptFilter) -> tuple[str, list[Any]]:
         ("conversation_id", where.conversation_id),
     ):
         if value is not None:
-            conditions.append(f"{column} = ?")
+            conditions.append(f"{column} = {mark}")
             params.append(value)
     if where.since is not None:
-        conditions.append("started_at >= ?")
+        conditions.append(f"started_at >= {mark}")
         params.append(where.since)
     clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return clause, params

@@ -1,8 +1,10 @@
 """Where receipts (and the gateway's API keys) go: the one small interface every store
 implements.
 
-SQLite (:mod:`llmring._receipts._sqlite`) is the embedded default; a shared engine
-(PostgreSQL, issue 15) implements the same methods. Rows are plain dicts of the columns in
+SQLite (:mod:`llmring._receipts._sqlite`) is the embedded default; PostgreSQL
+(:mod:`llmring._receipts._postgres`), shared by gateways on several hosts, implements the same
+methods with the same results. :func:`llmring._receipts._settings.open_receipt_store` opens
+either from its URL. Rows are plain dicts of the columns in
 :data:`llmring._receipts._receipt.COLUMNS`. A store is used from one thread at a time: the
 writer thread writes, a reader (the CLI) opens its own.
 """
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-__all__ = ["GROUPINGS", "Grouping", "ReceiptFilter", "ReceiptStore"]
+__all__ = ["GROUPINGS", "Grouping", "ReceiptFilter", "ReceiptStore", "StoreError"]
 
 #: how ``llmring usage`` groups its totals (``key``: the gateway key id, docs/serve.md#keys)
 Grouping = Literal["alias", "model", "provider", "day", "key"]
@@ -79,3 +81,10 @@ class ReceiptStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class StoreError(OSError):
+    """A shared store (PostgreSQL) could not be reached, or failed a statement. The message
+    names the store without its password; the driver's own exception is never chained as it
+    is (its text is scrubbed the same way). An ``OSError``, like a SQLite file that cannot be
+    opened: the writer spills on it and the CLI prints it as one line."""
