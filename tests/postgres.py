@@ -8,9 +8,9 @@ the server runs as Debian's ``postgres`` user (``runuser``), which owns the dire
 Two roles: ``llmring`` (the superuser, trusted on loopback: the URLs the tests use need no
 password) and ``guarded``, whose password is checked (scram-sha-256): what the tests of
 password secrecy connect as. Each test gets a database of its own (:meth:`new_database`,
-cheap: a copy of ``template0``). The ``postgres_server`` and ``pg_url`` fixtures
-(below; tests/conftest.py registers them) wrap them; without the binaries or psycopg the tests skip locally and fail
-under ``LLMRING_CI=1`` (tests/ci.py).
+cheap: a copy of ``template0``). The ``postgres_server`` and ``pg_url`` fixtures (below;
+tests/conftest.py registers them) wrap them; without the binaries or psycopg the tests skip
+locally and fail under ``LLMRING_CI=1`` (tests/ci.py).
 """
 
 from __future__ import annotations
@@ -25,11 +25,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import pytest
 
 from tests.ci import require_or_skip
+
+if TYPE_CHECKING:
+    from llmring._receipts._store import ReceiptStore
 
 __all__ = [
     "GUARDED_PASSWORD",
@@ -38,6 +41,7 @@ __all__ = [
     "missing_reason",
     "pg_url",
     "postgres_server",
+    "receipt_store",
 ]
 
 #: the ``guarded`` role's password: a recognisable string that must never appear anywhere
@@ -95,7 +99,7 @@ class PostgresServer:
 
     def _run(self, *command: str) -> None:
         done = subprocess.run(
-            [*self._as_user, *command], capture_output=True, text=True, timeout=120
+            [*self._as_user, *command], check=False, capture_output=True, text=True, timeout=120
         )
         if done.returncode != 0:
             raise RuntimeError(f"{command[0]} failed:\n{done.stdout}\n{done.stderr}")
@@ -156,7 +160,16 @@ class PostgresServer:
     def stop(self) -> None:
         if self.data.exists():
             subprocess.run(
-                [*self._as_user, str(self.bin / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast"],
+                [
+                    *self._as_user,
+                    str(self.bin / "pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(self.data),
+                    "-m",
+                    "fast",
+                ],
+                check=False,
                 capture_output=True,
                 timeout=60,
             )
@@ -201,3 +214,23 @@ def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
     finally:
         close_pools()
         postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def receipt_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReceiptStore]:
+    """A fresh store of each kind, ready to use (a database migrated by ``migrate``): the
+    store-contract tests run against both."""
+    from llmring._receipts._postgres import PostgresStore, migrate
+    from llmring._receipts._settings import parse_store_url
+    from llmring._receipts._sqlite import SQLiteStore
+
+    store: ReceiptStore
+    if request.param == "sqlite":
+        store = SQLiteStore(tmp_path / "r.db")
+    else:
+        url = parse_store_url(request.getfixturevalue("pg_url"), tmp_path, "test")
+        assert url is not None
+        migrate(url)
+        store = PostgresStore(url)
+    yield store
+    store.close()

@@ -22,9 +22,9 @@ import pytest
 
 from llmring._receipts._keys import check_key_name
 from llmring._receipts._receipt import COLUMNS
-from llmring._receipts._settings import serve_store_path
+from llmring._receipts._settings import StoreURL, serve_store
 from llmring._receipts._sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
-from llmring._receipts._store import ReceiptFilter
+from llmring._receipts._store import ReceiptFilter, ReceiptStore
 from llmring.exceptions import ConfigurationError
 from llmring.lockfile import load_lockfile
 from llmring.serve._auth import KeyChecker
@@ -39,16 +39,15 @@ KEY = re.compile(r"llmr-[A-Za-z0-9_\-]{43}")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    opened = SQLiteStore(tmp_path / "r.db")
-    yield opened
-    opened.close()
+def store(receipt_store: ReceiptStore) -> ReceiptStore:
+    """A SQLite store, then a PostgreSQL one (tests/postgres.py): both keep keys alike."""
+    return receipt_store
 
 
 # -- the store ----------------------------------------------------------------------------------
 
 
-def test_create_list_and_revoke(store: SQLiteStore) -> None:
+def test_create_list_and_revoke(store: ReceiptStore) -> None:
     record, key = store.create_key("ci")
     assert KEY.fullmatch(key)
     assert re.fullmatch(r"key_[0-9a-f]{12}", record["id"])
@@ -77,16 +76,16 @@ def test_create_list_and_revoke(store: SQLiteStore) -> None:
     assert store.revoke_key(again["id"])["name"] == "ci"  # by id
 
 
-def test_a_live_name_is_unique(store: SQLiteStore) -> None:
+def test_a_live_name_is_unique(store: ReceiptStore) -> None:
     store.create_key("ci")
     with pytest.raises(ValueError, match=r"a key named 'ci' already exists.*keys revoke ci"):
         store.create_key("ci")
     assert len(store.list_keys()) == 1
 
 
-def test_revoking_an_unknown_or_revoked_key_names_it(store: SQLiteStore) -> None:
+def test_revoking_an_unknown_or_revoked_key_names_it(store: ReceiptStore) -> None:
     record, key = store.create_key("ci")
-    with pytest.raises(LookupError, match=r"no key named 'nope' in .*r\.db"):
+    with pytest.raises(LookupError, match=rf"no key named 'nope' in {re.escape(str(store.path))}"):
         store.revoke_key("nope")
     with pytest.raises(LookupError, match="no key with id 'key_000000000000'"):
         store.revoke_key("key_000000000000")
@@ -99,13 +98,13 @@ def test_revoking_an_unknown_or_revoked_key_names_it(store: SQLiteStore) -> None
 
 
 @pytest.mark.parametrize("name", ["", " ci", "a b", "key_1", "x" * 65, "ci\n", "-ci"])
-def test_a_name_that_cannot_name_a_key_is_refused(store: SQLiteStore, name: str) -> None:
+def test_a_name_that_cannot_name_a_key_is_refused(store: ReceiptStore, name: str) -> None:
     with pytest.raises(ValueError, match="cannot name a key"):
         store.create_key(name)
     assert store.list_keys(include_revoked=True) == []
 
 
-def test_a_key_given_as_a_name_is_refused_without_repeating_it(store: SQLiteStore) -> None:
+def test_a_key_given_as_a_name_is_refused_without_repeating_it(store: ReceiptStore) -> None:
     _, key = store.create_key("ci")
     with pytest.raises(ValueError, match="may not start with 'llmr-'") as caught:
         check_key_name(key)
@@ -188,32 +187,37 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path, create: bool) ->
 # -- where the keys are: the store llmring serve uses -------------------------------------------
 
 
-def test_serve_store_path_takes_the_argument_then_the_env_then_the_lockfile(
+def test_serve_store_takes_the_argument_then_the_env_then_the_lockfile(
     project: Path, user_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lockfile = load_lockfile(
         write_lockfile(project / "llmring.lock", {}, '\n[receipts]\nurl = "sqlite:///lock.db"\n')
     )
-    assert serve_store_path(None, None) == user_data / "llmring" / "logs.db"
-    assert serve_store_path(None, lockfile) == project / "lock.db"
+    assert serve_store(None, None) == StoreURL.sqlite(user_data / "llmring" / "logs.db")
+    assert serve_store(None, lockfile) == StoreURL.sqlite(project / "lock.db")
     monkeypatch.setenv("LLMRING_RECEIPTS", "sqlite:///env.db")
-    assert serve_store_path(None, lockfile) == Path.cwd() / "env.db"
-    assert serve_store_path("sqlite:////srv/arg.db", lockfile) == Path("/srv/arg.db")
+    assert serve_store(None, lockfile) == StoreURL.sqlite(Path.cwd() / "env.db")
+    assert serve_store("sqlite:////srv/arg.db", lockfile) == StoreURL.sqlite(Path("/srv/arg.db"))
+    for scheme in ("postgresql", "postgres", "PostgreSQL"):
+        url = f"{scheme}://gw@db.internal:5432/llmring"
+        assert serve_store(url, lockfile) == StoreURL("postgresql", dsn=url)
+    monkeypatch.setenv("LLMRING_RECEIPTS", "postgresql:///env")
+    assert serve_store(None, lockfile) == StoreURL("postgresql", dsn="postgresql:///env")
 
 
-def test_serve_store_path_refuses_off_naming_where_it_was_said(
+def test_serve_store_refuses_off_naming_where_it_was_said(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_lockfile(project / "llmring.lock", {}, '\n[receipts]\nurl = "off"\n')
     with pytest.raises(ConfigurationError, match=rf"{re.escape(str(path))} \[receipts\] turns"):
-        serve_store_path(None, load_lockfile(path))
+        serve_store(None, load_lockfile(path))
     monkeypatch.setenv("LLMRING_RECEIPTS", "off")
     with pytest.raises(ConfigurationError, match=r"\$LLMRING_RECEIPTS turns receipts off"):
-        serve_store_path(None, None)
+        serve_store(None, None)
     with pytest.raises(ConfigurationError, match="--receipts turns receipts off.*need a"):
-        serve_store_path("off", None)
+        serve_store("off", None)
     with pytest.raises(ConfigurationError, match="--receipts: 'mysql://x' is not"):
-        serve_store_path("mysql://x", None)
+        serve_store("mysql://x", None)
 
 
 # -- KeyChecker -------------------------------------------------------------------------------

@@ -145,9 +145,9 @@ class PostgresStore:
         clause, params = _where(where, "%s")
         key = _GROUP_KEYS[by]
         # a comparison cast to int sums like SQLite's (NULL stays NULL); sums of BIGINT are
-        # NUMERIC, cast back so both stores answer with ints
+        # NUMERIC, cast back so both stores answer with ints; groups in SQLite's order
         sql = f"""
-            SELECT {key} AS key,
+            SELECT * FROM (SELECT {key} AS key,
                    count(*) AS calls,
                    sum((cost_status = 'priced')::int) AS priced_calls,
                    sum((cost_status = 'unpriced')::int) AS unpriced_calls,
@@ -159,7 +159,7 @@ class PostgresStore:
                    coalesce(sum(total_tokens), 0)::bigint AS total_tokens,
                    sum(CASE WHEN cost_status = 'priced' THEN cost_usd END) AS cost_usd
             FROM receipts{clause}
-            GROUP BY {key} ORDER BY {key} COLLATE "C" NULLS FIRST
+            GROUP BY 1) AS totals ORDER BY key COLLATE "C" NULLS FIRST
         """
         return self._rows("totalling receipts", sql, params)
 
@@ -280,7 +280,7 @@ def _failures(store: StoreURL, doing: str) -> Iterator[None]:
     except psycopg.Error as exc:
         from llmring._chain import raise_from
 
-        told = scrub(store, str(exc).strip() or type(exc).__name__)
+        told = " ".join(scrub(store, str(exc)).split()) or type(exc).__name__
         raise_from(StoreError(f"the receipt store {store.shown}: {doing}: {told}"), exc, told)
 
 

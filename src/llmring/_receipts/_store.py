@@ -36,6 +36,12 @@ class ReceiptFilter:
 class ReceiptStore(Protocol):
     """Writes batches of receipt rows and answers the CLI's questions about them."""
 
+    @property
+    def path(self) -> object:
+        """How messages name the store: the SQLite file, or the database's URL without its
+        password."""
+        ...
+
     def write(self, rows: Sequence[dict[str, Any]]) -> int:
         """Store ``rows`` in one transaction; a row whose id is already stored is skipped (so
         replaying a spill file twice stores each receipt once). Returns how many were new."""

@@ -60,7 +60,9 @@ class AccountingTables(TableParser):
         where, at = "[receipts]", ("receipts",)
         if not isinstance(table, dict):
             raise self.fail(
-                at, where, "must be a table with url = 'sqlite:///...' or 'postgresql://...'",
+                at,
+                where,
+                "must be a table with url = 'sqlite:///...' or 'postgresql://...'",
                 "receipts",
             )
         self.only_known_keys(at, where, table, _RECEIPTS_KEYS)
