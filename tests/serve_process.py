@@ -60,9 +60,13 @@ class ServeProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         start_timeout: float = 30.0,
+        store: str | None = None,
     ) -> None:
         self.lockfile = lockfile
         self.receipts = receipts if receipts is not None else lockfile.parent / "receipts.db"
+        #: the ``--receipts`` URL (``store``: any URL, e.g. ``postgresql://...``; else
+        #: ``receipts``'s SQLite file)
+        self.store = store if store is not None else f"sqlite:///{self.receipts.absolute()}"
         self.args = args
         # the machine's llmring settings and provider keys never reach the server
         inherited = {
@@ -104,7 +108,7 @@ class ServeProcess:
             "--file",
             str(self.lockfile),
             "--receipts",
-            f"sqlite:///{self.receipts.absolute()}",
+            self.store,
             *self.args,
         ]
         self.process = subprocess.Popen(

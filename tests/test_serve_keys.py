@@ -22,7 +22,7 @@ import pytest
 
 from llmring._receipts._keys import check_key_name
 from llmring._receipts._receipt import COLUMNS
-from llmring._receipts._settings import StoreURL, serve_store
+from llmring._receipts._settings import StoreURL, open_receipt_store, parse_store_url, serve_store
 from llmring._receipts._sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from llmring._receipts._store import ReceiptFilter, ReceiptStore
 from llmring.exceptions import ConfigurationError
@@ -418,16 +418,30 @@ async def test_close_closes_the_store(gateway: Gateway) -> None:
 # -- end to end: llmring keys and a real llmring serve ------------------------------------------
 
 
-def keys_cli(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def keys_cli(store: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``llmring keys ...`` as an operator runs it, in its own process, on the server's store."""
-    command = [sys.executable, "-m", "llmring", "keys", *args, "--receipts", f"sqlite:///{store}"]
+    command = [sys.executable, "-m", "llmring", "keys", *args, "--receipts", store]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
-def test_a_real_gateway_takes_live_keys_only_and_records_them(tmp_path: Path) -> None:
+def store_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``llmring store ...`` in its own process."""
+    command = [sys.executable, "-m", "llmring", "store", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_real_gateway_takes_live_keys_only_and_records_them(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     lockfile = tmp_path / "llmring.lock"
     lockfile.write_text(lockfile_text({}, {"chatbot": ["mock:echo"]}))
-    store = tmp_path / "receipts.db"
+    if kind == "sqlite":
+        store = f"sqlite:///{tmp_path / 'receipts.db'}"
+    else:  # a shared store is migrated first, by the operator
+        store = request.getfixturevalue("pg_url")
+        migrated = store_cli("migrate", "--receipts", store)
+        assert migrated.returncode == 0 and "from schema version 0 to 2" in migrated.stderr
     made = keys_cli(store, "create", "ci")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()  # KEY=$(llmring keys create ci)
@@ -439,9 +453,11 @@ def test_a_real_gateway_takes_live_keys_only_and_records_them(tmp_path: Path) ->
         headers = {"authorization": f"Bearer {token}"} if token else {}
         return httpx.post(server.base_url + "/chat/completions", json=body, headers=headers)
 
-    with ServeProcess(lockfile, receipts=store) as server:
+    with ServeProcess(lockfile, store=store) as server:
         assert httpx.get(server.url + "/healthz").status_code == 200
-        assert httpx.get(server.url + "/readyz").status_code == 200
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["store"] == {"ok": True, "kind": kind, "schema_version": 2}
         for route in ("/v1/models", "/metrics"):  # every other route needs the key
             assert httpx.get(server.url + route).status_code == 401
             authorized = {"authorization": f"Bearer {key}"}
@@ -465,15 +481,18 @@ def test_a_real_gateway_takes_live_keys_only_and_records_them(tmp_path: Path) ->
     assert {r["id"]: r["key_id"] for r in rows}[request_id] == record["id"]
     assert {r["status"] for r in rows if r["key_id"] is None} == {"rejected"}
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("receipts"))
+    stored += json.dumps(rows).encode()
     for secret in (key, second, wrong):
         assert secret not in log and secret.encode() not in stored
 
 
-def poll_rows(store: Path, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+def poll_rows(store: str, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
     """The store's receipts once ``done`` says so (the server's writer stores them soon)."""
+    where = parse_store_url(store, Path.cwd(), "test")
+    assert where is not None
     deadline = time.monotonic() + 10
     while True:
-        reader = SQLiteStore(store, create=False)
+        reader = open_receipt_store(where, create=False)
         try:
             rows = reader.query(ReceiptFilter())
         finally:

@@ -41,7 +41,14 @@ if TYPE_CHECKING:
 
     from llmring._receipts._settings import StoreURL
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "close_pools", "migrate"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "PostgresStore",
+    "close_pools",
+    "migrate",
+    "require_driver",
+]
 
 
 def _column(name: str) -> str:
@@ -323,7 +330,7 @@ def migrate(store: StoreURL) -> tuple[int, int]:
     """Bring the database to :data:`SCHEMA_VERSION`, in one transaction under an advisory
     lock (hosts migrating at once take turns; the second finds nothing to do). The versions
     before and after; ``ConfigurationError`` for a database newer than this llmring."""
-    psycopg = _driver()
+    psycopg = require_driver()
     with _failures(store, "migrating"), _connect(psycopg, store) as db, db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -348,7 +355,7 @@ _pools_lock = threading.Lock()
 _CONNECT = {"autocommit": True, "application_name": "llmring"}
 
 
-def _driver() -> Any:
+def require_driver() -> Any:
     """psycopg, or a ``ConfigurationError`` with the command that installs it."""
     try:
         import psycopg
@@ -371,7 +378,7 @@ def _connect(psycopg: Any, store: StoreURL) -> psycopg.Connection[Any]:
 def _pool(store: StoreURL) -> ConnectionPool[Any]:
     """This process's pool for ``store``'s database; the first time, one direct connection
     checks the schema version (a pool would only say it timed out; this says why)."""
-    psycopg = _driver()
+    psycopg = require_driver()
     with _pools_lock:
         pool = _pools.get(store.dsn)
         if pool is not None and store.dsn in _current:

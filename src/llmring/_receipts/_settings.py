@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from llmring.exceptions import ConfigurationError
 
@@ -113,7 +113,8 @@ def hide_password(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, f"{user}{at}{hosts}", parts.path, query, parts.fragment))
+    # by hand: urlunsplit drops the "//" of an empty host (postgresql:///dbname)
+    return f"{parts.scheme}://{user}{at}{hosts}{parts.path}" + (f"?{query}" if query else "")
 
 
 def _passwords(url: str) -> tuple[str, ...]:

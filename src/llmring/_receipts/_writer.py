@@ -234,6 +234,10 @@ def writer_for(store: StoreURL | Path) -> ReceiptWriter:
     if isinstance(store, Path):
         store = StoreURL.sqlite(store)
     key = StoreURL.sqlite(store.path.absolute()) if store.path is not None else store
+    if key.kind == "postgresql":
+        from llmring._receipts._postgres import require_driver
+
+        require_driver()  # a plain install says how to add psycopg now, not in the thread
     with _writers_lock:
         writer = _writers.get(key)
         if writer is None:
