@@ -364,8 +364,8 @@ def require_driver() -> Any:
         from llmring._install import install_hint
 
         raise ConfigurationError(
-            "a PostgreSQL receipt store needs psycopg, which is not installed; install it "
-            f"with: {install_hint('postgres')}"
+            "a PostgreSQL receipt store needs psycopg, which is not installed; run: "
+            f"{install_hint('postgres')}"
         ) from None
     return psycopg
 
