@@ -80,7 +80,10 @@ def _free_port() -> int:
 class PostgresServer:
     """One PostgreSQL cluster in a temporary directory; a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        #: ``False`` (the tests): no fsync, commits not waited for; ``True`` (bench/): the
+        #: server's defaults, as in production
+        self.durable = durable
         bin_dir = binaries()
         assert bin_dir is not None
         self.bin = bin_dir
@@ -120,10 +123,9 @@ class PostgresServer:
         # the guarded role's password is checked; everything else is trusted (loopback only)
         rules = "host all guarded 127.0.0.1/32 scram-sha-256\n" + hba.read_text()
         self._run("sh", "-c", f"cat > {hba} <<'EOF'\n{rules}EOF")
-        options = (
-            f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             str(self.bin / "pg_ctl"),
             "start",
