@@ -288,3 +288,22 @@ def test_the_url_shown_has_no_password(url: str, shown: str) -> None:
         parse_store_url(url.replace("postgres", "mysql", 1), Path.cwd(), "--receipts")
     for secret in store.secrets:
         assert secret not in str(caught.value)
+
+
+def test_readyz_reports_a_postgresql_store_and_why_it_is_not_ready(pg_url: str) -> None:
+    from llmring.serve._store import store_health
+
+    store = parse_store_url(pg_url, Path.cwd(), "test")
+    assert store is not None
+    behind = store_health(store)
+    assert (behind["ok"], behind["kind"]) == (False, "postgresql")
+    assert "llmring store migrate" in behind["error"]
+    run("store", "migrate", "--receipts", pg_url)
+    assert store_health(store) == {"ok": True, "kind": "postgresql", "schema_version": 2}
+    gone = parse_store_url(
+        f"postgresql://gw:{GUARDED_PASSWORD}@127.0.0.1:1/x?connect_timeout=2", Path.cwd(), "t"
+    )
+    assert gone is not None
+    unreachable = store_health(gone)
+    assert (unreachable["ok"], unreachable["kind"]) == (False, "postgresql")
+    assert "connecting" in unreachable["error"] and GUARDED_PASSWORD not in str(unreachable)

@@ -179,9 +179,10 @@ class PostgresStore:
         )
         return str(rows[0]["conversation_id"]) if rows else None
 
-    def schema_version(self) -> int:
-        """The version the database is at (``/readyz`` reports it)."""
-        with self._connection("reading the schema version") as db:
+    def schema_version(self, timeout: float = 2.0) -> int:
+        """The version the database is at (``/readyz`` reports it); a database that does not
+        give a connection within ``timeout`` seconds is a :class:`StoreError`."""
+        with self._connection("reading the schema version", timeout) as db:
             return _version(db)
 
     # -- the gateway's API keys (docs/serve.md#keys) -------------------------------------------
@@ -261,10 +262,12 @@ class PostgresStore:
     # -- connections --------------------------------------------------------------------------
 
     @contextmanager
-    def _connection(self, doing: str) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(
+        self, doing: str, timeout: float | None = None
+    ) -> Iterator[psycopg.Connection[Any]]:
         if self._pool is None:
             raise StoreError(f"the receipt store {self.path} is closed")
-        with _failures(self.store, doing), self._pool.connection() as db:
+        with _failures(self.store, doing), self._pool.connection(timeout) as db:
             yield db
 
     def _rows(self, doing: str, sql: str, params: list[Any]) -> list[dict[str, Any]]:
