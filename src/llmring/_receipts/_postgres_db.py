@@ -160,7 +160,14 @@ def migrate(store: StoreURL) -> tuple[int, int]:
 _pools: dict[str, ConnectionPool[Any]] = {}
 _current: set[str] = set()  # databases seen at SCHEMA_VERSION by this process
 _pools_lock = threading.Lock()
-_CONNECT = {"autocommit": True, "application_name": "llmring"}
+_exit_hook = False
+
+
+def _connect_args(store: StoreURL) -> dict[str, Any]:
+    """Autocommit (a write opens its own transaction), and a connect timeout unless the URL
+    sets one: a database that does not answer must not hold a writer or a CLI for minutes."""
+    timeout = {} if "connect_timeout" in store.dsn else {"connect_timeout": 10}
+    return {"autocommit": True, "application_name": "llmring", **timeout}
 
 
 def require_driver() -> Any:
@@ -179,18 +186,18 @@ def require_driver() -> Any:
 
 
 def _connect(psycopg: Any, store: StoreURL) -> psycopg.Connection[Any]:
-    timeout = {} if "connect_timeout" in store.dsn else {"connect_timeout": 10}
-    return psycopg.connect(store.dsn, **_CONNECT, **timeout)  # type: ignore[no-any-return]
+    return psycopg.connect(store.dsn, **_connect_args(store))  # type: ignore[no-any-return]
 
 
 def pool(store: StoreURL) -> ConnectionPool[Any]:
     """This process's pool for ``store``'s database; the first time, one direct connection
     checks the schema version (a pool would only say it timed out; this says why)."""
+    global _exit_hook
     psycopg = require_driver()
     with _pools_lock:
-        pool = _pools.get(store.dsn)
-        if pool is not None and store.dsn in _current:
-            return pool
+        found = _pools.get(store.dsn)
+        if found is not None and store.dsn in _current:
+            return found
     with failures(store, "connecting"), _connect(psycopg, store) as db:
         version = schema_version(db)
     check_version(store, version)
@@ -198,24 +205,24 @@ def pool(store: StoreURL) -> ConnectionPool[Any]:
 
     with _pools_lock:
         _current.add(store.dsn)
-        pool = _pools.get(store.dsn)
-        if pool is None:
-            if not _pools:
+        found = _pools.get(store.dsn)
+        if found is None:
+            if not _exit_hook:
                 import atexit
 
                 atexit.register(_at_exit)
-            timeout = {} if "connect_timeout" in store.dsn else {"connect_timeout": 10}
-            pool = _pools[store.dsn] = ConnectionPool(
+                _exit_hook = True
+            found = _pools[store.dsn] = ConnectionPool(
                 store.dsn,
                 min_size=1,
                 max_size=8,
                 open=True,
-                kwargs={**_CONNECT, **timeout},
+                kwargs=_connect_args(store),
                 configure=_configure,
-                timeout=10.0,
+                timeout=10.0,  # waiting for a free connection, or for a database that is down
                 name="llmring-receipts",
             )
-        return pool
+        return found
 
 
 def _configure(db: psycopg.Connection[Any]) -> None:
@@ -229,8 +236,8 @@ def close_pools() -> None:
         pools = list(_pools.values())
         _pools.clear()
         _current.clear()
-    for pool in pools:
-        pool.close()
+    for each in pools:
+        each.close()
 
 
 def _at_exit() -> None:
