@@ -84,7 +84,7 @@ class PostgresStore:
             cursor = db.cursor()
             with cursor.copy(_COPY) as copy:
                 for row in rows:
-                    copy.write_row([row.get(c) for c in COLUMNS])
+                    copy.write_row(list(map(row.get, COLUMNS)))
             cursor.execute(_INSERT)
             return max(cursor.rowcount, 0)
 
