@@ -13,6 +13,9 @@ import pytest
 
 from llmring.providers.mock import ledger
 
+#: fixtures that start real servers: a PostgreSQL (postgres_server, pg_url)
+pytest_plugins = ["tests.postgres"]
+
 if TYPE_CHECKING:
     # typeshed's: where socket.connect is defined (socket.socket's base), and what it takes
     from _socket import _Address

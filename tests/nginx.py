@@ -232,7 +232,7 @@ class Deployment:
         self.lockfile = lockfile
         self.store_url = store_url
         self.gateways = [
-            ServeProcess(lockfile, *args, store_url=store_url, env=env(number), cwd=root)
+            ServeProcess(lockfile, *args, store=store_url, env=env(number), cwd=root)
             for number in range(gateways)
         ]
         self.nginx: Nginx | None = None

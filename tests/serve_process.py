@@ -13,7 +13,7 @@ The gateway is another process, so the provider it calls must answer while the t
 loop in a background thread (its ``disconnects`` use ``time.monotonic()``, comparable with
 the test's clock). :func:`gateway_env` is the environment the gateway gets (fake provider keys,
 nothing from the machine), :func:`receipts` and :func:`wait_for_receipts` read its store.
-The store is the SQLite file ``receipts`` unless ``store_url`` names another (several
+The store is the SQLite file ``receipts`` unless ``store`` names another (several
 gateways sharing one store: tests/nginx.py).
 """
 
@@ -59,15 +59,16 @@ class ServeProcess:
         lockfile: Path,
         *args: str,
         receipts: Path | None = None,
-        store_url: str | None = None,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         start_timeout: float = 30.0,
+        store: str | None = None,
     ) -> None:
         self.lockfile = lockfile
         self.receipts = receipts if receipts is not None else lockfile.parent / "receipts.db"
-        #: the ``--receipts`` URL; by default the SQLite file ``receipts``
-        self.store_url = store_url or f"sqlite:///{self.receipts.absolute()}"
+        #: the ``--receipts`` URL (``store``: any URL, e.g. ``postgresql://...``; else
+        #: ``receipts``'s SQLite file)
+        self.store = store if store is not None else f"sqlite:///{self.receipts.absolute()}"
         self.args = args
         # the machine's llmring settings and provider keys never reach the server
         inherited = {
@@ -109,7 +110,7 @@ class ServeProcess:
             "--file",
             str(self.lockfile),
             "--receipts",
-            self.store_url,
+            self.store,
             *self.args,
         ]
         self.process = subprocess.Popen(

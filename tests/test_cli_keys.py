@@ -128,8 +128,10 @@ def test_a_store_that_is_off_or_cannot_be_opened_is_a_clear_error(tmp_path: Path
     for args in (("create", "ci"), ("list",), ("revoke", "ci")):
         result = run("keys", *args, "--receipts", f"sqlite:///{broken}")
         assert_user_error(result, "cannot open the receipt store", str(broken))
-    result = run("keys", "list", "--receipts", "postgresql://db/x")
-    assert_user_error(result, "--receipts", "PostgreSQL")
+    result = run("keys", "list", "--receipts", "mysql://db/x")
+    assert_user_error(result, "--receipts", "postgresql://")
+    result = run("keys", "list", "--receipts", "postgresql://127.0.0.1:1/x")  # nothing listens
+    assert_user_error(result, "the receipt store postgresql://127.0.0.1:1/x: connecting: ")
 
 
 def test_list_and_revoke_never_create_the_store(user_data: Path) -> None:

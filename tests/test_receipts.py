@@ -286,7 +286,8 @@ def test_a_lockfile_receipts_table_is_read_relative_to_the_lockfile(
 @pytest.mark.parametrize(
     ("table", "fragments"),
     [
-        ('url = "postgresql://db/llmring"', ["[receipts]", "PostgreSQL", "sqlite:///"]),
+        ('url = "mysql://db/llmring"', ["[receipts]", "postgresql://", "sqlite:///"]),
+        ('url = "postgresql://gw:pw@db/llmring"', ["[receipts]", "holds a password", "gw:***@"]),
         ('url = "receipts.db"', ["[receipts]", "not a receipt store URL"]),
         ('url = "sqlite:///"', ["names no database file"]),
         ("content = true", ["needs url"]),

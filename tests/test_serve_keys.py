@@ -22,9 +22,9 @@ import pytest
 
 from llmring._receipts._keys import check_key_name
 from llmring._receipts._receipt import COLUMNS
-from llmring._receipts._settings import serve_store_path
+from llmring._receipts._settings import StoreURL, open_receipt_store, parse_store_url, serve_store
 from llmring._receipts._sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
-from llmring._receipts._store import ReceiptFilter
+from llmring._receipts._store import ReceiptFilter, ReceiptStore
 from llmring.exceptions import ConfigurationError
 from llmring.lockfile import load_lockfile
 from llmring.serve._auth import KeyChecker
@@ -39,16 +39,15 @@ KEY = re.compile(r"llmr-[A-Za-z0-9_\-]{43}")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    opened = SQLiteStore(tmp_path / "r.db")
-    yield opened
-    opened.close()
+def store(receipt_store: ReceiptStore) -> ReceiptStore:
+    """A SQLite store, then a PostgreSQL one (tests/postgres.py): both keep keys alike."""
+    return receipt_store
 
 
 # -- the store ----------------------------------------------------------------------------------
 
 
-def test_create_list_and_revoke(store: SQLiteStore) -> None:
+def test_create_list_and_revoke(store: ReceiptStore) -> None:
     record, key = store.create_key("ci")
     assert KEY.fullmatch(key)
     assert re.fullmatch(r"key_[0-9a-f]{12}", record["id"])
@@ -83,16 +82,16 @@ def test_create_list_and_revoke(store: SQLiteStore) -> None:
     assert store.revoke_key(again["id"])["name"] == "ci"  # by id
 
 
-def test_a_live_name_is_unique(store: SQLiteStore) -> None:
+def test_a_live_name_is_unique(store: ReceiptStore) -> None:
     store.create_key("ci")
     with pytest.raises(ValueError, match=r"a key named 'ci' already exists.*keys revoke ci"):
         store.create_key("ci")
     assert len(store.list_keys()) == 1
 
 
-def test_revoking_an_unknown_or_revoked_key_names_it(store: SQLiteStore) -> None:
+def test_revoking_an_unknown_or_revoked_key_names_it(store: ReceiptStore) -> None:
     record, key = store.create_key("ci")
-    with pytest.raises(LookupError, match=r"no key named 'nope' in .*r\.db"):
+    with pytest.raises(LookupError, match=rf"no key named 'nope' in {re.escape(str(store.path))}"):
         store.revoke_key("nope")
     with pytest.raises(LookupError, match="no key with id 'key_000000000000'"):
         store.revoke_key("key_000000000000")
@@ -105,13 +104,13 @@ def test_revoking_an_unknown_or_revoked_key_names_it(store: SQLiteStore) -> None
 
 
 @pytest.mark.parametrize("name", ["", " ci", "a b", "key_1", "x" * 65, "ci\n", "-ci"])
-def test_a_name_that_cannot_name_a_key_is_refused(store: SQLiteStore, name: str) -> None:
+def test_a_name_that_cannot_name_a_key_is_refused(store: ReceiptStore, name: str) -> None:
     with pytest.raises(ValueError, match="cannot name a key"):
         store.create_key(name)
     assert store.list_keys(include_revoked=True) == []
 
 
-def test_a_key_given_as_a_name_is_refused_without_repeating_it(store: SQLiteStore) -> None:
+def test_a_key_given_as_a_name_is_refused_without_repeating_it(store: ReceiptStore) -> None:
     _, key = store.create_key("ci")
     with pytest.raises(ValueError, match="may not start with 'llmr-'") as caught:
         check_key_name(key)
@@ -194,32 +193,37 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path, create: bool) ->
 # -- where the keys are: the store llmring serve uses -------------------------------------------
 
 
-def test_serve_store_path_takes_the_argument_then_the_env_then_the_lockfile(
+def test_serve_store_takes_the_argument_then_the_env_then_the_lockfile(
     project: Path, user_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lockfile = load_lockfile(
         write_lockfile(project / "llmring.lock", {}, '\n[receipts]\nurl = "sqlite:///lock.db"\n')
     )
-    assert serve_store_path(None, None) == user_data / "llmring" / "logs.db"
-    assert serve_store_path(None, lockfile) == project / "lock.db"
+    assert serve_store(None, None) == StoreURL.sqlite(user_data / "llmring" / "logs.db")
+    assert serve_store(None, lockfile) == StoreURL.sqlite(project / "lock.db")
     monkeypatch.setenv("LLMRING_RECEIPTS", "sqlite:///env.db")
-    assert serve_store_path(None, lockfile) == Path.cwd() / "env.db"
-    assert serve_store_path("sqlite:////srv/arg.db", lockfile) == Path("/srv/arg.db")
+    assert serve_store(None, lockfile) == StoreURL.sqlite(Path.cwd() / "env.db")
+    assert serve_store("sqlite:////srv/arg.db", lockfile) == StoreURL.sqlite(Path("/srv/arg.db"))
+    for scheme in ("postgresql", "postgres", "PostgreSQL"):
+        url = f"{scheme}://gw@db.internal:5432/llmring"
+        assert serve_store(url, lockfile) == StoreURL("postgresql", dsn=url)
+    monkeypatch.setenv("LLMRING_RECEIPTS", "postgresql:///env")
+    assert serve_store(None, lockfile) == StoreURL("postgresql", dsn="postgresql:///env")
 
 
-def test_serve_store_path_refuses_off_naming_where_it_was_said(
+def test_serve_store_refuses_off_naming_where_it_was_said(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_lockfile(project / "llmring.lock", {}, '\n[receipts]\nurl = "off"\n')
     with pytest.raises(ConfigurationError, match=rf"{re.escape(str(path))} \[receipts\] turns"):
-        serve_store_path(None, load_lockfile(path))
+        serve_store(None, load_lockfile(path))
     monkeypatch.setenv("LLMRING_RECEIPTS", "off")
     with pytest.raises(ConfigurationError, match=r"\$LLMRING_RECEIPTS turns receipts off"):
-        serve_store_path(None, None)
+        serve_store(None, None)
     with pytest.raises(ConfigurationError, match="--receipts turns receipts off.*need a"):
-        serve_store_path("off", None)
+        serve_store("off", None)
     with pytest.raises(ConfigurationError, match="--receipts: 'mysql://x' is not"):
-        serve_store_path("mysql://x", None)
+        serve_store("mysql://x", None)
 
 
 # -- KeyChecker -------------------------------------------------------------------------------
@@ -423,16 +427,30 @@ async def test_close_closes_the_store(gateway: Gateway) -> None:
 # -- end to end: llmring keys and a real llmring serve ------------------------------------------
 
 
-def keys_cli(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def keys_cli(store: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``llmring keys ...`` as an operator runs it, in its own process, on the server's store."""
-    command = [sys.executable, "-m", "llmring", "keys", *args, "--receipts", f"sqlite:///{store}"]
+    command = [sys.executable, "-m", "llmring", "keys", *args, "--receipts", store]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
-def test_a_real_gateway_takes_live_keys_only_and_records_them(tmp_path: Path) -> None:
+def store_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``llmring store ...`` in its own process."""
+    command = [sys.executable, "-m", "llmring", "store", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_real_gateway_takes_live_keys_only_and_records_them(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     lockfile = tmp_path / "llmring.lock"
     lockfile.write_text(lockfile_text({}, {"chatbot": ["mock:echo"]}))
-    store = tmp_path / "receipts.db"
+    if kind == "sqlite":
+        store = f"sqlite:///{tmp_path / 'receipts.db'}"
+    else:  # a shared store is migrated first, by the operator
+        store = request.getfixturevalue("pg_url")
+        migrated = store_cli("migrate", "--receipts", store)
+        assert migrated.returncode == 0 and "from schema version 0 to 3" in migrated.stderr
     made = keys_cli(store, "create", "ci")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()  # KEY=$(llmring keys create ci)
@@ -444,9 +462,11 @@ def test_a_real_gateway_takes_live_keys_only_and_records_them(tmp_path: Path) ->
         headers = {"authorization": f"Bearer {token}"} if token else {}
         return httpx.post(server.base_url + "/chat/completions", json=body, headers=headers)
 
-    with ServeProcess(lockfile, receipts=store) as server:
+    with ServeProcess(lockfile, store=store) as server:
         assert httpx.get(server.url + "/healthz").status_code == 200
-        assert httpx.get(server.url + "/readyz").status_code == 200
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["store"] == {"ok": True, "kind": kind, "schema_version": 3}
         for route in ("/v1/models", "/metrics"):  # every other route needs the key
             assert httpx.get(server.url + route).status_code == 401
             authorized = {"authorization": f"Bearer {key}"}
@@ -470,15 +490,18 @@ def test_a_real_gateway_takes_live_keys_only_and_records_them(tmp_path: Path) ->
     assert {r["id"]: r["key_id"] for r in rows}[request_id] == record["id"]
     assert {r["status"] for r in rows if r["key_id"] is None} == {"rejected"}
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("receipts"))
+    stored += json.dumps(rows).encode()
     for secret in (key, second, wrong):
         assert secret not in log and secret.encode() not in stored
 
 
-def poll_rows(store: Path, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+def poll_rows(store: str, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
     """The store's receipts once ``done`` says so (the server's writer stores them soon)."""
+    where = parse_store_url(store, Path.cwd(), "test")
+    assert where is not None
     deadline = time.monotonic() + 10
     while True:
-        reader = SQLiteStore(store, create=False)
+        reader = open_receipt_store(where, create=False)
         try:
             rows = reader.query(ReceiptFilter())
         finally:

@@ -12,7 +12,7 @@ from llmring._adapters import AdapterPool
 from llmring._configs import provider_configs
 from llmring._costs import Pricer
 from llmring._receipts import ReceiptWriter, Recorder
-from llmring._receipts._settings import env_setting, parse_store_url
+from llmring._receipts._settings import StoreURL, env_setting, parse_store_url
 from llmring._receipts._writer import writer_for
 from llmring._resource import AsyncResource
 from llmring._secrets import register_secret_env
@@ -88,20 +88,20 @@ class LLMRing(AsyncResource):
         """Where receipts go: ``receipts``, else ``$LLMRING_RECEIPTS``, else the lockfile's
         ``[receipts]``; none of them: no receipts (docs/receipts.md)."""
         entry = self.lockfile.receipts
-        path: Path | None
+        store: StoreURL | None
         if url is not None:
-            path = parse_store_url(url, Path.cwd(), "LLMRing(receipts=...)")
+            store = parse_store_url(url, Path.cwd(), "LLMRing(receipts=...)")
         elif (env := env_setting()) is not None:
-            path = parse_store_url(env, Path.cwd(), "$LLMRING_RECEIPTS")
+            store = parse_store_url(env, Path.cwd(), "$LLMRING_RECEIPTS")
         elif entry is not None:
-            path = entry.path
+            store = entry.store
         else:
             return None
-        if path is None:
+        if store is None:
             return None
         if content is None:
             content = entry.content if entry is not None else False
-        return Recorder(writer_for(path), content=content, digest=self.lockfile.digest)
+        return Recorder(writer_for(store), content=content, digest=self.lockfile.digest)
 
     def __repr__(self) -> str:
         return f"<LLMRing lockfile={str(self.lockfile.path)!r} profile={self.profile!r}>"

@@ -4,7 +4,9 @@
 * :mod:`._recorder`: the stream's side, called from its ``finally``;
 * :mod:`._writer`: the queue and the one background writer per store;
 * :mod:`._store`: the store interface; :mod:`._sqlite`: the embedded SQLite store;
-* :mod:`._settings`: where a ring's receipts go (argument, ``$LLMRING_RECEIPTS``, lockfile);
+  :mod:`._postgres` (and :mod:`._postgres_db`): the PostgreSQL store shared by several hosts;
+* :mod:`._settings`: where a ring's receipts go (argument, ``$LLMRING_RECEIPTS``, lockfile), as
+  a ``StoreURL``, and ``open_receipt_store``, the one way any store is opened;
 * :mod:`._keys`: the gateway's API keys, kept in the store as hashes.
 """
 

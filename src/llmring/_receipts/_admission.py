@@ -24,8 +24,8 @@ request that must leave the window, plus 60 s): that is ``Retry-After``.
 The decisions are pure functions of the window's rows (:func:`rate_refusal`,
 :func:`budget_refusal`), so the arithmetic is tested with a fake clock; a store runs them inside
 one transaction (:class:`Admission`): SQLite with ``BEGIN IMMEDIATE`` for the workers of one
-host (:mod:`llmring._receipts._sqlite_admission`), and PostgreSQL (docs/serve.md shows the one
-statement per check it needs) for many hosts.
+host (:mod:`llmring._receipts._sqlite_admission`), and PostgreSQL, one function call per check,
+for many hosts (:mod:`llmring._receipts._postgres_admission`).
 
 Times are wall-clock seconds (``time.time()``): every worker of a host, and every host with a
 synchronised clock, reads the same one.

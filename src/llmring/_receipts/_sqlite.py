@@ -13,7 +13,7 @@ tables admission keeps its counts in (:mod:`llmring._receipts._sqlite_admission`
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -376,7 +376,7 @@ def _limit_values(limits: KeyLimits) -> dict[str, Any]:
     }
 
 
-def _limits_of(row: sqlite3.Row) -> KeyLimits:
+def _limits_of(row: Mapping[str, Any]) -> KeyLimits:
     period = row["budget_period"]
     return KeyLimits(
         row["rpm"],
@@ -387,7 +387,7 @@ def _limits_of(row: sqlite3.Row) -> KeyLimits:
     )
 
 
-def _key_record(row: sqlite3.Row) -> dict[str, Any]:
+def _key_record(row: Mapping[str, Any]) -> dict[str, Any]:
     record = dict(row)
     record["allow_unpriced"] = bool(record["allow_unpriced"])
     return record
@@ -400,7 +400,9 @@ def _live_key(name_or_id: str) -> tuple[str, str]:
     return "name = ?", name_or_id
 
 
-def _where(where: ReceiptFilter) -> tuple[str, list[Any]]:
+def _where(where: ReceiptFilter, mark: str = "?") -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause of a filter, with ``mark`` as the parameter placeholder (SQLite's
+    ``?``, psycopg's ``%s``)."""
     conditions, params = [], []
     for column, value in (
         ("alias", where.alias),
@@ -408,10 +410,10 @@ def _where(where: ReceiptFilter) -> tuple[str, list[Any]]:
         ("conversation_id", where.conversation_id),
     ):
         if value is not None:
-            conditions.append(f"{column} = ?")
+            conditions.append(f"{column} = {mark}")
             params.append(value)
     if where.since is not None:
-        conditions.append("started_at >= ?")
+        conditions.append(f"started_at >= {mark}")
         params.append(where.since)
     clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return clause, params

@@ -1,8 +1,10 @@
 """Where receipts (and the gateway's API keys) go: the one small interface every store
 implements.
 
-SQLite (:mod:`llmring._receipts._sqlite`) is the embedded default; a shared engine
-(PostgreSQL, issue 15) implements the same methods. Rows are plain dicts of the columns in
+SQLite (:mod:`llmring._receipts._sqlite`) is the embedded default; PostgreSQL
+(:mod:`llmring._receipts._postgres`), shared by gateways on several hosts, implements the same
+methods with the same results. :func:`llmring._receipts._settings.open_receipt_store` opens
+either from its URL. Rows are plain dicts of the columns in
 :data:`llmring._receipts._receipt.COLUMNS`. A store is used from one thread at a time: the
 writer thread writes, a reader (the CLI) opens its own.
 """
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from llmring._receipts._admission import KeyLimits
 
-__all__ = ["GROUPINGS", "Grouping", "ReceiptFilter", "ReceiptStore"]
+__all__ = ["GROUPINGS", "Grouping", "ReceiptFilter", "ReceiptStore", "StoreError"]
 
 #: how ``llmring usage`` groups its totals (``key``: the gateway key id, docs/serve.md#keys)
 Grouping = Literal["alias", "model", "provider", "day", "key"]
@@ -36,6 +38,12 @@ class ReceiptFilter:
 
 class ReceiptStore(Protocol):
     """Writes batches of receipt rows and answers the CLI's questions about them."""
+
+    @property
+    def path(self) -> object:
+        """How messages name the store: the SQLite file, or the database's URL without its
+        password."""
+        ...
 
     def write(self, rows: Sequence[dict[str, Any]]) -> int:
         """Store ``rows`` in one transaction; a row whose id is already stored is skipped (so
@@ -95,3 +103,10 @@ class ReceiptStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class StoreError(OSError):
+    """A shared store (PostgreSQL) could not be reached, or failed a statement. The message
+    names the store without its password; the driver's own exception is never chained as it
+    is (its text is scrubbed the same way). An ``OSError``, like a SQLite file that cannot be
+    opened: the writer spills on it and the CLI prints it as one line."""

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from llmring._receipts._receipt import Row
+    from llmring._receipts._settings import StoreURL
     from llmring._receipts._store import ReceiptStore
 
 __all__ = ["ReceiptWriter", "writer_for"]
@@ -221,23 +222,28 @@ class ReceiptWriter:
         self.spilled += len(rows)
 
 
-_writers: dict[Path, ReceiptWriter] = {}
+_writers: dict[StoreURL, ReceiptWriter] = {}
 _writers_lock = threading.Lock()
 
 
-def writer_for(path: Path) -> ReceiptWriter:
-    """The one writer of the SQLite store at ``path`` in this process (made on first use)."""
-    from llmring._receipts._sqlite import SQLiteStore
+def writer_for(store: StoreURL | Path) -> ReceiptWriter:
+    """The one writer of ``store`` (a SQLite file may be given by its path) in this process
+    (made on first use)."""
+    from llmring._receipts._settings import StoreURL, open_receipt_store
 
-    key = path.absolute()
+    if isinstance(store, Path):
+        store = StoreURL.sqlite(store)
+    key = StoreURL.sqlite(store.path.absolute()) if store.path is not None else store
+    if key.kind == "postgresql":
+        from llmring._receipts._postgres import require_driver
+
+        require_driver()  # a plain install says how to add psycopg now, not in the thread
     with _writers_lock:
         writer = _writers.get(key)
         if writer is None:
             if not _writers:
                 atexit.register(flush_all)
-            writer = _writers[key] = ReceiptWriter(
-                lambda: SQLiteStore(key), key.with_name(key.name + ".spill.jsonl")
-            )
+            writer = _writers[key] = ReceiptWriter(lambda: open_receipt_store(key), key.spill_path)
         return writer
 
 

@@ -16,6 +16,7 @@ from llmring.cli._lockfile_commands import aliases, bind, lock_app, unbind
 from llmring.cli._logs_commands import logs_app, usage
 from llmring.cli._price_commands import lock_verify, models
 from llmring.cli._serve_commands import serve
+from llmring.cli._store_commands import store_app
 
 __all__ = ["app", "main"]
 
@@ -39,6 +40,7 @@ app.add_typer(logs_app, name="logs")
 app.command()(usage)
 app.add_typer(keys_app, name="keys")
 app.command()(serve)
+app.add_typer(store_app, name="store")
 
 
 def _print_version(requested: bool) -> None:

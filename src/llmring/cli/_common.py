@@ -30,6 +30,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from llmring._receipts._store import StoreError
 from llmring._secrets import redact
 from llmring.exceptions import (
     ConfigurationError,
@@ -128,6 +129,9 @@ def cli_command(function: F) -> F:
         except LLMRingError as exc:
             err(f"error: {exc}")
             raise typer.Exit(exit_code_for(exc)) from None
+        except StoreError as exc:  # a shared store that went away: it says which, and why
+            err(f"error: {exc}")
+            raise typer.Exit(EXIT_CONFIG) from None
         except KeyboardInterrupt:
             err("interrupted")
             raise typer.Exit(EXIT_SIGINT) from None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from llmring.cli._logs_commands import cli_store_path, logging_off, open_store
+from llmring.cli._logs_commands import cli_store, logging_off, open_store
 
 if TYPE_CHECKING:
     from llmring.schemas import Message
@@ -41,7 +41,7 @@ def chat_receipts(file: Path | None, no_log: bool) -> str:
 
     if no_log or logging_off() or (env_setting() or "").strip().lower() == OFF:
         return OFF
-    return f"sqlite:///{cli_store_path(file)}"
+    return cli_store(file).url
 
 
 def continued(file: Path | None, last: bool, cid: str | None) -> Conversation | None:

@@ -1,7 +1,7 @@
 """``llmring keys create|list|revoke``: the API keys of ``llmring serve`` (docs/serve.md#keys).
 
 Keys live in the gateway's receipt store, chosen exactly as ``llmring serve`` chooses it
-(:func:`llmring._receipts._settings.serve_store_path`), as hashes only. ``create`` prints the
+(:func:`llmring._receipts._settings.serve_store`), as hashes only. ``create`` prints the
 key once, alone on stdout (``KEY=$(llmring keys create ci)``); nothing else ever shows it.
 """
 
@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from llmring._receipts._store import StoreError
 from llmring.cli._common import EXIT_CONFIG, FileOption, JsonOption, cli_command, err, out
 from llmring.cli._logs_commands import open_store_at
 
 if TYPE_CHECKING:
     from llmring._receipts._admission import KeyLimits
-    from llmring._receipts._sqlite import SQLiteStore
+    from llmring._receipts._settings import StoreURL
+    from llmring._receipts._store import ReceiptStore
 
 __all__ = ["keys_app"]
 
@@ -35,35 +37,35 @@ ReceiptsOption = Annotated[
     typer.Option(
         "--receipts",
         metavar="URL",
-        help="The store, as for llmring serve (default: $LLMRING_RECEIPTS, then the lockfile's "
-        "[receipts], then the CLI's logs.db).",
+        help="The store, as for llmring serve: sqlite:///path.db or postgresql://... (default: "
+        "$LLMRING_RECEIPTS, then the lockfile's [receipts], then the CLI's logs.db).",
         show_default=False,
     ),
 ]
 
 
-def store_path(receipts: str | None, file: Path | None) -> Path:
+def keys_store(receipts: str | None, file: Path | None) -> StoreURL:
     """The store ``llmring serve --receipts URL --file LOCK`` would use."""
-    from llmring._receipts._settings import serve_store_path
+    from llmring._receipts._settings import serve_store
     from llmring.lockfile._store import find_lockfile, read_lockfile
 
-    return serve_store_path(receipts, read_lockfile(find_lockfile(file)))
+    return serve_store(receipts, read_lockfile(find_lockfile(file)))
 
 
 @contextmanager
-def _store(receipts: str | None, file: Path | None, *, create: bool) -> Iterator[SQLiteStore]:
+def _store(receipts: str | None, file: Path | None, *, create: bool) -> Iterator[ReceiptStore]:
     """The keys' store, open; a store or key error is one ``error:`` line (exit 1)."""
     import sqlite3
 
-    path = store_path(receipts, file)
-    store = open_store_at(path, create=create)
+    where = keys_store(receipts, file)
+    store = open_store_at(where, create=create)
     try:
         yield store
-    except (LookupError, ValueError) as exc:
+    except (LookupError, ValueError, StoreError) as exc:
         err(f"error: {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
     except sqlite3.Error as exc:
-        err(f"error: the receipt store {path}: {exc}")
+        err(f"error: the receipt store {where}: {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
     finally:
         store.close()

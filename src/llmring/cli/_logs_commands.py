@@ -1,7 +1,7 @@
 """``llmring logs [show|import]`` and ``llmring usage``: the receipts the CLI and the library
 wrote, read back (docs/receipts.md).
 
-They read the store the CLI writes to (:func:`cli_store_path`): ``$LLMRING_RECEIPTS``, else
+They read the store the CLI writes to (:func:`cli_store`): ``$LLMRING_RECEIPTS``, else
 the lockfile's ``[receipts]``, else ``logs.db`` in the user data dir. Reading never creates
 the store: without one, there is simply nothing logged yet.
 """
@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
+from llmring._receipts._store import StoreError
 from llmring.cli._common import EXIT_CONFIG, FileOption, JsonOption, cli_command, err, out
 
 if TYPE_CHECKING:
-    from llmring._receipts._sqlite import SQLiteStore
-    from llmring._receipts._store import Grouping
+    from llmring._receipts._settings import StoreURL
+    from llmring._receipts._store import Grouping, ReceiptStore
 
-__all__ = ["cli_store_path", "logging_off", "logs_app", "open_store", "open_store_at", "usage"]
+__all__ = ["cli_store", "logging_off", "logs_app", "open_store", "open_store_at", "usage"]
 
 LOG_ENV = "LLMRING_LOG"
 _OFF = ("off", "0", "false", "no")
@@ -52,39 +53,42 @@ def logging_off() -> bool:
     return os.environ.get(LOG_ENV, "").strip().lower() in _OFF
 
 
-def cli_store_path(file: Path | None) -> Path:
+def cli_store(file: Path | None) -> StoreURL:
     """The store the CLI logs to and reads: ``$LLMRING_RECEIPTS``, the lockfile's
-    ``[receipts]`` (when it names a file), else ``logs.db`` in the user data dir."""
-    from llmring._receipts._settings import env_setting, parse_store_url, user_store_path
+    ``[receipts]`` (when it names a store), else ``logs.db`` in the user data dir."""
+    from llmring._receipts._settings import env_setting, parse_store_url, user_store
     from llmring.lockfile._store import find_lockfile, read_lockfile
 
     env = env_setting()
     if env is not None:
-        path = parse_store_url(env, Path.cwd(), "$LLMRING_RECEIPTS")
-        if path is not None:
-            return path
+        store = parse_store_url(env, Path.cwd(), "$LLMRING_RECEIPTS")
+        if store is not None:
+            return store
     entry = read_lockfile(find_lockfile(file)).receipts
-    if entry is not None and entry.path is not None:
-        return entry.path
-    return user_store_path()
+    if entry is not None and entry.store is not None:
+        return entry.store
+    return user_store()
 
 
-def open_store(file: Path | None, *, create: bool = False) -> SQLiteStore:
+def open_store(file: Path | None, *, create: bool = False) -> ReceiptStore:
     """The CLI's store, opened for reading (never created unless ``create``)."""
-    return open_store_at(cli_store_path(file), create=create)
+    return open_store_at(cli_store(file), create=create)
 
 
-def open_store_at(path: Path, *, create: bool = False) -> SQLiteStore:
-    """The store at ``path`` (never created unless ``create``); one error line if it cannot
-    be opened."""
+def open_store_at(store: StoreURL, *, create: bool = False) -> ReceiptStore:
+    """The store ``store`` names (a SQLite file is never created unless ``create``); one
+    error line if it cannot be opened."""
     import sqlite3
 
-    from llmring._receipts._sqlite import SQLiteStore
+    from llmring._receipts._settings import open_receipt_store
 
     try:
-        return SQLiteStore(path, create=create)
+        return open_receipt_store(store, create=create)
+    except StoreError as exc:  # it names the store (without a password) and says why
+        err(f"error: {exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
     except (sqlite3.Error, OSError) as exc:
-        err(f"error: cannot open the receipt store {path}: {exc}")
+        err(f"error: cannot open the receipt store {store}: {exc}")
         raise typer.Exit(EXIT_CONFIG) from None
 
 

@@ -21,7 +21,8 @@ def serve(
     receipts: Annotated[
         str | None,
         typer.Option(
-            help="The receipt store URL (sqlite:///path.db; 'off' only with --no-auth); "
+            help="The receipt store URL (sqlite:///path.db, postgresql://user@host/db; 'off' "
+            "only with --no-auth); "
             "default: $LLMRING_RECEIPTS, the lockfile's [receipts], the user store.",
             show_default=False,
         ),

@@ -12,10 +12,13 @@ import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmring.exceptions import ProfileNotFoundError
 from llmring.schemas import StreamTimeouts
+
+if TYPE_CHECKING:
+    from llmring._receipts._settings import StoreURL
 
 __all__ = [
     "Binding",
@@ -166,8 +169,8 @@ class ReceiptsEntry:
 
     #: the store URL as written (``sqlite:///receipts.db``, ``off``)
     url: str
-    #: the SQLite file it names (relative paths from the lockfile's directory); ``None``: off
-    path: Path | None
+    #: the store it names (a SQLite path is relative to the lockfile's directory); ``None``: off
+    store: StoreURL | None
     #: keep prompts and replies in the receipts
     content: bool = False
 

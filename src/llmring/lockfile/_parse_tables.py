@@ -59,7 +59,12 @@ class AccountingTables(TableParser):
 
         where, at = "[receipts]", ("receipts",)
         if not isinstance(table, dict):
-            raise self.fail(at, where, "must be a table with url = 'sqlite:///...'", "receipts")
+            raise self.fail(
+                at,
+                where,
+                "must be a table with url = 'sqlite:///...' or 'postgresql://...'",
+                "receipts",
+            )
         self.only_known_keys(at, where, table, _RECEIPTS_KEYS)
         url = self.optional_str(at, where, table, "url")
         if url is None:
@@ -79,4 +84,13 @@ class AccountingTables(TableParser):
             store = parse_store_url(url, base, "url")
         except ConfigurationError as exc:
             raise self.fail((*at, "url"), where, exc.message, "url") from None
+        if store is not None and store.secrets:
+            raise self.fail(
+                (*at, "url"),
+                where,
+                f"{store.shown!r} holds a password, and a lockfile is shared: leave it out and "
+                "give it in $PGPASSWORD or ~/.pgpass (libpq reads both), or in "
+                "$LLMRING_RECEIPTS / --receipts",
+                "url",
+            )
         return ReceiptsEntry(url, store, content)

@@ -36,7 +36,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmring.exceptions import LLMRingError
@@ -59,6 +58,7 @@ from llmring.serve._settings import ServeSettings
 if TYPE_CHECKING:
     from llmring._receipts import ReceiptStatus, ReceiptWriter
     from llmring._receipts._admission import Grant, KeyLimits
+    from llmring._receipts._settings import StoreURL
     from llmring._stream import ChatStream
     from llmring.serve._admit import Limiter
     from llmring.serve._auth import KeyChecker
@@ -94,7 +94,7 @@ class Gateway:
         self.keys: KeyChecker | None = None
         self.limiter: Limiter | None = None
         self.metrics: Metrics | None = None
-        self.store_path: str | None = None
+        self.store: StoreURL | None = None
         self.price_version: str | None = None
         self._routes: dict[tuple[str, str], Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             ("POST", "/v1/chat/completions"): self._chat,
@@ -138,10 +138,10 @@ class Gateway:
         from llmring.serve._store import open_store, store_url
 
         settings = self.settings
-        self.store_path = await asyncio.to_thread(store_url, settings)
-        if self.store_path is not None:
-            await asyncio.to_thread(open_store, self.store_path)
-        receipts = f"sqlite:///{self.store_path}" if self.store_path else "off"
+        self.store = store = await asyncio.to_thread(store_url, settings)
+        if store is not None:
+            await asyncio.to_thread(open_store, store)
+        receipts = store.url if store is not None else "off"
         args = (settings.lockfile, settings.profile, receipts, settings.log_content)
         first = await asyncio.to_thread(load_snapshot, *args)
         self.snapshots = Snapshots(
@@ -153,13 +153,12 @@ class Gateway:
         )
         self.price_version = await asyncio.to_thread(warm_prices)
         if not settings.no_auth:
-            from llmring._receipts._sqlite import SQLiteStore
+            from llmring._receipts._settings import open_receipt_store
             from llmring.serve._auth import KeyChecker
 
-            assert self.store_path is not None  # store_url refuses "off" with keys
-            path = self.store_path
-            self.keys = KeyChecker(lambda: SQLiteStore(Path(path)))
-            self.limiter = _limiter(Path(path))
+            assert store is not None  # store_url refuses "off" with keys
+            self.keys = KeyChecker(lambda: open_receipt_store(store))
+            self.limiter = _limiter(store)
         self.metrics = _metrics()
         self.snapshots.start_watching(settings.watch)
         # Everything loaded so far (the SDKs, the price table) lives as long as the worker:
@@ -190,7 +189,7 @@ class Gateway:
         current = snapshots.current
         from llmring.serve._store import store_health
 
-        store = await asyncio.to_thread(store_health, self.store_path)
+        store = await asyncio.to_thread(store_health, self.store)
         body = {
             "status": "ready" if store["ok"] else "degraded",
             "lockfile": {
@@ -426,10 +425,19 @@ def _cancelled(exchange: Exchange, status: int) -> bool:
     return exchange.gone or status == 499 or (task is not None and task.cancelling() > 0)
 
 
-def _limiter(path: Path) -> Limiter:
-    from llmring._receipts._sqlite_admission import SQLiteAdmission
+def _limiter(store: StoreURL) -> Limiter:
+    """Admission in the gateway's store: the workers of one host share a SQLite file; the hosts
+    sharing a PostgreSQL database share its tables."""
     from llmring.serve._admit import Limiter
 
+    if store.kind == "postgresql":
+        from llmring._receipts._postgres_admission import PostgresAdmission
+
+        return Limiter(lambda: PostgresAdmission(store))
+    from llmring._receipts._sqlite_admission import SQLiteAdmission
+
+    assert store.path is not None
+    path = store.path
     return Limiter(lambda: SQLiteAdmission(path))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from llmring.exceptions import ConfigurationError
 
@@ -25,8 +25,9 @@ class ServeSettings:
     #: the lockfile (``None``: discovered as the library does)
     lockfile: str | None = None
     profile: str | None = None
-    #: the receipt store URL (``None``: ``$LLMRING_RECEIPTS``, the lockfile, the user store)
-    receipts: str | None = None
+    #: the receipt store URL (``None``: ``$LLMRING_RECEIPTS``, the lockfile, the user store);
+    #: not in the repr: a PostgreSQL URL may hold a password
+    receipts: str | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
