@@ -18,6 +18,12 @@ enough that nothing is refused: the figure is the admitted path. The clock is th
 (injected): it moves 60 / ``--window`` seconds per check, so the window holds ``--window``
 admitted requests, as a key running at an rpm of that much does. Prints
 a Markdown table; docs/serve.md quotes it.
+
+With ``--postgresql`` it also measures the same checks in a PostgreSQL store
+(``PostgresAdmission``: one function call per check, the database's clock, so the window holds
+every check of the last minute) on a throwaway PostgreSQL 15 started on loopback the way the
+test suite starts it (``tests/postgres.py``; Debian's ``postgresql`` package), through the
+gateway's pool.
 """
 
 from __future__ import annotations
@@ -77,6 +83,38 @@ def _run(
     return admitted, settled
 
 
+def _postgres(checks: int) -> tuple[list[float], list[float]]:
+    """``checks`` admits and settles in a fresh PostgreSQL database, µs each."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from llmring._receipts._postgres import close_pools, migrate
+    from llmring._receipts._postgres_admission import PostgresAdmission
+    from llmring._receipts._settings import parse_store_url
+    from tests.postgres import PostgresServer
+
+    admitted, settled = [], []
+    with PostgresServer() as server:
+        store = parse_store_url(server.url(server.new_database()), Path.cwd(), "bench")
+        assert store is not None
+        migrate(store)
+        admission = PostgresAdmission(store)
+        try:
+            for n in range(checks + 200):  # the first 200 warm the pool and the plan cache
+                started = time.perf_counter_ns()
+                grant = admission.admit(Ask("key_pg", LIMITS, tokens=500, cost_usd=0.001))
+                took = (time.perf_counter_ns() - started) / 1000
+                assert isinstance(grant, Grant)
+                started = time.perf_counter_ns()
+                admission.settle(grant, 300, 0.0005)
+                if n >= 200:
+                    admitted.append(took)
+                    settled.append((time.perf_counter_ns() - started) / 1000)
+        finally:
+            close_pools()
+    return admitted, settled
+
+
 def _checkpointer(path: Path, stop: threading.Event) -> None:
     """The receipt writer's part: it commits (a batch every 0.1 s) and so checkpoints the WAL,
     which the admission's own connection never does."""
@@ -99,6 +137,7 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=5000)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--window", type=int, default=600, help="requests in the window")
+    parser.add_argument("--postgresql", action="store_true", help="PostgreSQL too")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "receipts.db"
@@ -117,7 +156,7 @@ def main() -> None:
             stop.set()
             checkpointer.join()
     print(
-        f"Admission on SQLite ({machine()}); {options.checks} checks each, "
+        f"Admission checks ({machine()}); {options.checks} checks each, "
         f"{options.window} requests in the window\n"
     )
     print("| measure | p50 (µs) | p99 (µs) | mean (µs) |")
@@ -127,6 +166,9 @@ def main() -> None:
         ("settle, 1 process", settled),
         (f"admit, {options.processes} processes on one key", shared),
     ]
+    if options.postgresql:
+        pg_admitted, pg_settled = _postgres(options.checks)
+        rows += [("admit, PostgreSQL", pg_admitted), ("settle, PostgreSQL", pg_settled)]
     for name, samples in rows:
         p50, p99, mean = _percentiles(samples)
         print(f"| {name} | {p50:.1f} | {p99:.1f} | {mean:.1f} |")
