@@ -123,6 +123,14 @@ class PostgresServer:
         # the guarded role's password is checked; everything else is trusted (loopback only)
         rules = "host all guarded 127.0.0.1/32 scram-sha-256\n" + hba.read_text()
         self._run("sh", "-c", f"cat > {hba} <<'EOF'\n{rules}EOF")
+        self.resume()
+        self.admin(
+            f"CREATE ROLE guarded LOGIN PASSWORD '{GUARDED_PASSWORD}'",
+        )
+        return self
+
+    def resume(self) -> None:
+        """Start the server on its directory and port (after :meth:`halt`: the same data)."""
         options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c max_connections=200"
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -137,10 +145,11 @@ class PostgresServer:
             "-o",
             options,
         )
-        self.admin(
-            f"CREATE ROLE guarded LOGIN PASSWORD '{GUARDED_PASSWORD}'",
-        )
-        return self
+
+    def halt(self) -> None:
+        """Stop the server as an administrator's restart does (``-m fast``: every session is
+        ended), keeping its data for :meth:`resume`."""
+        self._run(str(self.bin / "pg_ctl"), "stop", "-w", "-D", str(self.data), "-m", "fast")
 
     def admin(self, *statements: str, database: str = "postgres") -> None:
         """Run ``statements`` as the superuser, outside any transaction."""

@@ -11,6 +11,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from llmring._receipts._keys import check_key_name
 from llmring._receipts._receipt import COLUMNS
 from llmring._receipts._settings import StoreURL, open_receipt_store, parse_store_url, serve_store
 from llmring._receipts._sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
-from llmring._receipts._store import ReceiptFilter, ReceiptStore
+from llmring._receipts._store import ReceiptFilter, ReceiptStore, StoreError
 from llmring.exceptions import ConfigurationError
 from llmring.lockfile import load_lockfile
 from llmring.serve._auth import KeyChecker
@@ -413,6 +414,76 @@ async def test_a_store_that_cannot_be_read_fails_closed_without_hammering_it(
     await refused(checker, bearer("llmr-" + "a" * 43))
     assert len(opens) == 2
     checker.close()
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not seen within 5 s")
+
+
+class Outage:
+    """A key store that can be taken away (reads raise) and whose reads can be held."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = SQLiteStore(path)
+        self.down = False
+        self.reads = 0
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def active_keys(self) -> dict[str, str]:
+        self.reads += 1
+        self.gate.wait(10)
+        if self.down:
+            raise StoreError("the receipt store postgresql://db/x: reading keys: not reachable")
+        return self.store.active_keys()
+
+    def key_limits(self) -> dict[str, Any]:
+        return self.store.key_limits()
+
+    def close(self) -> None:
+        pass
+
+
+async def test_while_the_store_is_away_the_copy_answers_without_waiting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = SQLiteStore(tmp_path / "r.db")
+    _, kept = admin.create_key("kept")
+    _, revoked = admin.create_key("revoked")
+    outage, clock = Outage(admin.path), Clock()
+    checker = KeyChecker(lambda: outage, refresh=1.0, clock=clock)
+    await checker.check(bearer(kept))
+    admin.revoke_key("revoked")  # revoked by an operator who still reaches the store
+    outage.down = True
+    clock.now += 1.0
+    # the copy is out of date and the store fails: the copy still answers, for any length
+    for _ in range(5):
+        assert await checker.check(bearer(kept))
+        assert await checker.check(bearer(revoked))  # revoked since the last good read
+        clock.now += 10.0
+    assert caplog.text.count("cannot read its API keys") == 1  # once per outage
+    # a key the copy does not know may be newer than the copy: 503, not 401
+    unknown = await refused(checker, bearer("llmr-" + "b" * 43))
+    assert (unknown.status, unknown.code) == (503, "key_store_unavailable")
+    # checks no longer wait for a read: one held in the store does not hold them
+    outage.gate.clear()
+    clock.now += 1.0
+    reads = outage.reads
+    assert await checker.check(bearer(kept))
+    await eventually(lambda: outage.reads == reads + 1)  # one read, in the background
+    assert await checker.check(bearer(kept))
+    outage.down = False
+    outage.gate.set()  # that read succeeds: the copy is current again
+    await eventually(lambda: "reads its API keys from the store again" in caplog.text)
+    assert outage.reads == reads + 1
+    error = await refused(checker, bearer(revoked))
+    assert (error.status, error.code) == (401, "invalid_api_key")
+    checker.close()
+    admin.close()
 
 
 async def test_close_closes_the_store(gateway: Gateway) -> None:

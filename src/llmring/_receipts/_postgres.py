@@ -5,10 +5,12 @@ The same rows, keys and answers as :mod:`llmring._receipts._sqlite`, through psy
 
 * **Writes.** A batch is one transaction: ``COPY`` into a per-connection temporary table, then
   ``INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING``, so a replayed receipt is stored once.
-* **Connections, schema, errors** (:mod:`llmring._receipts._postgres_db`): one pool per
-  database and process, shared by every store opened on it (a store's ``close()`` leaves it
-  to the next); the schema checked, never migrated, on open (``llmring store migrate`` runs
-  :func:`migrate`); the driver's errors as :class:`StoreError` without the URL's password.
+* **Connections** (:mod:`llmring._receipts._postgres_pool`): one pool per database and
+  process, shared by every store opened on it (a store's ``close()`` leaves it to the next);
+  while the database is down every use fails at once with :class:`StoreError`.
+* **Schema, errors** (:mod:`llmring._receipts._postgres_db`): the schema checked, never
+  migrated, on open (``llmring store migrate`` runs :func:`migrate`); the driver's errors as
+  :class:`StoreError` without the URL's password.
 """
 
 from __future__ import annotations
@@ -25,13 +27,11 @@ from llmring._receipts._postgres_db import (
     MIGRATIONS,
     SCHEMA_VERSION,
     check_version,
-    close_pools,
-    failures,
     migrate,
-    pool,
     require_driver,
     schema_version,
 )
+from llmring._receipts._postgres_pool import close_pools, database
 from llmring._receipts._receipt import COLUMNS, iso
 from llmring._receipts._sqlite import (
     _GROUP_KEYS,
@@ -46,8 +46,8 @@ from llmring._receipts._store import Grouping, ReceiptFilter, StoreError
 
 if TYPE_CHECKING:
     import psycopg
-    from psycopg_pool import ConnectionPool
 
+    from llmring._receipts._postgres_pool import Database
     from llmring._receipts._settings import StoreURL
 
 __all__ = [
@@ -77,7 +77,7 @@ class PostgresStore:
 
     def __init__(self, store: StoreURL) -> None:
         self.store = store
-        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = pool(store)
+        self._database: Database | None = database(store)
 
     @property
     def path(self) -> str:
@@ -257,7 +257,7 @@ class PostgresStore:
         return {row["hash"]: row["id"] for row in rows}
 
     def close(self) -> None:
-        self._pool = None  # the pool stays open for the next store of this process
+        self._database = None  # its pool stays open for the next store of this process
 
     # -- connections --------------------------------------------------------------------------
 
@@ -265,9 +265,9 @@ class PostgresStore:
     def _connection(
         self, doing: str, timeout: float | None = None
     ) -> Iterator[psycopg.Connection[Any]]:
-        if self._pool is None:
+        if self._database is None:
             raise StoreError(f"the receipt store {self.path} is closed")
-        with failures(self.store, doing), self._pool.connection(timeout) as db:
+        with self._database.connection(doing, timeout) as db:
             yield db
 
     def _rows(self, doing: str, sql: str, params: list[Any]) -> list[dict[str, Any]]:

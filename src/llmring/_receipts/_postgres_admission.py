@@ -180,10 +180,10 @@ class PostgresAdmission:
     connection."""
 
     def __init__(self, store: StoreURL) -> None:
-        from llmring._receipts._postgres_db import pool
+        from llmring._receipts._postgres_pool import database
 
         self.store = store
-        self._pool = pool(store)
+        self._database = database(store)
 
     def admit(self, ask: Ask) -> Grant | Refusal:
         limits, key = ask.limits, ask.key_id
@@ -236,7 +236,5 @@ class PostgresAdmission:
         pass  # the pool is the process's, closed at exit (``_postgres_db.close_pools``)
 
     def _call(self, doing: str, sql: str, params: tuple[Any, ...]) -> Any:
-        from llmring._receipts._postgres_db import failures
-
-        with failures(self.store, doing), self._pool.connection() as db:
+        with self._database.connection(doing) as db:
             return db.execute(sql, params).fetchone()

@@ -1,15 +1,13 @@
-"""The database side of the PostgreSQL store: its schema versions, the connection pools, and
-the driver's errors made safe to show.
+"""The database side of the PostgreSQL store: its schema versions and the driver's errors made
+safe to show.
 
 * **Schema.** Versioned like SQLite's (:data:`MIGRATIONS`, table ``schema_version``), but
   never migrated on open: several hosts share the database, so ``llmring store migrate``
   applies the migrations (:func:`migrate`, under an advisory lock) and every store checks,
   the first time it opens a database in a process, that it is at :data:`SCHEMA_VERSION`,
   refusing one behind or ahead.
-* **Pools.** One synchronous ``psycopg_pool.ConnectionPool`` per database and process,
-  shared by every store opened on it: the writer thread, the gateway's key reads (run in the
-  event loop's worker threads) and the CLI all use a store from threads, never from the loop.
-  :func:`close_pools` closes them (at exit, after the writers have flushed).
+* **Connections** (:mod:`llmring._receipts._postgres_pool`): one pool per database and
+  process, and what happens while the database is down.
 * **Secrets.** The URL may hold a password. Errors name the store without it, and the driver's
   exceptions are chained only as scrubbed stand-ins (:func:`llmring._chain.raise_from`).
 
@@ -19,7 +17,6 @@ psycopg is imported only inside functions: only a ``postgresql://`` URL needs it
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -33,20 +30,19 @@ from llmring.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     import psycopg
-    from psycopg_pool import ConnectionPool
 
     from llmring._receipts._settings import StoreURL
 
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "STAGING",
     "check_version",
-    "close_pools",
     "failures",
     "migrate",
-    "pool",
     "require_driver",
     "schema_version",
+    "scrub",
 ]
 
 
@@ -142,8 +138,10 @@ def migrate(store: StoreURL) -> tuple[int, int]:
     """Bring the database to :data:`SCHEMA_VERSION`, in one transaction under an advisory
     lock (hosts migrating at once take turns; the second finds nothing to do). The versions
     before and after; ``ConfigurationError`` for a database newer than this llmring."""
-    psycopg = require_driver()
-    with failures(store, "migrating"), _connect(psycopg, store) as db, db.transaction():
+    from llmring._receipts._postgres_pool import direct_connection, forget_version
+
+    require_driver()
+    with failures(store, "migrating"), direct_connection(store) as db, db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         before = schema_version(db)
@@ -154,24 +152,11 @@ def migrate(store: StoreURL) -> tuple[int, int]:
                 for statement in statements:
                     db.execute(statement)
                 db.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
-    with _pools_lock:
-        _current.discard(store.dsn)
+    forget_version(store)
     return before, max(before, SCHEMA_VERSION)
 
 
-# -- the pools ----------------------------------------------------------------------------------
-
-_pools: dict[str, ConnectionPool[Any]] = {}
-_current: set[str] = set()  # databases seen at SCHEMA_VERSION by this process
-_pools_lock = threading.Lock()
-_exit_hook = False
-
-
-def _connect_args(store: StoreURL) -> dict[str, Any]:
-    """Autocommit (a write opens its own transaction), and a connect timeout unless the URL
-    sets one: a database that does not answer must not hold a writer or a CLI for minutes."""
-    timeout = {} if "connect_timeout" in store.dsn else {"connect_timeout": 10}
-    return {"autocommit": True, "application_name": "llmring", **timeout}
+# -- the driver -----------------------------------------------------------------------------
 
 
 def require_driver() -> Any:
@@ -187,66 +172,3 @@ def require_driver() -> Any:
             f"{install_hint('postgres')}"
         ) from None
     return psycopg
-
-
-def _connect(psycopg: Any, store: StoreURL) -> psycopg.Connection[Any]:
-    return psycopg.connect(store.dsn, **_connect_args(store))  # type: ignore[no-any-return]
-
-
-def pool(store: StoreURL) -> ConnectionPool[Any]:
-    """This process's pool for ``store``'s database; the first time, one direct connection
-    checks the schema version (a pool would only say it timed out; this says why)."""
-    global _exit_hook
-    psycopg = require_driver()
-    with _pools_lock:
-        found = _pools.get(store.dsn)
-        if found is not None and store.dsn in _current:
-            return found
-    with failures(store, "connecting"), _connect(psycopg, store) as db:
-        version = schema_version(db)
-    check_version(store, version)
-    from psycopg_pool import ConnectionPool
-
-    with _pools_lock:
-        _current.add(store.dsn)
-        found = _pools.get(store.dsn)
-        if found is None:
-            if not _exit_hook:
-                import atexit
-
-                atexit.register(_at_exit)
-                _exit_hook = True
-            found = _pools[store.dsn] = ConnectionPool(
-                store.dsn,
-                min_size=1,
-                max_size=8,
-                open=True,
-                kwargs=_connect_args(store),
-                configure=_configure,
-                timeout=10.0,  # waiting for a free connection, or for a database that is down
-                name="llmring-receipts",
-            )
-        return found
-
-
-def _configure(db: psycopg.Connection[Any]) -> None:
-    """Each new connection's staging table (:data:`STAGING`)."""
-    db.execute(STAGING)
-
-
-def close_pools() -> None:
-    """Close every pool of this process (the exit hook; tests between databases)."""
-    with _pools_lock:
-        pools = list(_pools.values())
-        _pools.clear()
-        _current.clear()
-    for each in pools:
-        each.close()
-
-
-def _at_exit() -> None:
-    # registered after the writers' own hook, so run before it: flush first, then close
-    from llmring._receipts._writer import flush_all
-
-    flush_all()
-    close_pools()

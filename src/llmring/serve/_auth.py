@@ -15,8 +15,15 @@ The same read brings each live key's limits (rpm, tpm, budget; :meth:`KeyChecker
 a changed limit applies within ``refresh`` too, and a key without limits is known to have none
 without asking the store again.
 
-Concurrent checks share one read. When the store cannot be read and the copy is out of date,
-the checker fails closed: 503, never a request let in on a list that may hold revoked keys.
+Concurrent checks share one read.
+
+When the store cannot be read (PostgreSQL restarting, a host cut off from it), the copy goes
+on answering: a stale list is better than refusing every request. Checks then no longer wait
+for a read; one is tried in the background at most once per ``refresh``, and the first that
+succeeds brings the copy up to date. Meanwhile a key revoked after the last good read still
+works here (the outage, plus up to ``refresh`` before it), and a key the copy does not know
+gets 503 ``key_store_unavailable`` (it may have been made since), not 401. A gateway that has
+never read its keys has no copy and answers 503 too.
 
 Why a dict lookup and no ``hmac.compare_digest``: the lookup compares the SHA-256 of what the
 client sent with the stored hashes, so its timing can only tell an attacker about the hash of
@@ -83,6 +90,7 @@ class KeyChecker:
         self._loaded_at = -float("inf")  # when the read that made ``_keys`` started
         self._tried_at = -float("inf")  # when the last read started (it may have failed)
         self._missed_at = -float("inf")  # when a miss last caused a read
+        self._failing = False  # the last read failed: the store is away
         self._reading: asyncio.Future[None] | None = None
         self._store: ReceiptStore | None = None
         self._store_lock = threading.Lock()  # the store: a reading thread, or close()
@@ -91,27 +99,35 @@ class KeyChecker:
     async def check(self, authorization: bytes | None) -> str:
         """The id of the key in ``authorization`` (the header's value), else a 401
         :class:`APIError` (``missing_api_key``, ``invalid_api_key``), or a 503 when the keys
-        cannot be read."""
+        cannot be read and the copy cannot tell."""
         digest = hashlib.sha256(_bearer_key(authorization)).hexdigest()
         now = self._clock()
         if now - self._loaded_at >= self._refresh:  # out of date: read first
+            if self._closed:
+                raise _unavailable(self._refresh)
             # unless a read failed less than ``refresh`` ago: the store is not hammered
-            if self._busy() or now - self._tried_at >= self._refresh:
+            due = self._busy() or now - self._tried_at >= self._refresh
+            if self._failing and self._loaded_at > -float("inf"):
+                if due and not self._busy():  # the store is away: the copy answers meanwhile
+                    self._reading = asyncio.ensure_future(self._load(now))
+                    self._tried_at = now
+            elif due:
                 await self._read(now)
-            if now - self._loaded_at >= self._refresh:
-                raise APIError(
-                    503,
-                    "server_error",
-                    "the gateway cannot read its API keys from its store; try again later",
-                    code="key_store_unavailable",
-                    headers={"retry-after": str(max(1, round(self._refresh)))},
-                )
+            if self._loaded_at == -float("inf"):
+                raise _unavailable(self._refresh)
         key_id = self._keys.get(digest)
-        if key_id is None and self._loaded_at < now and now - self._missed_at >= self._refresh:
+        if (
+            key_id is None
+            and not self._failing
+            and self._loaded_at < now
+            and now - self._missed_at >= self._refresh
+        ):
             self._missed_at = now  # a key made since the copy was read works at once
             await self._read(now)
             key_id = self._keys.get(digest)
         if key_id is None:
+            if self._failing:  # perhaps a key made since the copy was read: try again later
+                raise _unavailable(self._refresh)
             raise _refused("invalid_api_key", INVALID)
         return key_id
 
@@ -135,9 +151,18 @@ class KeyChecker:
     async def _load(self, started: float) -> None:
         try:
             keys, limits = await asyncio.to_thread(self._active_keys)
-        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError...: logged, 503
-            logger.warning("llmring serve cannot read its API keys from the store: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, StoreError...: the copy stays
+            if not self._failing:  # once per outage, not once per read
+                self._failing = True
+                logger.warning(
+                    "llmring serve cannot read its API keys from the store (%s); the keys "
+                    "read before answer until it can",
+                    exc,
+                )
             return
+        if self._failing:
+            self._failing = False
+            logger.warning("llmring serve reads its API keys from the store again")
         self._keys, self._limits, self._loaded_at = keys, limits, started
 
     def _active_keys(self) -> tuple[dict[str, str], dict[str, KeyLimits]]:
@@ -154,12 +179,23 @@ class KeyChecker:
                 raise
 
     def close(self) -> None:
-        """Close the store (waits for a read in progress); checks after this fail with 503."""
+        """Close the store (waits for a read in progress); checks after this fail with 503
+        once the copy is out of date."""
         with self._store_lock:
             self._closed = True
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+
+def _unavailable(refresh: float) -> APIError:
+    return APIError(
+        503,
+        "server_error",
+        "the gateway cannot read its API keys from its store; try again later",
+        code="key_store_unavailable",
+        headers={"retry-after": str(max(1, round(refresh)))},
+    )
 
 
 def _bearer_key(authorization: bytes | None) -> bytes:

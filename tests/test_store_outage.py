@@ -1,0 +1,173 @@
+"""What a gateway does when its PostgreSQL store goes away and comes back (docs/receipts.md,
+"When the store goes away").
+
+A PostgreSQL cluster of this module's own (tests/postgres.py) is halted and resumed under a
+real ``llmring serve`` with a loopback provider: streams go on, keys are checked from the
+gateway's copy, a key with a budget is refused with 503 ``limits_unavailable`` (fail closed)
+while one with a rate limit only is served (fail open), and once the server is back every
+request made has exactly one receipt in the database, the rejected ones included (receipts
+spilled meanwhile are replayed by the gateway itself).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.ci import require_or_skip
+from tests.loopback import Reply
+from tests.postgres import PostgresServer, missing_reason
+from tests.serve_process import ServeProcess, ThreadedLoopback, gateway_env, wait_until
+from tests.test_serve_keys import keys_cli, store_cli
+from tests.wire_harness import lockfile_text
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[PostgresServer]:
+    """A cluster only this module uses: halting it disturbs no other test."""
+    reason = missing_reason()
+    require_or_skip(reason is None, reason or "")
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def own_url(own_server: PostgresServer) -> Iterator[str]:
+    from llmring._receipts._postgres import close_pools
+
+    name = own_server.new_database()
+    try:
+        yield own_server.url(name)
+    finally:
+        close_pools()
+        own_server.drop_database(name)
+
+
+def stored_ids(url: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        return [row[0] for row in db.execute("SELECT id FROM receipts")]
+
+
+@dataclass
+class Answer:
+    key: str
+    status: int
+    code: str | None
+    request_id: str
+    complete: bool  # a 200 stream that ended with [DONE]
+
+
+def ask(base_url: str, key: str, kind: str) -> Answer:
+    body = {"model": "chatbot", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"authorization": f"Bearer {key}"}
+    with httpx.stream(
+        "POST", base_url + "/chat/completions", json=body, headers=headers, timeout=30
+    ) as reply:
+        text = reply.read().decode()
+    code = None
+    if reply.status_code != 200:
+        code = reply.json()["error"]["code"]
+    return Answer(
+        kind,
+        reply.status_code,
+        code,
+        reply.headers["x-llmring-request-id"],
+        reply.status_code == 200 and text.rstrip().endswith("data: [DONE]"),
+    )
+
+
+def test_a_store_restart_under_load_fails_no_request_and_loses_no_receipt(
+    own_server: PostgresServer, own_url: str, tmp_path: Path
+) -> None:
+    assert store_cli("migrate", "--receipts", own_url).returncode == 0
+    keys = {}
+    for name, limits in (
+        ("free", ()),
+        ("rated", ("--rpm", "100000")),
+        ("capped", ("--budget", "1000/day", "--allow-unpriced")),
+    ):
+        created = keys_cli(own_url, "create", name, *limits)
+        assert created.returncode == 0, created.stderr
+        keys[name] = created.stdout.strip()
+    keys["wrong"] = "llmr-" + "x" * 43
+    with ThreadedLoopback() as upstream:
+        # each stream takes about 0.3 s: some are running when the server goes away
+        upstream.server.reply = Reply.wire(
+            "openai/chat-gpt-4o-mini-text-usage.sse", splits=(40, 200, 400), delay=0.1
+        )
+        lockfile = tmp_path / "llmring.lock"
+        text = lockfile_text({"openai": upstream.url("openai")}, {"chatbot": ["openai:m"]})
+        lockfile.write_text(text, encoding="utf-8")
+        env = gateway_env(["openai"], tmp_path)
+        answers: list[Answer] = []
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        with ServeProcess(lockfile, store=own_url, env=env) as gateway:
+
+            def load(kind: str) -> None:
+                while not stop.is_set():
+                    answer = ask(gateway.base_url, keys[kind], kind)
+                    with lock:
+                        answers.append(answer)
+                    time.sleep(0.05)
+
+            workers = [
+                threading.Thread(target=load, args=(kind,))
+                for kind in ("free", "free", "free", "rated", "capped", "wrong")
+            ]
+            for worker in workers:
+                worker.start()
+            try:
+                wait_until(lambda: len(answers) >= 12, "requests before the restart")
+                own_server.halt()
+                down_from = len(answers)
+                wait_until(
+                    lambda: any(a.code == "limits_unavailable" for a in answers[down_from:]),
+                    "a budget refused while the store is down",
+                )
+                time.sleep(1.0)
+                own_server.resume()
+                back_from = len(answers)
+                wait_until(
+                    lambda: any(a.key == "capped" and a.status == 200 for a in answers[back_from:]),
+                    "the budget key served again once the store is back",
+                    timeout=15,
+                )
+            finally:
+                stop.set()
+                for worker in workers:
+                    worker.join(30)
+            made = {a.request_id for a in answers}
+            assert len(made) == len(answers)
+            # every request has one receipt: those spilled while the store was down included
+            wait_until(
+                lambda: len(stored_ids(own_url)) >= len(made),
+                f"{len(made)} receipts in the database",
+                timeout=15,
+            )
+        log = gateway.log
+
+    by_key = {kind: [a for a in answers if a.key == kind] for kind in keys}
+    failed = [a for a in by_key["free"] + by_key["rated"] if not a.complete]
+    assert not failed, (failed, log[-3000:])
+    capped = by_key["capped"]
+    assert {(a.status, a.code) for a in capped} == {(200, None), (503, "limits_unavailable")}
+    assert all(a.complete for a in capped if a.status == 200)
+    assert capped[-1].status == 200  # served again after the restart
+    assert {(a.status, a.code) for a in by_key["wrong"]} <= {
+        (401, "invalid_api_key"),
+        (503, "key_store_unavailable"),
+    }
+    ids = stored_ids(own_url)
+    assert len(ids) == len(set(ids))  # a replayed receipt is stored once
+    assert set(ids) == made
+    assert "replayed" in log
