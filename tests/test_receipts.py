@@ -5,6 +5,7 @@ at interpreter exit, and free of keys."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +26,7 @@ from llmring._adapters import AdapterPool
 from llmring._receipts import Recorder
 from llmring._receipts._receipt import COLUMNS, iso, uuid7
 from llmring._receipts._sqlite import SQLiteStore
-from llmring._receipts._store import ReceiptFilter
+from llmring._receipts._store import ReceiptFilter, StoreError
 from llmring._receipts._writer import ReceiptWriter, flush_all, writer_for
 from llmring._stream import ChatStream
 from llmring.exceptions import ConfigurationError, LockfileParseError, StreamInterruptedError
@@ -32,6 +34,7 @@ from llmring.resolver import Candidate
 from llmring.schemas import StreamTimeouts
 from tests.helpers import write_lockfile
 from tests.hostile import TARGETS
+from tests.serve_process import wait_until
 from tests.test_hostile_keys import LeakyAdapter, _consume_stream, _echo_status, failures
 
 
@@ -364,7 +367,9 @@ def test_a_full_queue_spills_at_once_and_the_rest_is_stored(tmp_path: Path) -> N
     assert len(spill.read_text().splitlines()) == 2
     assert writer.flush()
     assert (writer.written, writer.spilled, writer.lost, writer.pending) == (3, 2, 0, 0)
-    assert len(stored(path)) == 3
+    # the store took the batch: the spilled two are replayed into it after it
+    assert writer.replayed == 2 and not spill.exists()
+    assert len(stored(path)) == 5
 
 
 async def test_an_unwritable_store_spills_and_import_replays_it_once(
@@ -395,6 +400,80 @@ async def test_an_unwritable_store_spills_and_import_replays_it_once(
     assert again.exit_code == 0 and "imported 0 receipt(s)" in again.stderr
     statuses = sorted(row["status"] for row in stored(good))
     assert statuses == ["interrupted", "ok", "ok", "ok"]
+
+
+class Flaky:
+    """A SQLite store that fails every write while ``down`` (a store that went away)."""
+
+    down = False
+
+    def __init__(self, path: Path) -> None:
+        self.store = SQLiteStore(path)
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> int:
+        if Flaky.down:
+            raise StoreError("the receipt store: writing receipts: not reachable")
+        return self.store.write(rows)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def test_spilled_receipts_are_replayed_once_the_store_is_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, spill = tmp_path / "r.db", tmp_path / "r.db.spill.jsonl"
+    opened: Any = Flaky  # writes only
+    writer = ReceiptWriter(lambda: opened(path), spill, interval=0.01, retry=0.05)
+    monkeypatch.setattr(Flaky, "down", True)
+    rows = [a_row(n) for n in range(6)]
+    for row in rows[:3]:
+        writer.put(Queued(row))
+    assert writer.flush()
+    assert (writer.written, writer.spilled) == (0, 3) and len(spill.read_text().splitlines()) == 3
+    # back, and nothing new queued: the writer tries again by itself
+    monkeypatch.setattr(Flaky, "down", False)
+    wait_until(lambda: writer.replayed == 3, "the spill file replayed")
+    assert not spill.exists() and len(stored(path)) == 3
+    assert "replayed 3 receipt(s)" in caplog.text
+    # away again; back with a new receipt: replayed after its batch
+    monkeypatch.setattr(Flaky, "down", True)
+    writer.put(Queued(rows[3]))
+    writer.put(Queued(rows[4]))
+    assert writer.flush() and writer.spilled == 5
+    monkeypatch.setattr(Flaky, "down", False)
+    writer.put(Queued(rows[5]))
+    assert writer.flush()
+    assert (writer.written, writer.replayed, writer.lost) == (1, 5, 0)
+    assert sorted(r["id"] for r in stored(path)) == sorted(r["id"] for r in rows)
+    assert caplog.text.count("cannot write receipts") == 2  # told once per outage
+
+
+def test_a_replay_loses_no_receipt_appended_while_it_reads(tmp_path: Path) -> None:
+    from llmring._receipts._spill import SpillFile
+
+    path = tmp_path / "r.db.spill.jsonl"
+    replayer, other = SpillFile(path), SpillFile(path)  # as two processes of one host
+    replayer.append(json.dumps(a_row(1)) + "\n")
+    late = a_row(2)
+    written: list[str] = []
+
+    def write(rows: Sequence[dict[str, Any]]) -> int:
+        if not written:
+            other.append(json.dumps(late) + "\n")  # another process spills meanwhile
+        written.extend(row["id"] for row in rows)
+        return len(rows)
+
+    assert replayer.replay(write, 500) == 1
+    assert replayer.waiting() and not replayer.replaying.exists()
+    assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == [late["id"]]
+    # a replay that fails keeps the rows, and the next one starts with them
+    with pytest.raises(StoreError):
+        replayer.replay(lambda rows: (_ for _ in ()).throw(StoreError("away")), 500)
+    assert replayer.replaying.exists() and not path.exists()
+    other.append(json.dumps(a_row(3)) + "\n")
+    assert replayer.replay(write, 500) == 2
+    assert len(written) == 3 and not replayer.waiting()
 
 
 def test_receipts_are_flushed_at_interpreter_exit(tmp_path: Path, project: Path) -> None:

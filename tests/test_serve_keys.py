@@ -455,7 +455,8 @@ async def test_while_the_store_is_away_the_copy_answers_without_waiting(
     _, kept = admin.create_key("kept")
     _, revoked = admin.create_key("revoked")
     outage, clock = Outage(admin.path), Clock()
-    checker = KeyChecker(lambda: outage, refresh=1.0, clock=clock)
+    opened: Any = outage  # the store's key reads only
+    checker = KeyChecker(lambda: opened, refresh=1.0, clock=clock)
     await checker.check(bearer(kept))
     admin.revoke_key("revoked")  # revoked by an operator who still reaches the store
     outage.down = True

@@ -110,6 +110,7 @@ def test_a_store_restart_under_load_fails_no_request_and_loses_no_receipt(
         answers: list[Answer] = []
         stop = threading.Event()
         lock = threading.Lock()
+        halted = False
 
         with ServeProcess(lockfile, store=own_url, env=env) as gateway:
 
@@ -129,6 +130,7 @@ def test_a_store_restart_under_load_fails_no_request_and_loses_no_receipt(
             try:
                 wait_until(lambda: len(answers) >= 12, "requests before the restart")
                 own_server.halt()
+                halted = True
                 down_from = len(answers)
                 wait_until(
                     lambda: any(a.code == "limits_unavailable" for a in answers[down_from:]),
@@ -136,6 +138,7 @@ def test_a_store_restart_under_load_fails_no_request_and_loses_no_receipt(
                 )
                 time.sleep(1.0)
                 own_server.resume()
+                halted = False
                 back_from = len(answers)
                 wait_until(
                     lambda: any(a.key == "capped" and a.status == 200 for a in answers[back_from:]),
@@ -146,6 +149,8 @@ def test_a_store_restart_under_load_fails_no_request_and_loses_no_receipt(
                 stop.set()
                 for worker in workers:
                     worker.join(30)
+                if halted:
+                    own_server.resume()
             made = {a.request_id for a in answers}
             assert len(made) == len(answers)
             # every request has one receipt: those spilled while the store was down included

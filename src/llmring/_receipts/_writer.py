@@ -13,8 +13,11 @@ Nothing is dropped silently:
   a full disk) is appended to the spill file too, with one warning on the ``llmring`` logger;
 * ``spilled`` counts both, ``lost`` counts receipts that could not even be spilled (the
   spill file cannot be written either; each is logged as an error);
-* ``llmring logs import FILE`` replays a spill file into a store (ids already there are
-  skipped, so replaying twice stores each receipt once).
+* the spill file is replayed into the store by the writer itself (:mod:`._spill`): after
+  each batch the store took, when the file exists (two ``stat`` calls), and, once the
+  store has failed, every ``retry`` seconds (1 s) even with nothing queued, until it takes
+  them; ``replayed`` counts them. ``llmring logs import FILE`` does the same by hand (ids
+  already there are skipped, so replaying twice stores each receipt once).
 
 ``LLMRing.aclose()`` waits for the receipts queued so far (:meth:`ReceiptWriter.flush`), and
 so does the interpreter at exit (an ``atexit`` hook), so a script that ends right after its
@@ -55,8 +58,14 @@ class ReceiptWriter:
         batch: int = 500,
         interval: float = 0.1,
         idle: float = 30.0,
+        retry: float = 1.0,
     ) -> None:
+        from llmring._receipts._spill import SpillFile
+
         self.spill_path = spill_path
+        self._spill_file = SpillFile(spill_path)
+        self._retry = retry
+        self._replay_due = False  # the store failed: try replaying every ``retry`` seconds
         self._open_store = open_store
         self._max_queue, self._batch, self._interval, self._idle = max_queue, batch, interval, idle
         self._queue: deque[Row] = deque()
@@ -64,7 +73,6 @@ class ReceiptWriter:
         self._urgent = threading.Event()  # a full batch, or a flush: do not wait
         self._lock = threading.Lock()  # starting and stopping the thread
         self._drain_lock = threading.Lock()  # one drainer at a time (the thread or a flush)
-        self._spill_lock = threading.Lock()
         self._done_changed = threading.Condition()
         self._sequence = itertools.count(1)
         self._queued_total = 0  # receipts ever queued
@@ -72,10 +80,12 @@ class ReceiptWriter:
         self._running = False
         self._store_warned = False
         self._full_warned = False
-        #: receipts stored, spilled to the JSONL file, and lost (not even spilled)
+        #: receipts stored, spilled to the JSONL file, lost (not even spilled), and read back
+        #: from the spill file into the store
         self.written = 0
         self.spilled = 0
         self.lost = 0
+        self.replayed = 0
 
     # -- the stream's side ----------------------------------------------------------------------
 
@@ -129,7 +139,10 @@ class ReceiptWriter:
 
     def _run(self) -> None:
         while True:
-            if not self._wake.wait(self._idle):
+            if not self._wake.wait(self._retry if self._replay_due else self._idle):
+                if self._replay_due:  # the store failed: is it back?
+                    self._replay_alone()
+                    continue
                 with self._lock:
                     # stopped first, then the queue checked: a put that saw the thread
                     # running has already queued its receipt, and is seen here
@@ -163,11 +176,12 @@ class ReceiptWriter:
                 store = self._open_store()
             self.written += store.write(rows)
         except Exception as exc:  # noqa: BLE001 - sqlite3.Error, OSError, a bad file: spill
+            self._replay_due = True
             if not self._store_warned:
                 self._store_warned = True
                 logger.warning(
-                    "llmring cannot write receipts to the store (%s); they go to %s "
-                    "(replay it with: llmring logs import %s)",
+                    "llmring cannot write receipts to the store (%s); they go to %s, and "
+                    "into the store once it takes them again (by hand: llmring logs import %s)",
                     exc,
                     self.spill_path,
                     self.spill_path,
@@ -176,8 +190,50 @@ class ReceiptWriter:
                 store.close()
                 store = None
             self._spill_rows(rows)
+        else:
+            if self._replay_due or self._spill_file.waiting():
+                self._replay_after_batch(store)
         self._finished(len(receipts))
         return store
+
+    def _replay_after_batch(self, store: ReceiptStore) -> None:
+        try:
+            self._replay(store)
+        except Exception:  # gone again: the rows stay in the file, tried every ``retry`` s
+            self._replay_due = True
+            logger.debug("llmring could not replay %s yet", self.spill_path, exc_info=True)
+
+    # -- replaying the spill file -------------------------------------------------------------
+
+    def _replay(self, store: ReceiptStore) -> None:
+        """Store the spill file's rows (the store took a batch: it is back); the store's error
+        is raised, the rows staying in the file for the next try."""
+        replayed = self._spill_file.replay(store.write, self._batch)
+        if replayed is None:  # another process of this host is replaying it
+            return
+        self._replay_due = False
+        self._store_warned = False  # the next outage is told again
+        if replayed:
+            self.replayed += replayed
+            logger.warning(
+                "llmring replayed %d receipt(s) from %s into the store", replayed, self.spill_path
+            )
+
+    def _replay_alone(self) -> None:
+        """A try with nothing queued: open the store, replay, close."""
+        with self._drain_lock:
+            if not self._spill_file.waiting():
+                self._replay_due = False
+                return
+            store: ReceiptStore | None = None
+            try:
+                store = self._open_store()
+                self._replay(store)
+            except Exception:  # still away: the next try is in ``retry`` seconds
+                logger.debug("llmring could not replay %s yet", self.spill_path, exc_info=True)
+            finally:
+                if store is not None:
+                    store.close()
 
     def _rows(self, receipts: Sequence[Row]) -> list[dict[str, Any]]:
         rows = []
@@ -208,8 +264,7 @@ class ReceiptWriter:
 
         text = "".join(json.dumps(row) + "\n" for row in rows)
         try:
-            with self._spill_lock, open(self.spill_path, "a", encoding="utf-8") as spill:
-                spill.write(text)
+            self._spill_file.append(text)
         except OSError as exc:
             self.lost += len(rows)
             logger.error(
