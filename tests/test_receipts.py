@@ -422,7 +422,8 @@ class Flaky:
 def test_spilled_receipts_are_replayed_once_the_store_is_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path, spill = tmp_path / "r.db", tmp_path / "r.db.spill.jsonl"
+    # the spill file's directory does not exist yet (a user data dir never used): made
+    path, spill = tmp_path / "r.db", tmp_path / "data" / "llmring" / "r.db.spill.jsonl"
     opened: Any = Flaky  # writes only
     writer = ReceiptWriter(lambda: opened(path), spill, interval=0.01, retry=0.05)
     monkeypatch.setattr(Flaky, "down", True)

@@ -11,6 +11,7 @@ spilled meanwhile are replayed by the gateway itself).
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -20,11 +21,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llmring._receipts._admission import Ask, Grant, KeyLimits, key_limits
+from llmring._receipts._postgres import PostgresStore, migrate
+from llmring._receipts._postgres_admission import PostgresAdmission
+from llmring._receipts._receipt import uuid7
+from llmring._receipts._settings import StoreURL, parse_store_url
+from llmring._receipts._sqlite import SQLiteStore
+from llmring._receipts._store import ReceiptFilter, StoreError
 from tests.ci import require_or_skip
 from tests.loopback import Reply
 from tests.postgres import PostgresServer, missing_reason
 from tests.serve_process import ServeProcess, ThreadedLoopback, gateway_env, wait_until
+from tests.test_receipts import a_row
 from tests.test_serve_keys import keys_cli, store_cli
+from tests.test_serve_limits import asgi_chat
 from tests.wire_harness import lockfile_text
 
 
@@ -47,6 +57,63 @@ def own_url(own_server: PostgresServer) -> Iterator[str]:
     finally:
         close_pools()
         own_server.drop_database(name)
+
+
+def migrated(url: str) -> StoreURL:
+    store = parse_store_url(url, Path.cwd(), "test")
+    assert store is not None
+    migrate(store)
+    return store
+
+
+# -- the connections: a restart, and a server that is down ---------------------------------------
+
+
+def test_a_restart_between_two_uses_fails_neither(own_server: PostgresServer, own_url: str) -> None:
+    store = PostgresStore(migrated(own_url))
+    admission = PostgresAdmission(store.store)
+    assert store.write([a_row(1)]) == 1
+    assert isinstance(admission.admit(Ask("key_r", KeyLimits(rpm=10))), Grant)
+    own_server.halt()
+    own_server.resume()
+    # the pooled connections were ended by the restart: none is used, none fails
+    assert store.write([a_row(2)]) == 1
+    assert isinstance(admission.admit(Ask("key_r", KeyLimits(rpm=10))), Grant)
+    assert len(store.query(ReceiptFilter())) == 2
+    store.close()
+
+
+def test_while_the_server_is_down_every_use_fails_at_once_until_it_is_back(
+    own_server: PostgresServer, own_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = PostgresStore(migrated(own_url))
+    admission = PostgresAdmission(store.store)
+    assert store.write([a_row(1)]) == 1
+    own_server.halt()
+    try:
+        with pytest.raises(StoreError, match="cannot be reached"):
+            store.write([a_row(2)])  # the connection the restart ended, then a try
+        # down: no use waits for the pool's timeout; each says so and since when
+        for _ in range(20):
+            with pytest.raises(StoreError, match="not reachable since"):
+                store.write([a_row(3)])
+            with pytest.raises(StoreError, match="not reachable since .*every 1 s"):
+                admission.admit(Ask("key_d", KeyLimits(rpm=10)))
+        assert caplog.text.count("cannot reach the receipt store") == 1
+        assert "@127.0.0.1" in caplog.text and "connection refused" in caplog.text.lower()
+    finally:
+        own_server.resume()
+
+    def back() -> bool:
+        try:
+            return store.write([a_row(4)]) == 1
+        except StoreError:  # until the next try (every second) finds it
+            return False
+
+    wait_until(back, "the store used again", timeout=10)
+    assert "reaches the receipt store" in caplog.text
+    assert isinstance(admission.admit(Ask("key_d", KeyLimits(rpm=10))), Grant)
+    store.close()
 
 
 def stored_ids(url: str) -> list[str]:
@@ -154,11 +221,17 @@ def test_a_store_restart_under_load_fails_no_request_and_loses_no_receipt(
             made = {a.request_id for a in answers}
             assert len(made) == len(answers)
             # every request has one receipt: those spilled while the store was down included
-            wait_until(
-                lambda: len(stored_ids(own_url)) >= len(made),
-                f"{len(made)} receipts in the database",
-                timeout=15,
-            )
+            try:
+                wait_until(
+                    lambda: len(stored_ids(own_url)) >= len(made),
+                    f"{len(made)} receipts in the database",
+                    timeout=15,
+                )
+            except AssertionError as exc:
+                raise AssertionError(
+                    f"{exc} ({len(stored_ids(own_url))} there); the gateway said:\n"
+                    + gateway.log[-4000:]
+                ) from None
         log = gateway.log
 
     by_key = {kind: [a for a in answers if a.key == kind] for kind in keys}
@@ -176,3 +249,68 @@ def test_a_store_restart_under_load_fails_no_request_and_loses_no_receipt(
     assert len(ids) == len(set(ids))  # a replayed receipt is stored once
     assert set(ids) == made
     assert "replayed" in log
+
+
+# -- admission: settlements the store could not take ---------------------------------------------
+
+
+class Away:
+    """An admission whose store can be taken away: grants while up, and settles recorded."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.settled: list[str] = []
+
+    def admit(self, ask: Ask) -> Grant:
+        if self.down:
+            raise StoreError("the receipt store: checking a key's limits: not reachable")
+        return Grant(uuid7(), ask.key_id, time.time(), 0, "2026-12-03", ask.cost_usd or 0.0)
+
+    def settle(self, grant: Grant, tokens: int, cost_usd: float | None) -> None:
+        if self.down:
+            raise StoreError("the receipt store: settling a request: not reachable")
+        self.settled.append(grant.id)
+
+    def close(self) -> None:
+        pass
+
+
+async def test_settlements_made_while_the_store_is_away_are_retried_once_it_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from llmring.serve._admit import Limiter
+    from llmring.serve._app import Gateway
+    from llmring.serve._settings import ServeSettings
+
+    lockfile = tmp_path / "llmring.lock"
+    lockfile.write_text(lockfile_text({}, {"chatbot": ["mock:echo"]}), encoding="utf-8")
+    path = tmp_path / "receipts.db"
+    store = SQLiteStore(path)
+    _, key = store.create_key("budget", key_limits(budget="5/day", allow_unpriced=True))
+    store.close()
+    app = Gateway(ServeSettings(lockfile=str(lockfile), receipts=f"sqlite:///{path}", watch=0))
+    await app.start()
+    away = Away()
+    try:
+        app.limiter = limiter = Limiter(lambda: away)
+        original = away.settle
+
+        def settle_then_go_away(grant: Grant, tokens: int, cost_usd: float | None) -> None:
+            away.down = True  # the store goes away while the stream runs
+            original(grant, tokens, cost_usd)
+
+        away.settle = settle_then_go_away  # type: ignore[method-assign]
+        assert await asgi_chat(app, key) == 200
+        await limiter.wait_settled()
+        assert away.settled == []  # could not be settled: kept
+        assert [await asgi_chat(app, key) for _ in range(3)] == [503] * 3  # fail closed
+        away.settle = original  # type: ignore[method-assign]
+        away.down = False
+        assert await asgi_chat(app, key) == 200  # back: the kept settlement goes too
+        await limiter.wait_settled()
+        assert len(away.settled) == 2 and len(set(away.settled)) == 2
+        assert caplog.text.count("cannot check or settle limits") == 1  # once per outage
+        assert "checks limits in its store again" in caplog.text
+    finally:
+        await app.stop()
+        gc.unfreeze()  # start() froze this process's objects, as a worker's are

@@ -47,7 +47,12 @@ class SpillFile:
         """Append ``text`` (whole lines); ``OSError`` when the file cannot be written."""
         with self._lock:
             while True:
-                with open(self.path, "a", encoding="utf-8") as spill:
+                try:
+                    spill = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+                except FileNotFoundError:  # the user data dir is made on the first spill
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    continue
+                with spill:
                     _lock(spill)
                     if _still_at(spill, self.path):
                         spill.write(text)

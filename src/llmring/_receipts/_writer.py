@@ -62,7 +62,6 @@ class ReceiptWriter:
     ) -> None:
         from llmring._receipts._spill import SpillFile
 
-        self.spill_path = spill_path
         self._spill_file = SpillFile(spill_path)
         self._retry = retry
         self._replay_due = False  # the store failed: try replaying every ``retry`` seconds
@@ -86,6 +85,17 @@ class ReceiptWriter:
         self.spilled = 0
         self.lost = 0
         self.replayed = 0
+
+    @property
+    def spill_path(self) -> Path:
+        """The JSONL file receipts go to when the store cannot take them."""
+        return self._spill_file.path
+
+    @spill_path.setter
+    def spill_path(self, path: Path) -> None:
+        from llmring._receipts._spill import SpillFile
+
+        self._spill_file = SpillFile(path)
 
     # -- the stream's side ----------------------------------------------------------------------
 

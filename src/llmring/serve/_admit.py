@@ -24,7 +24,10 @@ model under a budget → 402 ``unpriced_model``.
 When the store cannot be reached (its error, not a refusal): a key with a budget is refused
 (503 ``limits_unavailable``: fail closed, no spending that cannot be counted), a key with rate
 limits only is admitted uncounted (fail open: availability over a rate limit), and a warning
-is logged.
+is logged, once per outage. A PostgreSQL store that is down answers at once
+(:mod:`llmring._receipts._postgres_pool`), so neither waits. A settlement the store cannot
+take is kept (up to :data:`UNSETTLED`) and retried once the store answers again, so an outage
+leaves no worst case reserved until the period ends.
 
 Settling: the cost the provider's usage priced at; when it reported none, the receipt's
 estimate (content delivered, or a request cancelled after it was sent) priced the same way;
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -58,6 +62,9 @@ __all__ = ["Limiter", "refusal_error"]
 
 logger = logging.getLogger("llmring.serve")
 
+#: settlements kept while the store is away (about 100 bytes each)
+UNSETTLED = 100_000
+
 
 class Limiter:
     """Admits and settles limited keys' requests in one :class:`Admission` (opened on first
@@ -67,6 +74,10 @@ class Limiter:
         self._open = open_admission
         self._admission: Admission | None = None
         self._pending: set[asyncio.Future[None]] = set()
+        self._failing = False  # the store failed the last call: told once, not per request
+        #: settlements the store could not take, retried once it answers (the oldest dropped
+        #: beyond the bound: their reservations then stay until the period ends)
+        self._unsettled: deque[tuple[Grant, int, float | None]] = deque(maxlen=UNSETTLED)
 
     def _get(self) -> Admission:
         if self._admission is None:
@@ -85,7 +96,12 @@ class Limiter:
             future.add_done_callback(self._release_late)
             raise
         except Exception as exc:  # noqa: BLE001 - the store's error: the policy decides
-            return _unreachable(limits, exc)
+            self._failed(exc)
+            return _unreachable(limits)
+        if self._failing or self._unsettled:
+            self._answered()
+            if self._unsettled:
+                self._in_thread(self._retry_settlements)
         if isinstance(decided, Refusal):
             raise refusal_error(decided)
         return decided
@@ -102,21 +118,63 @@ class Limiter:
         self._settle_in_thread(grant, tokens, cost)
 
     def _settle_in_thread(self, grant: Grant, tokens: int, cost: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, self._settle, grant, tokens, cost)
+        self._in_thread(lambda: self._settle(grant, tokens, cost))
+
+    def _in_thread(self, work: Callable[[], None]) -> None:
+        """Run ``work`` in a worker thread, not waited for (:meth:`aclose` waits)."""
+        future = asyncio.get_running_loop().run_in_executor(None, work)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 
     def _settle(self, grant: Grant, tokens: int, cost: float | None) -> None:
         try:
             self._get().settle(grant, tokens, cost)
-        except Exception as exc:  # noqa: BLE001 - logged: the reservation stays (errs safe)
-            logger.warning("llmring serve could not settle a request of %s: %s", grant.key_id, exc)
+        except Exception as exc:  # noqa: BLE001 - kept, retried once the store answers
+            self._unsettled.append((grant, tokens, cost))
+            self._failed(exc)
+            return
+        if self._failing or self._unsettled:
+            self._answered()
+            self._retry_settlements()
+
+    def _failed(self, exc: Exception) -> None:
+        if not self._failing:
+            self._failing = True
+            logger.warning(
+                "llmring serve cannot check or settle limits in its store (%s): keys with a "
+                "budget are refused (503 limits_unavailable), keys with rate limits only are "
+                "admitted uncounted, until it answers",
+                exc,
+            )
+
+    def _answered(self) -> None:
+        if self._failing:
+            self._failing = False
+            logger.warning("llmring serve checks limits in its store again")
+
+    def _retry_settlements(self) -> None:
+        """Settle what the store could not take while it was away (blocking: a worker
+        thread; settling a grant twice charges it once, so a retry is harmless)."""
+        while self._unsettled:
+            try:
+                grant, tokens, cost = self._unsettled.popleft()
+            except IndexError:  # another thread took the last one
+                return
+            try:
+                self._get().settle(grant, tokens, cost)
+            except Exception as exc:  # noqa: BLE001 - away again: kept for the next time
+                self._unsettled.appendleft((grant, tokens, cost))
+                self._failed(exc)
+                return
+
+    async def wait_settled(self) -> None:
+        """Wait for the settlements under way (and retries of kept ones)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
 
     async def aclose(self) -> None:
         """Wait for the settlements under way, then close the store."""
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.wait_settled()
         if self._admission is not None:
             admission, self._admission = self._admission, None
             await asyncio.to_thread(admission.close)
@@ -179,10 +237,9 @@ def _run_of(stream: ChatStream) -> _StreamRun:
     return stream._run
 
 
-def _unreachable(limits: KeyLimits, exc: Exception) -> Grant | None:
+def _unreachable(limits: KeyLimits) -> Grant | None:
     """The policy when the store cannot be reached: closed for a budget, open otherwise."""
     if limits.budget_usd is not None:
-        logger.warning("llmring serve refused a request: its key's budget cannot be read: %s", exc)
         raise APIError(
             503,
             "server_error",
@@ -191,7 +248,6 @@ def _unreachable(limits: KeyLimits, exc: Exception) -> Grant | None:
             code="limits_unavailable",
             headers={"retry-after": "1"},
         )
-    logger.warning("llmring serve admitted a request uncounted: its store failed: %s", exc)
     return None
 
 
