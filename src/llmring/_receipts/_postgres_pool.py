@@ -52,15 +52,13 @@ class Database:
     def __init__(self, store: StoreURL) -> None:
         self.store = store
         self._lock = threading.Lock()
+        self._reach_lock = threading.Lock()  # one try of the database at a time
         self._pool: ConnectionPool[Any] | None = _new_pool(store)
         self._down_since: float | None = None  # time.time() of the failure that began it
         self._why = ""
         self._probe_at = 0.0  # monotonic: when a thread may try it again
         self._probing = False
-
-    @property
-    def down(self) -> bool:
-        return self._down_since is not None
+        self._closed = False
 
     @contextmanager
     def connection(
@@ -93,6 +91,8 @@ class Database:
             pool = self._pool
             if pool is not None and self._down_since is None:
                 return pool
+            if self._closed:
+                raise StoreError(f"the receipt store {self.store.shown} is closed")
             since = self._down_since or time.time()
             if not self._probing and time.monotonic() >= self._probe_at:
                 self._probing = True
@@ -126,7 +126,7 @@ class Database:
         db.close()  # ended by the server: the pool discards it
         pool.putconn(db)
         # the server restarted (or is stopping) since this connection was last used
-        fresh = self._reach()
+        fresh = self._reach(pool)
         if fresh is None:
             raise StoreError(
                 f"the receipt store {self.store.shown}: {doing}: the server closed the "
@@ -172,9 +172,18 @@ class Database:
             with self._lock:
                 self._probing = False
 
-    def _reach(self) -> ConnectionPool[Any] | None:
+    def _reach(self, stale: ConnectionPool[Any] | None = None) -> ConnectionPool[Any] | None:
         """Try the database with a connection of its own: if it answers, a fresh pool takes
-        over (the pool's connections are all from before); else it is down."""
+        over (the pool's connections are all from before); else it is down. Threads that
+        found ``stale`` out of date at once share one try."""
+        with self._reach_lock:
+            with self._lock:
+                current = self._pool
+                if current is not None and current is not stale and self._down_since is None:
+                    return current  # another thread has just replaced it
+            return self._try_reach()
+
+    def _try_reach(self) -> ConnectionPool[Any] | None:
         from llmring._receipts._postgres_db import scrub
 
         try:
@@ -185,6 +194,9 @@ class Database:
             return None
         fresh = _new_pool(self.store)
         with self._lock:
+            if self._closed:
+                _close_later(fresh)
+                return None
             old, self._pool = self._pool, fresh
             if self._down_since is not None:
                 import logging
@@ -199,6 +211,7 @@ class Database:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
@@ -228,10 +241,19 @@ def _close_later(pool: ConnectionPool[Any]) -> None:
 
 
 def connect_args(store: StoreURL, connect_timeout: int = 10) -> dict[str, Any]:
-    """Autocommit (a write opens its own transaction), and a connect timeout unless the URL
-    sets one: a database that does not answer must not hold a writer or a CLI for minutes."""
-    timeout = {} if "connect_timeout" in store.dsn else {"connect_timeout": connect_timeout}
-    return {"autocommit": True, "application_name": "llmring", **timeout}
+    """Autocommit (a write opens its own transaction) and, unless the URL sets them, a connect
+    timeout and TCP keepalives: a server that vanishes without closing its connections (a
+    host powered off, a network cut) must not hold a writer, a key read or a CLI for TCP's
+    own timeouts (minutes); these give up within about 20 s."""
+    limits = {
+        "connect_timeout": connect_timeout,
+        "keepalives_idle": 5,  # seconds idle before the first probe
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 15_000,  # ms a sent request may stay unacknowledged
+    }
+    chosen = {name: value for name, value in limits.items() if name not in store.dsn}
+    return {"autocommit": True, "application_name": "llmring", **chosen}
 
 
 def direct_connection(store: StoreURL, connect_timeout: int = 10) -> psycopg.Connection[Any]:
