@@ -21,8 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from llmring._receipts._admission import KeyLimits
-from llmring._receipts._keys import ID_PREFIX, KEY_PREFIX, check_key_name, key_hash, new_key
-from llmring._receipts._keys import PREFIX_CHARS as KEY_PREFIX_CHARS
+from llmring._receipts._keys import ID_PREFIX, KEY_PREFIX, key_hash
 from llmring._receipts._postgres_db import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -40,6 +39,7 @@ from llmring._receipts._sqlite import (
     _key_record,
     _limit_values,
     _limits_of,
+    _new_key,
     _where,
 )
 from llmring._receipts._store import Grouping, ReceiptFilter, StoreError
@@ -163,16 +163,8 @@ class PostgresStore:
     def create_key(self, name: str, limits: KeyLimits | None = None) -> tuple[dict[str, Any], str]:
         import psycopg
 
-        check_key_name(name)
-        key_id, key = new_key()
-        record = {
-            "id": key_id,
-            "name": name,
-            "prefix": key[:KEY_PREFIX_CHARS],
-            "created_at": iso(datetime.now(UTC)),
-            "revoked_at": None,
-            **_limit_values(limits or KeyLimits()),
-        }
+        record, key = _new_key(name, limits)
+        key_id = record["id"]
         with self._connection("creating a key") as db:
             try:
                 with db.transaction():

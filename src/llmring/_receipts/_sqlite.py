@@ -242,16 +242,8 @@ class SQLiteStore:
     # -- the gateway's API keys (docs/serve.md#keys) -------------------------------------------
 
     def create_key(self, name: str, limits: KeyLimits | None = None) -> tuple[dict[str, Any], str]:
-        check_key_name(name)
-        key_id, key = new_key()
-        record = {
-            "id": key_id,
-            "name": name,
-            "prefix": key[:KEY_PREFIX_CHARS],
-            "created_at": iso(datetime.now(UTC)),
-            "revoked_at": None,
-            **_limit_values(limits or KeyLimits()),
-        }
+        record, key = _new_key(name, limits)
+        key_id = record["id"]
         db = self._open()
         with _transaction(db):
             if db.execute(
@@ -364,6 +356,21 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+def _new_key(name: str, limits: KeyLimits | None) -> tuple[dict[str, Any], str]:
+    """A new key named ``name`` (checked): its record, as both stores keep it, and its text."""
+    check_key_name(name)
+    key_id, key = new_key()
+    record = {
+        "id": key_id,
+        "name": name,
+        "prefix": key[:KEY_PREFIX_CHARS],
+        "created_at": iso(datetime.now(UTC)),
+        "revoked_at": None,
+        **_limit_values(limits or KeyLimits()),
+    }
+    return record, key
 
 
 def _limit_values(limits: KeyLimits) -> dict[str, Any]:
