@@ -23,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -205,26 +206,39 @@ class PostgresServer:
 # -- fixtures (registered by tests/conftest.py's pytest_plugins) --------------------------------
 
 
+def started_server() -> PostgresServer:
+    """A new PostgreSQL (to use as a context manager); skipped locally when the binaries are
+    missing, a failure under CI."""
+    reason = missing_reason()
+    require_or_skip(reason is None, reason or "")
+    return PostgresServer()
+
+
+@contextmanager
+def fresh_database(server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database (not migrated) on ``server``, dropped afterwards."""
+    from llmring._receipts._postgres import close_pools
+
+    name = server.new_database()
+    try:
+        yield server.url(name)
+    finally:
+        close_pools()
+        server.drop_database(name)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL for the whole session."""
-    reason = missing_reason()
-    require_or_skip(reason is None, reason or "")
-    with PostgresServer() as server:
+    with started_server() as server:
         yield server
 
 
 @pytest.fixture
 def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
     """The URL of a fresh, empty database (not migrated), dropped after the test."""
-    from llmring._receipts._postgres import close_pools
-
-    name = postgres_server.new_database()
-    try:
-        yield postgres_server.url(name)
-    finally:
-        close_pools()
-        postgres_server.drop_database(name)
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -28,9 +28,8 @@ from llmring._receipts._receipt import uuid7
 from llmring._receipts._settings import StoreURL, parse_store_url
 from llmring._receipts._sqlite import SQLiteStore
 from llmring._receipts._store import ReceiptFilter, StoreError
-from tests.ci import require_or_skip
 from tests.loopback import Reply
-from tests.postgres import PostgresServer, missing_reason
+from tests.postgres import PostgresServer, fresh_database, started_server
 from tests.serve_process import ServeProcess, ThreadedLoopback, gateway_env, wait_until
 from tests.test_receipts import a_row
 from tests.test_serve_keys import keys_cli, store_cli
@@ -41,22 +40,14 @@ from tests.wire_harness import lockfile_text
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[PostgresServer]:
     """A cluster only this module uses: halting it disturbs no other test."""
-    reason = missing_reason()
-    require_or_skip(reason is None, reason or "")
-    with PostgresServer() as server:
+    with started_server() as server:
         yield server
 
 
 @pytest.fixture
 def own_url(own_server: PostgresServer) -> Iterator[str]:
-    from llmring._receipts._postgres import close_pools
-
-    name = own_server.new_database()
-    try:
-        yield own_server.url(name)
-    finally:
-        close_pools()
-        own_server.drop_database(name)
+    with fresh_database(own_server) as url:
+        yield url
 
 
 def migrated(url: str) -> StoreURL:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from llmring._receipts._admission import KeyLimits
-from llmring._receipts._keys import ID_PREFIX, KEY_PREFIX, key_hash
+from llmring._receipts._keys import ID_PREFIX, key_hash
 from llmring._receipts._postgres_db import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -36,11 +36,13 @@ from llmring._receipts._sqlite import (
     _GROUP_KEYS,
     _KEY_FIELDS,
     _LIMIT_FIELDS,
+    LIVE_LIMITED_KEYS,
     _key_record,
     _limit_values,
     _limits_of,
     _new_key,
     _where,
+    revoked_key,
 )
 from llmring._receipts._store import Grouping, ReceiptFilter, StoreError
 
@@ -208,20 +210,13 @@ class PostgresStore:
     def key_limits(self) -> dict[str, KeyLimits]:
         rows = self._rows(
             "reading key limits",
-            f"SELECT id, {', '.join(_LIMIT_FIELDS)} FROM api_keys WHERE revoked_at IS NULL "
-            "AND (rpm IS NOT NULL OR tpm IS NOT NULL OR budget_usd IS NOT NULL)",
+            LIVE_LIMITED_KEYS,
             [],
         )
         return {row["id"]: _limits_of(row) for row in rows}
 
     def revoke_key(self, name_or_id: str) -> dict[str, Any]:
-        if name_or_id.startswith(KEY_PREFIX):  # the key itself: found by its hash, never shown
-            condition, value, told = "hash = %s", key_hash(name_or_id), "matching the key given"
-        elif name_or_id.startswith(ID_PREFIX):
-            condition, value, told = "id = %s", name_or_id, f"with id {name_or_id!r}"
-        else:
-            condition, value = "name = %s AND revoked_at IS NULL", name_or_id
-            told = f"named {name_or_id!r}"
+        condition, value, told = revoked_key(name_or_id, "%s")
         from psycopg.rows import dict_row
 
         with self._connection("revoking a key") as db, db.transaction():

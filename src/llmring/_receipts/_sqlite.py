@@ -291,20 +291,11 @@ class SQLiteStore:
     def key_limits(self) -> dict[str, KeyLimits]:
         if self._db is None:
             return {}
-        rows = self._db.execute(
-            f"SELECT id, {', '.join(_LIMIT_FIELDS)} FROM api_keys WHERE revoked_at IS NULL "
-            "AND (rpm IS NOT NULL OR tpm IS NOT NULL OR budget_usd IS NOT NULL)"
-        )
+        rows = self._db.execute(LIVE_LIMITED_KEYS)
         return {row["id"]: _limits_of(row) for row in rows}
 
     def revoke_key(self, name_or_id: str) -> dict[str, Any]:
-        if name_or_id.startswith(KEY_PREFIX):  # the key itself: found by its hash, never shown
-            condition, value, told = "hash = ?", key_hash(name_or_id), "matching the key given"
-        elif name_or_id.startswith(ID_PREFIX):
-            condition, value, told = "id = ?", name_or_id, f"with id {name_or_id!r}"
-        else:
-            condition, value = "name = ? AND revoked_at IS NULL", name_or_id
-            told = f"named {name_or_id!r}"
+        condition, value, told = revoked_key(name_or_id, "?")
         if self._db is None:
             raise LookupError(f"no key {told}: {self.path} does not exist")
         db = self._db
@@ -356,6 +347,24 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+#: the live keys that have a limit, with their limits (no parameters: any driver)
+LIVE_LIMITED_KEYS = (
+    f"SELECT id, {', '.join(_LIMIT_FIELDS)} FROM api_keys WHERE revoked_at IS NULL "
+    "AND (rpm IS NOT NULL OR tpm IS NOT NULL OR budget_usd IS NOT NULL)"
+)
+
+
+def revoked_key(name_or_id: str, mark: str) -> tuple[str, str, str]:
+    """How ``keys revoke`` finds its key: the condition (``mark``: the driver's placeholder),
+    its value, and how the error names it. The key text itself is found by its hash and never
+    repeated."""
+    if name_or_id.startswith(KEY_PREFIX):
+        return f"hash = {mark}", key_hash(name_or_id), "matching the key given"
+    if name_or_id.startswith(ID_PREFIX):
+        return f"id = {mark}", name_or_id, f"with id {name_or_id!r}"
+    return f"name = {mark} AND revoked_at IS NULL", name_or_id, f"named {name_or_id!r}"
 
 
 def _new_key(name: str, limits: KeyLimits | None) -> tuple[dict[str, Any], str]:
