@@ -15,6 +15,10 @@ environment) sharing one receipt store given by URL, an API key made in that sto
     with Deployment(lockfile, f"sqlite:///{tmp / 'receipts.db'}") as deployment:
         httpx.get(deployment.url + "/readyz")
 
+:func:`two_hosts` is the usual one: two gateways calling one loopback provider, each with a
+provider key of its own (:func:`provider_key`), so the provider's record of requests tells
+which gateway sent each one.
+
 :func:`require_nginx` skips a test when nginx is not installed (fails under CI, tests/ci.py).
 """
 
@@ -36,9 +40,19 @@ from typing import Self
 import httpx
 
 from tests.ci import require_or_skip
-from tests.serve_process import ServeProcess
+from tests.serve_process import ServeProcess, ThreadedLoopback, gateway_env
+from tests.wire_harness import lockfile_text
 
-__all__ = ["SITE", "Deployment", "Nginx", "free_port", "nginx_binary", "render_site"]
+__all__ = [
+    "SITE",
+    "Deployment",
+    "Nginx",
+    "free_port",
+    "nginx_binary",
+    "provider_key",
+    "render_site",
+    "two_hosts",
+]
 
 #: the nginx site the project ships (docs/deploy.md)
 SITE = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "llmring.conf"
@@ -309,3 +323,36 @@ class Deployment:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def provider_key(number: int) -> str:
+    """The provider key gateway ``number`` of :func:`two_hosts` calls the provider with."""
+    return f"sk-test-gateway-{number}-0123456789abcdef"
+
+
+def two_hosts(
+    root: Path,
+    loopback: ThreadedLoopback,
+    store_url: str | None = None,
+    *,
+    model: str = "openai:gpt-4o-mini",
+    priced_as: str | None = None,
+    args: Sequence[str] = (),
+) -> Deployment:
+    """Two gateways behind nginx sharing the store ``store_url`` (default: the SQLite file
+    ``root/receipts.db``), one lockfile rolled out to both: the alias ``chatbot`` is ``model``
+    served by ``loopback``'s OpenAI, billed as ``priced_as``'s prices when given (a provider
+    at another address is unpriced otherwise). Start it with ``with``."""
+    require_nginx()
+    lockfile = root / "llmring.lock"
+    providers = {"openai": loopback.url("openai")}
+    lockfile.write_text(lockfile_text(providers, {"chatbot": [model]}, priced_as=priced_as))
+
+    def host(number: int) -> dict[str, str]:
+        return {
+            **gateway_env(["openai"], root / f"host{number}"),
+            "OPENAI_API_KEY": provider_key(number),
+        }
+
+    store = store_url or f"sqlite:///{root / 'receipts.db'}"
+    return Deployment(root, lockfile, store, env=host, args=args)

@@ -33,12 +33,14 @@ import pytest
 from tests.ci import require_or_skip
 
 if TYPE_CHECKING:
+    from llmring._receipts._settings import StoreURL
     from llmring._receipts._store import ReceiptStore
 
 __all__ = [
     "GUARDED_PASSWORD",
     "PostgresServer",
     "binaries",
+    "migrated",
     "missing_reason",
     "pg_url",
     "postgres_server",
@@ -225,6 +227,18 @@ def fresh_database(server: PostgresServer) -> Iterator[str]:
     finally:
         close_pools()
         server.drop_database(name)
+
+
+def migrated(url: str) -> StoreURL:
+    """The PostgreSQL database at ``url``, migrated to the current schema (as ``llmring store
+    migrate`` does)."""
+    from llmring._receipts._postgres import migrate
+    from llmring._receipts._settings import parse_store_url
+
+    store = parse_store_url(url, Path.cwd(), "test")
+    assert store is not None and store.kind == "postgresql"
+    migrate(store)
+    return store
 
 
 @pytest.fixture(scope="session")

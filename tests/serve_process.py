@@ -12,7 +12,8 @@ The gateway is another process, so the provider it calls must answer while the t
 :class:`ThreadedLoopback` runs a :class:`~tests.loopback.LoopbackServer` on its own event
 loop in a background thread (its ``disconnects`` use ``time.monotonic()``, comparable with
 the test's clock). :func:`gateway_env` is the environment the gateway gets (fake provider keys,
-nothing from the machine), :func:`receipts` and :func:`wait_for_receipts` read its store.
+nothing from the machine), :func:`receipts` and :func:`wait_for_receipts` read its store
+(:func:`stored_receipts` any store, by URL: SQLite or PostgreSQL).
 The store is the SQLite file ``receipts`` unless ``store`` names another (several
 gateways sharing one store: tests/nginx.py).
 """
@@ -44,6 +45,7 @@ __all__ = [
     "ThreadedLoopback",
     "gateway_env",
     "receipts",
+    "stored_receipts",
     "wait_for_receipts",
     "wait_until",
 ]
@@ -243,6 +245,18 @@ def receipts(store: Path) -> list[dict[str, Any]]:
         return [dict(row) for row in rows]
     finally:
         db.close()
+
+
+def stored_receipts(store_url: str) -> list[dict[str, Any]]:
+    """Every receipt row in the store at ``store_url`` (``sqlite:///...`` or
+    ``postgresql://...``), oldest first."""
+    if store_url.startswith("sqlite:///"):
+        return receipts(Path(store_url.removeprefix("sqlite:///")))
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(store_url, row_factory=dict_row) as db:
+        return list(db.execute("SELECT * FROM receipts ORDER BY started_at"))
 
 
 def wait_for_receipts(store: Path, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:

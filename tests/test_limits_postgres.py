@@ -24,20 +24,14 @@ import httpx
 import pytest
 
 from llmring._receipts._admission import Ask, Grant, KeyLimits, Refusal, key_limits
-from llmring._receipts._postgres import PostgresStore, migrate
+from llmring._receipts._postgres import PostgresStore
 from llmring._receipts._postgres_admission import PostgresAdmission
-from llmring._receipts._settings import StoreURL, parse_store_url
+from llmring._receipts._settings import StoreURL
 from tests.loopback import Reply
+from tests.postgres import migrated
 from tests.serve_process import ServeProcess, ThreadedLoopback, gateway_env
 from tests.test_serve_keys import keys_cli, store_cli
 from tests.wire_harness import lockfile_text
-
-
-def migrated(url: str) -> StoreURL:
-    store = parse_store_url(url, Path.cwd(), "test")
-    assert store is not None and store.kind == "postgresql"
-    migrate(store)
-    return store
 
 
 def granted(decided: Grant | Refusal) -> Grant:

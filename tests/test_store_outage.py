@@ -1,12 +1,13 @@
 """What a gateway does when its PostgreSQL store goes away and comes back (docs/receipts.md,
 "When the store goes away").
 
-A PostgreSQL cluster of this module's own (tests/postgres.py) is halted and resumed under a
-real ``llmring serve`` with a loopback provider: streams go on, keys are checked from the
-gateway's copy, a key with a budget is refused with 503 ``limits_unavailable`` (fail closed)
-while one with a rate limit only is served (fail open), and once the server is back every
-request made has exactly one receipt in the database, the rejected ones included (receipts
-spilled meanwhile are replayed by the gateway itself).
+A PostgreSQL cluster of this module's own (tests/postgres.py) is halted and resumed under two
+real ``llmring serve`` gateways behind nginx (tests/nginx.py) with a loopback provider:
+streams go on, keys are checked from each gateway's copy, a key with a budget is refused with
+503 ``limits_unavailable`` (fail closed) while one with a rate limit only is served (fail
+open), and once the server is back every request made has exactly one receipt in the
+database, the rejected ones included (receipts spilled meanwhile are replayed by the gateways
+themselves).
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ import httpx
 import pytest
 
 from llmring._receipts._admission import Ask, Grant, KeyLimits, key_limits
-from llmring._receipts._postgres import PostgresStore, migrate
+from llmring._receipts._postgres import PostgresStore
 from llmring._receipts._postgres_admission import PostgresAdmission
 from llmring._receipts._receipt import uuid7
-from llmring._receipts._settings import StoreURL, parse_store_url
 from llmring._receipts._sqlite import SQLiteStore
 from llmring._receipts._store import ReceiptFilter, StoreError
 from tests.loopback import Reply
-from tests.postgres import PostgresServer, fresh_database, started_server
-from tests.serve_process import ServeProcess, ThreadedLoopback, gateway_env, wait_until
+from tests.nginx import provider_key, two_hosts
+from tests.postgres import PostgresServer, fresh_database, migrated, started_server
+from tests.serve_process import ThreadedLoopback, wait_until
 from tests.test_receipts import a_row
 from tests.test_serve_keys import keys_cli, store_cli
 from tests.test_serve_limits import asgi_chat
@@ -48,13 +49,6 @@ def own_server() -> Iterator[PostgresServer]:
 def own_url(own_server: PostgresServer) -> Iterator[str]:
     with fresh_database(own_server) as url:
         yield url
-
-
-def migrated(url: str) -> StoreURL:
-    store = parse_store_url(url, Path.cwd(), "test")
-    assert store is not None
-    migrate(store)
-    return store
 
 
 # -- the connections: a restart, and a server that is down ---------------------------------------
@@ -161,20 +155,20 @@ def test_a_store_restart_under_load_fails_no_request_and_loses_no_receipt(
         upstream.server.reply = Reply.wire(
             "openai/chat-gpt-4o-mini-text-usage.sse", splits=(40, 200, 400), delay=0.1
         )
-        lockfile = tmp_path / "llmring.lock"
-        text = lockfile_text({"openai": upstream.url("openai")}, {"chatbot": ["openai:m"]})
-        lockfile.write_text(text, encoding="utf-8")
-        env = gateway_env(["openai"], tmp_path)
         answers: list[Answer] = []
         stop = threading.Event()
         lock = threading.Lock()
         halted = False
 
-        with ServeProcess(lockfile, store=own_url, env=env) as gateway:
+        # two hosts behind nginx, as docs/deploy.md runs them
+        with two_hosts(tmp_path, upstream, own_url) as deployment:
+
+            def logs() -> str:
+                return "".join(gateway.log for gateway in deployment.gateways)
 
             def load(kind: str) -> None:
                 while not stop.is_set():
-                    answer = ask(gateway.base_url, keys[kind], kind)
+                    answer = ask(deployment.base_url, keys[kind], kind)
                     with lock:
                         answers.append(answer)
                     time.sleep(0.05)
@@ -220,10 +214,12 @@ def test_a_store_restart_under_load_fails_no_request_and_loses_no_receipt(
                 )
             except AssertionError as exc:
                 raise AssertionError(
-                    f"{exc} ({len(stored_ids(own_url))} there); the gateway said:\n"
-                    + gateway.log[-4000:]
+                    f"{exc} ({len(stored_ids(own_url))} there); the gateways said:\n"
+                    + logs()[-4000:]
                 ) from None
-        log = gateway.log
+        log = logs()
+        served_by = {r.headers["authorization"] for r in upstream.server.requests}
+        assert served_by == {f"Bearer {provider_key(n)}" for n in range(2)}
 
     by_key = {kind: [a for a in answers if a.key == kind] for kind in keys}
     failed = [a for a in by_key["free"] + by_key["rated"] if not a.complete]
