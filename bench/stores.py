@@ -1,7 +1,7 @@
 """The receipt stores side by side: SQLite beside a shared PostgreSQL, in one run.
 
     .venv/bin/python bench/stores.py            # about 7 minutes on 2 cores
-    .venv/bin/python bench/stores.py --quick    # about 2 minutes: one round, shorter cells
+    .venv/bin/python bench/stores.py --quick    # about 1.5 minutes: 2 rounds, shorter cells
 
 One throwaway PostgreSQL 15 (Debian's, started on loopback by tests/postgres.py's
 ``PostgresServer`` with the server's default durability: a commit waits for its WAL flush)
@@ -352,7 +352,7 @@ def write(run: Run, args: argparse.Namespace, command: str) -> None:
         " receipt per request sent to it.\n\n"
     )
     quick = (
-        "**A quick run (`--quick`): one round of short cells, fewer rows and checks. The"
+        "**A quick run (`--quick`): two rounds of short cells, fewer rows and checks. The"
         " figures are indicative only; a full run replaces them.**\n\n"
         if args.quick
         else ""
@@ -393,7 +393,9 @@ def write(run: Run, args: argparse.Namespace, command: str) -> None:
         " direct's. For a **plain** key it is the same for both stores but for the receipt"
         " writer's background work; for a **limited** key the first chunk also waits for"
         " the admission check (one round trip to PostgreSQL, one `BEGIN IMMEDIATE`"
-        " transaction in SQLite), and the end for nothing more (the settlement follows it).\n"
+        " transaction in SQLite); the settlement runs in a worker thread once the stream has"
+        " ended, not waited for, but it takes CPU and a store connection from the requests"
+        " that follow.\n"
         "- Everything shares the machine's cores: the upstream, the load generator, both"
         " gateways and the PostgreSQL server. A PostgreSQL on another host adds the network's"
         " round trip to each limited request's admission and takes its CPU off the"
@@ -405,7 +407,7 @@ def write(run: Run, args: argparse.Namespace, command: str) -> None:
         " (a stream abandoned at a cell's hard limit is `cancelled`).\n"
         "- **Receipt writes** are `bench/store_writes.py`'s: the store's `write` of"
         f" {args.rows:,} rows {store_writes.BATCH} at a time (the writer thread's way), and"
-        f" of {args.rows // 10:,} one at a time, in {args.write_rounds} rounds alternating"
+        f" of {args.rows // 10:,} one at a time; {args.write_rounds} round(s), alternating"
         " the stores.\n"
         "- **The admission check** is `bench/admission.py`'s: in-process, around each call,"
         f" {args.checks:,} checks per line (after 200 unmeasured ones on PostgreSQL); SQLite's"
@@ -413,8 +415,9 @@ def write(run: Run, args: argparse.Namespace, command: str) -> None:
         " database's clock); a thread checkpoints SQLite's WAL as the receipt writer does."
         " The gateway adds a hop to a worker thread around it.\n\n"
         "## Reproduce\n\n"
-        "```sh\n.venv/bin/python bench/stores.py            # the full run\n"
-        ".venv/bin/python bench/stores.py --quick    # about 2 minutes\n```\n\n"
+        "```sh\n.venv/bin/python bench/stores.py            # about 7 minutes on 2 cores\n"
+        ".venv/bin/python bench/stores.py --quick    # about 1.5 minutes\n```\n\n"
+        "`--long` adds the 200-chunk stream's cells (about 3 minutes more).\n\n"
         "It needs Debian's `postgresql` package and psycopg (`pip install -e '.[postgres]'`).\n"
     )
     OUT.write_text(text)
@@ -425,15 +428,15 @@ def write(run: Run, args: argparse.Namespace, command: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one round, shorter cells")
-    parser.add_argument("--rounds", type=int, help="gateway rounds (default 3, quick 1)")
+    parser.add_argument("--quick", action="store_true", help="2 rounds, shorter cells")
+    parser.add_argument("--rounds", type=int, help="gateway rounds (default 5, quick 2)")
     parser.add_argument("--seconds", type=float, help="seconds per cell (default 4, quick 1.5)")
     parser.add_argument("--long", action="store_true", help="the 200-chunk stream too")
     parser.add_argument("--rows", type=int, help="rows per batched write round (20,000; 5,000)")
     parser.add_argument("--write-rounds", type=int, help="write rounds (default 5, quick 2)")
     parser.add_argument("--checks", type=int, help="admission checks (default 5,000; 1,000)")
     args = parser.parse_args()
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds = args.rounds or (2 if args.quick else 5)
     args.seconds = args.seconds or (1.5 if args.quick else 4.0)
     args.rows = args.rows or (5_000 if args.quick else 20_000)
     args.write_rounds = args.write_rounds or (2 if args.quick else 5)
