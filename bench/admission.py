@@ -43,6 +43,8 @@ from llmring._receipts._sqlite import SQLiteStore
 from llmring._receipts._sqlite_admission import SQLiteAdmission
 
 LIMITS = KeyLimits(rpm=10**9, tpm=10**12, budget_usd=10.0**9, budget_period="day")
+PROCESSES = 2  # the workers of one host contending for the file's write lock
+WINDOW = 600  # requests in a key's window
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -164,8 +166,8 @@ def sqlite_checks(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checks", type=int, default=5000)
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--window", type=int, default=600, help="requests in the window")
+    parser.add_argument("--processes", type=int, default=PROCESSES)
+    parser.add_argument("--window", type=int, default=WINDOW, help="requests in the window")
     parser.add_argument("--postgresql", action="store_true", help="PostgreSQL too")
     options = parser.parse_args()
     admitted, settled, shared = sqlite_checks(options.checks, options.processes, options.window)

@@ -50,6 +50,7 @@ import admission
 import store_writes
 from report import machine
 from serve import (
+    CONCURRENCY,
     PYTHON,
     ROOT,
     SIZES,
@@ -67,17 +68,14 @@ from serve import (
 
 from llmring._receipts._settings import StoreURL, open_receipt_store, parse_store_url
 from llmring._receipts._store import ReceiptFilter, ReceiptStore
-from tests.postgres import PostgresServer
+from tests.postgres import PostgresServer, missing_reason
 
 OUT = ROOT / "docs" / "benchmarks-stores.md"
-CONCURRENCY = (1, 10, 50)
 STORES = ("sqlite", "postgresql")
 #: so high that nothing is refused: every request is admitted, and settled, by the store
 LIMITED = ["--rpm", str(10**9), "--tpm", str(10**12), "--budget", "1000000000/day"]
 LIMITED += ["--allow-unpriced"]
 KEYS: dict[str, list[str]] = {"plain": [], "limited": LIMITED}
-PROCESSES = 2  # bench/admission.py's: the workers of one host contending for SQLite's lock
-WINDOW = 600  # requests in SQLite's window during its admission checks
 
 
 @dataclass
@@ -233,7 +231,9 @@ def writes(run: Run, server: PostgresServer, workdir: Path, *, rounds: int, rows
 
 def checks(run: Run, server: PostgresServer, *, count: int) -> None:
     """bench/admission.py's checks on both stores (PostgreSQL: a database of their own)."""
-    admitted, settled, shared = admission.sqlite_checks(count, PROCESSES, WINDOW)
+    admitted, settled, shared = admission.sqlite_checks(
+        count, admission.PROCESSES, admission.WINDOW
+    )
     run.checks = {"SQLite admit": admitted, "SQLite settle": settled, "SQLite shared": shared}
     admitted, settled = admission.postgres_checks(server.url(server.new_database()), count)
     run.checks |= {"PostgreSQL admit": admitted, "PostgreSQL settle": settled}
@@ -317,7 +317,7 @@ def checks_table(run: Run) -> str:
         ["admit (on the request path)", *figures("SQLite admit"), *figures("PostgreSQL admit")],
         ["settle (the stream's end)", *figures("SQLite settle"), *figures("PostgreSQL settle")],
         [
-            f"admit, {PROCESSES} processes on one key",
+            f"admit, {admission.PROCESSES} processes on one key",
             *figures("SQLite shared"),
             "-",
             "-",
@@ -411,9 +411,9 @@ def write(run: Run, args: argparse.Namespace, command: str) -> None:
         " the stores.\n"
         "- **The admission check** is `bench/admission.py`'s: in-process, around each call,"
         f" {args.checks:,} checks per line (after 200 unmeasured ones on PostgreSQL); SQLite's"
-        f" window holds {WINDOW} requests, PostgreSQL's every check of the last minute (the"
-        " database's clock); a thread checkpoints SQLite's WAL as the receipt writer does."
-        " The gateway adds a hop to a worker thread around it.\n\n"
+        f" window holds {admission.WINDOW} requests, PostgreSQL's every check of the last"
+        " minute (the database's clock); a thread checkpoints SQLite's WAL as the receipt"
+        " writer does. The gateway adds a hop to a worker thread around it.\n\n"
         "## Reproduce\n\n"
         "```sh\n.venv/bin/python bench/stores.py            # about 7 minutes on 2 cores\n"
         ".venv/bin/python bench/stores.py --quick    # about 1.5 minutes\n```\n\n"
@@ -436,6 +436,9 @@ def main() -> None:
     parser.add_argument("--write-rounds", type=int, help="write rounds (default 5, quick 2)")
     parser.add_argument("--checks", type=int, help="admission checks (default 5,000; 1,000)")
     args = parser.parse_args()
+    reason = missing_reason()
+    if reason is not None:
+        sys.exit(f"bench/stores.py needs a PostgreSQL to start: {reason}")
     args.rounds = args.rounds or (2 if args.quick else 5)
     args.seconds = args.seconds or (1.5 if args.quick else 4.0)
     args.rows = args.rows or (5_000 if args.quick else 20_000)
