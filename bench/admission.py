@@ -43,9 +43,11 @@ from llmring._receipts._sqlite import SQLiteStore
 from llmring._receipts._sqlite_admission import SQLiteAdmission
 
 LIMITS = KeyLimits(rpm=10**9, tpm=10**12, budget_usd=10.0**9, budget_period="day")
+PROCESSES = 2  # the workers of one host contending for the file's write lock
+WINDOW = 600  # requests in a key's window
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float, float]:
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return statistics.median(ordered), p99, statistics.fmean(ordered)
@@ -88,30 +90,37 @@ def _postgres(checks: int) -> tuple[list[float], list[float]]:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.postgres import PostgresServer
+
+    with PostgresServer() as server:
+        return postgres_checks(server.url(server.new_database()), checks)
+
+
+def postgres_checks(url: str, checks: int) -> tuple[list[float], list[float]]:
+    """``checks`` admits and settles through the gateway's pool in the PostgreSQL database
+    ``url`` (empty: migrated here), µs each; after 200 unmeasured ones."""
     from llmring._receipts._postgres import close_pools, migrate
     from llmring._receipts._postgres_admission import PostgresAdmission
     from llmring._receipts._settings import parse_store_url
-    from tests.postgres import PostgresServer
 
     admitted, settled = [], []
-    with PostgresServer() as server:
-        store = parse_store_url(server.url(server.new_database()), Path.cwd(), "bench")
-        assert store is not None
-        migrate(store)
-        admission = PostgresAdmission(store)
-        try:
-            for n in range(checks + 200):  # the first 200 warm the pool and the plan cache
-                started = time.perf_counter_ns()
-                grant = admission.admit(Ask("key_pg", LIMITS, tokens=500, cost_usd=0.001))
-                took = (time.perf_counter_ns() - started) / 1000
-                assert isinstance(grant, Grant)
-                started = time.perf_counter_ns()
-                admission.settle(grant, 300, 0.0005)
-                if n >= 200:
-                    admitted.append(took)
-                    settled.append((time.perf_counter_ns() - started) / 1000)
-        finally:
-            close_pools()
+    store = parse_store_url(url, Path.cwd(), "bench")
+    assert store is not None
+    migrate(store)
+    admission = PostgresAdmission(store)
+    try:
+        for n in range(checks + 200):  # the first 200 warm the pool and the plan cache
+            started = time.perf_counter_ns()
+            grant = admission.admit(Ask("key_pg", LIMITS, tokens=500, cost_usd=0.001))
+            took = (time.perf_counter_ns() - started) / 1000
+            assert isinstance(grant, Grant)
+            started = time.perf_counter_ns()
+            admission.settle(grant, 300, 0.0005)
+            if n >= 200:
+                admitted.append(took)
+                settled.append((time.perf_counter_ns() - started) / 1000)
+    finally:
+        close_pools()
     return admitted, settled
 
 
@@ -132,29 +141,36 @@ def _worker(args: tuple[str, int, str, int]) -> list[float]:
     return _run(Path(path), checks, key, False, window // 2)[0]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checks", type=int, default=5000)
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--window", type=int, default=600, help="requests in the window")
-    parser.add_argument("--postgresql", action="store_true", help="PostgreSQL too")
-    options = parser.parse_args()
+def sqlite_checks(
+    checks: int, processes: int, window: int
+) -> tuple[list[float], list[float], list[float]]:
+    """The SQLite figures, µs each: admits and settles in one process, then admits in
+    ``processes`` processes at once on one key (``checks`` in all)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "receipts.db"
-        window = options.window
         _run(path, 200, "key_warmup", True, window)  # the file made and migrated, pages warm
         stop = threading.Event()
         checkpointer = threading.Thread(target=_checkpointer, args=(path, stop))
         checkpointer.start()
         try:
-            admitted, settled = _run(path, options.checks, "key_alone", True, window)
-            per_process = options.checks // options.processes
-            jobs = [(str(path), per_process, "key_shared", window)] * options.processes
-            with multiprocessing.get_context("spawn").Pool(options.processes) as pool:
+            admitted, settled = _run(path, checks, "key_alone", True, window)
+            jobs = [(str(path), checks // processes, "key_shared", window)] * processes
+            with multiprocessing.get_context("spawn").Pool(processes) as pool:
                 shared = [s for samples in pool.map(_worker, jobs) for s in samples]
         finally:
             stop.set()
             checkpointer.join()
+    return admitted, settled, shared
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checks", type=int, default=5000)
+    parser.add_argument("--processes", type=int, default=PROCESSES)
+    parser.add_argument("--window", type=int, default=WINDOW, help="requests in the window")
+    parser.add_argument("--postgresql", action="store_true", help="PostgreSQL too")
+    options = parser.parse_args()
+    admitted, settled, shared = sqlite_checks(options.checks, options.processes, options.window)
     print(
         f"Admission checks ({machine()}); {options.checks} checks each, "
         f"{options.window} requests in the window\n"
@@ -170,7 +186,7 @@ def main() -> None:
         pg_admitted, pg_settled = _postgres(options.checks)
         rows += [("admit, PostgreSQL", pg_admitted), ("settle, PostgreSQL", pg_settled)]
     for name, samples in rows:
-        p50, p99, mean = _percentiles(samples)
+        p50, p99, mean = percentiles(samples)
         print(f"| {name} | {p50:.1f} | {p99:.1f} | {mean:.1f} |")
 
 

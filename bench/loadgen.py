@@ -1,7 +1,7 @@
 """The gateway benchmark's load generator: OpenAI chat streams over keep-alive HTTP/1.1.
 
     python bench/loadgen.py --url URL --model M --concurrency C --requests N [--seconds S]
-                            [--warmup W] [--gaps]
+                            [--warmup W] [--gaps] [--key-env VAR]
     python bench/loadgen.py --url URL --model M --hold N
 
 Run by ``bench/serve.py`` in a process of its own, the same for every contender. ``C``
@@ -14,7 +14,11 @@ Every request is timed to its first content chunk (``ttfc``) and to the end of t
 (``total``), from just before it is written. With ``--gaps`` it also keeps the time between
 content chunks as received (chunks that arrive in one read share a time). The text of each
 stream (its ``delta.content`` joined) is kept by hash, so the orchestrator can check that
-every contender delivered the same text. One JSON line on stdout (or in ``--out``) holds it all.
+every contender delivered the same text. One JSON line on stdout (or in ``--out``) holds it all,
+with ``sent``, the requests written (warm-up ones too), which a gateway with receipts on must
+have one receipt each for (``bench/stores.py`` checks it). Every request carries ``Authorization:
+Bearer`` the value of the environment variable ``--key-env`` names (a gateway key: not on the
+command line), or ``sk-bench``.
 
 ``--hold N`` opens ``N`` streams, ``--batch`` at a time (the next batch once this one has its
 first content chunks), prints ``{"held": k}``, waits for a line on stdin (the orchestrator
@@ -32,6 +36,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -72,12 +77,12 @@ class Connection:
             self.writer.close()
         self.reader = self.writer = None
 
-    def request_bytes(self, model: str) -> bytes:
+    def request_bytes(self, model: str, key: str = "sk-bench") -> bytes:
         body = json.dumps({"model": model, "messages": MESSAGES, "stream": True}).encode()
         head = (
             f"POST {self.path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
             f"content-type: application/json\r\naccept: text/event-stream\r\n"
-            f"authorization: Bearer sk-bench\r\ncontent-length: {len(body)}\r\n\r\n"
+            f"authorization: Bearer {key}\r\ncontent-length: {len(body)}\r\n\r\n"
         )
         return head.encode() + body
 
@@ -166,6 +171,10 @@ class Connection:
         return timed
 
 
+def _key(args: argparse.Namespace) -> str:
+    return os.environ[args.key_env] if args.key_env else "sk-bench"
+
+
 def _digest(text: str) -> str:
     return f"{len(text)}:{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
@@ -174,7 +183,8 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     split = urlsplit(args.url)
     host, port = split.hostname or "127.0.0.1", split.port or 80
     connections = [Connection(host, port, split.path) for _ in range(args.concurrency)]
-    request = connections[0].request_bytes(args.model)
+    request = connections[0].request_bytes(args.model, _key(args))
+    sent = 0
     ttfcs: list[float] = []
     totals: list[float] = []
     gaps: list[float] = []
@@ -183,14 +193,17 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     remaining = args.requests
 
     async def warm(connection: Connection, streams: int) -> None:
+        nonlocal sent
         await connection.open()
         for _ in range(streams):
+            sent += 1
             await connection.stream(request, stamps=False)
 
     async def worker(connection: Connection) -> None:
-        nonlocal remaining
+        nonlocal remaining, sent
         while remaining > 0 and time.perf_counter() < deadline:
             remaining -= 1
+            sent += 1
             try:
                 timed = await connection.stream(request, stamps=args.gaps)
             except (StreamError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
@@ -222,6 +235,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         connection.close()
     return {
         "wall": wall,
+        "sent": sent,
         "cut": len(pending),
         "ttfc": ttfcs,
         "total": totals,
@@ -236,7 +250,7 @@ async def hold(args: argparse.Namespace) -> dict[str, Any]:
     split = urlsplit(args.url)
     host, port = split.hostname or "127.0.0.1", split.port or 80
     connections = [Connection(host, port, split.path) for _ in range(args.hold)]
-    request = connections[0].request_bytes(args.model)
+    request = connections[0].request_bytes(args.model, _key(args))
     tasks: list[asyncio.Future[None]] = []
     settled = [asyncio.Event() for _ in connections]  # first content chunk, or the end
     got_first: set[int] = set()
@@ -290,6 +304,7 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=0)
     parser.add_argument("--batch", type=int, default=100, help="--hold opens this many at once")
     parser.add_argument("--timeout", type=float, default=60)
+    parser.add_argument("--key-env", help="the environment variable holding the bearer key")
     args = parser.parse_args()
     run: Callable[[Coroutine[Any, Any, Any]], Any] = asyncio.run
     try:

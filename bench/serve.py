@@ -60,6 +60,7 @@ PACED = "openai-20-d20"
 HOLD = "openai-20-hold"
 CONCURRENCY = (1, 10, 50)
 IDLE_STREAMS = 1000
+KEY_ENV = "BENCH_GATEWAY_KEY"  # how a contender's key reaches the load generator
 
 LITELLM_ENV = {  # off the network, no .env, no master key (llmring runs with --no-auth too)
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -228,14 +229,25 @@ def litellm_config(upstream: Upstream) -> str:
 
 
 def llmring_gateway(
-    name: str, upstream: Upstream, workdir: Path, workers: int, launcher: list[str] | None = None
+    name: str,
+    upstream: Upstream,
+    workdir: Path,
+    workers: int,
+    launcher: list[str] | None = None,
+    *,
+    receipts: str | None = None,
+    auth: bool = False,
 ) -> Gateway:
+    """``llmring serve`` on the upstream's streams; receipts in ``receipts`` (a store URL,
+    default a SQLite file named after the gateway), with ``--no-auth`` unless ``auth``."""
     lock = workdir / "llmring.lock"
     lock.write_text(llmring_lockfile(upstream))
     port = free_port()
     command = launcher or [str(PYTHON.parent / "llmring")]
     command = [*command, "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--file", str(lock), "--receipts", f"sqlite:///{workdir / name}.db", "--no-auth"]
+    command += ["--file", str(lock), "--receipts", receipts or f"sqlite:///{workdir / name}.db"]
+    if not auth:
+        command.append("--no-auth")
     command += ["--max-streams", str(IDLE_STREAMS + 100), "--workers", str(workers)]
     return Gateway(name, command, "/healthz", {"BENCH_UPSTREAM_KEY": "sk-bench"}, port)
 
@@ -260,6 +272,7 @@ class Contender:
     name: str
     url: str
     gateway: Gateway | None = None
+    key: str | None = None  # the gateway key the load generator sends (default: sk-bench)
 
 
 @dataclass
@@ -274,6 +287,7 @@ class Cell:
     errors: list[str] = field(default_factory=list)
     failed: int = 0
     cut: int = 0  # streams abandoned at the cell's hard limit
+    sent: int = 0  # requests written, warm-up ones too
 
     @property
     def ok(self) -> bool:
@@ -294,14 +308,21 @@ class Cell:
         return f"{self.rate():,.0f}"
 
 
-def loadgen(url: str, model: str, *extra: str, timeout: float = 600) -> dict[str, Any]:
+def loadgen(
+    url: str, model: str, *extra: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-loadgen-") as temp:
         out = Path(temp) / "result.json"
         command = [str(PYTHON), str(LOADGEN), "--url", url, "--model", model, *extra]
         command += ["--out", str(out)]
         try:
             done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout, check=False
+                command,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env={**os.environ, **env} if env else None,
             )
         except subprocess.TimeoutExpired:
             return {"errors": [f"load generator timed out after {timeout} s"], "failed": 1}
@@ -322,6 +343,7 @@ def add(cell: Cell, result: dict[str, Any], expected: str) -> None:
     cell.gaps += result.get("gaps", [])
     cell.wall += result.get("wall", 0.0)
     cell.cut += int(result.get("cut", 0))
+    cell.sent += int(result.get("sent", 0))
     cell.failed += int(result.get("failed", 0))
     cell.errors += result.get("errors", [])
     for text, count in result.get("texts", {}).items():
@@ -352,40 +374,53 @@ def measure(
     turn = 0
     for number in range(rounds):
         for size, concurrency in cells:
-            stream = SIZES[size]
-            expected = digest(expected_text(int(size)))
             turn += 1
-            order = contenders[turn % len(contenders) :] + contenders[: turn % len(contenders)]
-            figures = []
-            for contender in order:
-                result = loadgen(
-                    contender.url,
-                    stream,
-                    "--concurrency",
-                    str(concurrency),
-                    "--seconds",
-                    str(seconds),
-                    "--requests",
-                    "100000",
-                    "--warmup",
-                    str(min(concurrency, 2)),
-                    "--cut",
-                    str(seconds + max(5.0, seconds)),
-                )
-                cell = results.cells.setdefault((size, concurrency, contender.name), Cell())
-                add(cell, result, expected)
-                done = len(result.get("total", []))
-                wall = result.get("wall", 0) or 1
-                figures.append(f"{contender.name} {done / wall:.0f}/s")
-            log(
-                f"round {number + 1}/{rounds}: {size} chunks, c={concurrency}: "
-                + ", ".join(figures)
-            )
+            figures = run_cell(contenders, results, size, concurrency, seconds, turn)
+            log(f"round {number + 1}/{rounds}: {size} chunks, c={concurrency}: {figures}")
         expected = digest(expected_text(20))
         for contender in contenders:
             result = loadgen(contender.url, PACED, "--requests", str(paced), "--gaps")
             add(results.paced.setdefault(contender.name, Cell()), result, expected)
         log(f"round {number + 1}/{rounds}: paced stream done")
+
+
+def run_cell(
+    contenders: list[Contender],
+    results: Results,
+    size: str,
+    concurrency: int,
+    seconds: float,
+    turn: int,
+) -> str:
+    """One cell: every contender streams ``size`` chunks at ``concurrency`` for ``seconds``, in
+    an order rotated by ``turn``; the streams go into ``results``. Returns each one's req/s."""
+    expected = digest(expected_text(int(size)))
+    order = contenders[turn % len(contenders) :] + contenders[: turn % len(contenders)]
+    figures = []
+    for contender in order:
+        keyed = ["--key-env", KEY_ENV] if contender.key else []
+        result = loadgen(
+            contender.url,
+            SIZES[size],
+            "--concurrency",
+            str(concurrency),
+            "--seconds",
+            str(seconds),
+            "--requests",
+            "100000",
+            "--warmup",
+            str(min(concurrency, 2)),
+            "--cut",
+            str(seconds + max(5.0, seconds)),
+            *keyed,
+            env={KEY_ENV: contender.key} if contender.key else None,
+        )
+        cell = results.cells.setdefault((size, concurrency, contender.name), Cell())
+        add(cell, result, expected)
+        done = len(result.get("total", []))
+        wall = result.get("wall", 0) or 1
+        figures.append(f"{contender.name} {done / wall:.0f}/s")
+    return ", ".join(figures)
 
 
 def idle_rss(gateway: Gateway, streams: int, timeout: float) -> tuple[dict[int, int], str]:
