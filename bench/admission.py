@@ -22,7 +22,8 @@ a Markdown table; docs/serve.md quotes it.
 With ``--postgresql`` it also measures the same checks in a PostgreSQL store
 (``PostgresAdmission``: one function call per check, the database's clock, so the window holds
 every check of the last minute) on a throwaway PostgreSQL 15 started on loopback the way the
-test suite starts it (``tests/postgres.py``; Debian's ``postgresql`` package), through the
+test suite starts it (``tests/postgres.py``; Debian's ``postgresql`` package), but with the
+server's default durability (a commit that asks for it waits for its WAL flush), through the
 gateway's pool.
 """
 
@@ -92,7 +93,7 @@ def _postgres(checks: int) -> tuple[list[float], list[float]]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.postgres import PostgresServer
 
-    with PostgresServer() as server:
+    with PostgresServer(durable=True) as server:  # the server's default durability
         return postgres_checks(server.url(server.new_database()), checks)
 
 

@@ -181,8 +181,8 @@ def test_totals_by_day_and_key_and_since(receipt_store: ReceiptStore) -> None:
 
 
 def test_the_postgresql_schema_mirrors_sqlites_versions() -> None:
-    assert [v for v, _ in MIGRATIONS] == [v for v, _ in SQLITE_MIGRATIONS] == [1, 2, 3]
-    assert SCHEMA_VERSION == 3
+    assert [v for v, _ in MIGRATIONS] == [v for v, _ in SQLITE_MIGRATIONS] == [1, 2, 3, 4]
+    assert SCHEMA_VERSION == 4
 
 
 def test_migrate_brings_a_database_to_the_current_version_once(pg_url: str) -> None:
@@ -192,6 +192,36 @@ def test_migrate_brings_a_database_to_the_current_version_once(pg_url: str) -> N
     opened = PostgresStore(store)
     assert opened.schema_version() == SCHEMA_VERSION
     assert opened.write([a_row(1, key_id="key_0123456789ab")]) == 1
+
+
+def test_a_database_at_version_3_gets_the_admission_functions_second_form(pg_url: str) -> None:
+    import psycopg
+
+    from llmring._receipts._admission import Ask, Grant, KeyLimits
+    from llmring._receipts._postgres_admission import PostgresAdmission
+
+    def admit_source(db: psycopg.Connection[Any]) -> str:
+        row = db.execute("SELECT prosrc FROM pg_proc WHERE proname = 'llmring_admit'").fetchone()
+        assert row is not None
+        return str(row[0])
+
+    with psycopg.connect(pg_url, autocommit=True) as db:  # as an llmring of version 3 left it
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, statements in MIGRATIONS[:3]:
+            for statement in statements:
+                db.execute(statement)
+            db.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+        assert "synchronous_commit" not in admit_source(db)
+    store = pg(pg_url)
+    assert migrate(store) == (3, 4)
+    with psycopg.connect(pg_url) as db:
+        assert "synchronous_commit" in admit_source(db)
+    admission = PostgresAdmission(store)
+    limits = KeyLimits(rpm=1, budget_usd=1.0, budget_period="day")
+    grant = admission.admit(Ask("key_0123456789ab", limits, tokens=10, cost_usd=0.25))
+    assert isinstance(grant, Grant)
+    admission.settle(grant, 10, 0.5)
+    assert not isinstance(admission.admit(Ask("key_0123456789ab", limits, 10, 0.25)), Grant)
 
 
 def test_migrations_from_hosts_at_once_take_turns(pg_url: str) -> None:

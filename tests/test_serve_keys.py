@@ -181,7 +181,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path, create: bool) ->
         record, _ = store.create_key("ci")
         assert store.list_keys() == [record]
         version = store._open().execute("SELECT max(version) FROM schema_version").fetchone()
-        assert version[0] == SCHEMA_VERSION == 3  # through version 2 and on
+        assert version[0] == SCHEMA_VERSION == 4  # through version 2 and on
     finally:
         store.close()
     fresh = tmp_path / "fresh.db"
@@ -522,7 +522,7 @@ def test_a_real_gateway_takes_live_keys_only_and_records_them(
     else:  # a shared store is migrated first, by the operator
         store = request.getfixturevalue("pg_url")
         migrated = store_cli("migrate", "--receipts", store)
-        assert migrated.returncode == 0 and "from schema version 0 to 3" in migrated.stderr
+        assert migrated.returncode == 0 and "from schema version 0 to 4" in migrated.stderr
     made = keys_cli(store, "create", "ci")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()  # KEY=$(llmring keys create ci)
@@ -538,7 +538,7 @@ def test_a_real_gateway_takes_live_keys_only_and_records_them(
         assert httpx.get(server.url + "/healthz").status_code == 200
         ready = httpx.get(server.url + "/readyz")
         assert ready.status_code == 200
-        assert ready.json()["store"] == {"ok": True, "kind": kind, "schema_version": 3}
+        assert ready.json()["store"] == {"ok": True, "kind": kind, "schema_version": 4}
         for route in ("/v1/models", "/metrics"):  # every other route needs the key
             assert httpx.get(server.url + route).status_code == 401
             authorized = {"authorization": f"Bearer {key}"}

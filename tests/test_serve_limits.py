@@ -36,7 +36,7 @@ from llmring._receipts._admission import (
     parse_budget,
     period_of,
 )
-from llmring._receipts._sqlite import MIGRATIONS, SQLiteStore
+from llmring._receipts._sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from llmring._receipts._sqlite_admission import SQLiteAdmission
 from tests.helpers import run
 from tests.loopback import Reply
@@ -240,7 +240,7 @@ def test_a_version_2_store_is_migrated_in_place(tmp_path: Path) -> None:
             "key_0123456789ab": KeyLimits(rpm=5, budget_usd=2.0, budget_period="month")
         }
         version = store._open().execute("SELECT max(version) FROM schema_version").fetchone()
-        assert version[0] == 3
+        assert version[0] == SCHEMA_VERSION == 4
     finally:
         store.close()
     fresh = tmp_path / "fresh.db"

@@ -37,9 +37,9 @@ def a_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     migrated = run("store", "migrate", "--receipts", url)
     assert migrated.exit_code == 0, migrated.stderr
     assert migrated.stderr.startswith("migrated the receipt store ")
-    assert migrated.stderr.endswith(" from schema version 0 to 3\n")
+    assert migrated.stderr.endswith(" from schema version 0 to 4\n")
     again = run("store", "migrate", "--receipts", url)
-    assert again.stderr.endswith(" is at schema version 3: nothing to do\n")
+    assert again.stderr.endswith(" is at schema version 4: nothing to do\n")
     return url
 
 
@@ -136,7 +136,7 @@ def test_serve_refuses_a_database_that_is_not_migrated(tmp_path: Path, pg_url: s
 def test_store_migrate_on_sqlite_migrates_a_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
     assert run("store", "migrate", "--receipts", url).stderr.endswith(
-        "from schema version 0 to 3\n"
+        "from schema version 0 to 4\n"
     )
     assert (tmp_path / "new.db").exists()
     assert_user_error(run("store", "migrate", "--receipts", "mysql://u@h/db"), "is not a receipt")
@@ -299,7 +299,7 @@ def test_readyz_reports_a_postgresql_store_and_why_it_is_not_ready(pg_url: str) 
     assert (behind["ok"], behind["kind"]) == (False, "postgresql")
     assert "llmring store migrate" in behind["error"]
     run("store", "migrate", "--receipts", pg_url)
-    assert store_health(store) == {"ok": True, "kind": "postgresql", "schema_version": 3}
+    assert store_health(store) == {"ok": True, "kind": "postgresql", "schema_version": 4}
     gone = parse_store_url(
         f"postgresql://gw:{GUARDED_PASSWORD}@127.0.0.1:1/x?connect_timeout=2", Path.cwd(), "t"
     )

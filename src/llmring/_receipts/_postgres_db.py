@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from llmring._receipts._postgres_admission import SCHEMA_3
+from llmring._receipts._postgres_admission_sql import SCHEMA_3, SCHEMA_4
 from llmring._receipts._receipt import COLUMNS
 from llmring._receipts._sqlite import _ADDED, _INTEGER, _REAL
 from llmring._receipts._sqlite import MIGRATIONS as SQLITE_MIGRATIONS
@@ -68,6 +68,8 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     # SQLite's version 3 (key limits, the rate window, budgets) in PostgreSQL's types, and
     # the admission functions: llmring._receipts._postgres_admission
     (3, SCHEMA_3),
+    # the admission functions' second form (faster commits): _postgres_admission_sql
+    (4, SCHEMA_4),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 #: the advisory lock ``llmring store migrate`` holds, so two hosts migrating at once take turns

@@ -109,6 +109,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX reservations_key ON reservations (key_id, period)",
         ),
     ),
+    # version 4 rewrote PostgreSQL's admission functions; SQLite's tables are as at 3 (the
+    # versions stay one numbering for both stores)
+    (4, ()),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _LIMIT_FIELDS = ("rpm", "tpm", "budget_usd", "budget_period", "allow_unpriced")
