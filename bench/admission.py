@@ -67,7 +67,7 @@ class _Clock:
 
 
 def _run(
-    path: Path, checks: int, key: str, settle: bool, window: int
+    path: Path, checks: int, key: str, settle: bool, window: int, gap: float = 0.0
 ) -> tuple[list[float], list[float]]:
     admission = SQLiteAdmission(path, clock=_Clock(60 / window))
     admitted, settled = [], []
@@ -81,6 +81,7 @@ def _run(
                 started = time.perf_counter_ns()
                 admission.settle(grant, 300, 0.0005)
                 settled.append((time.perf_counter_ns() - started) / 1000)
+            time.sleep(gap)
     finally:
         admission.close()
     return admitted, settled
@@ -97,9 +98,10 @@ def _postgres(checks: int) -> tuple[list[float], list[float]]:
         return postgres_checks(server.url(server.new_database()), checks)
 
 
-def postgres_checks(url: str, checks: int) -> tuple[list[float], list[float]]:
+def postgres_checks(url: str, checks: int, gap: float = 0.0) -> tuple[list[float], list[float]]:
     """``checks`` admits and settles through the gateway's pool in the PostgreSQL database
-    ``url`` (empty: migrated here), µs each; after 200 unmeasured ones."""
+    ``url`` (empty: migrated here), µs each; after 200 unmeasured ones. ``gap`` seconds
+    pass between one check's settle and the next admit (0: back to back)."""
     from llmring._receipts._postgres import close_pools, migrate
     from llmring._receipts._postgres_admission import PostgresAdmission
     from llmring._receipts._settings import parse_store_url
@@ -120,6 +122,7 @@ def postgres_checks(url: str, checks: int) -> tuple[list[float], list[float]]:
             if n >= 200:
                 admitted.append(took)
                 settled.append((time.perf_counter_ns() - started) / 1000)
+            time.sleep(gap)
     finally:
         close_pools()
     return admitted, settled
@@ -162,6 +165,15 @@ def sqlite_checks(
             stop.set()
             checkpointer.join()
     return admitted, settled, shared
+
+
+def sqlite_spaced_checks(checks: int, gap: float, window: int) -> list[float]:
+    """Admits in a SQLite file, ``gap`` seconds apart (a key's requests at a gateway's pace
+    rather than back to back), µs each."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "receipts.db"
+        _run(path, 200, "key_warmup", True, window)
+        return _run(path, checks, "key_spaced", True, window, gap)[0]
 
 
 def main() -> None:

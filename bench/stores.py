@@ -76,6 +76,8 @@ STORES = ("sqlite", "postgresql")
 LIMITED = ["--rpm", str(10**9), "--tpm", str(10**12), "--budget", "1000000000/day"]
 LIMITED += ["--allow-unpriced"]
 KEYS: dict[str, list[str]] = {"plain": [], "limited": LIMITED}
+#: seconds between the spaced admission checks
+SPACED = 0.002
 
 
 @dataclass
@@ -237,6 +239,11 @@ def checks(run: Run, server: PostgresServer, *, count: int) -> None:
     run.checks = {"SQLite admit": admitted, "SQLite settle": settled, "SQLite shared": shared}
     admitted, settled = admission.postgres_checks(server.url(server.new_database()), count)
     run.checks |= {"PostgreSQL admit": admitted, "PostgreSQL settle": settled}
+    spaced = count // 5  # the same checks SPACED seconds apart: a c=1 stream's pace
+    run.checks["SQLite spaced"] = admission.sqlite_spaced_checks(spaced, SPACED, admission.WINDOW)
+    run.checks["PostgreSQL spaced"] = admission.postgres_checks(
+        server.url(server.new_database()), spaced, SPACED
+    )[0]
 
 
 def versions(server: PostgresServer) -> str:
@@ -316,6 +323,11 @@ def checks_table(run: Run) -> str:
     rows = [
         ["admit (on the request path)", *figures("SQLite admit"), *figures("PostgreSQL admit")],
         ["settle (the stream's end)", *figures("SQLite settle"), *figures("PostgreSQL settle")],
+        [
+            f"admit, one check every {SPACED * 1000:g} ms",
+            *figures("SQLite spaced"),
+            *figures("PostgreSQL spaced"),
+        ],
         [
             f"admit, {admission.PROCESSES} processes on one key",
             *figures("SQLite shared"),
@@ -413,7 +425,11 @@ def write(run: Run, args: argparse.Namespace, command: str) -> None:
         f" {args.checks:,} checks per line (after 200 unmeasured ones on PostgreSQL); SQLite's"
         f" window holds {admission.WINDOW} requests, PostgreSQL's every check of the last"
         " minute (the database's clock); a thread checkpoints SQLite's WAL as the receipt"
-        " writer does. The gateway adds a hop to a worker thread around it.\n\n"
+        " writer does. The gateway adds a hop to a worker thread around it. The checks run"
+        " back to back, except **one check every"
+        f" {SPACED * 1000:g} ms**: a fifth as many, each after a pause (outside the timing), as"
+        " a key's requests come at a c=1 stream's pace; PostgreSQL's server process then"
+        " has gone idle and must be woken.\n\n"
         "## Reproduce\n\n"
         "```sh\n.venv/bin/python bench/stores.py            # about 7 minutes on 2 cores\n"
         ".venv/bin/python bench/stores.py --quick    # about 1.5 minutes\n```\n\n"
