@@ -108,13 +108,17 @@ def ask(content: str = PROMPT, **extra: Any) -> dict[str, Any]:
 # -- one rpm for both hosts -----------------------------------------------------------------------
 
 
-def test_a_keys_rpm_is_one_count_across_two_hosts_behind_nginx(site: Site) -> None:
+def test_a_keys_rpm_is_one_count_across_two_hosts_behind_nginx(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
     key = site.key("rated", "--rpm", "100")
     started = time.monotonic()
     with ThreadPoolExecutor(16) as pool:
         replies = list(pool.map(lambda _: site.post(key, ask()), range(130)))
     took = time.monotonic() - started
     statuses = Counter(r.status_code for r in replies)
+    with capsys.disabled():
+        print(f"\nrpm 100 across two hosts: {dict(statuses)} of 130 in {took:.1f} s")
     assert took < 50, f"the load took {took:.0f} s: the window moved under it"
     assert set(statuses) <= {200, 429}, [r.text for r in replies if r.status_code not in (200, 429)]
     assert 95 <= statuses[200] <= 100, statuses  # not 2 x 100: one count for both hosts
@@ -131,7 +135,9 @@ def test_a_keys_rpm_is_one_count_across_two_hosts_behind_nginx(site: Site) -> No
 # -- one budget for both hosts --------------------------------------------------------------------
 
 
-def test_a_budget_of_n_requests_worth_admits_n_across_two_hosts(site: Site) -> None:
+def test_a_budget_of_n_requests_worth_admits_n_across_two_hosts(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
     # what one request costs, by the price table, as a receipt says
     body = ask(max_tokens=COMPLETION_TOKENS, stream=True)
     assert site.post(site.deployment.key, body).status_code == 200
@@ -162,6 +168,8 @@ def test_a_budget_of_n_requests_worth_admits_n_across_two_hosts(site: Site) -> N
         thread.join(120)
     admitted = [r for r in replies if r.status_code == 200]
     refused = [r for r in replies if r.status_code != 200]
+    with capsys.disabled():
+        print(f"\na budget of {n} requests' worth: {len(admitted)} of {len(replies)} admitted")
     assert n - 1 <= len(admitted) <= n + 1, Counter(r.status_code for r in replies)
     assert {(r.status_code, r.json()["error"]["code"]) for r in refused} == {
         (402, "budget_exceeded")
