@@ -55,10 +55,12 @@ from llmring._receipts._admission import (
 from llmring.serve._errors import APIError
 
 if TYPE_CHECKING:
+    from llmring._receipts._settings import StoreURL
     from llmring._stream import ChatStream, _StreamRun
     from llmring.schemas import Usage
+    from llmring.serve._openai_api import ChatCall
 
-__all__ = ["Limiter", "refusal_error"]
+__all__ = ["Limiter", "bounded", "refusal_error"]
 
 logger = logging.getLogger("llmring.serve")
 
@@ -78,6 +80,20 @@ class Limiter:
         #: settlements the store could not take, retried once it answers (the oldest dropped
         #: beyond the bound: their reservations then stay until the period ends)
         self._unsettled: deque[tuple[Grant, int, float | None]] = deque(maxlen=UNSETTLED)
+
+    @classmethod
+    def for_store(cls, store: StoreURL) -> Limiter:
+        """Admission in the gateway's store: the workers of one host share a SQLite file; the
+        hosts sharing a PostgreSQL database share its tables."""
+        if store.kind == "postgresql":
+            from llmring._receipts._postgres_admission import PostgresAdmission
+
+            return cls(lambda: PostgresAdmission(store))
+        from llmring._receipts._sqlite_admission import SQLiteAdmission
+
+        assert store.path is not None
+        path = store.path
+        return cls(lambda: SQLiteAdmission(path))
 
     def _get(self) -> Admission:
         if self._admission is None:
@@ -178,6 +194,19 @@ class Limiter:
         if self._admission is not None:
             admission, self._admission = self._admission, None
             await asyncio.to_thread(admission.close)
+
+
+def bounded(call: ChatCall, limits: KeyLimits | None) -> ChatCall:
+    """``call``, with ``max_tokens`` set to the default cap when its key's limits reserve
+    tokens (tpm, budget) and it sent none: what it reserves then bounds what it can use."""
+    if limits is None or not limits.reserves_tokens or call.request.max_tokens is not None:
+        return call
+    from dataclasses import replace
+
+    from llmring._receipts._admission import DEFAULT_MAX_TOKENS
+
+    request = call.request.model_copy(update={"max_tokens": DEFAULT_MAX_TOKENS})
+    return replace(call, request=request)
 
 
 def asking(key_id: str, limits: KeyLimits, stream: ChatStream) -> Ask:

@@ -35,13 +35,13 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from llmring.exceptions import LLMRingError
+from llmring.serve._admit import bounded
 from llmring.serve._errors import APIError, api_error
 from llmring.serve._limits import ClientGone, Slots, read_body
-from llmring.serve._openai_api import ChatCall, chat_request
+from llmring.serve._openai_api import chat_request
 from llmring.serve._respond import (
     Exchange,
     Receive,
@@ -154,11 +154,12 @@ class Gateway:
         self.price_version = await asyncio.to_thread(warm_prices)
         if not settings.no_auth:
             from llmring._receipts._settings import open_receipt_store
+            from llmring.serve._admit import Limiter
             from llmring.serve._auth import KeyChecker
 
             assert store is not None  # store_url refuses "off" with keys
             self.keys = KeyChecker(lambda: open_receipt_store(store))
-            self.limiter = _limiter(store)
+            self.limiter = Limiter.for_store(store)
         self.metrics = _metrics()
         self.snapshots.start_watching(settings.watch)
         # Everything loaded so far (the SDKs, the price table) lives as long as the worker:
@@ -186,44 +187,20 @@ class Gateway:
         if snapshots is None:
             await respond(send, 503, {"status": "starting"})
             return
-        current = snapshots.current
+        from llmring.serve._status import readiness
         from llmring.serve._store import store_health
 
         store = await asyncio.to_thread(store_health, self.store)
-        body = {
-            "status": "ready" if store["ok"] else "degraded",
-            "lockfile": {
-                "path": str(current.path) if current.path else None,
-                "digest": current.digest,
-                "profile": current.ring.profile,
-                "loaded_at": datetime.fromtimestamp(current.loaded_at, UTC).isoformat(),
-                "reloads": snapshots.reloads,
-                "last_reload_error": snapshots.last_error,
-            },
-            "prices": {"version": self.price_version},
-            "store": store,
-            "streams": {"active": self.slots.active, "limit": self.slots.limit},
-            "worker": {"pid": os.getpid()},
-        }
+        body = readiness(snapshots, store, self.price_version, self.slots)
         await respond(send, 200, body)
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not await self._authorized(scope, send):
             return
         assert self.snapshots is not None
-        ring = self.snapshots.current.ring
-        bindings = ring.lockfile.profile(ring.profile).bindings
-        data = [
-            {
-                "id": alias,
-                "object": "model",
-                "created": 0,
-                "owned_by": "llmring",
-                "llmring": {"candidates": [str(ref) for ref in binding.models]},
-            }
-            for alias, binding in sorted(bindings.items())
-        ]
-        await respond(send, 200, {"object": "list", "data": data})
+        from llmring.serve._status import model_list
+
+        await respond(send, 200, model_list(self.snapshots.current.ring))
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not await self._authorized(scope, send):
@@ -287,7 +264,7 @@ class Gateway:
                 receive, self.settings.max_body, int(length) if length is not None else None
             )
             # the body and its JSON are not kept for the stream's life: only the mapped call
-            call = _bounded(chat_request(_json(body)), limits)
+            call = bounded(chat_request(_json(body)), limits)
             del body
             exchange.alias = call.request.model
             snapshot = snapshots.acquire()
@@ -406,39 +383,10 @@ class Gateway:
         )
 
 
-def _bounded(call: ChatCall, limits: KeyLimits | None) -> ChatCall:
-    """``call``, with ``max_tokens`` set to the default cap when its key's limits reserve
-    tokens (tpm, budget) and it sent none: what it reserves then bounds what it can use."""
-    if limits is None or not limits.reserves_tokens or call.request.max_tokens is not None:
-        return call
-    from dataclasses import replace
-
-    from llmring._receipts._admission import DEFAULT_MAX_TOKENS
-
-    request = call.request.model_copy(update={"max_tokens": DEFAULT_MAX_TOKENS})
-    return replace(call, request=request)
-
-
 def _cancelled(exchange: Exchange, status: int) -> bool:
     """Whether the request ended cancelled (the client went, or the gateway is stopping)."""
     task = asyncio.current_task()
     return exchange.gone or status == 499 or (task is not None and task.cancelling() > 0)
-
-
-def _limiter(store: StoreURL) -> Limiter:
-    """Admission in the gateway's store: the workers of one host share a SQLite file; the hosts
-    sharing a PostgreSQL database share its tables."""
-    from llmring.serve._admit import Limiter
-
-    if store.kind == "postgresql":
-        from llmring._receipts._postgres_admission import PostgresAdmission
-
-        return Limiter(lambda: PostgresAdmission(store))
-    from llmring._receipts._sqlite_admission import SQLiteAdmission
-
-    assert store.path is not None
-    path = store.path
-    return Limiter(lambda: SQLiteAdmission(path))
 
 
 def _metrics() -> Metrics | None:
