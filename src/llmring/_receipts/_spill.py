@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["SpillFile"]
+__all__ = ["SpillFile", "spilled_row"]
 
 logger = logging.getLogger("llmring")
 
@@ -99,25 +99,33 @@ class SpillFile:
             yield _lock(guard, wait=False)
 
 
+def spilled_row(line: str) -> dict[str, Any] | None:
+    """The receipt one line of a spill file holds (the columns the stores know), or ``None``
+    when the line is not a receipt (a JSON object with ``id``, ``started_at`` and ``status``)."""
+    from llmring._receipts._receipt import COLUMNS
+
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or not {"id", "started_at", "status"} <= row.keys():
+        return None
+    return {k: v for k, v in row.items() if k in COLUMNS}
+
+
 def _batches(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
     """The rows of a spill file, ``size`` at a time; a line that is not a receipt (cut short
     by a process killed mid-append) is skipped with a warning."""
-    from llmring._receipts._receipt import COLUMNS
-
-    columns = set(COLUMNS)
     rows: list[dict[str, Any]] = []
     with open(path, encoding="utf-8", errors="replace") as spill:
         for number, line in enumerate(spill, 1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                row = None
-            if not isinstance(row, dict) or not {"id", "started_at", "status"} <= row.keys():
+            row = spilled_row(line)
+            if row is None:
                 logger.warning("%s:%d is not a receipt; skipped", path, number)
                 continue
-            rows.append({k: v for k, v in row.items() if k in columns})
+            rows.append(row)
             if len(rows) >= size:
                 yield rows
                 rows = []

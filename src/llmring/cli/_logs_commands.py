@@ -246,9 +246,7 @@ def import_(
 ) -> None:
     """Store the receipts of a spill file (written when the store could not take them).
     Receipts already stored are skipped, so importing twice is harmless."""
-    from llmring._receipts._receipt import COLUMNS
-
-    rows = _read_spill(path, set(COLUMNS))
+    rows = _read_spill(path)
     store = open_store(file, create=True)
     try:
         added = store.write(rows) if rows else 0
@@ -257,7 +255,9 @@ def import_(
     err(f"imported {added} receipt(s) into {store.path} ({len(rows) - added} already there)")
 
 
-def _read_spill(path: Path, columns: set[str]) -> list[dict[str, Any]]:
+def _read_spill(path: Path) -> list[dict[str, Any]]:
+    from llmring._receipts._spill import spilled_row
+
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -266,16 +266,13 @@ def _read_spill(path: Path, columns: set[str]) -> list[dict[str, Any]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        if not isinstance(row, dict) or not {"id", "started_at", "status"} <= row.keys():
+        row = spilled_row(line)
+        if row is None:
             raise typer.BadParameter(
                 f"{path}:{number}: not a receipt (a JSON object with id, started_at, status)",
                 param_hint="'FILE'",
             )
-        rows.append({k: v for k, v in row.items() if k in columns})
+        rows.append(row)
     return rows
 
 
