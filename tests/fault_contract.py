@@ -70,6 +70,9 @@ async def assert_no_pending_tasks() -> None:
 class FaultContract:
     provider: ClassVar[str]
     model: ClassVar[str] = "test-model"
+    #: the wire format has an end marker (``[DONE]``, ``message_stop``, ``done``); Gemini's
+    #: has none, and its body's end is the stream's end
+    end_marker: ClassVar[bool] = True
     #: a recorded text stream (relative to tests/wire) and its full text
     text_wire: ClassVar[str]
     expected_text: ClassVar[str]
@@ -227,6 +230,31 @@ class FaultContract:
                 outcome = await run_stream(ring, self.request())
                 assert outcome.text == self.expected_text
         assert len(server.completed) == 3 and server.connections == 1
+
+    async def test_a_late_body_terminator_does_not_hold_back_the_end(
+        self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The provider's end marker completes the reply, so the terminal chunk follows the
+        # last content at once; the body's terminator (here 0.2 s late) is read when the
+        # stream is closed, and the connection is still reused. Without an end marker only
+        # the body's end completes the reply, so the terminal chunk waits for it.
+        reply = self.stream_reply(wire_body, end_delay=0.2)
+        loop = asyncio.get_running_loop()
+        async with provider_ring(self.provider, reply, project, monkeypatch) as (ring, server):
+            for _ in range(2):
+                last_content = ended = None
+                async with ring.chat_stream(self.request()) as stream:
+                    async for chunk in stream:
+                        if chunk.is_terminal:
+                            ended = loop.time()
+                        elif chunk.delta:
+                            last_content = loop.time()
+                assert last_content is not None and ended is not None
+                if self.end_marker:
+                    assert ended - last_content < 0.1, ended - last_content
+                else:
+                    assert ended - last_content >= 0.2, ended - last_content
+        assert len(server.completed) == 2 and server.connections == 1
 
     async def test_break_closes_the_connection(
         self, wire_body: bytes, project: Path, monkeypatch: pytest.MonkeyPatch

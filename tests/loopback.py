@@ -51,6 +51,7 @@ class Reply:
     splits: Sequence[int] = ()
     delay: float = 0.0  # seconds before each piece after the first
     first_delay: float = 0.0  # seconds before the first body byte
+    end_delay: float = 0.0  # seconds between the last body byte and the chunked terminator
     cut_after: int | None = None  # close the connection after this many body bytes
     stall_after: int | None = None  # stop sending after this many body bytes, keep it open
     chunked: bool = True  # Transfer-Encoding: chunked, else Content-Length
@@ -272,6 +273,10 @@ class LoopbackServer:
                 writer.transport.abort()
                 return False
             if reply.chunked:
+                if reply.end_delay and await self._client_left(
+                    hangup, reply.end_delay, request, sent
+                ):
+                    return False
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
             self.completed.append(request.path)

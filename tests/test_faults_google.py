@@ -46,6 +46,7 @@ def _chunk(text: str) -> bytes:
 
 class TestGoogleFaults(FaultContract):
     provider = "google"
+    end_marker = False
     text_wire = "gemini/gemini-2.5-pro-text.sse"
     expected_text = (
         'Of course!\n\nThe most common way to say "hi" in Portuguese is:\n\n**Oi**\n\n'

@@ -214,7 +214,8 @@ class ProviderAdapter(Generic[ClientT]):
 
         The stream wrapper closes this generator (``aclose``) on completion, break,
         cancellation and timeout; the response is then closed. ``StreamEnd`` is yielded only
-        once the provider's own end marker has been seen.
+        once the provider's own end marker has been seen; what is left of the body after it
+        is read when the generator is closed (:func:`~llmring.providers._drain.drain`).
 
         Raises (mapped from the SDK's errors in one place, most specific first):
             ConfigurationError: the request cannot be sent to this provider (before any I/O).
@@ -249,10 +250,16 @@ class ProviderAdapter(Generic[ClientT]):
                             yield event
                         if translator.ended:
                             break
-                if translator.ended and translator.error is None and not eof:
-                    await drain(chunks)  # read the body's end: the connection is reused
-                for event in _closing(translator):
-                    yield event
+                complete = translator.ended and translator.error is None and not eof
+                try:
+                    for event in _closing(translator):
+                        yield event
+                finally:
+                    # the body's end (its chunked terminator) is read only now, once the
+                    # consumer has the end and closes this generator: off the reply's path,
+                    # and the connection goes back to the pool instead of being closed
+                    if complete:
+                        await drain(chunks)
 
     async def aclose(self) -> None:
         """Release the SDK client. Idempotent."""
