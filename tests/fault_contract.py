@@ -2,7 +2,9 @@
 HTTP errors before the body, refused connections, and closing the connection on break/cancel.
 
 A provider's test module subclasses :class:`FaultContract` and fills in its wire format (the
-class attributes); pytest then runs every test below against that provider's real SDK.
+class attributes); pytest then runs every test below against that provider's real SDK. The
+``openai`` and ``anthropic`` SDKs run it twice: on their aiohttp transport (what the adapters
+use when aiohttp is installed) and on httpx2's own (``transport = "httpx2"``).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class FaultContract:
     #: the wire format has an end marker (``[DONE]``, ``message_stop``, ``done``); Gemini's
     #: has none, and its body's end is the stream's end
     end_marker: ClassVar[bool] = True
+    #: the HTTP transport under the openai and anthropic SDKs (the others have one)
+    transport: ClassVar[str] = "aiohttp"
     #: a recorded text stream (relative to tests/wire) and its full text
     text_wire: ClassVar[str]
     expected_text: ClassVar[str]
@@ -97,6 +101,12 @@ class FaultContract:
 
     def request(self, **kwargs: Any) -> LLMRequest:
         return user_request(f"{self.provider}:{self.model}", **kwargs)
+
+    @pytest.fixture(autouse=True)
+    def _transport(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from llmring.providers import _stainless
+
+        monkeypatch.setattr(_stainless, "AIOHTTP", self.transport == "aiohttp")
 
     # -- the contract ----------------------------------------------------------------------
 

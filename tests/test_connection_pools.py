@@ -63,3 +63,33 @@ async def test_streams_beyond_a_hundred_are_not_queued(
                 await asyncio.gather(*tasks, return_exceptions=True)
     assert first_chunks == STREAMS
     assert server.connections == STREAMS
+
+
+async def test_the_stainless_sdks_run_on_aiohttp_when_it_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The openai and anthropic adapters give their SDK its own aiohttp transport when aiohttp
+    # is importable (llmring[serve] installs it), and httpx2's own otherwise (a plain
+    # ``llmring[openai]``); the fault contract runs on both.
+    import importlib.util
+
+    import anthropic
+    import httpx2
+    import openai
+
+    from llmring.providers import _stainless
+
+    real_find_spec = importlib.util.find_spec
+    for sdk in (openai, anthropic):
+        on_aiohttp = _stainless.http_client(sdk)
+        assert isinstance(on_aiohttp, sdk.DefaultAioHttpClient), type(on_aiohttp)
+        with monkeypatch.context() as patch:
+            patch.setattr(
+                importlib.util,
+                "find_spec",
+                lambda name, *rest: None if name == "aiohttp" else real_find_spec(name, *rest),
+            )
+            without = _stainless.http_client(sdk)
+        assert type(without) is httpx2.AsyncClient
+        for client in (on_aiohttp, without):
+            await client.aclose()

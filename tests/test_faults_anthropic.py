@@ -175,3 +175,9 @@ async def test_inband_error_types_take_their_status(
     assert isinstance(error, ProviderError)
     assert (error.status_code, error.retryable) == (status, retryable)
     assert f"in-stream error: Nope ({kind})" in str(error) and outcome.chunks == []
+
+
+class TestAnthropicFaultsOnHttpx2(TestAnthropicFaults):
+    """The same contract with the anthropic SDK on httpx2's own transport (no aiohttp)."""
+
+    transport = "httpx2"

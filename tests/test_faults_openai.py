@@ -35,3 +35,9 @@ class TestOpenAIFaults(FaultContract):
 
     def error_payload(self, status: int, message: str) -> dict[str, Any]:
         return {"error": {"message": message, "type": "invalid_request_error", "code": str(status)}}
+
+
+class TestOpenAIFaultsOnHttpx2(TestOpenAIFaults):
+    """The same contract with the openai SDK on httpx2's own transport (no aiohttp)."""
+
+    transport = "httpx2"

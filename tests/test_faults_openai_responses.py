@@ -48,3 +48,9 @@ class TestOpenAIResponsesFaults(FaultContract):
 
     def error_payload(self, status: int, message: str) -> dict[str, Any]:
         return {"error": {"message": message, "type": "invalid_request_error", "code": str(status)}}
+
+
+class TestOpenAIResponsesFaultsOnHttpx2(TestOpenAIResponsesFaults):
+    """The same contract with the openai SDK on httpx2's own transport (no aiohttp)."""
+
+    transport = "httpx2"

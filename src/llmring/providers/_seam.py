@@ -150,3 +150,11 @@ def pool_limits(httpx_module: Any) -> Any:
     --max-streams``), and up to 100 idle ones kept for reuse. ``httpx_module`` is the httpx
     the SDK uses (``httpx2`` for openai, anthropic and google-genai, ``httpx`` for ollama)."""
     return httpx_module.Limits(max_connections=None, max_keepalive_connections=100)
+
+
+def aiohttp_pool_limits(httpx_module: Any) -> Any:
+    """:func:`pool_limits` for the SDKs' aiohttp transport (``DefaultAioHttpClient``), which
+    gives ``max_connections`` to aiohttp's connector as its ``limit``: there 0 is no limit,
+    while ``None`` would leave aiohttp's own cap of 100. Idle connections are kept
+    ``keepalive_expiry`` seconds (aiohttp does not count them)."""
+    return httpx_module.Limits(max_connections=0, max_keepalive_connections=100)

@@ -10,11 +10,16 @@ nothing in these payloads and cost about 0.9 ms per request (a third of the requ
 ``bench/serve.py --profile``). ``client.post`` is the SDK's documented call for a raw
 request: the same client, headers, authentication, timeouts, retries and status errors.
 
+The HTTP transport under the SDK (:func:`http_client`): the SDK's own aiohttp transport when
+aiohttp is installed (``llmring[serve]`` installs it), else httpx2's.
+
 Imported only by those two adapters, so only once their SDK (and with it ``httpx2``) is.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import ModuleType
@@ -29,10 +34,33 @@ from llmring.exceptions import (
     ProviderTimeoutError,
 )
 from llmring.providers._errors import error_for_status, undecodable_body
-from llmring.providers._seam import pool_limits
+from llmring.providers._seam import aiohttp_pool_limits, pool_limits
 from llmring.providers.base import ClientT, ProviderAdapter
 
-__all__ = ["StainlessAdapter", "map_sdk_error", "status_message"]
+__all__ = ["StainlessAdapter", "http_client", "map_sdk_error", "status_message"]
+
+#: use the SDKs' aiohttp transport when aiohttp is installed (the fault contract turns this
+#: off to run on httpx2's own transport as well)
+AIOHTTP = True
+
+
+def http_client(sdk: ModuleType) -> httpx2.AsyncClient:
+    """The HTTP client to give ``sdk``'s client (``openai`` or ``anthropic``).
+
+    With aiohttp installed, the SDK's own aiohttp transport (``sdk.DefaultAioHttpClient``, an
+    ``httpx2.AsyncClient`` whose transport is aiohttp, documented by both SDKs). aiohttp parses
+    HTTP in C where httpx2's own transport (httpcore2, h11 and anyio) does it in Python: through
+    ``llmring serve`` it takes about 0.5 ms and a third of the CPU off each 20-chunk stream
+    (docs/serve.md). Without aiohttp, httpx2's own transport. Either way the SDK builds the
+    request, its headers, timeouts and retries, and raises its errors; the pool is uncapped
+    (:func:`~llmring.providers._seam.pool_limits`).
+    """
+    if AIOHTTP and importlib.util.find_spec("aiohttp") is not None:
+        client: httpx2.AsyncClient = sdk.DefaultAioHttpClient(
+            limits=aiohttp_pool_limits(httpx2), follow_redirects=True
+        )
+        return client
+    return httpx2.AsyncClient(limits=pool_limits(httpx2), follow_redirects=True)
 
 
 class StainlessAdapter(ProviderAdapter[ClientT]):
@@ -44,13 +72,14 @@ class StainlessAdapter(ProviderAdapter[ClientT]):
     path: ClassVar[str]
 
     def _connect(self) -> ClientT:
+        sdk = sys.modules[self.client_class.__module__.partition(".")[0]]
         client: ClientT = self.client_class(
             api_key=self.api_key,
             base_url=self.config.base_url,
             max_retries=self.config.max_retries,
             # the SDK's own pool caps connections at 1,000; the SDK still sets each request's
             # timeout, and closes this client with its own
-            http_client=httpx2.AsyncClient(limits=pool_limits(httpx2), follow_redirects=True),
+            http_client=http_client(sdk),
         )
         return client
 
@@ -104,13 +133,14 @@ def map_sdk_error(
     or of its HTTP client, or ``None`` when it is not the provider's doing. Most specific
     first: a timeout is also a connection error, and both are request errors."""
     where: dict[str, Any] = {"provider": provider, "model": model}
+    hung_up = _hung_up(exc)
     if isinstance(exc, sdk.APIStatusError):
         return error_for_status(
             exc.status_code, message(exc), headers=exc.response.headers, **where
         )
     if isinstance(exc, httpx2.DecodingError):  # a corrupt gzip/deflate/brotli body
         return undecodable_body(exc, **where)
-    if isinstance(exc, (sdk.APITimeoutError, httpx2.TimeoutException)):
+    if isinstance(exc, (sdk.APITimeoutError, httpx2.TimeoutException)) and hung_up is None:
         return ProviderTimeoutError(f"the request timed out ({exc})", **where)
     if isinstance(exc, sdk.APIConnectionError):
         return ProviderConnectionError(
@@ -120,4 +150,20 @@ def map_sdk_error(
         return ProviderConnectionError(f"the connection failed mid-stream: {exc}", **where)
     if isinstance(exc, root):
         return ProviderResponseError(str(exc), **where)
+    return None
+
+
+def _hung_up(exc: BaseException) -> BaseException | None:
+    """The aiohttp connection error under ``exc`` that is not a timeout, if there is one.
+
+    The SDKs' aiohttp transport reports every aiohttp connection error as httpx2's
+    ``ConnectTimeout`` (a refused connection and a server that hung up included), which the
+    SDK then raises as its ``APITimeoutError``; the aiohttp error it was raised from tells a
+    timeout from the rest.
+    """
+    cause = exc.__cause__
+    while cause is not None:
+        if type(cause).__module__.partition(".")[0] == "aiohttp":
+            return None if isinstance(cause, TimeoutError) else cause
+        cause = cause.__cause__
     return None
