@@ -707,7 +707,9 @@ def versions() -> str:
     from importlib.metadata import version
 
     ours = version("llmring")
-    stack = ", ".join(f"{p} {version(p)}" for p in ("uvicorn", "uvloop", "httptools"))
+    stack = ", ".join(
+        f"{p} {version(p)}" for p in ("uvicorn", "uvloop", "httptools", "openai", "aiohttp")
+    )
     return f"llmring {ours} ({stack}); LiteLLM proxy {LITELLM_PIN} (`litellm[proxy]`, its own venv)"
 
 
