@@ -30,10 +30,21 @@ RECORDINGS = {
 }
 
 
-@pytest.mark.parametrize("provider", sorted(RECORDINGS))
+#: every adapter on its default transport (aiohttp for the openai and anthropic SDKs, which is
+#: installed here), and those two SDKs on httpx2's own too (llmring.providers._stainless)
+CASES = [
+    *[(provider, "default") for provider in sorted(RECORDINGS)],
+    *[(provider, "httpx2") for provider in ("anthropic", "openai", "openai-responses")],
+]
+
+
+@pytest.mark.parametrize(("provider", "transport"), CASES)
 async def test_streams_beyond_a_hundred_are_not_queued(
-    provider: str, project: Path, monkeypatch: pytest.MonkeyPatch
+    provider: str, transport: str, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from llmring.providers import _stainless
+
+    monkeypatch.setattr(_stainless, "AIOHTTP", transport != "httpx2")
     recording, _ = RECORDINGS[provider]
     set_fake_key(provider, monkeypatch)
     reply = Reply.wire(recording)

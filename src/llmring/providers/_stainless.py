@@ -133,14 +133,13 @@ def map_sdk_error(
     or of its HTTP client, or ``None`` when it is not the provider's doing. Most specific
     first: a timeout is also a connection error, and both are request errors."""
     where: dict[str, Any] = {"provider": provider, "model": model}
-    hung_up = _hung_up(exc)
     if isinstance(exc, sdk.APIStatusError):
         return error_for_status(
             exc.status_code, message(exc), headers=exc.response.headers, **where
         )
     if isinstance(exc, httpx2.DecodingError):  # a corrupt gzip/deflate/brotli body
         return undecodable_body(exc, **where)
-    if isinstance(exc, (sdk.APITimeoutError, httpx2.TimeoutException)) and hung_up is None:
+    if isinstance(exc, (sdk.APITimeoutError, httpx2.TimeoutException)) and not _hung_up(exc):
         return ProviderTimeoutError(f"the request timed out ({exc})", **where)
     if isinstance(exc, sdk.APIConnectionError):
         return ProviderConnectionError(
@@ -153,8 +152,8 @@ def map_sdk_error(
     return None
 
 
-def _hung_up(exc: BaseException) -> BaseException | None:
-    """The aiohttp connection error under ``exc`` that is not a timeout, if there is one.
+def _hung_up(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised from an aiohttp connection error that is not a timeout.
 
     The SDKs' aiohttp transport reports every aiohttp connection error as httpx2's
     ``ConnectTimeout`` (a refused connection and a server that hung up included), which the
@@ -164,6 +163,6 @@ def _hung_up(exc: BaseException) -> BaseException | None:
     cause = exc.__cause__
     while cause is not None:
         if type(cause).__module__.partition(".")[0] == "aiohttp":
-            return None if isinstance(cause, TimeoutError) else cause
+            return not isinstance(cause, TimeoutError)
         cause = cause.__cause__
-    return None
+    return False
