@@ -32,19 +32,19 @@ from llmring._receipts._postgres_db import (
 )
 from llmring._receipts._postgres_pool import close_pools, database
 from llmring._receipts._receipt import COLUMNS, iso
-from llmring._receipts._sqlite import (
-    _GROUP_KEYS,
-    _KEY_FIELDS,
-    _LIMIT_FIELDS,
-    LIVE_LIMITED_KEYS,
-    _key_record,
-    _limit_values,
-    _limits_of,
-    _new_key,
-    _where,
-    revoked_key,
-)
 from llmring._receipts._store import Grouping, ReceiptFilter, StoreError
+from llmring._receipts._store_sql import (
+    GROUP_KEYS,
+    KEY_FIELDS,
+    LIMIT_FIELDS,
+    LIVE_LIMITED_KEYS,
+    key_record,
+    limit_values,
+    limits_of,
+    new_key_record,
+    revoked_key,
+    where_clause,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -102,7 +102,7 @@ class PostgresStore:
     # -- reading ------------------------------------------------------------------------------
 
     def query(self, where: ReceiptFilter, limit: int | None = None) -> list[dict[str, Any]]:
-        clause, params = _where(where, "%s")
+        clause, params = where_clause(where, "%s")
         sql = f"SELECT * FROM receipts{clause} ORDER BY started_at DESC, id DESC"
         if limit is not None:
             sql += " LIMIT %s"
@@ -124,8 +124,8 @@ class PostgresStore:
         return rows[0] if rows else None
 
     def totals(self, by: Grouping, where: ReceiptFilter) -> list[dict[str, Any]]:
-        clause, params = _where(where, "%s")
-        key = _GROUP_KEYS[by]
+        clause, params = where_clause(where, "%s")
+        key = GROUP_KEYS[by]
         # a comparison cast to int sums like SQLite's (NULL stays NULL); sums of BIGINT are
         # NUMERIC, cast back so both stores answer with ints; groups in SQLite's order
         sql = f"""
@@ -165,17 +165,17 @@ class PostgresStore:
     def create_key(self, name: str, limits: KeyLimits | None = None) -> tuple[dict[str, Any], str]:
         import psycopg
 
-        record, key = _new_key(name, limits)
+        record, key = new_key_record(name, limits)
         key_id = record["id"]
         with self._connection("creating a key") as db:
             try:
                 with db.transaction():
                     db.execute(
                         f"INSERT INTO api_keys (id, name, prefix, hash, created_at, "
-                        f"{', '.join(_LIMIT_FIELDS)}) "
+                        f"{', '.join(LIMIT_FIELDS)}) "
                         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                         (key_id, name, record["prefix"], key_hash(key), record["created_at"])
-                        + tuple(record[f] for f in _LIMIT_FIELDS),
+                        + tuple(record[f] for f in LIMIT_FIELDS),
                     )
                 exists = False
             except psycopg.errors.UniqueViolation:  # the live-name index (docs/serve.md#keys)
@@ -189,23 +189,23 @@ class PostgresStore:
 
     def list_keys(self, include_revoked: bool = False) -> list[dict[str, Any]]:
         live = "" if include_revoked else " WHERE revoked_at IS NULL"
-        sql = f"SELECT {_KEY_FIELDS} FROM api_keys{live} ORDER BY created_at, id"
-        return [_key_record(row) for row in self._rows("reading keys", sql, [])]
+        sql = f"SELECT {KEY_FIELDS} FROM api_keys{live} ORDER BY created_at, id"
+        return [key_record(row) for row in self._rows("reading keys", sql, [])]
 
     def set_key_limits(self, name_or_id: str, limits: KeyLimits) -> dict[str, Any]:
         condition = "id = %s" if name_or_id.startswith(ID_PREFIX) else "name = %s"
-        values = _limit_values(limits)
+        values = limit_values(limits)
         rows = self._rows(
             "changing a key's limits",
-            f"UPDATE api_keys SET {', '.join(f'{f} = %s' for f in _LIMIT_FIELDS)} "
-            f"WHERE {condition} AND revoked_at IS NULL RETURNING {_KEY_FIELDS}",
+            f"UPDATE api_keys SET {', '.join(f'{f} = %s' for f in LIMIT_FIELDS)} "
+            f"WHERE {condition} AND revoked_at IS NULL RETURNING {KEY_FIELDS}",
             [*values.values(), name_or_id],
         )
         if not rows:
             raise LookupError(
                 f"no live key {name_or_id!r} in {self.path} (llmring keys list shows them)"
             )
-        return _key_record(rows[0])
+        return key_record(rows[0])
 
     def key_limits(self) -> dict[str, KeyLimits]:
         rows = self._rows(
@@ -213,7 +213,7 @@ class PostgresStore:
             LIVE_LIMITED_KEYS,
             [],
         )
-        return {row["id"]: _limits_of(row) for row in rows}
+        return {row["id"]: limits_of(row) for row in rows}
 
     def revoke_key(self, name_or_id: str) -> dict[str, Any]:
         condition, value, told = revoked_key(name_or_id, "%s")
@@ -222,7 +222,7 @@ class PostgresStore:
         with self._connection("revoking a key") as db, db.transaction():
             cursor = db.cursor(row_factory=dict_row)
             row = cursor.execute(
-                f"SELECT {_KEY_FIELDS} FROM api_keys WHERE {condition} FOR UPDATE", (value,)
+                f"SELECT {KEY_FIELDS} FROM api_keys WHERE {condition} FOR UPDATE", (value,)
             ).fetchone()
             if row is None:
                 raise LookupError(f"no key {told} in {self.path} (llmring keys list shows them)")

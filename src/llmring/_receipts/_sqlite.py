@@ -13,17 +13,28 @@ tables admission keeps its counts in (:mod:`llmring._receipts._sqlite_admission`
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from llmring._receipts._admission import KeyLimits
-from llmring._receipts._keys import ID_PREFIX, KEY_PREFIX, check_key_name, key_hash, new_key
-from llmring._receipts._keys import PREFIX_CHARS as KEY_PREFIX_CHARS
+from llmring._receipts._keys import ID_PREFIX, key_hash
 from llmring._receipts._receipt import COLUMNS, iso
 from llmring._receipts._store import Grouping, ReceiptFilter
+from llmring._receipts._store_sql import (
+    GROUP_KEYS,
+    KEY_FIELDS,
+    LIMIT_FIELDS,
+    LIVE_LIMITED_KEYS,
+    key_record,
+    limit_values,
+    limits_of,
+    new_key_record,
+    revoked_key,
+    where_clause,
+)
 from llmring.exceptions import ConfigurationError
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
@@ -114,17 +125,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (4, ()),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
-_LIMIT_FIELDS = ("rpm", "tpm", "budget_usd", "budget_period", "allow_unpriced")
-# never the hash
-_KEY_FIELDS = f"id, name, prefix, created_at, revoked_at, {', '.join(_LIMIT_FIELDS)}"
 
-_GROUP_KEYS: dict[Grouping, str] = {
-    "alias": "alias",
-    "model": "provider || ':' || model",
-    "provider": "provider",
-    "day": "substr(started_at, 1, 10)",
-    "key": "key_id",
-}
 _INSERT = (
     f"INSERT OR IGNORE INTO receipts ({', '.join(COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in COLUMNS)})"
@@ -189,7 +190,7 @@ class SQLiteStore:
     def query(self, where: ReceiptFilter, limit: int | None = None) -> list[dict[str, Any]]:
         if self._db is None:
             return []
-        clause, params = _where(where)
+        clause, params = where_clause(where)
         sql = f"SELECT * FROM receipts{clause} ORDER BY started_at DESC, id DESC"
         if limit is not None:
             sql += " LIMIT ?"
@@ -214,8 +215,8 @@ class SQLiteStore:
     def totals(self, by: Grouping, where: ReceiptFilter) -> list[dict[str, Any]]:
         if self._db is None:
             return []
-        clause, params = _where(where)
-        key = _GROUP_KEYS[by]
+        clause, params = where_clause(where)
+        key = GROUP_KEYS[by]
         sql = f"""
             SELECT {key} AS key,
                    count(*) AS calls,
@@ -245,7 +246,7 @@ class SQLiteStore:
     # -- the gateway's API keys (docs/serve.md#keys) -------------------------------------------
 
     def create_key(self, name: str, limits: KeyLimits | None = None) -> tuple[dict[str, Any], str]:
-        record, key = _new_key(name, limits)
+        record, key = new_key_record(name, limits)
         key_id = record["id"]
         db = self._open()
         with _transaction(db):
@@ -258,9 +259,9 @@ class SQLiteStore:
                 )
             db.execute(
                 f"INSERT INTO api_keys (id, name, prefix, hash, created_at, "
-                f"{', '.join(_LIMIT_FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"{', '.join(LIMIT_FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key_id, name, record["prefix"], key_hash(key), record["created_at"])
-                + tuple(record[f] for f in _LIMIT_FIELDS),
+                + tuple(record[f] for f in LIMIT_FIELDS),
             )
         return record, key
 
@@ -268,16 +269,16 @@ class SQLiteStore:
         if self._db is None:
             return []
         live = "" if include_revoked else " WHERE revoked_at IS NULL"
-        sql = f"SELECT {_KEY_FIELDS} FROM api_keys{live} ORDER BY created_at, id"
-        return [_key_record(row) for row in self._db.execute(sql)]
+        sql = f"SELECT {KEY_FIELDS} FROM api_keys{live} ORDER BY created_at, id"
+        return [key_record(row) for row in self._db.execute(sql)]
 
     def set_key_limits(self, name_or_id: str, limits: KeyLimits) -> dict[str, Any]:
         condition, value = _live_key(name_or_id)
         db = self._open()
         with _transaction(db):
-            values = _limit_values(limits)
+            values = limit_values(limits)
             changed = db.execute(
-                f"UPDATE api_keys SET {', '.join(f'{f} = ?' for f in _LIMIT_FIELDS)} "
+                f"UPDATE api_keys SET {', '.join(f'{f} = ?' for f in LIMIT_FIELDS)} "
                 f"WHERE {condition} AND revoked_at IS NULL",
                 (*values.values(), value),
             ).rowcount
@@ -286,16 +287,16 @@ class SQLiteStore:
                     f"no live key {name_or_id!r} in {self.path} (llmring keys list shows them)"
                 )
             row = db.execute(
-                f"SELECT {_KEY_FIELDS} FROM api_keys WHERE {condition} AND revoked_at IS NULL",
+                f"SELECT {KEY_FIELDS} FROM api_keys WHERE {condition} AND revoked_at IS NULL",
                 (value,),
             ).fetchone()
-        return _key_record(row)
+        return key_record(row)
 
     def key_limits(self) -> dict[str, KeyLimits]:
         if self._db is None:
             return {}
         rows = self._db.execute(LIVE_LIMITED_KEYS)
-        return {row["id"]: _limits_of(row) for row in rows}
+        return {row["id"]: limits_of(row) for row in rows}
 
     def revoke_key(self, name_or_id: str) -> dict[str, Any]:
         condition, value, told = revoked_key(name_or_id, "?")
@@ -304,7 +305,7 @@ class SQLiteStore:
         db = self._db
         with _transaction(db):
             row = db.execute(
-                f"SELECT {_KEY_FIELDS} FROM api_keys WHERE {condition}", (value,)
+                f"SELECT {KEY_FIELDS} FROM api_keys WHERE {condition}", (value,)
             ).fetchone()
             if row is None:
                 raise LookupError(f"no key {told} in {self.path} (llmring keys list shows them)")
@@ -352,87 +353,8 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-#: the live keys that have a limit, with their limits (no parameters: any driver)
-LIVE_LIMITED_KEYS = (
-    f"SELECT id, {', '.join(_LIMIT_FIELDS)} FROM api_keys WHERE revoked_at IS NULL "
-    "AND (rpm IS NOT NULL OR tpm IS NOT NULL OR budget_usd IS NOT NULL)"
-)
-
-
-def revoked_key(name_or_id: str, mark: str) -> tuple[str, str, str]:
-    """How ``keys revoke`` finds its key: the condition (``mark``: the driver's placeholder),
-    its value, and how the error names it. The key text itself is found by its hash and never
-    repeated."""
-    if name_or_id.startswith(KEY_PREFIX):
-        return f"hash = {mark}", key_hash(name_or_id), "matching the key given"
-    if name_or_id.startswith(ID_PREFIX):
-        return f"id = {mark}", name_or_id, f"with id {name_or_id!r}"
-    return f"name = {mark} AND revoked_at IS NULL", name_or_id, f"named {name_or_id!r}"
-
-
-def _new_key(name: str, limits: KeyLimits | None) -> tuple[dict[str, Any], str]:
-    """A new key named ``name`` (checked): its record, as both stores keep it, and its text."""
-    check_key_name(name)
-    key_id, key = new_key()
-    record = {
-        "id": key_id,
-        "name": name,
-        "prefix": key[:KEY_PREFIX_CHARS],
-        "created_at": iso(datetime.now(UTC)),
-        "revoked_at": None,
-        **_limit_values(limits or KeyLimits()),
-    }
-    return record, key
-
-
-def _limit_values(limits: KeyLimits) -> dict[str, Any]:
-    return {
-        "rpm": limits.rpm,
-        "tpm": limits.tpm,
-        "budget_usd": limits.budget_usd,
-        "budget_period": limits.budget_period,
-        "allow_unpriced": limits.allow_unpriced,
-    }
-
-
-def _limits_of(row: Mapping[str, Any]) -> KeyLimits:
-    period = row["budget_period"]
-    return KeyLimits(
-        row["rpm"],
-        row["tpm"],
-        row["budget_usd"],
-        "month" if period == "month" else "day" if period == "day" else None,
-        bool(row["allow_unpriced"]),
-    )
-
-
-def _key_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    record = dict(row)
-    record["allow_unpriced"] = bool(record["allow_unpriced"])
-    return record
-
-
 def _live_key(name_or_id: str) -> tuple[str, str]:
     """The condition finding a key by its id or its (live) name."""
     if name_or_id.startswith(ID_PREFIX):
         return "id = ?", name_or_id
     return "name = ?", name_or_id
-
-
-def _where(where: ReceiptFilter, mark: str = "?") -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause of a filter, with ``mark`` as the parameter placeholder (SQLite's
-    ``?``, psycopg's ``%s``)."""
-    conditions, params = [], []
-    for column, value in (
-        ("alias", where.alias),
-        ("status", where.status),
-        ("conversation_id", where.conversation_id),
-    ):
-        if value is not None:
-            conditions.append(f"{column} = {mark}")
-            params.append(value)
-    if where.since is not None:
-        conditions.append(f"started_at >= {mark}")
-        params.append(where.since)
-    clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return clause, params
