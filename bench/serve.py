@@ -60,6 +60,10 @@ PACED = "openai-20-d20"
 HOLD = "openai-20-hold"
 CONCURRENCY = (1, 10, 50)
 IDLE_STREAMS = 1000
+#: streams each contender serves, at concurrency 10 and of both sizes, before anything is timed:
+#: its imports, connection pools, caches and first receipts are made then, as in a server that
+#: has been up a while (without it the first cell's tail was mostly one gateway's start-up)
+WARMUP_STREAMS = 400
 KEY_ENV = "BENCH_GATEWAY_KEY"  # how a contender's key reaches the load generator
 
 LITELLM_ENV = {  # off the network, no .env, no master key (llmring runs with --no-auth too)
@@ -371,6 +375,7 @@ def measure(
     contenders: list[Contender], results: Results, *, rounds: int, seconds: float, paced: int
 ) -> None:
     cells = [(size, c) for size in SIZES for c in CONCURRENCY]
+    warm_up(contenders)
     turn = 0
     for number in range(rounds):
         for size, concurrency in cells:
@@ -382,6 +387,31 @@ def measure(
             result = loadgen(contender.url, PACED, "--requests", str(paced), "--gaps")
             add(results.paced.setdefault(contender.name, Cell()), result, expected)
         log(f"round {number + 1}/{rounds}: paced stream done")
+
+
+def keyed(contender: Contender) -> tuple[list[str], dict[str, str] | None]:
+    """The load generator's arguments and environment for ``contender``'s key."""
+    if contender.key is None:
+        return [], None
+    return ["--key-env", KEY_ENV], {KEY_ENV: contender.key}
+
+
+def warm_up(contenders: list[Contender]) -> None:
+    """:data:`WARMUP_STREAMS` untimed streams through every contender."""
+    for contender in contenders:
+        arguments, env = keyed(contender)
+        for model in SIZES.values():
+            loadgen(
+                contender.url,
+                model,
+                "--concurrency",
+                "10",
+                "--requests",
+                str(WARMUP_STREAMS // len(SIZES)),
+                *arguments,
+                env=env,
+            )
+    log(f"warmed up: {WARMUP_STREAMS} streams through each contender")
 
 
 def run_cell(
@@ -398,7 +428,7 @@ def run_cell(
     order = contenders[turn % len(contenders) :] + contenders[: turn % len(contenders)]
     figures = []
     for contender in order:
-        keyed = ["--key-env", KEY_ENV] if contender.key else []
+        arguments, env = keyed(contender)
         result = loadgen(
             contender.url,
             SIZES[size],
@@ -412,8 +442,8 @@ def run_cell(
             str(min(concurrency, 2)),
             "--cut",
             str(seconds + max(5.0, seconds)),
-            *keyed,
-            env={KEY_ENV: contender.key} if contender.key else None,
+            *arguments,
+            env=env,
         )
         cell = results.cells.setdefault((size, concurrency, contender.name), Cell())
         add(cell, result, expected)

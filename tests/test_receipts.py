@@ -5,6 +5,7 @@ at interpreter exit, and free of keys."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import random
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -587,6 +589,42 @@ def test_the_writer_thread_ends_when_idle_and_starts_again(tmp_path: Path) -> No
     writer.put(Queued(a_row(2)))
     assert writer.flush()
     assert writer.written == 2 and len(stored(path)) == 2
+
+
+def test_the_writer_thread_keeps_its_store_open_until_it_goes_idle(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    opened: list[SQLiteStore] = []
+
+    def open_store() -> SQLiteStore:
+        opened.append(SQLiteStore(path))
+        return opened[-1]
+
+    writer = ReceiptWriter(open_store, tmp_path / "spill", idle=0.5)
+    for number in range(3):  # three batches, each flushed: one store for all of them
+        writer.put(Queued(a_row(number)))
+        assert writer.flush()
+    assert len(opened) == 1 and opened[0]._db is not None
+    wait_until(lambda: opened[0]._db is None, "the store closed when the thread ended")
+    assert not writer._running
+    assert writer.written == 3 and len(stored(path)) == 3
+
+
+async def test_a_finished_stream_is_not_held_by_its_queued_receipt(tmp_path: Path) -> None:
+    # the row is made when the stream ends: the queue holds no stream, whose objects would
+    # otherwise live on until the writer's next batch (here a minute away)
+    async with LLMRing(receipts=url(tmp_path / "r.db")) as ring:
+        assert ring.receipts is not None
+        ring.receipts._interval = 60.0
+        stream = ring.chat_stream(ask("mock:echo"))
+        async for _ in stream:
+            pass
+        run = weakref.ref(stream._run)
+        del stream
+        gc.collect()
+        assert run() is None
+        assert ring.receipts.pending == 1
+    (row,) = stored(tmp_path / "r.db")
+    assert row["status"] == "ok" and row["response"] is None
 
 
 async def test_chunks_count_reasoning_and_tool_call_fragments(tmp_path: Path) -> None:

@@ -394,6 +394,20 @@ async def test_concurrent_checks_share_one_read(gateway: Gateway) -> None:
     assert gateway.reads == 1
 
 
+async def test_a_new_key_sent_by_concurrent_requests_works_for_all_of_them(
+    gateway: Gateway,
+) -> None:
+    # the copy is read; a key is made; several requests bring it at once: the first one's miss
+    # re-reads, and the others wait for that read rather than being refused meanwhile
+    _, first = gateway.admin.create_key("first")
+    await gateway.checker.check(bearer(first))
+    record, new = gateway.admin.create_key("new")
+    gateway.clock.now += 0.1
+    ids = await asyncio.gather(*(gateway.checker.check(bearer(new)) for _ in range(5)))
+    assert ids == [record["id"]] * 5
+    assert gateway.reads == 2
+
+
 async def test_a_store_that_cannot_be_read_fails_closed_without_hammering_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

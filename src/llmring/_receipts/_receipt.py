@@ -2,11 +2,11 @@
 
 The stream's ``finally`` makes a :class:`Receipt` (see :mod:`llmring._receipts._recorder`):
 the finished run, its status and error, the time it ended, and the content when content
-logging is on. Nothing is computed or serialised there. The writer thread turns it into a row
-(:meth:`Receipt.row`): the id, usage (reported or estimated), cost (``run.cost()``), JSON and
-scrubbed messages are made there, off the request path. The run is finished by then: its
-assembler, attempts and usage no longer change (usage's character counts are read without
-joining any text, so even a reader of the stream's ``response`` meanwhile is safe).
+logging is on. :meth:`ReceiptWriter.put <llmring._receipts._writer.ReceiptWriter.put>` turns it
+into a row at once (:meth:`Receipt.row`): the id, usage (reported or estimated), cost
+(``run.cost()``, priced at the terminal chunk already when the stream completed), JSON and
+scrubbed messages; the writer thread only stores rows. The run is finished by then: its
+assembler, attempts and usage no longer change.
 
 A row is a plain ``dict`` of :data:`COLUMNS`; the store, the spill file and
 ``llmring logs import`` all speak it.
@@ -140,7 +140,7 @@ class Receipt:
 
     def row(self) -> dict[str, Any]:
         """The receipt as a row of plain values (see :data:`COLUMNS`)."""
-        import json  # in the writer thread: ``import llmring`` does not load it
+        import json  # at the first receipt: ``import llmring`` does not load it
 
         run = self.run
         assembler, candidate = run.assembler, run.candidate

@@ -68,8 +68,8 @@ def installed() -> bool:
     return importlib.util.find_spec("genai_prices") is not None
 
 
-#: the writer thread may price an interrupted stream while the event loop prices another:
-#: the table is loaded once, by whichever asks first
+#: streams in several threads (each with its own event loop, or the ``llmring logs`` reader)
+#: may price at once: the table is loaded once, by whichever asks first
 _loading = threading.Lock()
 
 

@@ -9,7 +9,8 @@ The copy is re-read from the store in a worker thread (``asyncio.to_thread``: SQ
 * before a check, when it is ``refresh`` seconds old or more, so a revoked key stops working
   within ``refresh`` (1 s) of ``llmring keys revoke``, in every worker process;
 * on a miss, at most once per ``refresh``, so a key made a moment ago works at once while a
-  flood of wrong keys causes at most one extra read per ``refresh``.
+  flood of wrong keys causes at most one extra read per ``refresh``. A miss while a read is
+  under way waits for that read, so requests that bring a new key together all get in.
 
 The same read brings each live key's limits (rpm, tpm, budget; :meth:`KeyChecker.limits`), so
 a changed limit applies within ``refresh`` too, and a key without limits is known to have none
@@ -116,15 +117,16 @@ class KeyChecker:
             if self._loaded_at == -float("inf"):
                 raise _unavailable(self._refresh)
         key_id = self._keys.get(digest)
-        if (
-            key_id is None
-            and not self._failing
-            and self._loaded_at < now
-            and now - self._missed_at >= self._refresh
-        ):
-            self._missed_at = now  # a key made since the copy was read works at once
-            await self._read(now)
-            key_id = self._keys.get(digest)
+        if key_id is None and not self._failing and self._loaded_at < now:
+            reading = self._reading
+            if reading is not None and not reading.done():
+                # a read is under way (another request's miss): its copy answers, not a 401
+                await asyncio.shield(reading)
+                key_id = self._keys.get(digest)
+            if key_id is None and now - self._missed_at >= self._refresh:
+                self._missed_at = now  # a key made since the copy was read works at once
+                await self._read(now)
+                key_id = self._keys.get(digest)
         if key_id is None:
             if self._failing:  # perhaps a key made since the copy was read: try again later
                 raise _unavailable(self._refresh)
