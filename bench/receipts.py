@@ -9,7 +9,8 @@ hits both alike; figures are medians (min-max) over rounds:
 - **per chunk**: one 20,000-chunk stream per round (``chunk_size=4``), µs per chunk;
 - **per stream**: 2,000 one-chunk streams one after another per round, µs per stream, with
   the writer thread storing them meanwhile (what a caller sees, the writer's share of the GIL
-  included);
+  during the loop included); **until stored**: the same loop and then ``flush()`` (every
+  receipt in the store), the whole cost of receipts;
 - **record()**: the stream's own part alone, the receipt made and queued at a stream's end
   (``Recorder.record`` on a finished run, the writer asleep meanwhile), µs per call;
 - **writer**: 50,000 receipts queued, then ``flush()``: rows/s through the background writer
@@ -77,16 +78,27 @@ def stream_costs(rounds: int, folder: Path) -> dict[str, dict[str, list[float]]]
         ("per stream (µs)", SHORT_STREAMS, "ok"),
     ):
         units = 20_000 if streams == 1 else streams
+        stored: dict[str, list[float]] = {"off": [], "on": []}
 
-        def timed(ring: LLMRing, streams: int = streams, text: str = text) -> float:
+        def timed(
+            ring: LLMRing, name: str, streams: int = streams, text: str = text
+        ) -> float:
             asyncio.run(consume(ring, 20, text))  # warm-up
+            started = time.perf_counter()
             elapsed = asyncio.run(consume(ring, streams, text))
             if ring.receipts is not None:
                 ring.receipts.flush(60)
+            stored[name].append(time.perf_counter() - started)  # the writer's work included
             return elapsed
 
-        times = alternate(rounds, {"off": lambda: timed(off), "on": lambda: timed(on)})
+        times = alternate(
+            rounds, {"off": lambda: timed(off, "off"), "on": lambda: timed(on, "on")}
+        )
         results[label] = {k: [t / units * 1e6 for t in v] for k, v in times.items()}
+        if streams > 1:
+            results["per stream, until stored (µs)"] = {
+                k: [t / units * 1e6 for t in v] for k, v in stored.items()
+            }
     return results
 
 
