@@ -81,7 +81,11 @@ def stream_costs(rounds: int, folder: Path) -> dict[str, dict[str, list[float]]]
         stored: dict[str, list[float]] = {"off": [], "on": []}
 
         def timed(
-            ring: LLMRing, name: str, streams: int = streams, text: str = text
+            ring: LLMRing,
+            name: str,
+            streams: int = streams,
+            text: str = text,
+            stored: dict[str, list[float]] = stored,
         ) -> float:
             asyncio.run(consume(ring, 20, text))  # warm-up
             started = time.perf_counter()
@@ -91,9 +95,7 @@ def stream_costs(rounds: int, folder: Path) -> dict[str, dict[str, list[float]]]
             stored[name].append(time.perf_counter() - started)  # the writer's work included
             return elapsed
 
-        times = alternate(
-            rounds, {"off": lambda: timed(off, "off"), "on": lambda: timed(on, "on")}
-        )
+        times = alternate(rounds, {"off": lambda: timed(off, "off"), "on": lambda: timed(on, "on")})
         results[label] = {k: [t / units * 1e6 for t in v] for k, v in times.items()}
         if streams > 1:
             results["per stream, until stored (µs)"] = {
