@@ -62,7 +62,7 @@ CONCURRENCY = (1, 10, 50)
 IDLE_STREAMS = 1000
 #: streams each contender serves, at concurrency 10 and of both sizes, before anything is timed:
 #: its imports, connection pools, caches and first receipts are made then, as in a server that
-#: has been up a while (without it the first cell's tail was mostly one gateway's start-up)
+#: has been up a while (without it, the first cell's tail included the gateways' start-up)
 WARMUP_STREAMS = 400
 KEY_ENV = "BENCH_GATEWAY_KEY"  # how a contender's key reaches the load generator
 

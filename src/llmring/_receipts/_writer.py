@@ -1,7 +1,7 @@
 """The background writer: receipts leave the stream through a queue, and one thread stores them.
 
 A stream's only work is :meth:`ReceiptWriter.put`: its receipt made into a row at once (about
-15 µs, in the stream's ``finally``, once the terminal chunk has been delivered), an append to
+13 µs, in the stream's ``finally``, once the terminal chunk has been delivered), an append to
 a bounded deque and, when the writer sleeps, one event set. The writer thread wakes, waits up
 to ``interval`` (100 ms) for more, and stores what is queued in batches of at most ``batch``
 (500) rows, each batch in one transaction. It keeps its store open while it runs.
@@ -10,8 +10,8 @@ Why the row is made at once, and not by the thread: a queued receipt holds its f
 (the request, the assembler, the provider's response) until the thread's next batch, so every
 stream's objects outlived it by up to 100 ms and were freed in bursts by the thread, holding
 the interpreter meanwhile. Made at once, a stream's objects go when it ends. In
-``bench/serve.py``'s setting (one gateway, concurrency 1, 20-chunk streams) that took the
-gateway's added p99 from about +2.9 to +2.2 ms, its p50 unchanged.
+``bench/serve.py``'s setting (one gateway, concurrency 1, 20-chunk streams) that took about
+0.3 ms off the gateway's added p99, its p50 unchanged (docs/serve.md, "Speed").
 
 Nothing is dropped silently:
 

@@ -123,7 +123,7 @@ class KeyChecker:
                 # a read is under way (another request's miss): its copy answers, not a 401
                 await asyncio.shield(reading)
                 key_id = self._keys.get(digest)
-            if key_id is None and now - self._missed_at >= self._refresh:
+            if key_id is None and not self._failing and now - self._missed_at >= self._refresh:
                 self._missed_at = now  # a key made since the copy was read works at once
                 await self._read(now)
                 key_id = self._keys.get(digest)
