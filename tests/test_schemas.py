@@ -98,6 +98,18 @@ def test_timeouts_object() -> None:
     assert LLMRequest.model_validate(data).timeouts == StreamTimeouts()
 
 
+def test_request_deadlines_win_field_by_field_over_the_lockfile_defaults() -> None:
+    defaults = StreamTimeouts(total=60, first_chunk=10, idle=5)
+    assert StreamTimeouts(first_chunk=2).over(defaults) == StreamTimeouts(
+        total=60, first_chunk=2, idle=5
+    )
+    assert StreamTimeouts(total=0, idle=1).over(defaults) == StreamTimeouts(
+        total=0, first_chunk=10, idle=1
+    )  # 0 is a deadline, not "unset"
+    assert StreamTimeouts().over(defaults) == defaults
+    assert StreamTimeouts(idle=3).over(StreamTimeouts()) == StreamTimeouts(idle=3)
+
+
 @pytest.mark.parametrize(
     ("stop", "complaint"),
     [

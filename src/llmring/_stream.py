@@ -34,7 +34,7 @@ from llmring.exceptions import (
 )
 from llmring.providers._seam import StreamEvent
 from llmring.resolver import Candidate
-from llmring.schemas import LLMRequest, LLMResponse, StreamChunk, StreamTimeouts, Usage
+from llmring.schemas import LLMRequest, LLMResponse, StreamChunk, Usage
 
 if TYPE_CHECKING:
     from llmring._receipts import Recorder
@@ -156,7 +156,7 @@ class _StreamRun:
             raise candidate.unavailable.error(candidate.provider, candidate.model)
         adapter = self._adapters.get(candidate.config)
         self.candidate = candidate
-        unbounded = clock.start_candidate(_merge(candidate.config.timeouts, self.request.timeouts))
+        unbounded = clock.start_candidate(self.request.timeouts.over(candidate.config.timeouts))
         assembler = self.assembler = StreamAssembler(candidate.provider, candidate.model)
         return adapter.stream(self.request, candidate.model), assembler, unbounded
 
@@ -396,14 +396,3 @@ def _without_values(exc: Exception) -> str:
     if isinstance(exc, (AttributeError, TypeError)):
         return f"{name}: {str(exc)[:200]}"
     return name
-
-
-def _merge(defaults: StreamTimeouts, override: StreamTimeouts) -> StreamTimeouts:
-    """Request deadlines win field by field over the provider's lockfile defaults."""
-    return StreamTimeouts(
-        total=override.total if override.total is not None else defaults.total,
-        first_chunk=override.first_chunk
-        if override.first_chunk is not None
-        else defaults.first_chunk,
-        idle=override.idle if override.idle is not None else defaults.idle,
-    )

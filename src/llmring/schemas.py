@@ -144,6 +144,15 @@ class StreamTimeouts(BaseModel):
     first_chunk: float | None = Field(default=None, ge=0)
     idle: float | None = Field(default=None, ge=0)
 
+    def over(self, defaults: StreamTimeouts) -> StreamTimeouts:
+        """These deadlines, field by field, where set; ``defaults`` elsewhere (a request's
+        deadlines over its provider's lockfile defaults)."""
+        return StreamTimeouts(
+            total=self.total if self.total is not None else defaults.total,
+            first_chunk=self.first_chunk if self.first_chunk is not None else defaults.first_chunk,
+            idle=self.idle if self.idle is not None else defaults.idle,
+        )
+
 
 class LLMRequest(BaseModel):
     """What to ask: an alias or ``provider:model``, the conversation and the generation options.

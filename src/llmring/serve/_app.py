@@ -30,23 +30,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llmring.exceptions import LLMRingError
 from llmring.serve._admit import bounded
 from llmring.serve._errors import APIError, api_error
 from llmring.serve._limits import ClientGone, Slots, read_body
-from llmring.serve._openai_api import chat_request
+from llmring.serve._openai_api import chat_request, json_body
 from llmring.serve._respond import (
     Exchange,
     Receive,
     Scope,
     Send,
+    header,
     respond,
     send_error,
     stream_reply,
@@ -68,20 +68,6 @@ if TYPE_CHECKING:
 __all__ = ["Gateway", "create_app"]
 
 logger = logging.getLogger("llmring.serve")
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise APIError(400, "invalid_request_error", "the request body is not valid JSON") from None
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
 
 
 class Gateway:
@@ -208,7 +194,7 @@ class Gateway:
         if self.metrics is None:
             await respond(send, 404, {"error": {"message": "metrics are not available"}})
             return
-        body, content_type = self.metrics.render(_header(scope, b"accept"))
+        body, content_type = self.metrics.render(header(scope, b"accept"))
         await send(
             {
                 "type": "http.response.start",
@@ -235,7 +221,7 @@ class Gateway:
         if self.keys is None:
             return True
         try:
-            await self.keys.check(_header(scope, b"authorization"))
+            await self.keys.check(header(scope, b"authorization"))
         except APIError as error:
             await respond(send, error.status, error.body, error.headers)
             return False
@@ -255,16 +241,16 @@ class Gateway:
         slot = False
         try:
             if self.keys is not None:
-                exchange.key_id = await self.keys.check(_header(scope, b"authorization"))
+                exchange.key_id = await self.keys.check(header(scope, b"authorization"))
                 limits = self.keys.limits(exchange.key_id)
             self.slots.take()
             slot = True
-            length = _header(scope, b"content-length")
+            length = header(scope, b"content-length")
             body = await read_body(
                 receive, self.settings.max_body, int(length) if length is not None else None
             )
             # the body and its JSON are not kept for the stream's life: only the mapped call
-            call = bounded(chat_request(_json(body)), limits)
+            call = bounded(chat_request(json_body(body)), limits)
             del body
             exchange.alias = call.request.model
             snapshot = snapshots.acquire()

@@ -16,6 +16,7 @@ client never believes a setting was applied when it was not:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +24,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmring.schemas import MAX_STOP_SEQUENCES, LLMRequest, LLMResponse
-from llmring.serve._errors import invalid_request
+from llmring.serve._errors import APIError, invalid_request
 from llmring.sse import openai_finish_reason, openai_usage
 
-__all__ = ["ChatCall", "chat_request", "completion_body"]
+__all__ = ["ChatCall", "chat_request", "completion_body", "json_body"]
 
 #: the request fields that map to ``LLMRequest`` (or to how the reply is sent)
 ACCEPTED = frozenset(
@@ -266,6 +267,14 @@ def _param(location: tuple[int | str, ...]) -> str:
     for part in location:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+def json_body(body: bytes) -> object:
+    """The request body's JSON, for :func:`chat_request`; a 400 when it is not JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise APIError(400, "invalid_request_error", "the request body is not valid JSON") from None
 
 
 def chat_request(body: object) -> ChatCall:

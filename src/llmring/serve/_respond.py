@@ -26,6 +26,7 @@ __all__ = [
     "Scope",
     "Send",
     "gateway_headers",
+    "header",
     "respond",
     "send_error",
     "stream_reply",
@@ -39,6 +40,16 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON_HEADER = (b"content-type", b"application/json")
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The request's header ``name`` (lower case, as ASGI gives them), or ``None``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
