@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmring.schemas import MAX_STOP_SEQUENCES, LLMRequest, LLMResponse
-from llmring.serve._errors import APIError, invalid_request
+from llmring.serve._errors import invalid_request
 from llmring.sse import openai_finish_reason, openai_usage
 
 __all__ = ["ChatCall", "chat_request", "completion_body", "json_body"]
@@ -274,7 +274,7 @@ def json_body(body: bytes) -> object:
     try:
         return json.loads(body)
     except ValueError:
-        raise APIError(400, "invalid_request_error", "the request body is not valid JSON") from None
+        raise invalid_request("the request body is not valid JSON") from None
 
 
 def chat_request(body: object) -> ChatCall:
